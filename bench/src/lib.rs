@@ -1,0 +1,1 @@
+//! Shared helpers for the pmipgw benchmarks (input generators live here as they are added).

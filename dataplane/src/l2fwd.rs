@@ -1,0 +1,1 @@
+//! L2 forwarding (being written).

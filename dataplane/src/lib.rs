@@ -1,0 +1,10 @@
+//! pmipgw's fast path: everything a packet touches.
+//!
+//! - [`dpdk`]: the only safe wrapper over `dpdk-sys` (EAL, mempools, ports, mbufs, bursts). All `unsafe` of this
+//!   crate lives there.
+//! - [`packet`]: the packet-buffer interface the pipeline is generic over (mbufs in production, byte buffers in tests).
+//! - [`l2fwd`]: plain L2 forwarding between port pairs with a MAC rewrite; proves the plumbing until the GRE
+//!   pipeline replaces it.
+pub mod dpdk;
+pub mod l2fwd;
+pub mod packet;

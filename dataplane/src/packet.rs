@@ -1,0 +1,119 @@
+//! The one interface the pipeline needs from a packet buffer.
+//!
+//! The fast path is generic over [`PacketBuf`], so the same code runs on DPDK mbufs in the gateway and on plain
+//! byte buffers ([`VecPacket`]) in unit tests and micro-benchmarks, without EAL. Monomorphisation keeps it free.
+
+/// The NIC's verdict on a received packet's outer IPv4 header checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxChecksum {
+    /// The NIC did not check it (or the port has no such offload): verify in software.
+    Unknown,
+    Good,
+    Bad,
+}
+
+/// A single-segment packet the pipeline may read, rewrite, grow at the front and shrink.
+pub trait PacketBuf {
+    /// The packet's bytes, from the first byte of the Ethernet header.
+    fn data(&self) -> &[u8];
+    fn data_mut(&mut self) -> &mut [u8];
+    /// Bytes free in front of the data (room for encapsulation headers).
+    fn headroom(&self) -> usize;
+    /// Grows the packet by `len` bytes at the front and returns them; `None` (packet unchanged) without room.
+    fn prepend(&mut self, len: usize) -> Option<&mut [u8]>;
+    /// Removes `len` bytes from the front; `false` (packet unchanged) if it is shorter than that.
+    fn adj(&mut self, len: usize) -> bool;
+    /// Removes `len` bytes from the end; `false` (packet unchanged) if it is shorter than that.
+    fn trim(&mut self, len: usize) -> bool;
+    /// What the NIC said about the outer IPv4 header checksum.
+    fn rx_ipv4_checksum(&self) -> RxChecksum {
+        RxChecksum::Unknown
+    }
+    /// Asks the NIC to fill the IPv4 header checksum of an outer header at `l2_len` with length `l3_len` on
+    /// transmit. Only called for ports that advertise the offload.
+    fn request_tx_ipv4_checksum(&mut self, _l2_len: u8, _l3_len: u8) {}
+}
+
+/// A heap-backed packet with headroom, for tests and benchmarks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VecPacket {
+    buf: Vec<u8>,
+    start: usize,
+    /// Set by `request_tx_ipv4_checksum`, so tests can see that the offload was asked for.
+    pub tx_ipv4_checksum_requested: Option<(u8, u8)>,
+    pub rx_checksum: RxChecksum,
+}
+
+impl VecPacket {
+    /// DPDK's default mbuf headroom.
+    pub const DEFAULT_HEADROOM: usize = 128;
+
+    pub fn new(frame: &[u8]) -> Self {
+        Self::with_headroom(frame, Self::DEFAULT_HEADROOM)
+    }
+
+    pub fn with_headroom(frame: &[u8], headroom: usize) -> Self {
+        let mut buf = vec![0u8; headroom + frame.len()];
+        buf[headroom..].copy_from_slice(frame);
+        VecPacket { buf, start: headroom, tx_ipv4_checksum_requested: None, rx_checksum: RxChecksum::Unknown }
+    }
+}
+
+impl PacketBuf for VecPacket {
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+    fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..]
+    }
+    fn headroom(&self) -> usize {
+        self.start
+    }
+    fn prepend(&mut self, len: usize) -> Option<&mut [u8]> {
+        if len > self.start {
+            return None;
+        }
+        self.start -= len;
+        Some(&mut self.buf[self.start..self.start + len])
+    }
+    fn adj(&mut self, len: usize) -> bool {
+        if len > self.buf.len() - self.start {
+            return false;
+        }
+        self.start += len;
+        true
+    }
+    fn trim(&mut self, len: usize) -> bool {
+        if len > self.buf.len() - self.start {
+            return false;
+        }
+        self.buf.truncate(self.buf.len() - len);
+        true
+    }
+    fn rx_ipv4_checksum(&self) -> RxChecksum {
+        self.rx_checksum
+    }
+    fn request_tx_ipv4_checksum(&mut self, l2_len: u8, l3_len: u8) {
+        self.tx_ipv4_checksum_requested = Some((l2_len, l3_len));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepend_adj_trim_respect_bounds() {
+        let mut p = VecPacket::with_headroom(&[1, 2, 3, 4], 2);
+        assert!(p.prepend(3).is_none(), "more than the headroom");
+        p.prepend(2).unwrap().copy_from_slice(&[9, 8]);
+        assert_eq!(p.data(), &[9, 8, 1, 2, 3, 4]);
+        assert_eq!(p.headroom(), 0);
+        assert!(p.adj(3));
+        assert_eq!(p.data(), &[2, 3, 4]);
+        assert!(!p.trim(4));
+        assert!(p.trim(1));
+        assert_eq!(p.data(), &[2, 3]);
+        assert!(!p.adj(3));
+    }
+}
