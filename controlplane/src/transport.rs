@@ -1,0 +1,1 @@
+//! Signalling framing (work in progress).
