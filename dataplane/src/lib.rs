@@ -3,8 +3,10 @@
 //! - [`dpdk`]: the only safe wrapper over `dpdk-sys` (EAL, mempools, ports, mbufs, bursts). All `unsafe` of this
 //!   crate lives there.
 //! - [`packet`]: the packet-buffer interface the pipeline is generic over (mbufs in production, byte buffers in tests).
+//! - [`idle`]: idle policy (spin or sleep) and the exit-when-idle limit of poll loops.
 //! - [`l2fwd`]: plain L2 forwarding between port pairs with a MAC rewrite; proves the plumbing until the GRE
 //!   pipeline replaces it.
 pub mod dpdk;
+pub mod idle;
 pub mod l2fwd;
 pub mod packet;

@@ -7,6 +7,7 @@
 _Static_assert(RTE_ETH_RX_OFFLOAD_IPV4_CKSUM == (1ULL << 1), "RTE_ETH_RX_OFFLOAD_IPV4_CKSUM moved");
 _Static_assert(RTE_ETH_TX_OFFLOAD_IPV4_CKSUM == (1ULL << 1), "RTE_ETH_TX_OFFLOAD_IPV4_CKSUM moved");
 _Static_assert(RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE == (1ULL << 16), "RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE moved");
+_Static_assert(RTE_ETH_RSS_IP == ((1ULL << 2) | (1ULL << 3) | (1ULL << 7) | (1ULL << 8) | (1ULL << 9) | (1ULL << 13) | (1ULL << 15)), "RTE_ETH_RSS_IP moved");
 _Static_assert(RTE_MBUF_F_RX_IP_CKSUM_MASK == ((1ULL << 4) | (1ULL << 7)), "RTE_MBUF_F_RX_IP_CKSUM_MASK moved");
 _Static_assert(RTE_MBUF_F_RX_IP_CKSUM_BAD == (1ULL << 4), "RTE_MBUF_F_RX_IP_CKSUM_BAD moved");
 _Static_assert(RTE_MBUF_F_RX_IP_CKSUM_GOOD == (1ULL << 7), "RTE_MBUF_F_RX_IP_CKSUM_GOOD moved");

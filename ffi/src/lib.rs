@@ -13,6 +13,9 @@ include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 pub const RTE_ETH_RX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
 pub const RTE_ETH_TX_OFFLOAD_IPV4_CKSUM: u64 = 1 << 1;
 pub const RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE: u64 = 1 << 16;
+/// IPv4 and IPv6 header fields (with and without fragments, extension headers): the RSS flows a GRE gateway
+/// spreads over its workers.
+pub const RTE_ETH_RSS_IP: u64 = (1 << 2) | (1 << 3) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 13) | (1 << 15);
 pub const RTE_MBUF_F_RX_IP_CKSUM_MASK: u64 = (1 << 4) | (1 << 7);
 pub const RTE_MBUF_F_RX_IP_CKSUM_BAD: u64 = 1 << 4;
 pub const RTE_MBUF_F_RX_IP_CKSUM_GOOD: u64 = 1 << 7;

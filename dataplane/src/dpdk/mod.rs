@@ -1,1 +1,20 @@
-//! Safe wrapper over dpdk-sys (being written).
+//! The only safe layer over `dpdk-sys`: EAL, mempools, ports, mbufs and bursts.
+//!
+//! Every `unsafe` block of the data plane lives in this module, each with a `// SAFETY:` line saying why it holds.
+//! The types encode DPDK's ownership rules: an [`Mbuf`] is freed when dropped, a [`Burst`] frees whatever it still
+//! holds, a transmit never leaks the mbufs the driver refused, and an rx/tx queue handle is owned by exactly one
+//! thread at a time.
+
+mod burst;
+mod eal;
+mod error;
+mod mbuf;
+mod mempool;
+mod port;
+
+pub use burst::{Burst, MAX_BURST};
+pub use eal::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle};
+pub use error::DpdkError;
+pub use mbuf::Mbuf;
+pub use mempool::{Mempool, MempoolConfig};
+pub use port::{Port, PortCapabilities, PortConfig, PortStats, RxQueue, TxOutcome, TxQueue};
