@@ -1,1 +1,261 @@
-fn main() {}
+//! `pmipgw`: the gateway process. Wiring only: config → EAL → mempool → ports → forwarding loop → counters.
+
+mod config;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig, PortStats};
+use dataplane::idle::{IdlePolicy, Idler};
+use dataplane::l2fwd::{self, ForwardPath, PathCounters};
+use serde_json::json;
+
+use config::{Config, IdlePolicyName};
+
+/// A DPDK PMIPv6 (3GPP TS 29.275) MAG/LMA user-plane gateway.
+#[derive(Parser, Debug)]
+#[command(name = "pmipgw", version, about)]
+struct Cli {
+    /// The gateway's TOML configuration file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Exit cleanly once no packet has arrived for this many milliseconds (overrides [run] exit_when_idle_ms).
+    #[arg(long, value_name = "MS")]
+    exit_when_idle_ms: Option<u64>,
+    /// Also write the final counters as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    counters_json: Option<PathBuf>,
+    /// Extra EAL arguments, after `--`.
+    #[arg(last = true, value_name = "EXTRA_EAL_ARGS")]
+    eal_args: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check_config {
+        println!("config {}: OK ({} ports)", cli.config.display(), config.ports.len());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config);
+    match run(&cli, &config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(config.run.log_level.as_deref().unwrap_or("info")))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn run(cli: &Cli, config: &Config) -> Result<(), String> {
+    let mut eal_args = vec!["pmipgw".to_owned(), "-l".to_owned(), config.dpdk.lcores.clone()];
+    eal_args.extend(config.dpdk.eal_args.iter().cloned());
+    eal_args.extend(cli.eal_args.iter().cloned());
+    let eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
+
+    let outcome = {
+        let pool = Arc::new(
+            Mempool::create(&MempoolConfig {
+                cache_size: config.dpdk.mempool_cache,
+                ..MempoolConfig::new("pmipgw_pool", config.dpdk.mempool_size)
+            })
+            .map_err(|e| format!("key 'dpdk.mempool_size': {e}"))?,
+        );
+        let ports = open_ports(&eal, config, &pool)?;
+        let result = forward(config, cli, &ports);
+        // Port statistics are read while the ports exist; closing them returns their mbufs and flushes pcaps.
+        let stats: Vec<PortReport> = ports
+            .iter()
+            .map(|(section, port)| PortReport {
+                name: section.name.clone(),
+                device: section.device.clone(),
+                mac: port.mac_address().map(config::MacAddr).map(|m| m.to_string()).unwrap_or_default(),
+                stats: port.stats().unwrap_or_default(),
+            })
+            .collect();
+        drop(ports);
+        let in_use = pool.in_use();
+        (result?, stats, in_use, config.dpdk.mempool_size)
+    };
+    drop(eal);
+    let ((exit, paths), stats, in_use, pool_size) = outcome;
+    report(cli, exit, &paths, &stats, in_use, pool_size)
+}
+
+fn open_ports<'c>(
+    eal: &Eal,
+    config: &'c Config,
+    pool: &Arc<Mempool>,
+) -> Result<Vec<(&'c config::PortSection, Port)>, String> {
+    let mut ports = Vec::new();
+    for (i, section) in config.ports.iter().enumerate() {
+        eal.probe_device(&section.probe_args()).map_err(|e| format!("key 'port[{i}].device': {e}"))?;
+        // One tx queue per path that sends out of this port, so each path owns its queue.
+        let senders = config.ports.iter().filter(|p| p.forward_to.as_deref() == Some(&section.name)).count();
+        let port_config = PortConfig {
+            tx_queues: senders.max(1) as u16,
+            rx_descriptors: config.dpdk.rx_descriptors,
+            tx_descriptors: config.dpdk.tx_descriptors,
+            mtu: section.mtu,
+            ..PortConfig::default()
+        };
+        let port =
+            Port::open(&section.device, &port_config, pool.clone()).map_err(|e| format!("key 'port[{i}]': {e}"))?;
+        port.start().map_err(|e| format!("key 'port[{i}]': {e}"))?;
+        let caps = port.capabilities();
+        tracing::info!(
+            port = %section.name, device = %section.device, id = port.id(), driver = %caps.driver,
+            rx_ipv4_checksum_offload = port.rx_ipv4_checksum_offloaded(),
+            tx_ipv4_checksum_offload = port.tx_ipv4_checksum_offloaded(),
+            "port started"
+        );
+        ports.push((section, port));
+    }
+    Ok(ports)
+}
+
+/// A port's identity and device counters, read before it is closed.
+struct PortReport {
+    name: String,
+    device: String,
+    mac: String,
+    stats: PortStats,
+}
+
+type ForwardOutcome = (l2fwd::Exit, Vec<(String, String, PathCounters)>);
+
+fn forward(config: &Config, cli: &Cli, ports: &[(&config::PortSection, Port)]) -> Result<ForwardOutcome, String> {
+    let mut paths = Vec::new();
+    let mut names = Vec::new();
+    let mut next_tx_queue = vec![0u16; ports.len()];
+    for (section, port) in ports {
+        let Some(target) = &section.forward_to else { continue };
+        let (index, (target_section, target_port)) =
+            ports.iter().enumerate().find(|(_, (s, _))| &s.name == target).expect("validated: forward_to names a port");
+        let tx = target_port.tx_queue(next_tx_queue[index]).map_err(|e| e.to_string())?;
+        next_tx_queue[index] += 1;
+        paths.push(ForwardPath {
+            rx: port.rx_queue(0).map_err(|e| e.to_string())?,
+            tx,
+            src_mac: target_port.mac_address().map_err(|e| e.to_string())?,
+            dst_mac: target_section.next_hop_mac.map(|m| m.0).unwrap_or([0xff; 6]),
+            counters: PathCounters::default(),
+        });
+        names.push((section.name.clone(), target.clone()));
+    }
+    if paths.is_empty() {
+        tracing::warn!("no port has forward_to: nothing to forward");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).map_err(|e| format!("installing a signal handler: {e}"))?;
+    }
+    let policy = match config.run.idle.policy {
+        IdlePolicyName::Spin => IdlePolicy::Spin,
+        IdlePolicyName::Sleep => IdlePolicy::Sleep {
+            empty_polls: config.run.idle.empty_polls,
+            sleep: Duration::from_micros(config.run.idle.sleep_us),
+        },
+    };
+    let idle_exit = cli.exit_when_idle_ms.map(Duration::from_millis).or(config.exit_when_idle());
+    let mut idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
+    tracing::info!(paths = paths.len(), ?policy, ?idle_exit, "forwarding");
+    let exit = l2fwd::run(&mut paths, &mut idler, &stop);
+    let counters = names.into_iter().zip(paths).map(|((from, to), path)| (from, to, path.counters)).collect();
+    Ok((exit, counters))
+}
+
+fn report(
+    cli: &Cli,
+    exit: l2fwd::Exit,
+    paths: &[(String, String, PathCounters)],
+    ports: &[PortReport],
+    mbufs_in_use: u32,
+    pool_size: u32,
+) -> Result<(), String> {
+    let why = match exit {
+        l2fwd::Exit::Stopped => "stopped by signal",
+        l2fwd::Exit::Idle => "input idle",
+    };
+    println!("pmipgw: {why}; final counters");
+    println!(
+        "{:<24} {:>12} {:>14} {:>12} {:>14} {:>11} {:>13}",
+        "path", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_dropped", "runt_dropped"
+    );
+    for (from, to, c) in paths {
+        println!(
+            "{:<24} {:>12} {:>14} {:>12} {:>14} {:>11} {:>13}",
+            format!("{from} -> {to}"),
+            c.rx_packets,
+            c.rx_bytes,
+            c.tx_packets,
+            c.tx_bytes,
+            c.tx_dropped,
+            c.runt_dropped
+        );
+    }
+    println!(
+        "{:<24} {:>12} {:>12} {:>10} {:>10} {:>10} {:>11}",
+        "port (device)", "rx_packets", "tx_packets", "rx_missed", "rx_errors", "tx_errors", "rx_no_mbuf"
+    );
+    for PortReport { name, device, stats: s, .. } in ports {
+        println!(
+            "{:<24} {:>12} {:>12} {:>10} {:>10} {:>10} {:>11}",
+            format!("{name} ({device})"),
+            s.rx_packets,
+            s.tx_packets,
+            s.rx_missed,
+            s.rx_errors,
+            s.tx_errors,
+            s.rx_no_mbuf
+        );
+    }
+    println!("mempool: {mbufs_in_use} of {pool_size} mbufs in use after shutdown");
+
+    if let Some(path) = &cli.counters_json {
+        let doc = json!({
+            "exit": match exit { l2fwd::Exit::Stopped => "stopped", l2fwd::Exit::Idle => "idle" },
+            "paths": paths.iter().map(|(from, to, c)| json!({
+                "from": from, "to": to, "rx_packets": c.rx_packets, "rx_bytes": c.rx_bytes,
+                "tx_packets": c.tx_packets, "tx_bytes": c.tx_bytes, "tx_dropped": c.tx_dropped,
+                "runt_dropped": c.runt_dropped,
+            })).collect::<Vec<_>>(),
+            "ports": ports.iter().map(|PortReport { name, device, mac, stats: s }| json!({
+                "name": name, "device": device, "mac": mac, "rx_packets": s.rx_packets, "tx_packets": s.tx_packets,
+                "rx_bytes": s.rx_bytes, "tx_bytes": s.tx_bytes, "rx_missed": s.rx_missed,
+                "rx_errors": s.rx_errors, "tx_errors": s.tx_errors, "rx_no_mbuf": s.rx_no_mbuf,
+            })).collect::<Vec<_>>(),
+            "mempool": { "size": pool_size, "in_use_after_shutdown": mbufs_in_use },
+        });
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what pmipgw needs to build and test on Debian 12 / Ubuntu 22.04+: DPDK 22.11+ (with testpmd and the
+# virtual-device drivers), clang for bindgen, libpcap, pkg-config, and tshark + scapy for independent decoding.
+# Idempotent: packages already present are not touched. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(dpdk dpdk-dev libdpdk-dev clang libclang-dev libpcap-dev pkg-config tshark python3-scapy iproute2)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "pmipgw: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  # tshark asks whether non-root users may capture; answer for it.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "pmipgw: no Rust toolchain found. Install Rust 1.75 or newer with rustup (https://rustup.rs), then re-run." >&2
+  exit 1
+fi
+pkg-config --atleast-version=22.11 libdpdk || { echo "pmipgw: DPDK >= 22.11 is required (pkg-config libdpdk)" >&2; exit 1; }

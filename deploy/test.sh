@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# README command 2: the whole test suite. Installs what is missing, then builds everything, checks formatting and
+# lints, and runs every test (unit, property, tshark cross-checks, and the integration tests that run the real
+# gateway on DPDK virtual devices).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/install-deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+# DPDK integration tests each spawn a gateway; two at a time suit a 2-core machine.
+cargo test --workspace -- --test-threads 2

@@ -1,0 +1,124 @@
+//! Helpers for integration tests that run the real `pmipgw` binary on DPDK virtual devices.
+//!
+//! EAL initialises once per process, so every scenario spawns the binary: with a unique `--file-prefix`, no
+//! hugepages, a bounded run time (the gateway's exit-when-idle option, and a hard kill as a backstop).
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+
+/// Hard limit for one gateway run; a run that needs longer is a bug (or a hang) and fails the test.
+pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// A scratch directory for one scenario, removed when dropped.
+pub struct Scenario {
+    pub dir: tempfile::TempDir,
+    pub prefix: String,
+}
+
+impl Scenario {
+    pub fn new(name: &str) -> Scenario {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let prefix = format!("pmipgw-test-{name}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        Scenario { dir: tempfile::Builder::new().prefix(&prefix).tempdir().expect("temp dir"), prefix }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// The `[dpdk]` section every test config starts with: no hugepages, no shared config, no PCI, a unique
+    /// prefix, a small pool.
+    pub fn dpdk_section(&self) -> String {
+        format!(
+            "[dpdk]\nlcores = \"0\"\neal_args = [\"--no-huge\", \"--no-shconf\", \"--no-pci\", \"-m\", \"256\", \
+             \"--file-prefix\", \"{}\", \"--log-level\", \"lib.eal:warning\"]\nmempool_size = 4095\n\n\
+             [run]\nexit_when_idle_ms = 300\n[run.idle]\npolicy = \"sleep\"\nsleep_us = 200\n\n",
+            self.prefix
+        )
+    }
+
+    pub fn write_config(&self, body: &str) -> PathBuf {
+        let path = self.path("gateway.toml");
+        std::fs::write(&path, body).expect("writing config");
+        path
+    }
+}
+
+/// Runs `pmipgw` with `args`, killing it if it outlives [`RUN_LIMIT`].
+pub fn run_gateway(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pmipgw"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning pmipgw");
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("waiting for pmipgw").is_some() {
+            return child.wait_with_output().expect("collecting pmipgw output");
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collecting pmipgw output");
+            panic!(
+                "pmipgw ran longer than {RUN_LIMIT:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asserts a successful run and returns its stdout.
+pub fn expect_success(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "pmipgw failed ({})\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("counters JSON")
+}
+
+/// Writes Ethernet frames to a pcap file (linktype Ethernet, 1 µs apart).
+pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let file = std::fs::File::create(path).expect("creating pcap");
+    let mut writer = PcapWriter::new(file).expect("pcap header");
+    for (i, frame) in frames.iter().enumerate() {
+        let packet = PcapPacket::new(Duration::from_micros(i as u64), frame.len() as u32, frame);
+        writer.write_packet(&packet).expect("writing pcap packet");
+    }
+}
+
+/// Reads every frame of a pcap file.
+pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let mut reader = PcapReader::new(file).expect("pcap header");
+    let mut frames = Vec::new();
+    while let Some(packet) = reader.next_packet() {
+        frames.push(packet.expect("pcap packet").data.into_owned());
+    }
+    frames
+}
+
+/// Parses `aa:bb:..` into bytes.
+pub fn mac(text: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    for (byte, part) in out.iter_mut().zip(text.split(':')) {
+        *byte = u8::from_str_radix(part, 16).expect("hex MAC");
+    }
+    out
+}
