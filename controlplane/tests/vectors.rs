@@ -65,3 +65,47 @@ fn option_iterator_matches_documented_layout() {
     ];
     assert_eq!(layout, want);
 }
+
+/// Strips the 14-octet Ethernet header of a pcap frame.
+fn ip_of(frame: &[u8]) -> &[u8] {
+    assert!(frame.len() > 14);
+    &frame[14..]
+}
+
+#[test]
+fn pcap_frames_parse_and_reemit_identically() {
+    use controlplane::transport::{self, Framing, UdpPorts};
+    use std::net::IpAddr;
+
+    let frames = pcap_frames();
+    let vectors = json_vectors();
+    assert_eq!(frames.len(), 13);
+    assert_eq!(vectors.len(), 13);
+    let mut signalling = 0;
+    for (frame, (name, json_ip, _)) in frames.iter().zip(&vectors) {
+        let ip = ip_of(frame);
+        assert_eq!(ip, &json_ip[..], "{name}: pcap frame and vectors.json disagree");
+        let Some(want) = expected(name) else {
+            // GRE data frames: well-formed IP, but not signalling.
+            let err = transport::parse(ip).unwrap_err();
+            assert!(matches!(err, WireError::NotSignalling { value: 47, .. }), "{name}: {err:?}");
+            continue;
+        };
+        let f = transport::parse(ip).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(f.repr().unwrap(), want, "{name}");
+        let (mag, lma): (IpAddr, IpAddr) =
+            if name.contains("IPv4") { (MAG4.into(), LMA4.into()) } else { (MAG6.into(), LMA6.into()) };
+        let from_mag = matches!(want, MhRepr::Pbu(_)) || name.starts_with("V6a") || name.starts_with("V7b");
+        let (src, dst) = if from_mag { (mag, lma) } else { (lma, mag) };
+        assert_eq!((f.header.src, f.header.dst), (src, dst), "{name}");
+        let framing = if name.contains("IPv4_UDP") { Framing::Ipv4Udp(UdpPorts::CNTL) } else { Framing::Ipv6 };
+        assert_eq!(f.header.framing, framing, "{name}");
+        assert_eq!(f.header.hop_limit, 64);
+
+        let mut out = vec![0u8; f.header.buffer_len(&want)];
+        assert_eq!(transport::emit(&f.header, &want, &mut out).unwrap(), ip.len(), "{name}");
+        assert_eq!(out, ip, "{name} re-emitted");
+        signalling += 1;
+    }
+    assert_eq!(signalling, 10);
+}

@@ -2,6 +2,7 @@
 //! vectors README documents for each of them (written out by hand from README.md, independent of the codec).
 #![allow(dead_code)]
 
+use controlplane::wire::checksum;
 use controlplane::wire::*;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -23,11 +24,13 @@ pub fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
 
-/// `vectors.json` as (name, ip_packet, mh) in file order; `mh` is None for the GRE vectors.
+/// `vectors.json` as (name, ip_packet, mh) in pcap order (V1, V2, … V6a, V6b, … V11); `mh` is None for the GRE
+/// vectors.
 pub fn json_vectors() -> Vec<(String, Vec<u8>, Option<Vec<u8>>)> {
     let text = std::fs::read_to_string(vectors_dir().join("vectors.json")).expect("vectors.json");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-    v.as_object()
+    let mut out = v
+        .as_object()
         .expect("object")
         .iter()
         .map(|(name, e)| {
@@ -35,7 +38,15 @@ pub fn json_vectors() -> Vec<(String, Vec<u8>, Option<Vec<u8>>)> {
             let mh = e.get("mh").and_then(|m| m.as_str()).map(hex);
             (name.clone(), ip, mh)
         })
-        .collect()
+        .collect::<Vec<_>>();
+    out.sort_by_key(|(n, _, _)| vector_number(n));
+    out
+}
+
+/// "V6b_…" → (6, "V6b_…"): numeric order of the vector names, which is the pcap's frame order.
+fn vector_number(name: &str) -> (u32, String) {
+    let digits: String = name.chars().skip(1).take_while(|c| c.is_ascii_digit()).collect();
+    (digits.parse().expect("vector number"), name.to_string())
 }
 
 /// The frames of `pmipv6_vectors.pcap` (Ethernet, linktype 1), link header included.
@@ -172,4 +183,40 @@ pub fn expected_checksum(name: &str) -> Option<u16> {
         "V11_PBA_reject_156" => 0x97c9,
         _ => return None,
     })
+}
+
+/// V1 (PBU over native IPv6) as an IP packet.
+pub fn v1_packet() -> Vec<u8> {
+    json_vectors().into_iter().find(|(n, _, _)| n == "V1_PBU_initial_IPv6").unwrap().1
+}
+
+/// V4 (PBU over RFC 5844 IPv4-UDP) as an IP packet.
+pub fn v4_packet() -> Vec<u8> {
+    json_vectors().into_iter().find(|(n, _, _)| n == "V4_PBU_initial_IPv4_UDP").unwrap().1
+}
+
+/// Recomputes the MH checksum of a native IPv6 packet without extension headers (MH at offset 40), so a test
+/// can reach the checks that come after the checksum.
+pub fn fix_v6_mh_checksum(ip: &mut [u8]) {
+    let src: [u8; 16] = ip[8..24].try_into().unwrap();
+    let dst: [u8; 16] = ip[24..40].try_into().unwrap();
+    MhPacket::new_unchecked(&mut ip[40..]).fill_checksum(&src.into(), &dst.into());
+}
+
+/// Recomputes the UDP checksum of an IPv4 packet with a 20-octet header.
+pub fn fix_udp_checksum(ip: &mut [u8]) {
+    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    ip[26..28].fill(0);
+    let udp = &ip[20..];
+    let acc = checksum::pseudo_header_v4(&src, &dst, 17, udp.len() as u16);
+    let c = checksum::finish(checksum::sum(acc, udp));
+    ip[26..28].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Recomputes the IPv4 header checksum (20-octet header).
+pub fn fix_ipv4_checksum(ip: &mut [u8]) {
+    ip[10..12].fill(0);
+    let c = checksum::finish(checksum::sum(0, &ip[..20]));
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
 }

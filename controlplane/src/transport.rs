@@ -1,1 +1,0 @@
-//! Signalling framing (work in progress).
