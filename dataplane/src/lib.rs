@@ -6,7 +6,15 @@
 //! - [`idle`]: idle policy (spin or sleep) and the exit-when-idle limit of poll loops.
 //! - [`l2fwd`]: plain L2 forwarding between port pairs with a MAC rewrite; proves the plumbing until the GRE
 //!   pipeline replaces it.
+//! - [`wire`]: zero-copy checked views of Ethernet, IPv4, IPv6 and GRE, internet checksum, ECN rules.
+//! - [`binding`]: what the fast path knows of a PDN connection's tunnel (plain data from config or control plane).
+//! - [`tables`]: per-worker binding tables and the update protocol (bounded queues, epochs, acknowledgement).
+//! - [`counters`]: per-worker, per-port, per-drop-reason and per-binding counters, readable while running.
+pub mod binding;
+pub mod counters;
 pub mod dpdk;
 pub mod idle;
 pub mod l2fwd;
 pub mod packet;
+pub mod tables;
+pub mod wire;

@@ -1,0 +1,446 @@
+//! Per-worker counters: written by their worker only, readable from any thread at any time.
+//!
+//! Each counter is an `AtomicU64` updated with a relaxed load and store — a plain `mov`/`add`/`mov` on x86, no
+//! read-modify-write — which is correct because exactly one thread (the owning worker) writes it. Readers get a
+//! value that is at most a few packets old. Groups written together sit in their own cache lines.
+
+use crate::binding::BindingId;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Ports a pipeline can address; counters are fixed-size arrays of this many.
+pub const MAX_PORTS: usize = 8;
+
+/// Why a packet was dropped. Every drop is counted under exactly one reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Shorter than an Ethernet header.
+    EthernetTruncated,
+    /// Not IPv4, IPv6 or ARP (VLAN tags included).
+    UnsupportedEthertype,
+    /// IPv4 header truncated or invalid (version, IHL, total length).
+    Ipv4Malformed,
+    /// IPv4 header checksum wrong (in software or per the NIC).
+    Ipv4Checksum,
+    /// IPv6 header truncated or invalid.
+    Ipv6Malformed,
+    /// An IPv6 extension header in front of GRE or a punted protocol that is not skipped.
+    Ipv6ExtensionHeader,
+    /// An IPv4 or IPv6 fragment addressed to the gateway (no reassembly yet).
+    Fragment,
+    /// GRE header shorter than its flags announce.
+    GreMalformed,
+    /// GRE version ≠ 0.
+    GreVersion,
+    /// One of the GRE bits 0x4C00 set.
+    GreReservedBits,
+    /// GRE without a key: no PMIPv6 session can match (TS 29.275 §6.1: always keyed).
+    GreNoKey,
+    /// GRE checksum present and wrong.
+    GreChecksum,
+    /// GRE protocol type neither IPv4 nor IPv6.
+    GreProtocol,
+    /// GRE key (with the LMAA on a MAG) matches no binding.
+    UnknownKey,
+    /// Arrived on a `core`-only port for an address that is not ours.
+    NotOurAddress,
+    /// Addressed to us, but neither tunnelled user traffic nor something the control thread takes.
+    LocalUnsupported,
+    /// The packet inside the tunnel is truncated, invalid, or not of the GRE protocol type's family.
+    InnerMalformed,
+    /// LMA uplink whose inner source is not the binding's UE address or inside its prefix.
+    InnerSourceMismatch,
+    /// No binding for the UE address (`sgi` destination, `access` source).
+    NoBinding,
+    /// MAG binding without an uplink key yet.
+    NoUplinkKey,
+    /// Inner TTL / hop limit would reach zero.
+    TtlExpired,
+    /// Would exceed the egress port's MTU.
+    OverMtu,
+    /// Not enough headroom in front of the packet for the outer headers.
+    NoHeadroom,
+    /// The direction's egress role (`core`, `access`, `sgi`) is on no port.
+    NoEgressPort,
+    /// The control thread's punt queue was full.
+    PuntQueueFull,
+    /// The egress port's transmit queue did not take the packet.
+    TxFailed,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 26] = [
+        DropReason::EthernetTruncated,
+        DropReason::UnsupportedEthertype,
+        DropReason::Ipv4Malformed,
+        DropReason::Ipv4Checksum,
+        DropReason::Ipv6Malformed,
+        DropReason::Ipv6ExtensionHeader,
+        DropReason::Fragment,
+        DropReason::GreMalformed,
+        DropReason::GreVersion,
+        DropReason::GreReservedBits,
+        DropReason::GreNoKey,
+        DropReason::GreChecksum,
+        DropReason::GreProtocol,
+        DropReason::UnknownKey,
+        DropReason::NotOurAddress,
+        DropReason::LocalUnsupported,
+        DropReason::InnerMalformed,
+        DropReason::InnerSourceMismatch,
+        DropReason::NoBinding,
+        DropReason::NoUplinkKey,
+        DropReason::TtlExpired,
+        DropReason::OverMtu,
+        DropReason::NoHeadroom,
+        DropReason::NoEgressPort,
+        DropReason::PuntQueueFull,
+        DropReason::TxFailed,
+    ];
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Stable kebab-case name, used in printed counters and by the management API.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::EthernetTruncated => "ethernet-truncated",
+            DropReason::UnsupportedEthertype => "unsupported-ethertype",
+            DropReason::Ipv4Malformed => "ipv4-malformed",
+            DropReason::Ipv4Checksum => "ipv4-checksum",
+            DropReason::Ipv6Malformed => "ipv6-malformed",
+            DropReason::Ipv6ExtensionHeader => "ipv6-extension-header",
+            DropReason::Fragment => "fragment",
+            DropReason::GreMalformed => "gre-malformed",
+            DropReason::GreVersion => "gre-version",
+            DropReason::GreReservedBits => "gre-reserved-bits",
+            DropReason::GreNoKey => "gre-no-key",
+            DropReason::GreChecksum => "gre-checksum",
+            DropReason::GreProtocol => "gre-protocol",
+            DropReason::UnknownKey => "unknown-key",
+            DropReason::NotOurAddress => "not-our-address",
+            DropReason::LocalUnsupported => "local-unsupported",
+            DropReason::InnerMalformed => "inner-malformed",
+            DropReason::InnerSourceMismatch => "inner-source-mismatch",
+            DropReason::NoBinding => "no-binding",
+            DropReason::NoUplinkKey => "no-uplink-key",
+            DropReason::TtlExpired => "ttl-expired",
+            DropReason::OverMtu => "over-mtu",
+            DropReason::NoHeadroom => "no-headroom",
+            DropReason::NoEgressPort => "no-egress-port",
+            DropReason::PuntQueueFull => "punt-queue-full",
+            DropReason::TxFailed => "tx-failed",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A counter with a single writer.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning worker may call this (a second writer would lose updates, never corrupt memory).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+    fn reset(&self) {
+        self.0.store(0, Relaxed);
+    }
+}
+
+/// Traffic through one port, as seen by one worker.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct PortCounters {
+    pub rx_packets: Counter,
+    pub rx_bytes: Counter,
+    pub tx_packets: Counter,
+    pub tx_bytes: Counter,
+}
+
+/// What the worker did with packets, other than dropping them.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct PathCounters {
+    pub encapsulated: Counter,
+    pub decapsulated: Counter,
+    pub punted: Counter,
+    /// Table updates applied, and those the worker's table refused (a bug: the control side validates first).
+    pub updates_applied: Counter,
+    pub updates_refused: Counter,
+}
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct DropCounters([Counter; DropReason::COUNT]);
+
+/// Packets and bytes (of the inner IP packet) each way through one binding.
+#[derive(Debug, Default)]
+pub struct BindingCounters {
+    pub uplink_packets: Counter,
+    pub uplink_bytes: Counter,
+    pub downlink_packets: Counter,
+    pub downlink_bytes: Counter,
+}
+
+/// All counters of one worker. Share it with readers through an `Arc`; only the worker writes.
+#[derive(Debug)]
+pub struct WorkerCounters {
+    pub ports: [PortCounters; MAX_PORTS],
+    pub path: PathCounters,
+    drops: DropCounters,
+    bindings: Box<[BindingCounters]>,
+}
+
+impl WorkerCounters {
+    /// Counters for a worker whose table holds up to `binding_capacity` bindings.
+    pub fn new(binding_capacity: usize) -> Self {
+        WorkerCounters {
+            ports: Default::default(),
+            path: PathCounters::default(),
+            drops: DropCounters::default(),
+            bindings: (0..binding_capacity).map(|_| BindingCounters::default()).collect(),
+        }
+    }
+
+    #[inline]
+    pub fn count_drop(&self, reason: DropReason) {
+        if let Some(counter) = self.drops.0.get(reason.index()) {
+            counter.add(1);
+        }
+    }
+
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops.0.get(reason.index()).map_or(0, Counter::get)
+    }
+
+    /// The port's counters; `None` for an index beyond [`MAX_PORTS`].
+    #[inline]
+    pub fn port(&self, port: usize) -> Option<&PortCounters> {
+        self.ports.get(port)
+    }
+
+    /// The binding's counters; `None` for a slot beyond the capacity.
+    #[inline]
+    pub fn binding(&self, id: BindingId) -> Option<&BindingCounters> {
+        self.bindings.get(id.index())
+    }
+
+    /// Zeroes a slot's counters when a new binding takes it.
+    pub fn reset_binding(&self, id: BindingId) {
+        if let Some(binding) = self.binding(id) {
+            binding.uplink_packets.reset();
+            binding.uplink_bytes.reset();
+            binding.downlink_packets.reset();
+            binding.downlink_bytes.reset();
+        }
+    }
+
+    /// A consistent-enough copy of everything but the per-binding counters.
+    pub fn snapshot(&self) -> CountersSnapshot {
+        CountersSnapshot {
+            ports: std::array::from_fn(|i| {
+                let port = &self.ports[i];
+                PortSnapshot {
+                    rx_packets: port.rx_packets.get(),
+                    rx_bytes: port.rx_bytes.get(),
+                    tx_packets: port.tx_packets.get(),
+                    tx_bytes: port.tx_bytes.get(),
+                }
+            }),
+            encapsulated: self.path.encapsulated.get(),
+            decapsulated: self.path.decapsulated.get(),
+            punted: self.path.punted.get(),
+            updates_applied: self.path.updates_applied.get(),
+            updates_refused: self.path.updates_refused.get(),
+            drops: std::array::from_fn(|i| self.drops.0[i].get()),
+        }
+    }
+
+    /// A copy of one binding's counters.
+    pub fn binding_snapshot(&self, id: BindingId) -> Option<BindingSnapshot> {
+        self.binding(id).map(|b| BindingSnapshot {
+            uplink_packets: b.uplink_packets.get(),
+            uplink_bytes: b.uplink_bytes.get(),
+            downlink_packets: b.downlink_packets.get(),
+            downlink_bytes: b.downlink_bytes.get(),
+        })
+    }
+}
+
+/// Read-out of [`PortCounters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortSnapshot {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+}
+
+/// Read-out of [`BindingCounters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BindingSnapshot {
+    pub uplink_packets: u64,
+    pub uplink_bytes: u64,
+    pub downlink_packets: u64,
+    pub downlink_bytes: u64,
+}
+
+impl std::ops::AddAssign for BindingSnapshot {
+    fn add_assign(&mut self, other: Self) {
+        self.uplink_packets += other.uplink_packets;
+        self.uplink_bytes += other.uplink_bytes;
+        self.downlink_packets += other.downlink_packets;
+        self.downlink_bytes += other.downlink_bytes;
+    }
+}
+
+/// Read-out of a worker's counters; add snapshots of all workers for the gateway's totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CountersSnapshot {
+    pub ports: [PortSnapshot; MAX_PORTS],
+    pub encapsulated: u64,
+    pub decapsulated: u64,
+    pub punted: u64,
+    pub updates_applied: u64,
+    pub updates_refused: u64,
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl CountersSnapshot {
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops.get(reason.index()).copied().unwrap_or(0)
+    }
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+}
+
+impl std::ops::AddAssign<&CountersSnapshot> for CountersSnapshot {
+    fn add_assign(&mut self, other: &CountersSnapshot) {
+        for (mine, theirs) in self.ports.iter_mut().zip(&other.ports) {
+            mine.rx_packets += theirs.rx_packets;
+            mine.rx_bytes += theirs.rx_bytes;
+            mine.tx_packets += theirs.tx_packets;
+            mine.tx_bytes += theirs.tx_bytes;
+        }
+        self.encapsulated += other.encapsulated;
+        self.decapsulated += other.decapsulated;
+        self.punted += other.punted;
+        self.updates_applied += other.updates_applied;
+        self.updates_refused += other.updates_refused;
+        for (mine, theirs) in self.drops.iter_mut().zip(&other.drops) {
+            *mine += theirs;
+        }
+    }
+}
+
+/// One `name value` line per non-zero port counter, path counter and drop reason.
+impl fmt::Display for CountersSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, port) in self.ports.iter().enumerate() {
+            if *port != PortSnapshot::default() {
+                writeln!(
+                    f,
+                    "port {i}: rx {} pkts {} bytes, tx {} pkts {} bytes",
+                    port.rx_packets, port.rx_bytes, port.tx_packets, port.tx_bytes
+                )?;
+            }
+        }
+        writeln!(f, "encapsulated {}", self.encapsulated)?;
+        writeln!(f, "decapsulated {}", self.decapsulated)?;
+        writeln!(f, "punted {}", self.punted)?;
+        writeln!(f, "dropped {}", self.total_drops())?;
+        for reason in DropReason::ALL {
+            let count = self.drops(reason);
+            if count != 0 {
+                writeln!(f, "drop {reason} {count}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn reasons_are_listed_once_in_declaration_order() {
+        for (i, reason) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason}");
+        }
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+
+    #[test]
+    fn snapshot_is_readable_from_another_thread_while_the_owner_writes() {
+        let counters = Arc::new(WorkerCounters::new(4));
+        let writer = {
+            let counters = Arc::clone(&counters);
+            std::thread::spawn(move || {
+                for _ in 0..100_000 {
+                    counters.path.encapsulated.add(1);
+                    counters.count_drop(DropReason::OverMtu);
+                }
+            })
+        };
+        let mut last = 0;
+        while !writer.is_finished() {
+            let now = counters.snapshot().encapsulated;
+            assert!(now >= last, "monotonic for a reader");
+            last = now;
+        }
+        writer.join().unwrap();
+        let snapshot = counters.snapshot();
+        assert_eq!(snapshot.encapsulated, 100_000);
+        assert_eq!(snapshot.drops(DropReason::OverMtu), 100_000);
+        assert_eq!(snapshot.total_drops(), 100_000);
+    }
+
+    #[test]
+    fn snapshots_add_up_and_print_non_zero_lines() {
+        let a = WorkerCounters::new(1);
+        let b = WorkerCounters::new(1);
+        a.count_drop(DropReason::GreVersion);
+        b.count_drop(DropReason::GreVersion);
+        b.ports[1].rx_packets.add(3);
+        let mut total = a.snapshot();
+        total += &b.snapshot();
+        assert_eq!(total.drops(DropReason::GreVersion), 2);
+        let text = total.to_string();
+        assert!(text.contains("drop gre-version 2"), "{text}");
+        assert!(text.contains("port 1: rx 3 pkts"), "{text}");
+        assert!(!text.contains("port 0"), "{text}");
+        assert!(!text.contains("unknown-key"), "{text}");
+    }
+
+    #[test]
+    fn binding_counters_reset_for_a_new_occupant() {
+        let counters = WorkerCounters::new(2);
+        let id = BindingId(1);
+        counters.binding(id).unwrap().uplink_bytes.add(99);
+        assert_eq!(counters.binding_snapshot(id).unwrap().uplink_bytes, 99);
+        counters.reset_binding(id);
+        assert_eq!(counters.binding_snapshot(id), Some(BindingSnapshot::default()));
+        assert!(counters.binding(BindingId(2)).is_none());
+    }
+}

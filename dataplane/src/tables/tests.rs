@@ -1,0 +1,236 @@
+use super::*;
+use crate::binding::TunnelEndpoints;
+use crate::counters::WorkerCounters;
+use std::time::Duration;
+
+fn lma(n: u32) -> Binding {
+    Binding {
+        function: Function::Lma,
+        tunnel: TunnelEndpoints::Ipv6 {
+            local: "2001:db8:2::1".parse().unwrap(),
+            remote: "2001:db8:1::1".parse().unwrap(),
+        },
+        uplink_key: Some(0x0a00_0000 + n),
+        downlink_key: Some(0x0001_0000 + n),
+        ue_ipv4: Some(Ipv4Addr::from(0x0a2d_0000 + n)),
+        ue_ipv6_prefix: Some(Ipv6Addr::from((0x2001_0db8_aaaa_0000u128 + u128::from(n)) << 64)),
+    }
+}
+
+fn mag(n: u32) -> Binding {
+    Binding {
+        function: Function::Mag,
+        tunnel: TunnelEndpoints::Ipv4 { local: Ipv4Addr::new(192, 0, 2, 1), remote: Ipv4Addr::new(198, 51, 100, 1) },
+        ..lma(n)
+    }
+}
+
+#[test]
+fn every_lookup_finds_its_binding_and_removal_clears_them_all() {
+    let mut table = BindingTable::new(8);
+    table.insert(BindingId(3), lma(1)).unwrap();
+    table.insert(BindingId(0), mag(1)).unwrap();
+    assert_eq!(table.len(), 2);
+
+    assert_eq!(table.lma_by_uplink_key(0x0a00_0001).map(|(id, _)| id), Some(BindingId(3)));
+    assert_eq!(table.by_ue_ipv4(Function::Lma, 0x0a2d_0001).map(|(id, _)| id), Some(BindingId(3)));
+    assert_eq!(table.by_ue_prefix64(Function::Lma, 0x2001_0db8_aaaa_0001).map(|(id, _)| id), Some(BindingId(3)));
+    let lmaa = Ipv4Addr::new(198, 51, 100, 1).to_ipv6_mapped().octets();
+    assert_eq!(table.mag_by_downlink_key(lmaa, 0x0001_0001).map(|(id, _)| id), Some(BindingId(0)));
+    assert_eq!(table.by_ue_ipv4(Function::Mag, 0x0a2d_0001).map(|(id, _)| id), Some(BindingId(0)));
+    assert_eq!(table.by_ue_prefix64(Function::Mag, 0x2001_0db8_aaaa_0001).map(|(id, _)| id), Some(BindingId(0)));
+    // Keys of the other function or direction do not match.
+    assert!(table.lma_by_uplink_key(0x0001_0001).is_none(), "a downlink key is not an uplink key");
+    let other_lmaa = Ipv4Addr::new(198, 51, 100, 2).to_ipv6_mapped().octets();
+    assert!(table.mag_by_downlink_key(other_lmaa, 0x0001_0001).is_none(), "downlink keys are per LMAA");
+
+    assert_eq!(table.remove(BindingId(3)), Ok(lma(1)));
+    assert!(table.lma_by_uplink_key(0x0a00_0001).is_none());
+    assert!(table.by_ue_ipv4(Function::Lma, 0x0a2d_0001).is_none());
+    assert!(table.by_ue_prefix64(Function::Lma, 0x2001_0db8_aaaa_0001).is_none());
+    assert_eq!(table.remove(BindingId(3)), Err(TableError::UnknownBinding(BindingId(3))));
+    assert_eq!(table.iter().map(|(id, _)| id).collect::<Vec<_>>(), vec![BindingId(0)]);
+}
+
+#[test]
+fn conflicting_keys_are_refused_and_name_the_owner() {
+    let mut table = BindingTable::new(8);
+    table.insert(BindingId(0), lma(1)).unwrap();
+    let same_uplink = Binding { ue_ipv4: None, ue_ipv6_prefix: Some(Ipv6Addr::from(9u128 << 64)), ..lma(2) };
+    let same_uplink = Binding { uplink_key: Some(0x0a00_0001), ..same_uplink };
+    assert_eq!(
+        table.insert(BindingId(1), same_uplink),
+        Err(TableError::Conflict(Conflict::UplinkKey(0x0a00_0001), BindingId(0)))
+    );
+    let same_ue = Binding { ue_ipv6_prefix: None, ue_ipv4: lma(1).ue_ipv4, ..lma(2) };
+    assert_eq!(
+        table.insert(BindingId(1), same_ue),
+        Err(TableError::Conflict(Conflict::UeIpv4(Function::Lma, Ipv4Addr::new(10, 45, 0, 1)), BindingId(0)))
+    );
+    assert!(table.get(BindingId(1)).is_none(), "a refused insert leaves nothing behind");
+    assert!(table.lma_by_uplink_key(0x0a00_0002).is_none(), "not even its other keys");
+
+    // The same UE on both functions is fine (a one-box MAG+LMA), as is a downlink key reused towards another LMAA.
+    table.insert(BindingId(1), mag(1)).unwrap();
+    let other_lmaa = Binding {
+        tunnel: TunnelEndpoints::Ipv4 { local: Ipv4Addr::new(192, 0, 2, 1), remote: Ipv4Addr::new(198, 51, 100, 2) },
+        ue_ipv4: Some(Ipv4Addr::new(10, 46, 0, 1)),
+        ue_ipv6_prefix: None,
+        ..mag(1)
+    };
+    table.insert(BindingId(2), other_lmaa).unwrap();
+    let same_lmaa = Binding { ue_ipv4: Some(Ipv4Addr::new(10, 47, 0, 1)), ..other_lmaa };
+    assert!(matches!(
+        table.insert(BindingId(3), same_lmaa),
+        Err(TableError::Conflict(Conflict::DownlinkKey { key: 0x0001_0001, .. }, BindingId(2)))
+    ));
+    assert_eq!(table.insert(BindingId(0), lma(5)), Err(TableError::SlotTaken(BindingId(0))));
+    assert!(matches!(
+        table.insert(BindingId(4), Binding { downlink_key: None, ..lma(6) }),
+        Err(TableError::Invalid(_))
+    ));
+}
+
+#[test]
+fn replace_moves_the_keys_and_may_keep_its_own() {
+    let mut table = BindingTable::new(4);
+    table.insert(BindingId(0), mag(1)).unwrap();
+    // Handover: new downlink key and transport, same UE.
+    let moved = Binding {
+        tunnel: TunnelEndpoints::Ipv6 {
+            local: "2001:db8:1::1".parse().unwrap(),
+            remote: "2001:db8:2::1".parse().unwrap(),
+        },
+        downlink_key: Some(77),
+        ..mag(1)
+    };
+    assert_eq!(table.replace(BindingId(0), moved), Ok(mag(1)));
+    let old_lmaa = Ipv4Addr::new(198, 51, 100, 1).to_ipv6_mapped().octets();
+    assert!(table.mag_by_downlink_key(old_lmaa, 0x0001_0001).is_none());
+    let new_lmaa: Ipv6Addr = "2001:db8:2::1".parse().unwrap();
+    assert_eq!(table.mag_by_downlink_key(new_lmaa.octets(), 77).map(|(id, _)| id), Some(BindingId(0)));
+    assert_eq!(table.by_ue_ipv4(Function::Mag, 0x0a2d_0001).map(|(_, b)| b.downlink_key), Some(Some(77)));
+    assert_eq!(table.len(), 1);
+    assert_eq!(table.replace(BindingId(1), mag(2)), Err(TableError::UnknownBinding(BindingId(1))));
+}
+
+#[test]
+fn a_full_table_refuses_until_a_slot_is_freed_and_churn_keeps_it_usable() {
+    let capacity = 64;
+    let mut table = BindingTable::new(capacity);
+    for round in 0..50u32 {
+        for n in 0..capacity as u32 {
+            table.insert(BindingId(n), lma(round * 1000 + n)).unwrap();
+        }
+        assert_eq!(table.insert(BindingId(0), lma(999_999)), Err(TableError::SlotTaken(BindingId(0))));
+        assert_eq!(table.insert(BindingId(capacity as u32), lma(999_999)), Err(TableError::Full { capacity }));
+        for n in 0..capacity as u32 {
+            assert_eq!(table.lma_by_uplink_key(0x0a00_0000 + round * 1000 + n).map(|(id, _)| id), Some(BindingId(n)));
+            table.remove(BindingId(n)).unwrap();
+        }
+        assert!(table.is_empty());
+    }
+}
+
+fn quick(capacity: usize, queue_depth: usize) -> TableConfig {
+    TableConfig { capacity, queue_depth, queue_wait: Duration::from_millis(20) }
+}
+
+#[test]
+fn an_install_is_acknowledged_only_after_every_worker_applied_it() {
+    let mut sender = UpdateSender::new(quick(16, 8));
+    let mut workers = [sender.add_worker().unwrap(), sender.add_worker().unwrap()];
+    let counters = WorkerCounters::new(16);
+
+    let installed = sender.install(lma(1)).unwrap();
+    assert_eq!(installed, Installed { id: BindingId(0), epoch: Epoch(1) });
+    assert!(workers[0].table().lma_by_uplink_key(0x0a00_0001).is_none(), "not applied before the next burst");
+    assert_eq!(sender.wait_applied(installed.epoch, Duration::from_millis(5)), Err(TableError::Timeout(Epoch(1))));
+
+    assert_eq!(workers[0].apply_pending(&counters, usize::MAX), 1);
+    assert_eq!(sender.applied_epoch(), Epoch(0), "worker 1 still behind");
+    assert_eq!(workers[1].apply_pending(&counters, usize::MAX), 1);
+    assert_eq!(sender.wait_applied(installed.epoch, Duration::from_millis(5)), Ok(()));
+    for worker in &workers {
+        assert_eq!(worker.table().lma_by_uplink_key(0x0a00_0001).map(|(id, _)| id), Some(BindingId(0)));
+    }
+    assert_eq!(counters.snapshot().updates_applied, 2);
+}
+
+#[test]
+fn refused_updates_reach_no_worker() {
+    let mut sender = UpdateSender::new(quick(1, 8));
+    let mut worker = sender.add_worker().unwrap();
+    let counters = WorkerCounters::new(1);
+    sender.install(lma(1)).unwrap();
+    assert_eq!(sender.install(lma(2)), Err(TableError::Full { capacity: 1 }));
+    let epoch = sender.latest_epoch();
+    assert_eq!(sender.remove(BindingId(5)), Err(TableError::UnknownBinding(BindingId(5))));
+    assert_eq!(sender.latest_epoch(), epoch, "no epoch for a refused update");
+    assert_eq!(worker.apply_pending(&counters, usize::MAX), 1);
+    assert_eq!(counters.snapshot().updates_refused, 0);
+}
+
+#[test]
+fn a_stalled_worker_fills_its_queue_and_the_update_is_refused_everywhere() {
+    let mut sender = UpdateSender::new(quick(16, 2));
+    let mut live = sender.add_worker().unwrap();
+    let _stalled = sender.add_worker().unwrap();
+    let counters = WorkerCounters::new(16);
+    sender.install(lma(1)).unwrap();
+    sender.install(lma(2)).unwrap();
+    live.apply_pending(&counters, usize::MAX);
+    assert_eq!(sender.install(lma(3)), Err(TableError::QueueFull { worker: 1 }));
+    assert!(sender.table().lma_by_uplink_key(0x0a00_0003).is_none(), "the replica did not take it either");
+    assert_eq!(live.apply_pending(&counters, usize::MAX), 0, "nor did the live worker");
+}
+
+#[test]
+fn a_worker_that_ended_does_not_hold_acknowledgements_back() {
+    let mut sender = UpdateSender::new(quick(16, 1));
+    let mut live = sender.add_worker().unwrap();
+    drop(sender.add_worker().unwrap());
+    let counters = WorkerCounters::new(16);
+    for n in 0..4 {
+        let installed = sender.install(lma(n)).unwrap();
+        live.apply_pending(&counters, usize::MAX);
+        sender.wait_applied(installed.epoch, Duration::from_millis(50)).unwrap();
+    }
+}
+
+#[test]
+fn late_workers_start_with_every_binding_and_slots_are_reused_with_fresh_counters() {
+    let mut sender = UpdateSender::new(quick(4, 8));
+    let first = sender.install(lma(1)).unwrap();
+    sender.install(mag(2)).unwrap();
+    let mut worker = sender.add_worker().unwrap();
+    assert_eq!(worker.table().len(), 2);
+    assert_eq!(sender.applied_epoch(), sender.latest_epoch(), "nothing outstanding for a new worker");
+
+    let counters = WorkerCounters::new(4);
+    counters.binding(first.id).unwrap().uplink_packets.add(5);
+    sender.remove(first.id).unwrap();
+    let reused = sender.install(lma(3)).unwrap();
+    assert_eq!(reused.id, first.id, "the freed slot is taken first");
+    assert_eq!(worker.apply_pending(&counters, 1), 1, "max is honoured");
+    assert_eq!(worker.apply_pending(&counters, usize::MAX), 1);
+    assert_eq!(counters.binding_snapshot(first.id).unwrap().uplink_packets, 0);
+    assert_eq!(worker.table().lma_by_uplink_key(0x0a00_0003).map(|(id, _)| id), Some(first.id));
+    assert!(worker.table().lma_by_uplink_key(0x0a00_0001).is_none());
+    sender.sync(Duration::from_millis(50)).unwrap();
+}
+
+#[test]
+fn modify_keeps_the_slot_and_its_counters() {
+    let mut sender = UpdateSender::new(quick(4, 8));
+    let mut worker = sender.add_worker().unwrap();
+    let counters = WorkerCounters::new(4);
+    let installed = sender.install(mag(1)).unwrap();
+    worker.apply_pending(&counters, usize::MAX);
+    counters.binding(installed.id).unwrap().downlink_bytes.add(100);
+    let epoch = sender.modify(installed.id, Binding { uplink_key: Some(42), ..mag(1) }).unwrap();
+    worker.apply_pending(&counters, usize::MAX);
+    sender.wait_applied(epoch, Duration::from_millis(50)).unwrap();
+    assert_eq!(worker.table().get(installed.id).and_then(|b| b.uplink_key), Some(42));
+    assert_eq!(counters.binding_snapshot(installed.id).unwrap().downlink_bytes, 100);
+}

@@ -1,0 +1,115 @@
+//! The internet checksum (RFC 1071) and its incremental update (RFC 1624).
+
+/// One's-complement sum of `data` as big-endian 16-bit words (an odd last byte is padded with zero), folded to
+/// 16 bits. Partial sums of pieces that start at even offsets can be combined with [`combine`].
+pub fn sum(data: &[u8]) -> u16 {
+    // 32-bit big-endian words summed into 64 bits fold to the same one's-complement sum as 16-bit words, in a
+    // quarter of the additions; 2^32 words would be needed to overflow the accumulator.
+    let mut acc: u64 = 0;
+    let mut words = data.chunks_exact(4);
+    for word in &mut words {
+        acc += u64::from(u32::from_be_bytes([word[0], word[1], word[2], word[3]]));
+    }
+    let mut rest = [0u8; 4];
+    let tail = words.remainder();
+    rest[..tail.len()].copy_from_slice(tail);
+    acc += u64::from(u32::from_be_bytes(rest));
+    fold(acc)
+}
+
+/// One's-complement addition of two folded sums.
+pub fn combine(a: u16, b: u16) -> u16 {
+    fold(u64::from(a) + u64::from(b))
+}
+
+/// The checksum field value for `data` whose own checksum field is zero.
+pub fn checksum(data: &[u8]) -> u16 {
+    !sum(data)
+}
+
+/// True when `data`, including its checksum field, sums to all-ones (the receiver's check).
+pub fn verifies(data: &[u8]) -> bool {
+    sum(data) == 0xffff
+}
+
+/// The checksum after one 16-bit word of the covered data changes from `old` to `new` (RFC 1624 eqn. 3:
+/// HC' = ~(~HC + ~m + m')), so a TTL or ECN rewrite does not re-read the header.
+pub fn update(checksum: u16, old: u16, new: u16) -> u16 {
+    !fold(u64::from(!checksum) + u64::from(!old) + u64::from(new))
+}
+
+fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The straightforward 16-bit-word definition, to check the 32-bit fast sum against.
+    fn reference_sum(data: &[u8]) -> u16 {
+        let mut acc: u32 = 0;
+        for pair in data.chunks(2) {
+            let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+            acc += u32::from(word);
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2.
+        assert_eq!(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0xddf2);
+        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
+    }
+
+    #[test]
+    fn shared_vector_v9_outer_ipv4_header_verifies() {
+        // V9's outer IPv4 header, checksum 0x4e55 (testdata/vectors/vectors.json).
+        let header = [
+            0x45, 0x00, 0x00, 0x42, 0x00, 0x02, 0x40, 0x00, 0x40, 0x2f, 0x4e, 0x55, 0xc0, 0x00, 0x02, 0x01, 0xc6, 0x33,
+            0x64, 0x01,
+        ];
+        assert!(verifies(&header));
+        let mut zeroed = header;
+        zeroed[10] = 0;
+        zeroed[11] = 0;
+        assert_eq!(checksum(&zeroed), 0x4e55);
+    }
+
+    #[test]
+    fn fast_sum_matches_reference_for_all_lengths() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(151) ^ (i >> 3)) as u8 | 0x80).collect();
+        for len in 0..data.len() {
+            assert_eq!(sum(&data[..len]), reference_sum(&data[..len]), "length {len}");
+        }
+    }
+
+    #[test]
+    fn combine_of_even_split_equals_whole() {
+        let data: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37).wrapping_add(200)).collect();
+        for split in (0..data.len()).step_by(2) {
+            assert_eq!(combine(sum(&data[..split]), sum(&data[split..])), sum(&data));
+        }
+    }
+
+    #[test]
+    fn incremental_update_matches_recomputation() {
+        let mut header = [
+            0x45, 0x00, 0x00, 0x42, 0x00, 0x02, 0x40, 0x00, 0x40, 0x2f, 0x4e, 0x55, 0xc0, 0x00, 0x02, 0x01, 0xc6, 0x33,
+            0x64, 0x01,
+        ];
+        for ttl in (0..=0x40u8).rev() {
+            let old = u16::from_be_bytes([header[8], header[9]]);
+            header[8] = ttl;
+            let new = u16::from_be_bytes([header[8], header[9]]);
+            let updated = update(u16::from_be_bytes([header[10], header[11]]), old, new);
+            header[10..12].copy_from_slice(&updated.to_be_bytes());
+            assert!(verifies(&header), "ttl {ttl}");
+        }
+    }
+}
