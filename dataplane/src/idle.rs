@@ -62,12 +62,12 @@ mod tests {
 
     #[test]
     fn exits_only_after_the_idle_limit_without_traffic() {
-        // 1000 cycles per second, 2 s limit.
-        let mut idler = Idler::new(IdlePolicy::Spin, Some(Duration::from_secs(2)), 1000, 1);
-        assert!(!idler.after_poll(0, || 1000));
+        // 1000 cycles per second, 2 s limit, started at cycle 1000: no traffic at all counts from the start.
+        let mut idler = Idler::new(IdlePolicy::Spin, Some(Duration::from_secs(2)), 1000, 1000);
+        assert!(!idler.after_poll(0, || 1500));
         assert!(!idler.after_poll(0, || 2999));
-        assert!(idler.after_poll(0, || 3000), "2 s after the first idle poll");
-        // Traffic resets the clock.
+        assert!(idler.after_poll(0, || 3000), "2 s after the start");
+        // Traffic resets the clock: the limit then counts from the first idle poll after it.
         assert!(!idler.after_poll(5, || unreachable!("busy polls do not read the clock")));
         assert!(!idler.after_poll(0, || 10_000));
         assert!(!idler.after_poll(0, || 11_999));
