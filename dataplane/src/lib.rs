@@ -9,6 +9,7 @@
 //! - [`wire`]: zero-copy checked views of Ethernet, IPv4, IPv6 and GRE, internet checksum, ECN rules.
 //! - [`binding`]: what the fast path knows of a PDN connection's tunnel (plain data from config or control plane).
 //! - [`tables`]: per-worker binding tables and the update protocol (bounded queues, epochs, acknowledgement).
+//! - [`pipeline`]: classify → look up → encap/decap → verdict, generic over [`packet::PacketBuf`].
 //! - [`counters`]: per-worker, per-port, per-drop-reason and per-binding counters, readable while running.
 pub mod binding;
 pub mod counters;
@@ -16,5 +17,6 @@ pub mod dpdk;
 pub mod idle;
 pub mod l2fwd;
 pub mod packet;
+pub mod pipeline;
 pub mod tables;
 pub mod wire;

@@ -24,7 +24,7 @@ const MAX_EXTENSION_HEADERS: usize = 4;
 pub enum Ipv6Error {
     /// Shorter than the header or than its payload length says.
     Truncated,
-    /// Version ≠ 6, or payload length 0 (a jumbogram, which the gateway does not carry).
+    /// Version ≠ 6.
     Invalid,
 }
 
@@ -42,10 +42,9 @@ impl<'a> Ipv6Packet<'a> {
         if fixed[0] >> 4 != 6 {
             return Err(Ipv6Error::Invalid);
         }
+        // A jumbogram also has payload length 0, but needs a Hop-by-Hop Jumbo Payload option, which
+        // `upper_layer` refuses: read as an empty payload, it can only be dropped.
         let payload_len = usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
-        if payload_len == 0 {
-            return Err(Ipv6Error::Invalid);
-        }
         let payload = buf.get(HEADER_LEN..HEADER_LEN + payload_len).ok_or(Ipv6Error::Truncated)?;
         Ok(Ipv6Packet { fixed, payload })
     }
@@ -227,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_truncation_version_and_jumbograms() {
+    fn rejects_truncation_and_version() {
         let bytes = hex(V8);
         for len in 0..bytes.len() {
             assert_eq!(Ipv6Packet::parse(&bytes[..len]).unwrap_err(), Ipv6Error::Truncated, "length {len}");
@@ -235,9 +234,9 @@ mod tests {
         let mut v4 = bytes.clone();
         v4[0] = 0x40;
         assert_eq!(Ipv6Packet::parse(&v4).unwrap_err(), Ipv6Error::Invalid);
-        let mut jumbo = bytes;
-        jumbo[4..6].copy_from_slice(&[0, 0]);
-        assert_eq!(Ipv6Packet::parse(&jumbo).unwrap_err(), Ipv6Error::Invalid);
+        let mut empty = bytes;
+        empty[4..6].copy_from_slice(&[0, 0]);
+        assert_eq!(Ipv6Packet::parse(&empty).unwrap().payload(), &[] as &[u8]);
     }
 
     #[test]

@@ -1,0 +1,115 @@
+//! What the pipeline needs to know about ports and the gateway's own addresses: plain data, mapped from the
+//! config file by the `pmipgw` package.
+
+use crate::counters::MAX_PORTS;
+use crate::wire::ethernet::MacAddr;
+use std::net::IpAddr;
+
+/// What a port faces. One port may have several roles (a one-armed deployment).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// Towards peer MAGs/LMAs: GRE and signalling.
+    pub core: bool,
+    /// MAG: towards the UEs.
+    pub access: bool,
+    /// LMA: towards the PDN.
+    pub sgi: bool,
+}
+
+/// One port as the pipeline uses it; its index in [`PipelineConfig::ports`] is the port index of verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    pub roles: Roles,
+    /// Source MAC of frames sent here (the port's own address).
+    pub mac: MacAddr,
+    /// Destination MAC of frames sent here (the next hop; ARP/NDP come later).
+    pub next_hop_mac: MacAddr,
+    /// Largest IP packet sent here (the L3 MTU).
+    pub mtu: u16,
+    /// The NIC fills outer IPv4 header checksums.
+    pub tx_ipv4_checksum_offload: bool,
+}
+
+/// The smallest MTU accepted: every IPv4 host must take 576-byte datagrams (RFC 791).
+pub const MIN_MTU: u16 = 576;
+
+/// Everything a worker's pipeline is configured with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipelineConfig {
+    pub ports: Vec<PortConfig>,
+    /// This gateway's LMA addresses (LMAA, IPv4-LMAA): uplink GRE arrives here, downlink GRE leaves from here.
+    pub lmaa: Vec<IpAddr>,
+    /// This gateway's MAG addresses (Proxy-CoA, IPv4-Proxy-CoA).
+    pub proxy_coa: Vec<IpAddr>,
+    /// TTL / hop limit of outer headers.
+    pub outer_hop_limit: u8,
+    /// LMA uplink: drop packets whose inner source is not the binding's UE address or inside its prefix.
+    pub inner_source_check: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            ports: Vec::new(),
+            lmaa: Vec::new(),
+            proxy_coa: Vec::new(),
+            outer_hop_limit: 64,
+            inner_source_check: true,
+        }
+    }
+}
+
+/// A pipeline configuration that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineConfigError {
+    #[error("{0} ports configured; at most {MAX_PORTS} are supported")]
+    TooManyPorts(usize),
+    #[error("port {port}: MTU {mtu} is below the minimum of {MIN_MTU}")]
+    MtuTooSmall { port: usize, mtu: u16 },
+    #[error("the {role} role is on ports {first} and {second}; each role may be on one port only")]
+    RoleOnTwoPorts { role: &'static str, first: usize, second: usize },
+    #[error("outer hop limit must be at least 1")]
+    ZeroHopLimit,
+}
+
+impl PipelineConfig {
+    pub fn validate(&self) -> Result<(), PipelineConfigError> {
+        if self.ports.len() > MAX_PORTS {
+            return Err(PipelineConfigError::TooManyPorts(self.ports.len()));
+        }
+        if self.outer_hop_limit == 0 {
+            return Err(PipelineConfigError::ZeroHopLimit);
+        }
+        for (port, config) in self.ports.iter().enumerate() {
+            if config.mtu < MIN_MTU {
+                return Err(PipelineConfigError::MtuTooSmall { port, mtu: config.mtu });
+            }
+        }
+        self.egress().map(drop)
+    }
+
+    /// The one port of each role, which traffic of that direction leaves through.
+    pub(crate) fn egress(&self) -> Result<Egress, PipelineConfigError> {
+        let find = |role: &'static str, has: fn(&Roles) -> bool| {
+            let mut ports = self.ports.iter().enumerate().filter(|(_, p)| has(&p.roles)).map(|(i, _)| i);
+            match (ports.next(), ports.next()) {
+                (first, None) => Ok(first),
+                (Some(first), Some(second)) => Err(PipelineConfigError::RoleOnTwoPorts { role, first, second }),
+                (None, Some(_)) => Ok(None),
+            }
+        };
+        Ok(Egress {
+            core: find("core", |r| r.core)?,
+            access: find("access", |r| r.access)?,
+            sgi: find("sgi", |r| r.sgi)?,
+        })
+    }
+}
+
+/// The port index each direction leaves through, if that role is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Egress {
+    pub core: Option<usize>,
+    pub access: Option<usize>,
+    pub sgi: Option<usize>,
+}
