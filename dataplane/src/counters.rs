@@ -18,6 +18,8 @@ pub enum DropReason {
     EthernetTruncated,
     /// Not IPv4, IPv6 or ARP (VLAN tags included).
     UnsupportedEthertype,
+    /// Spread over several buffers (a jumbo frame in a small-buffer pool): the pipeline reads one.
+    MultiSegment,
     /// IPv4 header truncated or invalid (version, IHL, total length).
     Ipv4Malformed,
     /// IPv4 header checksum wrong (in software or per the NIC).
@@ -70,9 +72,10 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 26] = [
+    pub const ALL: [DropReason; 27] = [
         DropReason::EthernetTruncated,
         DropReason::UnsupportedEthertype,
+        DropReason::MultiSegment,
         DropReason::Ipv4Malformed,
         DropReason::Ipv4Checksum,
         DropReason::Ipv6Malformed,
@@ -105,6 +108,7 @@ impl DropReason {
         match self {
             DropReason::EthernetTruncated => "ethernet-truncated",
             DropReason::UnsupportedEthertype => "unsupported-ethertype",
+            DropReason::MultiSegment => "multi-segment",
             DropReason::Ipv4Malformed => "ipv4-malformed",
             DropReason::Ipv4Checksum => "ipv4-checksum",
             DropReason::Ipv6Malformed => "ipv6-malformed",
@@ -221,6 +225,14 @@ impl WorkerCounters {
     pub fn count_drop(&self, reason: DropReason) {
         if let Some(counter) = self.drops.0.get(reason.index()) {
             counter.add(1);
+        }
+    }
+
+    /// Counts `n` drops for one reason at once (e.g. a tx burst's refused packets).
+    #[inline]
+    pub fn count_drops(&self, reason: DropReason, n: u64) {
+        if let Some(counter) = self.drops.0.get(reason.index()) {
+            counter.add(n);
         }
     }
 
