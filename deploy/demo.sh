@@ -10,5 +10,5 @@ echo "== building pmipgw (release)"
 cargo build --release --quiet --bin pmipgw
 mkdir -p /tmp/pmipgw-example
 echo "== running deploy/examples/l2fwd-pcap.toml: net_pcap0 (shipped pcap) -> L2 forward -> net_pcap1"
-./target/release/pmipgw --config deploy/examples/l2fwd-pcap.toml
+"${CARGO_TARGET_DIR:-target}/release/pmipgw" --config deploy/examples/l2fwd-pcap.toml
 echo "== output: /tmp/pmipgw-example/out.pcap ($(tshark -r /tmp/pmipgw-example/out.pcap 2>/dev/null | wc -l) frames; open it in Wireshark)"
