@@ -1,0 +1,129 @@
+//! Keyed, cancellable deadlines: at most one pending deadline per key, a binary heap underneath.
+//!
+//! Setting a key again replaces its deadline; cancelled and replaced deadlines stay in the heap as stale entries
+//! and are skipped when they surface (compacted when they outnumber the live ones), so every operation is
+//! O(log n) without searching the heap.
+
+use crate::time::Millis;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::Hash;
+
+/// A set of deadlines keyed by `K`.
+#[derive(Debug)]
+pub struct Timers<K: Hash + Eq + Ord + Clone> {
+    heap: BinaryHeap<Reverse<(Millis, u64, K)>>,
+    /// Live deadline of each key and the generation that identifies its heap entry.
+    live: HashMap<K, (Millis, u64)>,
+    generation: u64,
+}
+
+impl<K: Hash + Eq + Ord + Clone> Default for Timers<K> {
+    fn default() -> Self {
+        Timers { heap: BinaryHeap::new(), live: HashMap::new(), generation: 0 }
+    }
+}
+
+impl<K: Hash + Eq + Ord + Clone> Timers<K> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Arms `key` to fire at `at`, replacing any deadline it had.
+    pub fn set(&mut self, key: K, at: Millis) {
+        self.generation += 1;
+        self.live.insert(key.clone(), (at, self.generation));
+        self.heap.push(Reverse((at, self.generation, key)));
+        if self.heap.len() > 2 * self.live.len() + 64 {
+            self.compact();
+        }
+    }
+
+    /// Disarms `key`; returns whether it was armed.
+    pub fn cancel(&mut self, key: &K) -> bool {
+        self.live.remove(key).is_some()
+    }
+
+    /// The deadline of `key`, if armed.
+    pub fn deadline(&self, key: &K) -> Option<Millis> {
+        self.live.get(key).map(|&(at, _)| at)
+    }
+
+    /// The earliest live deadline.
+    pub fn next_deadline(&mut self) -> Option<Millis> {
+        self.drop_stale_top();
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Removes and returns one key whose deadline is at or before `now` (earliest first; equal deadlines in the
+    /// order they were set).
+    pub fn pop_expired(&mut self, now: Millis) -> Option<K> {
+        self.drop_stale_top();
+        let Reverse((at, _, _)) = self.heap.peek()?;
+        if *at > now {
+            return None;
+        }
+        let Reverse((_, _, key)) = self.heap.pop()?;
+        self.live.remove(&key);
+        Some(key)
+    }
+
+    /// Number of armed keys.
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    fn is_live(&self, key: &K, generation: u64) -> bool {
+        self.live.get(key).is_some_and(|&(_, g)| g == generation)
+    }
+
+    fn drop_stale_top(&mut self) {
+        while let Some(Reverse((_, generation, key))) = self.heap.peek() {
+            if self.is_live(key, *generation) {
+                return;
+            }
+            self.heap.pop();
+        }
+    }
+
+    fn compact(&mut self) {
+        let heap = std::mem::take(&mut self.heap);
+        self.heap = heap.into_iter().filter(|Reverse((_, g, k))| self.is_live(k, *g)).collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fires_in_deadline_order_and_respects_replace_and_cancel() {
+        let mut t = Timers::new();
+        t.set("a", Millis(30));
+        t.set("b", Millis(10));
+        t.set("c", Millis(20));
+        t.set("a", Millis(5)); // replaces 30
+        assert!(t.cancel(&"c"));
+        assert!(!t.cancel(&"c"));
+        assert_eq!(t.next_deadline(), Some(Millis(5)));
+        assert_eq!(t.pop_expired(Millis(4)), None);
+        assert_eq!(t.pop_expired(Millis(100)), Some("a"));
+        assert_eq!(t.pop_expired(Millis(100)), Some("b"));
+        assert_eq!(t.pop_expired(Millis(100)), None, "a's old deadline and c are stale");
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn stale_entries_are_compacted() {
+        let mut t = Timers::new();
+        for i in 0..10_000u64 {
+            t.set(1u32, Millis(i));
+        }
+        assert!(t.heap.len() <= 2 * t.len() + 65);
+        assert_eq!(t.deadline(&1), Some(Millis(9_999)));
+    }
+}
