@@ -6,8 +6,11 @@ use crate::wire::checksum::{self, IPPROTO_MH, IPPROTO_UDP};
 use crate::wire::{Result, WireError};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// 20: IPv4 header len.
 pub const IPV4_HEADER_LEN: usize = 20;
+/// 40: IPv6 header len.
 pub const IPV6_HEADER_LEN: usize = 40;
+/// 8: udp header len.
 pub const UDP_HEADER_LEN: usize = 8;
 /// IPv4 protocol number of an encapsulated IPv6 packet (RFC 4213).
 pub const IPPROTO_IPV6: u8 = 41;

@@ -13,6 +13,8 @@
 //! Peers on IPv4 transport are identified by their IPv4 address: `src`/`dst` are the *outer* addresses and the
 //! mapped inner ones are only a wire detail (TS 29.275 §6.1: "key its peer … by the IPv4 address").
 
+#![warn(missing_docs)]
+
 mod ip;
 
 use crate::wire::{MhPacket, MhRepr, Result, WireError};
@@ -29,7 +31,9 @@ pub const DEFAULT_HOP_LIMIT: u8 = 64;
 /// UDP ports of an IPv4-UDP framed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UdpPorts {
+    /// Source port.
     pub src: u16,
+    /// Destination port.
     pub dst: u16,
 }
 
@@ -85,6 +89,7 @@ impl Framing {
 /// Everything about a frame except the Mobility Header: enough to answer it or to re-emit it identically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FrameHeader {
+    /// The form the message travels in.
     pub framing: Framing,
     /// Sender: IPv6 for [`Framing::Ipv6`], the outer IPv4 address otherwise.
     pub src: IpAddr,
@@ -134,7 +139,9 @@ impl FrameHeader {
 /// A received signalling packet: how it came, and its Mobility Header (bounds-checked, checksum verified).
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
+    /// Framing, addresses and IP header details.
     pub header: FrameHeader,
+    /// The Mobility Header, borrowed from the packet.
     pub mh: MhPacket<&'a [u8]>,
 }
 

@@ -32,9 +32,13 @@ impl BuFlags {
     pub const A: BuFlags = BuFlags(0x8000);
     /// H: home registration. Sent as 1, accepted either way (spec digest §2.1 / §9 item 1).
     pub const H: BuFlags = BuFlags(0x4000);
+    /// L: link-local address compatibility (RFC 6275), 0 in PMIPv6.
     pub const L: BuFlags = BuFlags(0x2000);
+    /// K: key management mobility capability (RFC 6275), 0 in PMIPv6.
     pub const K: BuFlags = BuFlags(0x1000);
+    /// M: MAP registration (RFC 5380), 0 in PMIPv6.
     pub const M: BuFlags = BuFlags(0x0800);
+    /// R: mobile router (RFC 3963), 0 in PMIPv6.
     pub const R: BuFlags = BuFlags(0x0400);
     /// P: proxy registration (RFC 5213 §8.1).
     pub const P: BuFlags = BuFlags(0x0200);
@@ -65,12 +69,15 @@ impl BitOr for BuFlags {
 pub struct BaFlags(pub u8);
 
 impl BaFlags {
+    /// K: key management mobility capability, 0 in PMIPv6.
     pub const K: BaFlags = BaFlags(0x80);
+    /// R: mobile router (RFC 3963), 0 in PMIPv6.
     pub const R: BaFlags = BaFlags(0x40);
     /// P: set iff the acknowledged BU had P set (RFC 5213 §8.2).
     pub const P: BaFlags = BaFlags(0x20);
     /// T: UDP-TLV accepted (RFC 5845 §6.3).
     pub const T: BaFlags = BaFlags(0x10);
+    /// B: bulk binding update (RFC 6602).
     pub const B: BaFlags = BaFlags(0x08);
 
     /// True if every bit of `other` is set.
@@ -91,29 +98,53 @@ impl BitOr for BaFlags {
 pub struct BaStatus(pub u8);
 
 impl BaStatus {
+    /// 0: accepted.
     pub const ACCEPTED: Self = Self(0);
+    /// 2: GRE key option not required.
     pub const GRE_KEY_OPTION_NOT_REQUIRED: Self = Self(2);
+    /// 3: GRE tunneling but TLV header not supported.
     pub const GRE_TUNNELING_BUT_TLV_HEADER_NOT_SUPPORTED: Self = Self(3);
+    /// 128: reason unspecified.
     pub const REASON_UNSPECIFIED: Self = Self(128);
+    /// 129: administratively prohibited.
     pub const ADMINISTRATIVELY_PROHIBITED: Self = Self(129);
+    /// 130: insufficient resources.
     pub const INSUFFICIENT_RESOURCES: Self = Self(130);
+    /// 135: sequence out of window.
     pub const SEQUENCE_OUT_OF_WINDOW: Self = Self(135);
+    /// 151: service authorization failed.
     pub const SERVICE_AUTHORIZATION_FAILED: Self = Self(151);
+    /// 152: proxy reg not enabled.
     pub const PROXY_REG_NOT_ENABLED: Self = Self(152);
+    /// 153: not LMA for this mobile node.
     pub const NOT_LMA_FOR_THIS_MOBILE_NODE: Self = Self(153);
+    /// 154: MAG not authorized for proxy reg.
     pub const MAG_NOT_AUTHORIZED_FOR_PROXY_REG: Self = Self(154);
+    /// 155: not authorized for home network prefix.
     pub const NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX: Self = Self(155);
+    /// 156: timestamp mismatch.
     pub const TIMESTAMP_MISMATCH: Self = Self(156);
+    /// 157: timestamp lower than prev accepted.
     pub const TIMESTAMP_LOWER_THAN_PREV_ACCEPTED: Self = Self(157);
+    /// 158: missing home network prefix option.
     pub const MISSING_HOME_NETWORK_PREFIX_OPTION: Self = Self(158);
+    /// 159: BCE PBU prefix set do not match.
     pub const BCE_PBU_PREFIX_SET_DO_NOT_MATCH: Self = Self(159);
+    /// 160: missing MN identifier option.
     pub const MISSING_MN_IDENTIFIER_OPTION: Self = Self(160);
+    /// 161: missing handoff indicator option.
     pub const MISSING_HANDOFF_INDICATOR_OPTION: Self = Self(161);
+    /// 162: missing access tech type option.
     pub const MISSING_ACCESS_TECH_TYPE_OPTION: Self = Self(162);
+    /// 163: GRE key option required.
     pub const GRE_KEY_OPTION_REQUIRED: Self = Self(163);
+    /// 170: not authorized for IPv4 mobility service.
     pub const NOT_AUTHORIZED_FOR_IPV4_MOBILITY_SERVICE: Self = Self(170);
+    /// 171: not authorized for IPv4 home address.
     pub const NOT_AUTHORIZED_FOR_IPV4_HOME_ADDRESS: Self = Self(171);
+    /// 172: not authorized for IPv6 mobility service.
     pub const NOT_AUTHORIZED_FOR_IPV6_MOBILITY_SERVICE: Self = Self(172);
+    /// 173: multiple IPv4 home address assignment not supported.
     pub const MULTIPLE_IPV4_HOME_ADDRESS_ASSIGNMENT_NOT_SUPPORTED: Self = Self(173);
 
     /// Status < 128: the binding was accepted (RFC 6275 §6.1.8).
@@ -127,9 +158,11 @@ impl BaStatus {
 pub struct PbuRepr {
     /// Sequence number (RFC 5213 §5.5 / §6.9.1.5).
     pub seq: u16,
+    /// A, H, P, … (see [`BuFlags`]; usually [`BuFlags::PBU`]).
     pub flags: BuFlags,
     /// Requested lifetime in 4-second units; 0 = de-registration. See [`PbuRepr::lifetime`].
     pub lifetime_units: u16,
+    /// Mobility options (MN-ID, HNPs, HI, ATT, Timestamp, GRE Key, …).
     pub options: MhOptions,
 }
 
@@ -174,12 +207,15 @@ impl PbuRepr {
 /// A (Proxy) Binding Acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PbaRepr {
+    /// Accepted (< 128) or the reason for rejection.
     pub status: BaStatus,
+    /// P (set when answering a PBU), T, …
     pub flags: BaFlags,
     /// Copied from the PBU (RFC 5213 §5.3.6 / spec digest §2.2).
     pub seq: u16,
     /// Granted lifetime in 4-second units (send 0 when rejecting). See [`PbaRepr::lifetime`].
     pub lifetime_units: u16,
+    /// Mobility options (echoed MN-ID/HI/ATT, assigned HNPs, uplink GRE Key, …).
     pub options: MhOptions,
 }
 

@@ -15,6 +15,7 @@ pub struct BindingErrorRepr {
     /// Home Address of the offending message; PMIPv6 never uses the Home Address option, so senders put the
     /// unspecified address or the offending packet's source here (RFC 6275 §9.3.3).
     pub home_addr: Ipv6Addr,
+    /// Options (none defined for PMIPv6).
     pub options: MhOptions,
 }
 

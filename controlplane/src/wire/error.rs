@@ -4,6 +4,10 @@ use thiserror::Error;
 
 /// A parse or emit failure. Offsets count octets from the start of the Mobility Header for MH errors, and from
 /// the start of the IP packet for framing errors, so a log line points at the offending octet.
+///
+/// Field meanings are uniform: `what` names the field or structure, `offset` is where it starts, `expected` is
+/// what we computed or required and `found` what the packet carries.
+#[allow(missing_docs)] // the fields are described above, once, rather than on every variant
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum WireError {
     /// The buffer ends before the field `what`, which starts at `offset`.

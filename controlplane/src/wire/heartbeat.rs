@@ -23,9 +23,11 @@ pub enum HeartbeatKind {
 /// A Heartbeat message. The Restart Counter, if any, is `options.restart_counter`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeartbeatRepr {
+    /// Request, response or unsolicited response.
     pub kind: HeartbeatKind,
     /// 32-bit sequence number (unlike the 16-bit BU/BRI sequence).
     pub seq: u32,
+    /// Options; a response carries the Restart Counter.
     pub options: MhOptions,
 }
 

@@ -14,10 +14,15 @@ use std::net::Ipv6Addr;
 
 /// MH Type numbers (RFC 6275 §6.1 and the IANA registry; spec digest §1.3) the codec interprets.
 pub mod mh_type {
+    /// 5: binding update.
     pub const BINDING_UPDATE: u8 = 5;
+    /// 6: binding ack.
     pub const BINDING_ACK: u8 = 6;
+    /// 7: binding error.
     pub const BINDING_ERROR: u8 = 7;
+    /// 13: heartbeat.
     pub const HEARTBEAT: u8 = 13;
+    /// 16: binding revocation.
     pub const BINDING_REVOCATION: u8 = 16;
 }
 
@@ -29,9 +34,13 @@ pub const COMMON_HEADER_LEN: usize = 6;
 pub const MAX_MH_LEN: usize = 2048;
 
 mod field_off {
+    /// 0: payload proto.
     pub const PAYLOAD_PROTO: usize = 0;
+    /// 1: header len.
     pub const HEADER_LEN: usize = 1;
+    /// 2: mh type.
     pub const MH_TYPE: usize = 2;
+    /// 4: checksum.
     pub const CHECKSUM: usize = 4;
 }
 
@@ -220,7 +229,12 @@ pub enum MhRepr {
     BindingError(BindingErrorRepr),
     /// Any MH type the codec does not interpret. Not an error: RFC 6275 §9.2 has the receiver answer with a
     /// Binding Error, status 2 (unrecognized MH Type). `data` is everything after the common header.
-    Unknown { mh_type: u8, data: Vec<u8> },
+    Unknown {
+        /// The unrecognised MH Type, for the Binding Error and the logs.
+        mh_type: u8,
+        /// Message data after the 6-octet common header, as received.
+        data: Vec<u8>,
+    },
 }
 
 impl MhRepr {

@@ -11,6 +11,8 @@
 //! verified by the caller that knows the carrying addresses ([`MhPacket::verify_checksum`], or the framing layer
 //! in [`crate::transport`]).
 
+#![warn(missing_docs)]
+
 pub mod apn;
 pub mod binding;
 pub mod binding_error;

@@ -53,7 +53,9 @@ pub const OPT_IPV4_DHCP_MODE: u8 = 39;
 
 /// One option, borrowing variable-length data from the packet. Fixed-size values are decoded in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // variants named after the option they hold; see the OPT_* constants for references
 pub enum MobilityOption<'a> {
+    /// One octet of padding.
     Pad1,
     /// PadN with `n` data octets (total size n + 2); the data is ignored on receive and zero on send.
     PadN(u8),

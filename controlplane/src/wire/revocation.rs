@@ -45,15 +45,25 @@ impl BitOr for BrFlags {
 pub struct RevocationTrigger(pub u8);
 
 impl RevocationTrigger {
+    /// 0: unspecified.
     pub const UNSPECIFIED: Self = Self(0);
+    /// 1: administrative reason.
     pub const ADMINISTRATIVE_REASON: Self = Self(1);
+    /// 2: inter MAG handover same access type.
     pub const INTER_MAG_HANDOVER_SAME_ACCESS_TYPE: Self = Self(2);
+    /// 3: inter MAG handover different access type.
     pub const INTER_MAG_HANDOVER_DIFFERENT_ACCESS_TYPE: Self = Self(3);
+    /// 4: inter MAG handover unknown.
     pub const INTER_MAG_HANDOVER_UNKNOWN: Self = Self(4);
+    /// 5: user initiated session termination.
     pub const USER_INITIATED_SESSION_TERMINATION: Self = Self(5);
+    /// 6: access network session termination.
     pub const ACCESS_NETWORK_SESSION_TERMINATION: Self = Self(6);
+    /// 7: possible out of sync BCE state.
     pub const POSSIBLE_OUT_OF_SYNC_BCE_STATE: Self = Self(7);
+    /// 128: per peer policy.
     pub const PER_PEER_POLICY: Self = Self(128);
+    /// 129: revoking mobility node local policy.
     pub const REVOKING_MOBILITY_NODE_LOCAL_POLICY: Self = Self(129);
 }
 
@@ -62,34 +72,51 @@ impl RevocationTrigger {
 pub struct BraStatus(pub u8);
 
 impl BraStatus {
+    /// 0: success.
     pub const SUCCESS: Self = Self(0);
+    /// 1: partial success.
     pub const PARTIAL_SUCCESS: Self = Self(1);
+    /// 128: binding does not exist.
     pub const BINDING_DOES_NOT_EXIST: Self = Self(128);
+    /// 129: IPv4 HoA option required.
     pub const IPV4_HOA_OPTION_REQUIRED: Self = Self(129);
+    /// 130: global revocation not authorized.
     pub const GLOBAL_REVOCATION_NOT_AUTHORIZED: Self = Self(130);
+    /// 131: MN identity required.
     pub const MN_IDENTITY_REQUIRED: Self = Self(131);
+    /// 132: revocation failed MN attached.
     pub const REVOCATION_FAILED_MN_ATTACHED: Self = Self(132);
+    /// 133: trigger not supported.
     pub const TRIGGER_NOT_SUPPORTED: Self = Self(133);
+    /// 134: revocation function not supported.
     pub const REVOCATION_FUNCTION_NOT_SUPPORTED: Self = Self(134);
+    /// 135: proxy binding revocation not supported.
     pub const PROXY_BINDING_REVOCATION_NOT_SUPPORTED: Self = Self(135);
 }
 
 /// A Binding Revocation Indication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BriRepr {
+    /// Why the binding is revoked.
     pub trigger: RevocationTrigger,
+    /// Chosen by the initiator, unique among its outstanding BRIs; the BRA copies it.
     pub seq: u16,
+    /// P, V, G.
     pub flags: BrFlags,
+    /// MN-ID, HNPs, IPv4 HoA Request, Alternate CoA as the revocation needs (RFC 5846 §8.1).
     pub options: MhOptions,
 }
 
 /// A Binding Revocation Acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BraRepr {
+    /// Outcome of the revocation.
     pub status: BraStatus,
     /// Copied from the BRI.
     pub seq: u16,
+    /// P, V, G copied from the BRI.
     pub flags: BrFlags,
+    /// Normally empty; MN-ID/HNP report bindings that failed.
     pub options: MhOptions,
 }
 

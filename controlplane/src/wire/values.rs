@@ -7,7 +7,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 /// An IPv6 prefix as carried in the Home Network Prefix option (type 22). `len` is at most 128 (checked on parse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ipv6Prefix {
+    /// Prefix bits (bits beyond `len` are carried as sent).
     pub addr: Ipv6Addr,
+    /// Prefix length in bits.
     pub len: u8,
 }
 
@@ -32,6 +34,7 @@ impl fmt::Display for Ipv6Prefix {
 pub struct HandoffIndicator(pub u8);
 
 impl HandoffIndicator {
+    /// 0: reserved.
     pub const RESERVED: Self = Self(0);
     /// Attachment over a new interface (initial attach).
     pub const NEW_INTERFACE: Self = Self(1);
@@ -52,19 +55,33 @@ impl HandoffIndicator {
 pub struct AccessTechType(pub u8);
 
 impl AccessTechType {
+    /// 0: reserved.
     pub const RESERVED: Self = Self(0);
+    /// 1: virtual.
     pub const VIRTUAL: Self = Self(1);
+    /// 2: PPP.
     pub const PPP: Self = Self(2);
+    /// 3: IEEE 802.3.
     pub const IEEE_802_3: Self = Self(3);
+    /// 4: IEEE 802.11.
     pub const IEEE_802_11: Self = Self(4);
+    /// 5: IEEE 802.16e.
     pub const IEEE_802_16E: Self = Self(5);
+    /// 6: GERAN.
     pub const GERAN: Self = Self(6);
+    /// 7: UTRAN.
     pub const UTRAN: Self = Self(7);
+    /// 8: E-UTRAN.
     pub const EUTRAN: Self = Self(8);
+    /// 9: eHRPD.
     pub const EHRPD: Self = Self(9);
+    /// 10: HRPD.
     pub const HRPD: Self = Self(10);
+    /// 11: 1xRTT.
     pub const ONE_X_RTT: Self = Self(11);
+    /// 12: UMB.
     pub const UMB: Self = Self(12);
+    /// 13: NB-IoT.
     pub const NB_IOT: Self = Self(13);
 }
 
@@ -92,6 +109,7 @@ impl GreKeyOpt {
 pub struct Ipv4HoaRequest {
     /// 6-bit prefix length, at most 32 (checked on parse).
     pub prefix_len: u8,
+    /// Requested address; `0.0.0.0` asks the LMA to allocate one.
     pub addr: Ipv4Addr,
 }
 
@@ -102,21 +120,29 @@ pub struct Ipv4HoaReply {
     pub status: u8,
     /// 6-bit prefix length, at most 32 (checked on parse).
     pub prefix_len: u8,
+    /// Assigned address (or the requested one echoed on failure).
     pub addr: Ipv4Addr,
 }
 
 impl Ipv4HoaReply {
+    /// 0: success.
     pub const STATUS_SUCCESS: u8 = 0;
+    /// 128: failure unspecified.
     pub const STATUS_FAILURE_UNSPECIFIED: u8 = 128;
+    /// 129: administratively prohibited.
     pub const STATUS_ADMINISTRATIVELY_PROHIBITED: u8 = 129;
+    /// 130: incorrect IPv4 HoA.
     pub const STATUS_INCORRECT_IPV4_HOA: u8 = 130;
+    /// 131: invalid IPv4 address.
     pub const STATUS_INVALID_IPV4_ADDRESS: u8 = 131;
+    /// 132: dynamic assignment not available.
     pub const STATUS_DYNAMIC_ASSIGNMENT_NOT_AVAILABLE: u8 = 132;
 }
 
 /// IPv4 DHCP Support Mode (type 39, RFC 5844 §3.3.4): S=1 → the MAG acts as DHCP server, S=0 → relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DhcpSupportMode {
+    /// The S flag.
     pub server: bool,
 }
 
@@ -136,7 +162,12 @@ pub enum MnId {
     /// Subtype 1. May be empty: RFC 5213 §5.3.1 answers a PBU without MN-ID with a zero-length identifier.
     Nai(String),
     /// Any other subtype, identifier octets as received.
-    Other { subtype: u8, id: Vec<u8> },
+    Other {
+        /// RFC 4283 subtype (not 1).
+        subtype: u8,
+        /// Identifier octets after the subtype.
+        id: Vec<u8>,
+    },
 }
 
 impl MnId {
@@ -163,6 +194,8 @@ impl MnId {
 /// An option we do not interpret, kept verbatim (type and data) so the message round-trips.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RawOpt {
+    /// The option's Type octet.
     pub opt_type: u8,
+    /// The option data (Length octets after Type and Length).
     pub data: Vec<u8>,
 }

@@ -33,13 +33,23 @@ pub enum ThreeGppIe<D = Vec<u8>> {
     ErrorCode(u8),
     /// Sub-type 6: PDN type (1 IPv4, 2 IPv6, 3 IPv4v6 — code points UNVERIFIED, spec digest §9 item 4) and a
     /// GTPv2 cause explaining why it differs from the request (e.g. 18, 19).
-    PdnTypeIndication { pdn_type: u8, cause: u8 },
+    PdnTypeIndication {
+        /// PDN type code point (see [`pdn_type`]).
+        pdn_type: u8,
+        /// GTPv2 cause value.
+        cause: u8,
+    },
     /// Sub-type 7: charging ID assigned by the PGW.
     ChargingId(u32),
     /// Sub-type 17: PDN connection identity for several PDN connections to one APN.
     PdnConnectionId(u8),
     /// Any other sub-type (or a fragment): data after the flags octet, as received.
-    Raw { sub_type: u8, data: D },
+    Raw {
+        /// TS 29.282 sub-type number.
+        sub_type: u8,
+        /// Data after the Reserved/M octet.
+        data: D,
+    },
 }
 
 impl<D: AsRef<[u8]>> ThreeGppIe<D> {
@@ -90,8 +100,11 @@ impl<D: AsRef<[u8]>> ThreeGppIe<D> {
 
 /// PDN type code points used in `ThreeGppIe::PdnTypeIndication` (GTPv2 PDN Type values).
 pub mod pdn_type {
+    /// 1: IPv4.
     pub const IPV4: u8 = 1;
+    /// 2: IPv6.
     pub const IPV6: u8 = 2;
+    /// 3: IPv4v6.
     pub const IPV4V6: u8 = 3;
 }
 
@@ -100,9 +113,21 @@ pub mod pdn_type {
 pub enum VendorOpt<D = Vec<u8>> {
     /// Vendor 10415. `more` is the M flag; typed IEs are always complete, so a typed `ie` with `more = true`
     /// is emitted as given but parses back as `Raw`.
-    ThreeGpp { ie: ThreeGppIe<D>, more: bool },
+    ThreeGpp {
+        /// The sub-option.
+        ie: ThreeGppIe<D>,
+        /// M flag: this option holds a fragment and more follow.
+        more: bool,
+    },
     /// Any other vendor: sub-type and data kept verbatim.
-    Other { vendor_id: u32, sub_type: u8, data: D },
+    Other {
+        /// IANA Private Enterprise Number.
+        vendor_id: u32,
+        /// Vendor-defined sub-type.
+        sub_type: u8,
+        /// Data after the sub-type.
+        data: D,
+    },
 }
 
 impl VendorOpt {
