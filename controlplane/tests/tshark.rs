@@ -16,12 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
+/// tshark field name → expected value.
+type Expect = Vec<(&'static str, String)>;
+
 /// One emitted frame and the tshark field values it must decode to (several occurrences joined by ',').
 struct Case {
     name: &'static str,
     header: FrameHeader,
     repr: MhRepr,
-    expect: Vec<(&'static str, String)>,
+    expect: Expect,
 }
 
 const APN: &str = "ims.mnc001.mcc001.gprs";
@@ -44,7 +47,7 @@ fn e(field: &'static str, value: impl ToString) -> (&'static str, String) {
 }
 
 /// A PBU carrying every option a MAG sends (spec digest §2.5 / §7.3).
-fn pbu() -> (MhRepr, Vec<(&'static str, String)>) {
+fn pbu() -> (MhRepr, Expect) {
     let repr = MhRepr::Pbu(PbuRepr {
         seq: 4242,
         flags: BuFlags::PBU,
@@ -96,7 +99,7 @@ fn pbu() -> (MhRepr, Vec<(&'static str, String)>) {
 }
 
 /// A PBA accepting the PBU above, with everything an LMA returns.
-fn pba() -> (MhRepr, Vec<(&'static str, String)>) {
+fn pba() -> (MhRepr, Expect) {
     let repr = MhRepr::Pba(PbaRepr {
         status: BaStatus::ACCEPTED,
         flags: BaFlags::P,
@@ -159,7 +162,7 @@ fn pba() -> (MhRepr, Vec<(&'static str, String)>) {
 }
 
 /// Messages other than the PBU/PBA pair, on native IPv6.
-fn others() -> Vec<(&'static str, MhRepr, Vec<(&'static str, String)>)> {
+fn others() -> Vec<(&'static str, MhRepr, Expect)> {
     vec![
         (
             "PBA reject 156 with 3GPP error code",
@@ -317,7 +320,7 @@ fn cases() -> Vec<Case> {
 }
 
 /// What tshark must show for the outer/inner headers of a frame.
-fn address_fields(h: &FrameHeader) -> Vec<(&'static str, String)> {
+fn address_fields(h: &FrameHeader) -> Expect {
     let mapped = |a: IpAddr| match a {
         IpAddr::V4(v4) => v4.to_ipv6_mapped().to_string(),
         IpAddr::V6(v6) => v6.to_string(),

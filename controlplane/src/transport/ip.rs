@@ -3,6 +3,7 @@
 //! own fast-path views.
 
 use crate::wire::checksum::{self, IPPROTO_MH, IPPROTO_UDP};
+use crate::wire::field::{array as get, u8_at as get_u8};
 use crate::wire::{Result, WireError};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -20,17 +21,6 @@ const NH_ROUTING: u8 = 43;
 const NH_FRAGMENT: u8 = 44;
 const NH_AH: u8 = 51;
 const NH_DEST_OPTS: u8 = 60;
-
-fn get<const N: usize>(buf: &[u8], off: usize, base: usize, what: &'static str) -> Result<[u8; N]> {
-    off.checked_add(N)
-        .and_then(|end| buf.get(off..end))
-        .and_then(|s| s.try_into().ok())
-        .ok_or(WireError::Truncated { what, offset: base + off })
-}
-
-fn get_u8(buf: &[u8], off: usize, base: usize, what: &'static str) -> Result<u8> {
-    get::<1>(buf, off, base, what).map(|[b]| b)
-}
 
 /// A parsed IPv4 header: addresses, protocol, TTL, identification and the payload it delimits.
 #[derive(Debug, Clone, Copy)]

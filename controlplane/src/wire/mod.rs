@@ -18,7 +18,7 @@ pub mod binding;
 pub mod binding_error;
 pub mod checksum;
 pub mod error;
-mod field;
+pub(crate) mod field;
 pub mod heartbeat;
 pub mod mh;
 pub mod option;
