@@ -233,3 +233,40 @@ fn every_truncation_fails_cleanly() {
         assert!(transport::parse(&padded).is_ok());
     }
 }
+
+/// V1 with Hop-by-Hop, Destination Options and a Fragment header inserted before the MH (`frag_word` is the
+/// Fragment header's offset/flags word).
+fn v1_with_extension_headers(frag_word: u16) -> Vec<u8> {
+    let mut ip = v1_packet();
+    let frag = frag_word.to_be_bytes();
+    let ext = [
+        [60, 0, 1, 4, 0, 0, 0, 0],              // Hop-by-Hop → Destination Options; PadN(6)
+        [44, 0, 1, 4, 0, 0, 0, 0],              // Destination Options → Fragment; PadN(6)
+        [135, 0, frag[0], frag[1], 0, 0, 0, 1], // Fragment → MH
+    ];
+    ip.splice(40..40, ext.concat());
+    ip[6] = 0; // IPv6 next header: Hop-by-Hop
+    ip[5] += 24; // payload length 136 → 160
+    ip
+}
+
+#[test]
+fn ipv6_extension_headers_are_skipped() {
+    // The MH checksum covers only the MH (upper-layer length 136), so it still verifies.
+    let ip = v1_with_extension_headers(0);
+    let frame = transport::parse(&ip).unwrap();
+    assert_eq!(frame.repr().unwrap(), expected("V1_PBU_initial_IPv6").unwrap());
+    assert_eq!(frame.header.framing, Framing::Ipv6);
+    // A real fragment (More Fragments set, or a non-zero offset) cannot be parsed on its own.
+    assert_eq!(transport::parse(&v1_with_extension_headers(1)).unwrap_err(), WireError::Fragmented { offset: 56 });
+    assert_eq!(transport::parse(&v1_with_extension_headers(8)).unwrap_err(), WireError::Fragmented { offset: 56 });
+    // A routing header with segments left would change the pseudo-header destination: refused.
+    let mut ip = v1_with_extension_headers(0);
+    ip[48..56].copy_from_slice(&[44, 0, 0, 1, 0, 0, 0, 0]); // Destination Options → Routing, type 0, 1 left
+    ip[40] = 43;
+    assert!(matches!(transport::parse(&ip), Err(WireError::InvalidValue { offset: 51, .. })));
+    // Something other than an MH at the end of the chain.
+    let mut ip = v1_with_extension_headers(0);
+    ip[56] = 17;
+    assert!(matches!(transport::parse(&ip), Err(WireError::NotSignalling { value: 17, .. })));
+}
