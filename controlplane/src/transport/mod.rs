@@ -277,3 +277,38 @@ pub fn emit(header: &FrameHeader, repr: &MhRepr, buf: &mut [u8]) -> Result<usize
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_mirrors_addresses_and_ports() {
+        // RFC 5844 §4: a PBU from port 40000 to 5436 is answered from 5436 to 40000, IPv4 addresses swapped.
+        let mag: IpAddr = Ipv4Addr::new(192, 0, 2, 1).into();
+        let lma: IpAddr = Ipv4Addr::new(198, 51, 100, 1).into();
+        let pbu = FrameHeader::new(Framing::Ipv4Udp(UdpPorts { src: 40000, dst: PMIP6_CNTL_PORT }), mag, lma);
+        let pba = pbu.reply();
+        assert_eq!(pba.framing, Framing::Ipv4Udp(UdpPorts { src: PMIP6_CNTL_PORT, dst: 40000 }));
+        assert_eq!((pba.src, pba.dst), (lma, mag));
+        // The 3GPP forms answer in the same form.
+        let h = FrameHeader::new(Framing::Ipv6InIpv4, mag, lma);
+        assert_eq!(h.reply().framing, Framing::Ipv6InIpv4);
+    }
+
+    #[test]
+    fn address_family_must_match_the_framing() {
+        let v6: IpAddr = Ipv6Addr::LOCALHOST.into();
+        let v4: IpAddr = Ipv4Addr::LOCALHOST.into();
+        let repr = MhRepr::Unknown { mh_type: 99, data: vec![0; 10] };
+        let mut buf = [0u8; 128];
+        for (framing, src, dst) in
+            [(Framing::Ipv6, v4, v4), (Framing::Ipv6InIpv4, v6, v6), (Framing::Ipv4Udp(UdpPorts::CNTL), v4, v6)]
+        {
+            let err = emit(&FrameHeader::new(framing, src, dst), &repr, &mut buf).unwrap_err();
+            assert!(matches!(err, WireError::InvalidValue { .. }), "{framing:?}: {err:?}");
+        }
+        let err = emit(&FrameHeader::new(Framing::Ipv6, v6, v6), &repr, &mut buf[..40]).unwrap_err();
+        assert_eq!(err, WireError::BufferTooSmall { needed: 56, available: 40 });
+    }
+}
