@@ -5,9 +5,13 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dataplane::binding::{Binding, Function, TunnelEndpoints};
+use dataplane::pipeline::Roles;
+use dataplane::tables::BindingTable;
 use serde::Deserialize;
 
 /// The whole file.
@@ -19,6 +23,11 @@ pub struct Config {
     pub run: RunSection,
     #[serde(rename = "port", default)]
     pub ports: Vec<PortSection>,
+    #[serde(default)]
+    pub gateway: GatewaySection,
+    /// Static bindings, installed before the first packet is read.
+    #[serde(rename = "binding", default)]
+    pub bindings: Vec<BindingSection>,
 }
 
 /// `[dpdk]`: how EAL starts and how much packet memory it gets.
@@ -99,8 +108,134 @@ pub struct PortSection {
     pub mtu: Option<u16>,
     /// Next hop's MAC address behind this port, written as destination into frames sent out of it.
     pub next_hop_mac: Option<MacAddr>,
-    /// L2 forwarding (Foundation processing): the port that frames received here are sent out of.
+    /// What the port faces (fast path): any of "core", "access", "sgi". A role may be on one port only.
+    #[serde(default)]
+    pub roles: Vec<RoleName>,
+    /// L2 forwarding (Foundation processing, a plumbing check): the port that frames received here are sent out
+    /// of. Not combinable with roles.
     pub forward_to: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    Core,
+    Access,
+    Sgi,
+}
+
+/// `[gateway]`: the fast path's own addresses and knobs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// This gateway's LMA addresses (LMAA, IPv4-LMAA): uplink GRE is accepted for these.
+    #[serde(default)]
+    pub lmaa: Vec<IpAddr>,
+    /// This gateway's MAG addresses (Proxy-CoA, IPv4-Proxy-CoA): downlink GRE is accepted for these.
+    #[serde(default)]
+    pub proxy_coa: Vec<IpAddr>,
+    /// TTL / hop limit of the outer headers the gateway writes.
+    #[serde(default = "default_outer_hop_limit")]
+    pub outer_hop_limit: u8,
+    /// LMA uplink: drop packets whose inner source is not the binding's UE address or inside its prefix.
+    #[serde(default = "default_true")]
+    pub inner_source_check: bool,
+    /// Bindings each worker's table holds (memory is reserved at start; the tables never grow).
+    #[serde(default = "default_table_capacity")]
+    pub table_capacity: usize,
+    /// Table updates that may wait for one worker.
+    #[serde(default = "default_update_queue_depth")]
+    pub update_queue_depth: usize,
+    /// Packets that may wait for the control thread; beyond that they are dropped and counted.
+    #[serde(default = "default_punt_queue_depth")]
+    pub punt_queue_depth: usize,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            lmaa: Vec::new(),
+            proxy_coa: Vec::new(),
+            outer_hop_limit: default_outer_hop_limit(),
+            inner_source_check: true,
+            table_capacity: default_table_capacity(),
+            update_queue_depth: default_update_queue_depth(),
+            punt_queue_depth: default_punt_queue_depth(),
+        }
+    }
+}
+
+/// `[[binding]]`: one PDN connection's tunnel, provisioned by hand.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingSection {
+    /// Which end this gateway is: "lma" or "mag".
+    pub function: FunctionName,
+    /// This gateway's tunnel address: one of gateway.lmaa (LMA) or gateway.proxy_coa (MAG).
+    pub local: IpAddr,
+    /// The peer's tunnel address (the MAG's Proxy-CoA, or the LMAA), of the same family.
+    pub remote: IpAddr,
+    pub uplink_key: Option<u32>,
+    pub downlink_key: Option<u32>,
+    pub ue_ipv4: Option<Ipv4Addr>,
+    /// The UE's home network prefix, written `2001:db8:aaaa:1::/64`.
+    pub ue_ipv6_prefix: Option<Prefix64>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FunctionName {
+    Lma,
+    Mag,
+}
+
+/// An IPv6 /64 prefix written `2001:db8:aaaa:1::/64`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefix64(pub Ipv6Addr);
+
+impl<'de> Deserialize<'de> for Prefix64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Prefix64 {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (address, length) =
+            text.split_once('/').ok_or_else(|| format!("{text:?} is not a prefix like 2001:db8:aaaa:1::/64"))?;
+        if length != "64" {
+            return Err(format!("{text:?}: UE home network prefixes are /64 (RFC 5213 per-MN prefix)"));
+        }
+        let address: Ipv6Addr = address.parse().map_err(|_| format!("{text:?}: {address:?} is not an IPv6 address"))?;
+        if u128::from(address) as u64 != 0 {
+            return Err(format!("{text:?} has bits set beyond /64"));
+        }
+        Ok(Prefix64(address))
+    }
+}
+
+impl BindingSection {
+    /// The data plane's form; the config was validated, so the endpoints have one family.
+    pub fn to_binding(&self) -> Result<Binding, String> {
+        let tunnel = match (self.local, self.remote) {
+            (IpAddr::V6(local), IpAddr::V6(remote)) => TunnelEndpoints::Ipv6 { local, remote },
+            (IpAddr::V4(local), IpAddr::V4(remote)) => TunnelEndpoints::Ipv4 { local, remote },
+            _ => return Err(format!("local {} and remote {} are not of one family", self.local, self.remote)),
+        };
+        Ok(Binding {
+            function: match self.function {
+                FunctionName::Lma => Function::Lma,
+                FunctionName::Mag => Function::Mag,
+            },
+            tunnel,
+            uplink_key: self.uplink_key,
+            downlink_key: self.downlink_key,
+            ue_ipv4: self.ue_ipv4,
+            ue_ipv6_prefix: self.ue_ipv6_prefix.map(|p| p.0),
+        })
+    }
 }
 
 impl PortSection {
@@ -169,6 +304,21 @@ fn default_empty_polls() -> u32 {
 }
 fn default_sleep_us() -> u64 {
     100
+}
+fn default_true() -> bool {
+    true
+}
+fn default_outer_hop_limit() -> u8 {
+    64
+}
+fn default_table_capacity() -> usize {
+    1 << 20
+}
+fn default_update_queue_depth() -> usize {
+    4096
+}
+fn default_punt_queue_depth() -> usize {
+    1024
 }
 
 /// A configuration problem: which file, which key, what is wrong.
@@ -261,13 +411,120 @@ impl Config {
                 if !names.contains(target.as_str()) {
                     return Err((format!("port[{i}].forward_to"), format!("no port is named {target:?}")));
                 }
+                if self.is_fast_path() {
+                    return Err((
+                        format!("port[{i}].forward_to"),
+                        "L2 forwarding cannot be combined with fast-path roles on other ports".into(),
+                    ));
+                }
             }
+        }
+        self.validate_fast_path()
+    }
+
+    /// The fast path runs when any port has a role; otherwise the ports do L2 forwarding.
+    pub fn is_fast_path(&self) -> bool {
+        self.ports.iter().any(|p| !p.roles.is_empty())
+    }
+
+    fn validate_fast_path(&self) -> Result<(), (String, String)> {
+        let g = &self.gateway;
+        if !self.is_fast_path() {
+            if !self.bindings.is_empty() {
+                return Err(("binding".into(), "bindings need ports with roles (core, access, sgi)".into()));
+            }
+            return Ok(());
+        }
+        if g.outer_hop_limit == 0 {
+            return Err(("gateway.outer_hop_limit".into(), "must be at least 1".into()));
+        }
+        if !(1..=1 << 24).contains(&g.table_capacity) {
+            return Err(("gateway.table_capacity".into(), format!("{} is outside 1..=16777216", g.table_capacity)));
+        }
+        if g.table_capacity < self.bindings.len() {
+            return Err((
+                "gateway.table_capacity".into(),
+                format!("{} is less than the {} static bindings", g.table_capacity, self.bindings.len()),
+            ));
+        }
+        for (key, depth) in
+            [("gateway.update_queue_depth", g.update_queue_depth), ("gateway.punt_queue_depth", g.punt_queue_depth)]
+        {
+            if !(1..=1 << 20).contains(&depth) {
+                return Err((key.into(), format!("{depth} is outside 1..=1048576")));
+            }
+        }
+        if g.lmaa.is_empty() && g.proxy_coa.is_empty() {
+            return Err(("gateway.lmaa".into(), "the fast path needs at least one LMAA or Proxy-CoA".into()));
+        }
+        let mut role_ports = [None; 3];
+        for (i, port) in self.ports.iter().enumerate() {
+            for role in &port.roles {
+                let slot = &mut role_ports[*role as usize];
+                if let Some(other) = *slot {
+                    return Err((
+                        format!("port[{i}].roles"),
+                        format!("{} is already the role of port[{other}]; each role is on one port", role.name()),
+                    ));
+                }
+                *slot = Some(i);
+            }
+            if !port.roles.is_empty() && port.next_hop_mac.is_none() {
+                return Err((format!("port[{i}].next_hop_mac"), "is needed on a port with roles".into()));
+            }
+        }
+        // Same checks the tables apply, so a bad binding is named here rather than after EAL started.
+        let mut table = BindingTable::new(self.bindings.len());
+        for (i, section) in self.bindings.iter().enumerate() {
+            let key = |field: &str| format!("binding[{i}].{field}");
+            let (own, own_key, needs) = match section.function {
+                FunctionName::Lma => (&g.lmaa, "gateway.lmaa", RoleName::Sgi),
+                FunctionName::Mag => (&g.proxy_coa, "gateway.proxy_coa", RoleName::Access),
+            };
+            if !own.contains(&section.local) {
+                return Err((key("local"), format!("{} is not in {own_key}", section.local)));
+            }
+            for role in [RoleName::Core, needs] {
+                if role_ports[role as usize].is_none() {
+                    return Err((
+                        key("function"),
+                        format!("no port has the role {:?} this binding sends to", role.name()),
+                    ));
+                }
+            }
+            let binding = section.to_binding().map_err(|problem| (key("remote"), problem))?;
+            table
+                .insert(dataplane::binding::BindingId(i as u32), binding)
+                .map_err(|problem| (format!("binding[{i}]"), problem.to_string()))?;
         }
         Ok(())
     }
 
+    /// The roles of port `index`.
+    pub fn roles(&self, index: usize) -> Roles {
+        let mut roles = Roles::default();
+        for role in self.ports.get(index).map_or(&[][..], |p| &p.roles) {
+            match role {
+                RoleName::Core => roles.core = true,
+                RoleName::Access => roles.access = true,
+                RoleName::Sgi => roles.sgi = true,
+            }
+        }
+        roles
+    }
+
     pub fn exit_when_idle(&self) -> Option<Duration> {
         self.run.exit_when_idle_ms.map(Duration::from_millis)
+    }
+}
+
+impl RoleName {
+    fn name(self) -> &'static str {
+        match self {
+            RoleName::Core => "core",
+            RoleName::Access => "access",
+            RoleName::Sgi => "sgi",
+        }
     }
 }
 
@@ -346,6 +603,85 @@ mod tests {
         assert!(err.contains("port[0].device"), "{err}");
         let err = parse("[dpdk]\nmempool_size = 10\n[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n").unwrap_err();
         assert!(err.contains("dpdk.mempool_size"), "{err}");
+    }
+
+    const LMA: &str = "[dpdk]\n[gateway]\nlmaa = [\"2001:db8:2::1\", \"198.51.100.1\"]\n\
+        [[port]]\nname = \"core\"\ndevice = \"net_null0\"\nroles = [\"core\"]\nnext_hop_mac = \"02:00:00:00:00:01\"\n\
+        [[port]]\nname = \"sgi\"\ndevice = \"net_null1\"\nroles = [\"sgi\"]\nnext_hop_mac = \"02:00:00:00:00:02\"\n";
+    const BINDING: &str = "[[binding]]\nfunction = \"lma\"\nlocal = \"2001:db8:2::1\"\nremote = \"2001:db8:1::1\"\n\
+        uplink_key = 0x0a0b0c0d\ndownlink_key = 0x00010001\nue_ipv4 = \"10.45.0.2\"\n\
+        ue_ipv6_prefix = \"2001:db8:aaaa:1::/64\"\n";
+
+    #[test]
+    fn fast_path_config_with_a_static_binding() {
+        let c = parse(&format!("{LMA}{BINDING}")).unwrap();
+        assert!(c.is_fast_path());
+        assert_eq!(c.gateway.outer_hop_limit, 64);
+        assert!(c.gateway.inner_source_check);
+        assert_eq!(c.gateway.table_capacity, 1 << 20);
+        assert_eq!(c.roles(1), Roles { sgi: true, ..Roles::default() });
+        let binding = c.bindings[0].to_binding().unwrap();
+        assert_eq!(binding.uplink_key, Some(0x0a0b_0c0d));
+        assert_eq!(binding.ue_ipv6_prefix, Some("2001:db8:aaaa:1::".parse().unwrap()));
+    }
+
+    #[test]
+    fn fast_path_errors_name_the_key() {
+        let cases = [
+            (format!("{LMA}{}", BINDING.replace("2001:db8:2::1", "2001:db8:9::1")), "binding[0].local", "gateway.lmaa"),
+            (format!("{LMA}{}", BINDING.replace("2001:db8:1::1", "192.0.2.1")), "binding[0].remote", "family"),
+            (format!("{LMA}{}", BINDING.replace("::/64", "::/48")), "binding[0].ue_ipv6_prefix", "/64"),
+            (
+                format!("{LMA}{}", BINDING.replace("aaaa:1::/64", "aaaa:1::1/64")),
+                "binding[0].ue_ipv6_prefix",
+                "beyond /64",
+            ),
+            (format!("{LMA}{}", BINDING.replace("uplink_key = 0x0a0b0c0d\n", "")), "binding[0]", "both the uplink key"),
+            (format!("{LMA}{}", BINDING.replace("0x0a0b0c0d", "0x1ffffffff")), "binding[0].uplink_key", ""),
+            (
+                format!("{LMA}{BINDING}{}", BINDING.replace("10.45.0.2", "10.45.0.3").replace("aaaa:1", "aaaa:2")),
+                "binding[1]",
+                "uplink GRE key 0x0a0b0c0d is already used",
+            ),
+            (format!("{LMA}{}", BINDING.replace("\"lma\"", "\"mag\"")), "binding[0].local", "gateway.proxy_coa"),
+            (
+                LMA.replace("roles = [\"sgi\"]", "roles = [\"core\"]"),
+                "port[1].roles",
+                "core is already the role of port[0]",
+            ),
+            (format!("{}{BINDING}", LMA.replace("roles = [\"sgi\"]", "roles = []")), "binding[0].function", "\"sgi\""),
+            (LMA.replace("next_hop_mac = \"02:00:00:00:00:02\"\n", ""), "port[1].next_hop_mac", "needed"),
+            (LMA.replace("roles = [\"sgi\"]", "roles = [\"pdn\"]"), "port[1].roles[0]", "unknown variant"),
+            (format!("{LMA}forward_to = \"core\"\n"), "port[1].forward_to", "cannot be combined"),
+            (
+                LMA.replace(
+                    "lmaa = [\"2001:db8:2::1\", \"198.51.100.1\"]",
+                    "outer_hop_limit = 0\nlmaa = [\"2001:db8:2::1\"]",
+                ),
+                "gateway.outer_hop_limit",
+                "at least 1",
+            ),
+            (
+                LMA.replace(
+                    "lmaa = [\"2001:db8:2::1\", \"198.51.100.1\"]",
+                    "lmaa = [\"2001:db8:2::1\"]\ntable_capacity = 0",
+                ),
+                "gateway.table_capacity",
+                "outside",
+            ),
+            (
+                LMA.replace("lmaa = [\"2001:db8:2::1\", \"198.51.100.1\"]", "lmaa = [\"2001:db8:2::zz\"]"),
+                "gateway.lmaa[0]",
+                "invalid IP address",
+            ),
+            (LMA.replace("lmaa = [\"2001:db8:2::1\", \"198.51.100.1\"]", ""), "gateway.lmaa", "at least one"),
+            (format!("{MINIMAL}{BINDING}"), "binding", "ports with roles"),
+        ];
+        for (text, key, problem) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(&format!("key '{key}'")) && err.contains(problem), "want {key} / {problem}: {err}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! `pmipgw`: the gateway process. Wiring only: config → EAL → mempool → ports → forwarding loop → counters.
+//! `pmipgw`: the gateway process. Wiring only: config → EAL → mempool → ports → fast path (or, for a plumbing
+//! check, L2 forwarding) → counters.
 
 mod config;
+mod gateway;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,9 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig, PortStats};
+use dataplane::dpdk::{
+    cpu_cycles, cycles_per_second, DpdkError, Eal, Mempool, MempoolConfig, Port, PortConfig, PortStats,
+};
 use dataplane::idle::{IdlePolicy, Idler};
 use dataplane::l2fwd::{self, ForwardPath, PathCounters};
+use dataplane::worker;
 use serde_json::json;
 
 use config::{Config, IdlePolicyName};
@@ -79,6 +84,12 @@ fn run(cli: &Cli, config: &Config) -> Result<(), String> {
     eal_args.extend(cli.eal_args.iter().cloned());
     let eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;
 
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).map_err(|e| format!("installing a signal handler: {e}"))?;
+    }
+    let idle_exit = cli.exit_when_idle_ms.map(Duration::from_millis).or(config.exit_when_idle());
+
     let outcome = {
         let pool = Arc::new(
             Mempool::create(&MempoolConfig {
@@ -88,7 +99,11 @@ fn run(cli: &Cli, config: &Config) -> Result<(), String> {
             .map_err(|e| format!("key 'dpdk.mempool_size': {e}"))?,
         );
         let ports = open_ports(&eal, config, &pool)?;
-        let result = forward(config, cli, &ports);
+        let result = if config.is_fast_path() {
+            gateway::run(&eal, config, &ports, idle_exit, &stop).map(|o| Processing::FastPath(Box::new(o)))
+        } else {
+            forward(config, idle_exit, &stop, &ports).map(Processing::L2)
+        };
         // Port statistics are read while the ports exist; closing them returns their mbufs and flushes pcaps.
         let stats: Vec<PortReport> = ports
             .iter()
@@ -104,8 +119,14 @@ fn run(cli: &Cli, config: &Config) -> Result<(), String> {
         (result?, stats, in_use, config.dpdk.mempool_size)
     };
     drop(eal);
-    let ((exit, paths), stats, in_use, pool_size) = outcome;
-    report(cli, exit, &paths, &stats, in_use, pool_size)
+    let (processing, stats, in_use, pool_size) = outcome;
+    report(cli, &processing, &stats, in_use, pool_size)
+}
+
+/// What ran, and its counters.
+enum Processing {
+    FastPath(Box<gateway::Outcome>),
+    L2((l2fwd::Exit, Vec<(String, String, PathCounters)>)),
 }
 
 fn open_ports<'c>(
@@ -114,19 +135,34 @@ fn open_ports<'c>(
     pool: &Arc<Mempool>,
 ) -> Result<Vec<(&'c config::PortSection, Port)>, String> {
     let mut ports = Vec::new();
+    let workers = eal.worker_lcores().len().max(1);
     for (i, section) in config.ports.iter().enumerate() {
         eal.probe_device(&section.probe_args()).map_err(|e| format!("key 'port[{i}].device': {e}"))?;
-        // One tx queue per path that sends out of this port, so each path owns its queue.
-        let senders = config.ports.iter().filter(|p| p.forward_to.as_deref() == Some(&section.name)).count();
+        let (rx_queues, tx_queues) = if config.is_fast_path() {
+            gateway::queues(workers)
+        } else {
+            // One tx queue per path that sends out of this port, so each path owns its queue.
+            let senders = config.ports.iter().filter(|p| p.forward_to.as_deref() == Some(&section.name)).count();
+            (1, senders.max(1) as u16)
+        };
         let port_config = PortConfig {
-            tx_queues: senders.max(1) as u16,
+            rx_queues,
+            tx_queues,
             rx_descriptors: config.dpdk.rx_descriptors,
             tx_descriptors: config.dpdk.tx_descriptors,
             mtu: section.mtu,
             ..PortConfig::default()
         };
-        let port =
-            Port::open(&section.device, &port_config, pool.clone()).map_err(|e| format!("key 'port[{i}]': {e}"))?;
+        let port = match Port::open(&section.device, &port_config, pool.clone()) {
+            // The control thread's own tx queue is the last; a device with no queue to spare (one tx_pcap file)
+            // runs without it: the control thread transmits nothing yet.
+            Err(DpdkError::PortLimit { .. }) if config.is_fast_path() && tx_queues > rx_queues => {
+                tracing::info!(port = %section.name, "no spare tx queue for the control thread");
+                Port::open(&section.device, &PortConfig { tx_queues: rx_queues, ..port_config }, pool.clone())
+            }
+            other => other,
+        }
+        .map_err(|e| format!("key 'port[{i}]': {e}"))?;
         port.start().map_err(|e| format!("key 'port[{i}]': {e}"))?;
         let caps = port.capabilities();
         tracing::info!(
@@ -150,7 +186,12 @@ struct PortReport {
 
 type ForwardOutcome = (l2fwd::Exit, Vec<(String, String, PathCounters)>);
 
-fn forward(config: &Config, cli: &Cli, ports: &[(&config::PortSection, Port)]) -> Result<ForwardOutcome, String> {
+fn forward(
+    config: &Config,
+    idle_exit: Option<Duration>,
+    stop: &AtomicBool,
+    ports: &[(&config::PortSection, Port)],
+) -> Result<ForwardOutcome, String> {
     let mut paths = Vec::new();
     let mut names = Vec::new();
     let mut next_tx_queue = vec![0u16; ports.len()];
@@ -173,10 +214,6 @@ fn forward(config: &Config, cli: &Cli, ports: &[(&config::PortSection, Port)]) -
         tracing::warn!("no port has forward_to: nothing to forward");
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone()).map_err(|e| format!("installing a signal handler: {e}"))?;
-    }
     let policy = match config.run.idle.policy {
         IdlePolicyName::Spin => IdlePolicy::Spin,
         IdlePolicyName::Sleep => IdlePolicy::Sleep {
@@ -184,42 +221,30 @@ fn forward(config: &Config, cli: &Cli, ports: &[(&config::PortSection, Port)]) -
             sleep: Duration::from_micros(config.run.idle.sleep_us),
         },
     };
-    let idle_exit = cli.exit_when_idle_ms.map(Duration::from_millis).or(config.exit_when_idle());
     let mut idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
     tracing::info!(paths = paths.len(), ?policy, ?idle_exit, "forwarding");
-    let exit = l2fwd::run(&mut paths, &mut idler, &stop);
+    let exit = l2fwd::run(&mut paths, &mut idler, stop);
     let counters = names.into_iter().zip(paths).map(|((from, to), path)| (from, to, path.counters)).collect();
     Ok((exit, counters))
 }
 
 fn report(
     cli: &Cli,
-    exit: l2fwd::Exit,
-    paths: &[(String, String, PathCounters)],
+    processing: &Processing,
     ports: &[PortReport],
     mbufs_in_use: u32,
     pool_size: u32,
 ) -> Result<(), String> {
-    let why = match exit {
-        l2fwd::Exit::Stopped => "stopped by signal",
-        l2fwd::Exit::Idle => "input idle",
+    let stopped = match processing {
+        Processing::FastPath(outcome) => outcome.exit == worker::Exit::Stopped,
+        Processing::L2((exit, _)) => *exit == l2fwd::Exit::Stopped,
     };
+    let why = if stopped { "stopped by signal" } else { "input idle" };
     println!("pmipgw: {why}; final counters");
-    println!(
-        "{:<24} {:>12} {:>14} {:>12} {:>14} {:>11} {:>13}",
-        "path", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_dropped", "runt_dropped"
-    );
-    for (from, to, c) in paths {
-        println!(
-            "{:<24} {:>12} {:>14} {:>12} {:>14} {:>11} {:>13}",
-            format!("{from} -> {to}"),
-            c.rx_packets,
-            c.rx_bytes,
-            c.tx_packets,
-            c.tx_bytes,
-            c.tx_dropped,
-            c.runt_dropped
-        );
+    let port_names: Vec<String> = ports.iter().map(|p| p.name.clone()).collect();
+    match processing {
+        Processing::FastPath(outcome) => gateway::print_report(outcome, &port_names),
+        Processing::L2((_, paths)) => print_paths(paths),
     }
     println!(
         "{:<24} {:>12} {:>12} {:>10} {:>10} {:>10} {:>11}",
@@ -240,13 +265,8 @@ fn report(
     println!("mempool: {mbufs_in_use} of {pool_size} mbufs in use after shutdown");
 
     if let Some(path) = &cli.counters_json {
-        let doc = json!({
-            "exit": match exit { l2fwd::Exit::Stopped => "stopped", l2fwd::Exit::Idle => "idle" },
-            "paths": paths.iter().map(|(from, to, c)| json!({
-                "from": from, "to": to, "rx_packets": c.rx_packets, "rx_bytes": c.rx_bytes,
-                "tx_packets": c.tx_packets, "tx_bytes": c.tx_bytes, "tx_dropped": c.tx_dropped,
-                "runt_dropped": c.runt_dropped,
-            })).collect::<Vec<_>>(),
+        let mut doc = json!({
+            "exit": if stopped { "stopped" } else { "idle" },
             "ports": ports.iter().map(|PortReport { name, device, mac, stats: s }| json!({
                 "name": name, "device": device, "mac": mac, "rx_packets": s.rx_packets, "tx_packets": s.tx_packets,
                 "rx_bytes": s.rx_bytes, "tx_bytes": s.tx_bytes, "rx_missed": s.rx_missed,
@@ -254,8 +274,40 @@ fn report(
             })).collect::<Vec<_>>(),
             "mempool": { "size": pool_size, "in_use_after_shutdown": mbufs_in_use },
         });
+        match processing {
+            Processing::FastPath(outcome) => doc["fastpath"] = gateway::report_json(outcome, &port_names),
+            Processing::L2((_, paths)) => {
+                doc["paths"] = json!(paths
+                    .iter()
+                    .map(|(from, to, c)| json!({
+                        "from": from, "to": to, "rx_packets": c.rx_packets, "rx_bytes": c.rx_bytes,
+                        "tx_packets": c.tx_packets, "tx_bytes": c.tx_bytes, "tx_dropped": c.tx_dropped,
+                        "runt_dropped": c.runt_dropped,
+                    }))
+                    .collect::<Vec<_>>())
+            }
+        }
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+fn print_paths(paths: &[(String, String, PathCounters)]) {
+    println!(
+        "{:<24} {:>12} {:>14} {:>12} {:>14} {:>11} {:>13}",
+        "path", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_dropped", "runt_dropped"
+    );
+    for (from, to, c) in paths {
+        println!(
+            "{:<24} {:>12} {:>14} {:>12} {:>14} {:>11} {:>13}",
+            format!("{from} -> {to}"),
+            c.rx_packets,
+            c.rx_bytes,
+            c.tx_packets,
+            c.tx_bytes,
+            c.tx_dropped,
+            c.runt_dropped
+        );
+    }
 }

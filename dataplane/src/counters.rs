@@ -7,6 +7,7 @@
 use crate::binding::BindingId;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// Ports a pipeline can address; counters are fixed-size arrays of this many.
 pub const MAX_PORTS: usize = 8;
@@ -294,6 +295,41 @@ impl WorkerCounters {
     }
 }
 
+/// Every worker's counters, for readers on other threads (the management API, the final report).
+#[derive(Clone, Debug, Default)]
+pub struct CountersHandle {
+    workers: Vec<Arc<WorkerCounters>>,
+}
+
+impl CountersHandle {
+    pub fn new(workers: Vec<Arc<WorkerCounters>>) -> Self {
+        CountersHandle { workers }
+    }
+
+    /// One snapshot per worker, in worker order.
+    pub fn per_worker(&self) -> Vec<CountersSnapshot> {
+        self.workers.iter().map(|w| w.snapshot()).collect()
+    }
+
+    /// The gateway's totals.
+    pub fn total(&self) -> CountersSnapshot {
+        let mut total = CountersSnapshot::default();
+        for worker in &self.workers {
+            total += &worker.snapshot();
+        }
+        total
+    }
+
+    /// One binding's traffic over all workers.
+    pub fn binding(&self, id: BindingId) -> BindingSnapshot {
+        let mut total = BindingSnapshot::default();
+        for snapshot in self.workers.iter().filter_map(|w| w.binding_snapshot(id)) {
+            total += snapshot;
+        }
+        total
+    }
+}
+
 /// Read-out of [`PortCounters`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortSnapshot {
@@ -390,7 +426,6 @@ impl fmt::Display for CountersSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn reasons_are_listed_once_in_declaration_order() {
@@ -454,5 +489,19 @@ mod tests {
         counters.reset_binding(id);
         assert_eq!(counters.binding_snapshot(id), Some(BindingSnapshot::default()));
         assert!(counters.binding(BindingId(2)).is_none());
+    }
+
+    #[test]
+    fn the_handle_sums_workers() {
+        let workers: Vec<_> = (0..3).map(|_| Arc::new(WorkerCounters::new(2))).collect();
+        for (i, worker) in workers.iter().enumerate() {
+            worker.path.decapsulated.add(i as u64 + 1);
+            worker.binding(BindingId(1)).unwrap().downlink_bytes.add(10);
+        }
+        let handle = CountersHandle::new(workers);
+        assert_eq!(handle.total().decapsulated, 6);
+        assert_eq!(handle.per_worker().iter().map(|s| s.decapsulated).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(handle.binding(BindingId(1)).downlink_bytes, 30);
+        assert_eq!(handle.binding(BindingId(7)), BindingSnapshot::default(), "beyond capacity reads as zero");
     }
 }

@@ -11,6 +11,7 @@
 //! - [`tables`]: per-worker binding tables and the update protocol (bounded queues, epochs, acknowledgement).
 //! - [`pipeline`]: classify → look up → encap/decap → verdict, generic over [`packet::PacketBuf`].
 //! - [`counters`]: per-worker, per-port, per-drop-reason and per-binding counters, readable while running.
+//! - [`worker`]: the poll loop of one core: rx burst → pipeline → tx per port / punt / free, updates between bursts.
 pub mod binding;
 pub mod counters;
 pub mod dpdk;
@@ -20,3 +21,4 @@ pub mod packet;
 pub mod pipeline;
 pub mod tables;
 pub mod wire;
+pub mod worker;

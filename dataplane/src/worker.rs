@@ -1,0 +1,162 @@
+//! A worker: one poll loop on one core. Between bursts it applies table updates; each rx burst goes through the
+//! pipeline, and the verdicts become one tx burst per egress port, punts to the control thread, or frees.
+
+use crate::counters::DropReason;
+use crate::dpdk::{cpu_cycles, Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
+use crate::idle::Idler;
+use crate::packet::PacketBuf;
+use crate::pipeline::{FastPath, Verdict};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Table updates applied between two rounds of polling, at most: bounds the pause an update storm causes.
+const UPDATES_PER_ROUND: usize = 1024;
+
+/// A packet for the control thread, with the port index it arrived on.
+pub struct Punted {
+    pub port: usize,
+    pub mbuf: Mbuf,
+}
+
+/// A bounded queue from the workers to the control thread, `depth` packets deep.
+pub fn punt_queue(depth: usize) -> (Sender<Punted>, PuntReceiver) {
+    let (sender, receiver) = crossbeam_channel::bounded(depth);
+    (sender, PuntReceiver(receiver))
+}
+
+/// The control thread's end of the punt queue.
+pub struct PuntReceiver(Receiver<Punted>);
+
+/// Every worker has ended (dropped its sender) and the queue is empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PuntQueueClosed;
+
+impl PuntReceiver {
+    /// The next punted packet, or `None` after `timeout` without one.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Punted>, PuntQueueClosed> {
+        match self.0.recv_timeout(timeout) {
+            Ok(punted) => Ok(Some(punted)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(PuntQueueClosed),
+        }
+    }
+}
+
+/// Why a worker's loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The stop flag was set (signal, or the process is shutting down).
+    Stopped,
+    /// No packet arrived for the configured idle-exit time.
+    Idle,
+}
+
+/// Everything one worker owns: its pipeline (with its tables and counters), one rx queue per port it polls, one
+/// tx queue per port (indexed by port index), the punt queue and its idle policy.
+pub struct Worker {
+    pub fast_path: FastPath,
+    /// (port index, queue) pairs polled in turn.
+    pub rx: Vec<(usize, RxQueue)>,
+    /// Indexed by port index.
+    pub tx: Vec<TxQueue>,
+    pub punt: Sender<Punted>,
+    pub idler: Idler,
+}
+
+impl Worker {
+    /// Polls until `stop` is set or the idler reports the input idle.
+    pub fn run(&mut self, stop: &AtomicBool) -> Exit {
+        let mut rx_burst = Burst::new();
+        let mut tx_bursts: Vec<Burst> = self.tx.iter().map(|_| Burst::new()).collect();
+        let mut verdicts = [Verdict::Punt; MAX_BURST];
+        loop {
+            self.fast_path.apply_updates(UPDATES_PER_ROUND);
+            let mut moved = 0;
+            for (port, queue) in &mut self.rx {
+                let received = queue.receive(&mut rx_burst);
+                if received == 0 {
+                    continue;
+                }
+                moved += received;
+                drop_multi_segment(&self.fast_path, *port, &mut rx_burst);
+                self.fast_path.process_burst(*port, rx_burst.as_mut_slice(), &mut verdicts);
+                for (mbuf, verdict) in rx_burst.drain().zip(verdicts) {
+                    match verdict {
+                        Verdict::Forward(egress) => match tx_bursts.get_mut(egress) {
+                            // Each rx burst fills a tx burst at most once, and tx bursts are flushed after it.
+                            Some(burst) => {
+                                if let Err(mbuf) = burst.push(mbuf) {
+                                    drop(mbuf);
+                                    self.fast_path.counters().count_drop(DropReason::TxFailed);
+                                }
+                            }
+                            None => self.fast_path.counters().count_drop(DropReason::NoEgressPort),
+                        },
+                        Verdict::Punt => punt(&self.punt, &self.fast_path, *port, mbuf),
+                        Verdict::Drop(_) => drop(mbuf),
+                    }
+                }
+                flush(&mut self.tx, &mut tx_bursts, &self.fast_path);
+            }
+            if stop.load(Ordering::Relaxed) {
+                return Exit::Stopped;
+            }
+            if self.idler.after_poll(moved, cpu_cycles) {
+                return Exit::Idle;
+            }
+        }
+    }
+}
+
+/// Frees (and counts as received, then dropped) packets the pipeline cannot read whole. Rare — the pool's buffers
+/// hold a full frame — so the common case costs one scan of the burst.
+fn drop_multi_segment(fast_path: &FastPath, port: usize, burst: &mut Burst) {
+    if burst.as_slice().iter().all(Mbuf::is_contiguous) {
+        return;
+    }
+    let mut kept = Burst::new();
+    for mbuf in burst.drain() {
+        if mbuf.is_contiguous() {
+            // `kept` has the same capacity as `burst`.
+            let _ = kept.push(mbuf);
+        } else {
+            let counters = fast_path.counters();
+            if let Some(port) = counters.port(port) {
+                port.rx_packets.add(1);
+                port.rx_bytes.add(mbuf.pkt_len() as u64);
+            }
+            counters.count_drop(DropReason::MultiSegment);
+        }
+    }
+    for mbuf in kept.drain() {
+        let _ = burst.push(mbuf);
+    }
+}
+
+/// Hands a packet to the control thread; when its queue is full the packet is dropped and counted, never waited on.
+fn punt(queue: &Sender<Punted>, fast_path: &FastPath, port: usize, mbuf: Mbuf) {
+    match queue.try_send(Punted { port, mbuf }) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+            fast_path.counters().count_drop(DropReason::PuntQueueFull);
+        }
+    }
+}
+
+/// Sends every non-empty tx burst on its port's queue and counts what left and what the driver refused.
+fn flush(queues: &mut [TxQueue], bursts: &mut [Burst], fast_path: &FastPath) {
+    let counters = fast_path.counters();
+    for (port, (queue, burst)) in queues.iter_mut().zip(bursts.iter_mut()).enumerate() {
+        if burst.is_empty() {
+            continue;
+        }
+        let bytes: usize = burst.as_slice().iter().map(|m| m.data().len()).sum();
+        let outcome = queue.send(burst);
+        if let Some(port) = counters.port(port) {
+            port.tx_packets.add(outcome.sent as u64);
+            port.tx_bytes.add(bytes.saturating_sub(outcome.dropped_bytes) as u64);
+        }
+        counters.count_drops(DropReason::TxFailed, outcome.dropped as u64);
+    }
+}

@@ -1,0 +1,260 @@
+//! The fast path's wiring: pipeline config from the ports, tables with the static bindings, one worker per
+//! worker lcore (RSS queue w of every port, tx queue w of every port), and the control thread's punt loop.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dataplane::binding::{Binding, BindingId};
+use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason, WorkerCounters};
+use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Port};
+use dataplane::idle::{IdlePolicy, Idler};
+use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
+use dataplane::tables::{TableConfig, UpdateSender};
+use dataplane::wire::ethernet::MacAddr;
+use dataplane::worker::{punt_queue, Exit, Worker};
+use serde_json::json;
+
+use crate::config::{Config, PortSection};
+
+/// How long an install waits for room in a worker's update queue.
+const UPDATE_QUEUE_WAIT: Duration = Duration::from_secs(1);
+
+/// What a fast-path run did, for the final report.
+pub struct Outcome {
+    pub exit: Exit,
+    pub per_worker: Vec<CountersSnapshot>,
+    pub total: CountersSnapshot,
+    pub bindings: Vec<(BindingId, Binding, BindingSnapshot)>,
+    /// Packets the control thread received from the workers (and, for now, freed).
+    pub punts_received: u64,
+}
+
+/// Queues each port needs: one rx and one tx queue per worker, plus a tx queue for the control thread.
+pub fn queues(workers: usize) -> (u16, u16) {
+    (workers as u16, workers as u16 + 1)
+}
+
+/// Runs the fast path on `ports` (already started) until the workers exit.
+pub fn run(
+    eal: &Eal,
+    config: &Config,
+    ports: &[(&PortSection, Port)],
+    idle_exit: Option<Duration>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Outcome, String> {
+    let pipeline = pipeline_config(config, ports)?;
+    let g = &config.gateway;
+    let mut tables = UpdateSender::new(TableConfig {
+        capacity: g.table_capacity,
+        queue_depth: g.update_queue_depth,
+        queue_wait: UPDATE_QUEUE_WAIT,
+    });
+    // Static bindings go in through the same update path the control plane will use.
+    let mut installed = Vec::new();
+    for (i, section) in config.bindings.iter().enumerate() {
+        let binding = section.to_binding().map_err(|e| format!("key 'binding[{i}]': {e}"))?;
+        let done = tables.install(binding).map_err(|e| format!("key 'binding[{i}]': {e}"))?;
+        installed.push((done.id, binding));
+    }
+
+    let lcores = eal.worker_lcores();
+    let worker_count = lcores.len().max(1);
+    let policy = idle_policy(config);
+    let (punt_tx, punt_rx) = punt_queue(g.punt_queue_depth);
+    let mut all_counters = Vec::new();
+    let mut handles = Vec::new();
+    for w in 0..worker_count {
+        let counters = Arc::new(WorkerCounters::new(g.table_capacity));
+        all_counters.push(Arc::clone(&counters));
+        let table = tables.add_worker().map_err(|e| e.to_string())?;
+        let fast_path = FastPath::new(&pipeline, table, counters).map_err(|e| e.to_string())?;
+        let queue = w as u16;
+        let rx = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, port))| port.rx_queue(queue).map(|q| (i, q)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let tx = ports.iter().map(|(_, port)| port.tx_queue(queue)).collect::<Result<Vec<_>, _>>();
+        let tx = tx.map_err(|e| e.to_string())?;
+        let idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
+        let worker = Worker { fast_path, rx, tx, punt: punt_tx.clone(), idler };
+        handles.push(launch(eal, lcores.get(w).copied(), worker, Arc::clone(stop))?);
+    }
+    drop(punt_tx);
+    let counters = CountersHandle::new(all_counters);
+    tracing::info!(
+        workers = worker_count,
+        ?lcores,
+        ?policy,
+        ?idle_exit,
+        bindings = installed.len(),
+        "fast path running"
+    );
+
+    // The control thread: for now it takes punted packets off the workers' hands and frees them (the control
+    // plane will consume them). The queue disconnects once every worker has ended and dropped its sender.
+    let mut punts_received = 0u64;
+    while let Ok(punted) = punt_rx.recv_timeout(Duration::from_millis(100)) {
+        if let Some(punted) = punted {
+            punts_received += 1;
+            drop(punted);
+        }
+    }
+    let mut exit = Exit::Idle;
+    for handle in handles {
+        match handle.join() {
+            Some(Exit::Stopped) => exit = Exit::Stopped,
+            Some(Exit::Idle) => {}
+            None => return Err("a worker failed (panicked)".into()),
+        }
+    }
+    let bindings = installed.into_iter().map(|(id, binding)| (id, binding, counters.binding(id))).collect();
+    Ok(Outcome { exit, per_worker: counters.per_worker(), total: counters.total(), bindings, punts_received })
+}
+
+fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<PipelineConfig, String> {
+    let mut port_configs = Vec::new();
+    for (i, (section, port)) in ports.iter().enumerate() {
+        let key = |e: dataplane::dpdk::DpdkError| format!("key 'port[{i}]': {e}");
+        port_configs.push(PortConfig {
+            roles: config.roles(i),
+            mac: MacAddr(port.mac_address().map_err(key)?),
+            // Validated: ports with roles have one. Role-less ports never transmit.
+            next_hop_mac: MacAddr(section.next_hop_mac.map_or([0xff; 6], |m| m.0)),
+            mtu: port.mtu().map_err(key)?,
+            tx_ipv4_checksum_offload: port.tx_ipv4_checksum_offloaded(),
+        });
+    }
+    let g = &config.gateway;
+    let pipeline = PipelineConfig {
+        ports: port_configs,
+        lmaa: g.lmaa.clone(),
+        proxy_coa: g.proxy_coa.clone(),
+        outer_hop_limit: g.outer_hop_limit,
+        inner_source_check: g.inner_source_check,
+    };
+    pipeline.validate().map_err(|e| format!("key 'port': {e}"))?;
+    Ok(pipeline)
+}
+
+fn idle_policy(config: &Config) -> IdlePolicy {
+    match config.run.idle.policy {
+        crate::config::IdlePolicyName::Spin => IdlePolicy::Spin,
+        crate::config::IdlePolicyName::Sleep => IdlePolicy::Sleep {
+            empty_polls: config.run.idle.empty_polls,
+            sleep: Duration::from_micros(config.run.idle.sleep_us),
+        },
+    }
+}
+
+/// A running worker: on an EAL worker lcore (pinned by EAL), or — when `dpdk.lcores` names only the main lcore —
+/// on a plain thread, so a one-core machine can still run the gateway.
+enum Handle {
+    Lcore(LcoreJoinHandle),
+    Thread(JoinHandle<Exit>),
+}
+
+impl Handle {
+    /// The worker's exit, or `None` if it panicked.
+    fn join(self) -> Option<Exit> {
+        match self {
+            Handle::Lcore(handle) => match handle.join() {
+                0 => Some(Exit::Idle),
+                1 => Some(Exit::Stopped),
+                _ => None,
+            },
+            Handle::Thread(handle) => handle.join().ok(),
+        }
+    }
+}
+
+fn launch(eal: &Eal, lcore: Option<u32>, mut worker: Worker, stop: Arc<AtomicBool>) -> Result<Handle, String> {
+    match lcore {
+        Some(lcore) => eal
+            .launch(lcore, move || match worker.run(&stop) {
+                Exit::Idle => 0,
+                Exit::Stopped => 1,
+            })
+            .map(Handle::Lcore)
+            .map_err(|e| e.to_string()),
+        None => std::thread::Builder::new()
+            .name("pmipgw-worker".into())
+            .spawn(move || worker.run(&stop))
+            .map(Handle::Thread)
+            .map_err(|e| format!("starting the worker thread: {e}")),
+    }
+}
+
+/// Prints the counters: per port (by name), what the pipeline did, every drop reason that occurred, and each
+/// static binding's traffic.
+pub fn print_report(outcome: &Outcome, port_names: &[String]) {
+    let total = &outcome.total;
+    println!("{:<16} {:>12} {:>14} {:>12} {:>14}", "port", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes");
+    for (name, port) in port_names.iter().zip(&total.ports) {
+        println!(
+            "{name:<16} {:>12} {:>14} {:>12} {:>14}",
+            port.rx_packets, port.rx_bytes, port.tx_packets, port.tx_bytes
+        );
+    }
+    println!(
+        "workers {}: encapsulated {}, decapsulated {}, punted {}, dropped {}",
+        outcome.per_worker.len(),
+        total.encapsulated,
+        total.decapsulated,
+        total.punted,
+        total.total_drops()
+    );
+    for reason in DropReason::ALL {
+        let count = total.drops(reason);
+        if count != 0 {
+            println!("  drop {:<24} {count}", reason.name());
+        }
+    }
+    for (id, binding, traffic) in &outcome.bindings {
+        println!(
+            "binding {} ({:?}{}{}): uplink {} pkts {} bytes, downlink {} pkts {} bytes",
+            id.0,
+            binding.function,
+            binding.ue_ipv4.map(|a| format!(" {a}")).unwrap_or_default(),
+            binding.ue_ipv6_prefix.map(|p| format!(" {p}/64")).unwrap_or_default(),
+            traffic.uplink_packets,
+            traffic.uplink_bytes,
+            traffic.downlink_packets,
+            traffic.downlink_bytes
+        );
+    }
+    println!("control thread: {} punted packets received", outcome.punts_received);
+}
+
+/// The counters as JSON (`--counters-json`).
+pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Value {
+    let snapshot = |s: &CountersSnapshot| {
+        json!({
+            "ports": port_names.iter().zip(&s.ports).map(|(name, p)| json!({
+                "name": name, "rx_packets": p.rx_packets, "rx_bytes": p.rx_bytes,
+                "tx_packets": p.tx_packets, "tx_bytes": p.tx_bytes,
+            })).collect::<Vec<_>>(),
+            "encapsulated": s.encapsulated,
+            "decapsulated": s.decapsulated,
+            "punted": s.punted,
+            "dropped": s.total_drops(),
+            "drops": DropReason::ALL.iter().map(|r| (r.name().to_owned(), json!(s.drops(*r)))).collect::<serde_json::Map<_, _>>(),
+            "updates_applied": s.updates_applied,
+            "updates_refused": s.updates_refused,
+        })
+    };
+    json!({
+        "total": snapshot(&outcome.total),
+        "workers": outcome.per_worker.iter().map(snapshot).collect::<Vec<_>>(),
+        "bindings": outcome.bindings.iter().map(|(id, b, t)| json!({
+            "id": id.0, "function": format!("{:?}", b.function).to_lowercase(),
+            "uplink_key": b.uplink_key, "downlink_key": b.downlink_key,
+            "uplink_packets": t.uplink_packets, "uplink_bytes": t.uplink_bytes,
+            "downlink_packets": t.downlink_packets, "downlink_bytes": t.downlink_bytes,
+        })).collect::<Vec<_>>(),
+        "punts_received": outcome.punts_received,
+    })
+}
