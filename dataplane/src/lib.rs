@@ -6,6 +6,8 @@
 //! - [`idle`]: idle policy (spin or sleep) and the exit-when-idle limit of poll loops.
 //! - [`l2fwd`]: plain L2 forwarding between port pairs with a MAC rewrite; proves the plumbing until the GRE
 //!   pipeline replaces it.
+//! - [`neighbor`]: ARP and NDP for the gateway's own ports (answers, Router Advertisements, a resolution cache),
+//!   run by the control thread on punted frames.
 //! - [`wire`]: zero-copy checked views of Ethernet, IPv4, IPv6 and GRE, internet checksum, ECN rules.
 //! - [`binding`]: what the fast path knows of a PDN connection's tunnel (plain data from config or control plane).
 //! - [`tables`]: per-worker binding tables and the update protocol (bounded queues, epochs, acknowledgement).
@@ -17,6 +19,7 @@ pub mod counters;
 pub mod dpdk;
 pub mod idle;
 pub mod l2fwd;
+pub mod neighbor;
 pub mod packet;
 pub mod pipeline;
 pub mod tables;
