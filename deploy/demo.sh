@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 1: the gateway's demonstration on DPDK virtual devices. Installs what is missing, builds the
-# gateway, runs the example configuration on net_pcap ports and prints the counters.
+# gateway, runs the LMA and MAG fast-path examples on net_pcap ports and prints their counters (per port, per
+# drop reason, per binding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
@@ -9,6 +10,13 @@ export PATH="$HOME/.cargo/bin:$PATH"
 echo "== building pmipgw (release)"
 cargo build --release --quiet --bin pmipgw
 mkdir -p /tmp/pmipgw-example
-echo "== running deploy/examples/l2fwd-pcap.toml: net_pcap0 (shipped pcap) -> L2 forward -> net_pcap1"
-"${CARGO_TARGET_DIR:-target}/release/pmipgw" --config deploy/examples/l2fwd-pcap.toml
-echo "== output: /tmp/pmipgw-example/out.pcap ($(tshark -r /tmp/pmipgw-example/out.pcap 2>/dev/null | wc -l) frames; open it in Wireshark)"
+gateway="${CARGO_TARGET_DIR:-target}/release/pmipgw"
+echo "== running deploy/examples/lma-pcap.toml: an LMA on net_pcap ports core + sgi with two static bindings"
+"$gateway" --config deploy/examples/lma-pcap.toml
+echo
+echo "== running deploy/examples/mag-pcap.toml: a MAG on net_pcap ports core + access with two static bindings"
+"$gateway" --config deploy/examples/mag-pcap.toml
+echo
+for out in lma-core lma-sgi mag-core mag-access; do
+  echo "== output: /tmp/pmipgw-example/$out-out.pcap ($(tshark -r "/tmp/pmipgw-example/$out-out.pcap" 2>/dev/null | wc -l) frames; open it in Wireshark)"
+done

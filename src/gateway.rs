@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use dataplane::binding::{Binding, BindingId};
+use dataplane::binding::{Binding, BindingId, Function};
 use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason, WorkerCounters};
 use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Port};
 use dataplane::idle::{IdlePolicy, Idler};
@@ -215,9 +215,9 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
     }
     for (id, binding, traffic) in &outcome.bindings {
         println!(
-            "binding {} ({:?}{}{}): uplink {} pkts {} bytes, downlink {} pkts {} bytes",
+            "binding {} ({}{}{}): uplink {} pkts {} bytes, downlink {} pkts {} bytes",
             id.0,
-            binding.function,
+            function_name(binding.function),
             binding.ue_ipv4.map(|a| format!(" {a}")).unwrap_or_default(),
             binding.ue_ipv6_prefix.map(|p| format!(" {p}/64")).unwrap_or_default(),
             traffic.uplink_packets,
@@ -227,6 +227,13 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
         );
     }
     println!("control thread: {} punted packets received", outcome.punts_received);
+}
+
+fn function_name(function: Function) -> &'static str {
+    match function {
+        Function::Lma => "lma",
+        Function::Mag => "mag",
+    }
 }
 
 /// The counters as JSON (`--counters-json`).
@@ -250,7 +257,7 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
         "total": snapshot(&outcome.total),
         "workers": outcome.per_worker.iter().map(snapshot).collect::<Vec<_>>(),
         "bindings": outcome.bindings.iter().map(|(id, b, t)| json!({
-            "id": id.0, "function": format!("{:?}", b.function).to_lowercase(),
+            "id": id.0, "function": function_name(b.function),
             "uplink_key": b.uplink_key, "downlink_key": b.downlink_key,
             "uplink_packets": t.uplink_packets, "uplink_bytes": t.uplink_bytes,
             "downlink_packets": t.downlink_packets, "downlink_bytes": t.downlink_bytes,
