@@ -5,7 +5,7 @@
 //!
 //! * [`wire`] — the Mobility Header codec (messages, options, checksum).
 //! * [`transport`] — signalling framing: native IPv6 and the IPv4 transports of TS 29.275 §6.1 / RFC 5844.
-//! * Procedures (sans-IO, driven by [`machine::Input`] and `now`): `lma`, `mag`, [`heartbeat`]; their
+//! * Procedures (sans-IO, driven by [`machine::Input`] and `now`): [`lma`], [`mag`], [`heartbeat`]; their
 //!   output to the fast path is [`fastpath`]; state they allocate from: [`keys`], [`pools`].
 //! * Operations: [`api`] (management socket, `pmipctl`), `metrics` (Prometheus), [`config`].
 #![forbid(unsafe_code)]
@@ -15,13 +15,16 @@ pub mod config;
 pub mod fastpath;
 pub mod heartbeat;
 pub mod keys;
+pub mod lma;
 pub mod machine;
+pub mod mag;
 pub mod names;
 pub mod net;
 pub mod peer;
 pub mod pools;
 pub mod restart_counter;
 pub mod session;
+pub mod slots;
 pub mod stats;
 pub mod time;
 pub mod timers;

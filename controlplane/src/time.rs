@@ -90,10 +90,10 @@ impl Default for SystemClock {
     }
 }
 
-/// Signed difference `a - b` in milliseconds between two timestamps (saturating).
-pub fn timestamp_diff_ms(a: Timestamp, b: Timestamp) -> i64 {
-    let to_ms = |t: Timestamp| -> i128 { t.to_duration_since_epoch().as_millis() as i128 };
-    (to_ms(a) - to_ms(b)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+/// Signed difference `a - b` in microseconds between two timestamps (saturating).
+pub fn timestamp_diff_us(a: Timestamp, b: Timestamp) -> i64 {
+    let to_us = |t: Timestamp| -> i128 { t.to_duration_since_epoch().as_micros() as i128 };
+    (to_us(a) - to_us(b)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 #[cfg(test)]
@@ -113,7 +113,7 @@ mod tests {
     fn timestamp_difference_is_signed() {
         let a = Timestamp::from_parts(100, 0);
         let b = Timestamp::from_parts(100, 0x8000);
-        assert_eq!(timestamp_diff_ms(b, a), 500);
-        assert_eq!(timestamp_diff_ms(a, b), -500);
+        assert_eq!(timestamp_diff_us(b, a), 500_000);
+        assert_eq!(timestamp_diff_us(a, b), -500_000);
     }
 }

@@ -1,0 +1,386 @@
+//! The LMA: PBU processing (RFC 5213 §5.3 with TS 29.275 §6 first), the binding cache, lifetime, de-registration,
+//! handover, LMA-initiated revocation (RFC 5846), key reservation (TS 29.275 §6.3) and heartbeats — as a sans-IO
+//! state machine.
+//!
+//! ```text
+//! let mut lma = Lma::new(config, restart_counter)?;
+//! lma.handle(Input::Received { header, msg }, now, &mut out);   // punted PBU → outputs
+//! // out: Fastpath { token, Install{..} }; the PBA is held until Input::FastpathApplied(token)
+//! ```
+//!
+//! Modules: [`checks`] (binding-independent PBU checks), [`store`] (BCEs and indexes), [`pba`] (PBA contents),
+//! `procedures` (create / update / handover / de-registration / expiry), `revoke` (BRI initiator).
+
+pub mod checks;
+pub mod pba;
+mod procedures;
+mod revoke;
+pub mod store;
+
+use crate::api::{BindingView, Request, ReservationView, Response, Selector, Stats};
+use crate::config::{ApnPools, ConfigError, LmaConfig};
+use crate::fastpath::{FastpathGate, FastpathToken, Role, TunnelId};
+use crate::heartbeat::{Heartbeats, PeerFailure};
+use crate::keys::UplinkKeys;
+use crate::machine::{EndReason, Event, Input, Output};
+use crate::peer::framing_name;
+use crate::session::{mn_id_text, PdnIdent};
+use crate::stats::{Counters, Direction};
+use crate::time::{Millis, Now};
+use crate::timers::Timers;
+use crate::transport::FrameHeader;
+use crate::wire::{Apn, BindingErrorRepr, MhOptions, MhRepr, MnId, PbuRepr, RevocationTrigger};
+use revoke::Revocation;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr};
+use store::{BceState, BindingCache};
+
+/// Deadlines the LMA keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum LmaTimer {
+    /// Lifetime expiry (active BCE) or MinDelayBeforeBCEDelete (de-registered BCE).
+    Lifetime(TunnelId),
+    /// MaxDelayBeforeNewBCEAssign for a held HI 4 handover PBU.
+    HandoverWait(TunnelId),
+    /// BRI retransmission / give-up.
+    Bri(u16),
+}
+
+/// An update whose refusal undoes a binding, with the PBU to answer then.
+#[derive(Debug, Clone)]
+struct Awaiting {
+    id: TunnelId,
+    /// The update was the binding's first install (refused: no entry exists).
+    fresh: bool,
+    header: FrameHeader,
+    pbu: PbuRepr,
+}
+
+/// The LMA state machine. See the module documentation.
+#[derive(Debug)]
+pub struct Lma {
+    config: LmaConfig,
+    apns: Vec<ApnPools>,
+    keys: UplinkKeys,
+    cache: BindingCache,
+    timers: Timers<LmaTimer>,
+    gate: FastpathGate,
+    awaiting: BTreeMap<FastpathToken, Awaiting>,
+    revocations: BTreeMap<u16, Revocation>,
+    next_bri_seq: u16,
+    heartbeats: Heartbeats,
+    counters: Counters,
+}
+
+impl Lma {
+    /// Builds the LMA; `restart_counter` is this node's RFC 5847 counter (see [`crate::restart_counter`]).
+    pub fn new(config: LmaConfig, restart_counter: u32) -> Result<Self, ConfigError> {
+        let apns = config.build_pools()?;
+        Ok(Lma {
+            keys: UplinkKeys::new(config.uplink_keys),
+            cache: BindingCache::new(config.max_bindings),
+            heartbeats: Heartbeats::new(config.heartbeat.clone(), restart_counter),
+            apns,
+            timers: Timers::new(),
+            gate: FastpathGate::default(),
+            awaiting: BTreeMap::new(),
+            revocations: BTreeMap::new(),
+            next_bri_seq: 1,
+            counters: Counters::default(),
+            config,
+        })
+    }
+
+    /// Processes one input; appends what to do to `out`.
+    pub fn handle(&mut self, input: Input, now: Now, out: &mut Vec<Output>) {
+        let start = out.len();
+        match input {
+            Input::Received { header, msg } => {
+                self.counters.message(Direction::Rx, &msg);
+                self.on_message(header, msg, now, out);
+            }
+            Input::Tick => self.on_tick(now, out),
+            Input::FastpathApplied(token) => {
+                self.awaiting = self.awaiting.split_off(&FastpathToken(token.0 + 1));
+                self.gate.applied(token, out);
+            }
+            Input::FastpathRefused { token, reason } => self.on_refused(token, reason, now, out),
+            Input::Api { id, request } => {
+                let response = self.on_api(request, now, out);
+                out.push(Output::ApiReply { id, response });
+            }
+        }
+        for o in &out[start..] {
+            if let Output::Send { msg, .. } = o {
+                self.counters.message(Direction::Tx, msg);
+            }
+        }
+    }
+
+    /// When the next timer is due: call `handle(Input::Tick, ..)` then.
+    pub fn next_deadline(&mut self) -> Option<Millis> {
+        [self.timers.next_deadline(), self.heartbeats.next_deadline()].into_iter().flatten().min()
+    }
+
+    fn on_message(&mut self, header: FrameHeader, msg: MhRepr, now: Now, out: &mut Vec<Output>) {
+        match msg {
+            MhRepr::Pbu(pbu) => self.on_pbu(header, pbu, now, out),
+            MhRepr::Bra(bra) => self.on_bra(&header, &bra, now, out),
+            MhRepr::Heartbeat(hb) => {
+                if let Some(failure) = self.heartbeats.on_message(&header, &hb, &mut self.counters, out) {
+                    self.on_peer_failure(header.src, failure, now, out);
+                }
+            }
+            MhRepr::BindingError(_) => self.heartbeats.on_binding_error(header.src, out),
+            MhRepr::Unknown { .. } => {
+                // RFC 6275 §9.2: answer an unrecognised MH type with Binding Error status 2.
+                let be = BindingErrorRepr {
+                    status: BindingErrorRepr::STATUS_UNRECOGNIZED_MH_TYPE,
+                    home_addr: Ipv6Addr::UNSPECIFIED,
+                    options: MhOptions::default(),
+                };
+                out.push(Output::Send { header: header.reply(), msg: MhRepr::BindingError(be) });
+            }
+            MhRepr::Pba(_) | MhRepr::Bri(_) => self.ignore(header.src, "MAG message sent to an LMA", out),
+        }
+    }
+
+    fn on_tick(&mut self, now: Now, out: &mut Vec<Output>) {
+        while let Some(timer) = self.timers.pop_expired(now.mono) {
+            match timer {
+                LmaTimer::Lifetime(id) => self.on_lifetime_end(id, out),
+                LmaTimer::HandoverWait(id) => self.on_handover_wait_end(id, now, out),
+                LmaTimer::Bri(seq) => self.on_bri_timer(seq, now, out),
+            }
+        }
+        for peer in self.heartbeats.on_tick(now, &mut self.counters, out) {
+            self.on_peer_failure(peer, PeerFailure::Unreachable, now, out);
+        }
+    }
+
+    fn on_peer_failure(&mut self, peer: IpAddr, failure: PeerFailure, _now: Now, out: &mut Vec<Output>) {
+        if !self.config.heartbeat.cleanup_bindings {
+            return;
+        }
+        let reason = match failure {
+            PeerFailure::Restarted { .. } => EndReason::PeerRestarted,
+            PeerFailure::Unreachable => EndReason::PeerUnreachable,
+        };
+        let ids: Vec<TunnelId> = self.cache.iter().filter(|b| b.proxy_coa() == peer).map(|b| b.id).collect();
+        for id in ids {
+            self.delete(id, reason.clone(), out);
+        }
+    }
+
+    fn on_refused(&mut self, token: FastpathToken, reason: String, now: Now, out: &mut Vec<Output>) {
+        self.counters.event("fastpath-refusals");
+        // What waited for the update will not be sent; the binding it was for cannot stand.
+        drop(self.gate.refused(token));
+        if let Some(a) = self.awaiting.remove(&token) {
+            if let Some(b) = self.cache.get_mut(a.id) {
+                // A refused install left nothing; a refused modify left the old entry, which delete removes.
+                b.installed = !a.fresh;
+            }
+            self.delete(a.id, EndReason::FastpathRefused(reason), out);
+            let status = crate::wire::BaStatus::INSUFFICIENT_RESOURCES;
+            self.send_reject(&a.header, &a.pbu, status, a.pbu.seq, now, out);
+        }
+    }
+
+    fn ignore(&mut self, peer: IpAddr, why: &'static str, out: &mut Vec<Output>) {
+        self.counters.event("messages-ignored");
+        out.push(Output::Event(Event::Ignored { peer, why }));
+    }
+
+    // ---- management API ----
+
+    fn on_api(&mut self, request: Request, now: Now, out: &mut Vec<Output>) -> Response {
+        match request {
+            Request::Bindings { selector } => match self.select(&selector) {
+                Ok(ids) => Response::Bindings { bindings: ids.iter().filter_map(|&id| self.view(id, now)).collect() },
+                Err(e) => Response::error(e),
+            },
+            Request::Stats => Response::Stats(self.stats()),
+            Request::Peers => {
+                Response::Peers { peers: self.heartbeats.views(), restart_counter: self.heartbeats.restart_counter() }
+            }
+            Request::BindingRevoke { selector, trigger } => {
+                if selector.is_empty() {
+                    return Response::error("binding revoke needs an MN-ID or a key to say which binding(s)");
+                }
+                let trigger = RevocationTrigger(trigger.unwrap_or(RevocationTrigger::ADMINISTRATIVE_REASON.0));
+                match self.select(&selector) {
+                    Ok(ids) => self.revoke(&ids, trigger, now, out),
+                    Err(e) => Response::error(e),
+                }
+            }
+            Request::KeysReserve { key, mn_id, apn, pdn_connection_id } => {
+                match pdn_ident(&mn_id, &apn, pdn_connection_id)
+                    .and_then(|pdn| self.keys.reserve(key, pdn.clone()).map_err(|e| e.to_string()).map(|()| pdn))
+                {
+                    Ok(pdn) => Response::done(format!("uplink GRE key {key:#010x} reserved for {pdn}")),
+                    Err(e) => Response::error(e),
+                }
+            }
+            Request::KeysRelease { key } => match self.keys.unreserve(key) {
+                Ok(()) => Response::done(format!("reservation of uplink GRE key {key:#010x} released")),
+                Err(e) => Response::error(e.to_string()),
+            },
+            Request::Keys => Response::Keys {
+                reservations: self
+                    .keys
+                    .reservations()
+                    .into_iter()
+                    .map(|r| ReservationView {
+                        key: r.key,
+                        mn_id: mn_id_text(&r.pdn.mn_id),
+                        apn: r.pdn.apn.to_dotted(),
+                        pdn_connection_id: r.pdn.pdn_connection_id,
+                        bound: r.bound,
+                    })
+                    .collect(),
+            },
+            Request::PdnCreate(_) | Request::PdnDelete { .. } => {
+                Response::error("pdn create / pdn delete are MAG commands; this gateway is an LMA")
+            }
+        }
+    }
+
+    /// Bindings a selector names (every binding for an empty one).
+    fn select(&self, s: &Selector) -> Result<Vec<TunnelId>, String> {
+        let apn = s.apn.as_deref().map(Apn::from_dotted).transpose().map_err(|e| format!("apn: {e}"))?;
+        let ids: Vec<TunnelId> = match (&s.mn_id, s.key) {
+            (Some(mn), _) => self.cache.by_mn(&MnId::Nai(mn.clone())).to_vec(),
+            (None, _) => self.cache.ids(),
+        };
+        let matches: Vec<TunnelId> = ids
+            .into_iter()
+            .filter(|&id| {
+                self.cache.get(id).is_some_and(|b| {
+                    apn.as_ref().is_none_or(|a| &b.pdn.apn == a)
+                        && s.pdn_connection_id.is_none_or(|p| b.pdn.pdn_connection_id == Some(p))
+                        && s.key.is_none_or(|k| b.uplink_key == k || b.downlink_key == k)
+                })
+            })
+            .collect();
+        if matches.is_empty() && !s.is_empty() {
+            return Err(format!("no binding matches {}", describe(s)));
+        }
+        Ok(matches)
+    }
+
+    /// One binding as the API shows it.
+    pub fn view(&self, id: TunnelId, now: Now) -> Option<BindingView> {
+        let b = self.cache.get(id)?;
+        let state = match (b.state, &b.held) {
+            (BceState::Active, Some(_)) => "handover-wait",
+            (BceState::Active, None) => "active",
+            (BceState::Deregistered, _) => "deregistered",
+            (BceState::Revoking { .. }, _) => "revoking",
+        };
+        Some(BindingView {
+            id: id.0,
+            role: Role::Lma,
+            state: state.into(),
+            mn_id: mn_id_text(&b.pdn.mn_id),
+            apn: b.pdn.apn.to_dotted(),
+            pdn_connection_id: b.pdn.pdn_connection_id,
+            peer: b.proxy_coa(),
+            local: Some(b.path.src),
+            framing: framing_name(b.path.framing).into(),
+            uplink_key: Some(b.uplink_key),
+            downlink_key: Some(b.downlink_key),
+            home_prefix: b.hnp.map(|p| format!("{p}/64")),
+            ipv4_home_address: b.ipv4,
+            att: b.att.0,
+            lifetime_s: u32::from(b.lifetime_units) * 4,
+            expires_in_s: Some(Millis(b.deadline).since(now.mono).div_ceil(1000)),
+            counters: None,
+        })
+    }
+
+    /// Counters for the API and metrics.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            role: Role::Lma,
+            bindings: self.cache.len() as u64,
+            keys_in_use: self.keys.in_use() as u64,
+            signalling: self.counters.message_rows(),
+            events: self.counters.event_rows(),
+            dataplane: None,
+        }
+    }
+
+    /// The signalling counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Number of BCEs.
+    pub fn binding_count(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Read access to the binding cache (tests, the gateway's per-binding counter lookup).
+    pub fn cache(&self) -> &BindingCache {
+        &self.cache
+    }
+
+    /// The uplink keys (tests).
+    pub fn keys(&self) -> &UplinkKeys {
+        &self.keys
+    }
+
+    /// Checks the bookkeeping: indexes, keys and pool usage agree with the BCEs. For tests; O(bindings).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.cache.check_indexes()?;
+        let unbound = self.keys.reservations().iter().filter(|r| !r.bound).count();
+        if self.keys.in_use() != self.cache.len() + unbound {
+            return Err(format!(
+                "{} uplink keys in use for {} BCEs and {} unbound reservations",
+                self.keys.in_use(),
+                self.cache.len(),
+                unbound
+            ));
+        }
+        for (i, apn) in self.apns.iter().enumerate() {
+            let hnps = self.cache.iter().filter(|b| b.apn_index == i && b.hnp.is_some()).count();
+            let v4s = self.cache.iter().filter(|b| b.apn_index == i && b.ipv4.is_some()).count();
+            let (p6, p4) = (apn.ipv6.as_ref().map_or(0, |p| p.in_use()), apn.ipv4.as_ref().map_or(0, |p| p.in_use()));
+            if (p6, p4) != (hnps, v4s) {
+                return Err(format!("APN {}: pools hold {p6} prefixes / {p4} addresses, BCEs {hnps} / {v4s}", apn.apn));
+            }
+        }
+        for b in self.cache.iter() {
+            if self.heartbeats.bindings_with(b.proxy_coa()) == 0 {
+                return Err(format!("heartbeat does not count the binding {:?} with {}", b.id, b.proxy_coa()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn pdn_ident(mn_id: &str, apn: &str, pdn_connection_id: Option<u8>) -> Result<PdnIdent, String> {
+    if mn_id.is_empty() {
+        return Err("mn_id must not be empty".into());
+    }
+    let apn = Apn::from_dotted(apn).map_err(|e| format!("apn {apn:?}: {e}"))?;
+    Ok(PdnIdent::new(MnId::Nai(mn_id.to_owned()), apn, pdn_connection_id))
+}
+
+fn describe(s: &Selector) -> String {
+    let mut parts = Vec::new();
+    if let Some(m) = &s.mn_id {
+        parts.push(format!("mn-id {m}"));
+    }
+    if let Some(a) = &s.apn {
+        parts.push(format!("apn {a}"));
+    }
+    if let Some(p) = s.pdn_connection_id {
+        parts.push(format!("pdn-connection-id {p}"));
+    }
+    if let Some(k) = s.key {
+        parts.push(format!("key {k:#010x}"));
+    }
+    parts.join(", ")
+}

@@ -1,0 +1,240 @@
+//! The binding cache: BCEs in slots (the slot number is the [`TunnelId`]) and the indexes the procedures look
+//! them up by — home network prefix, IPv4 home address, PDN connection (MN-ID, APN, PDN Connection ID), MN-ID and
+//! uplink key. Indexes change only through `insert`, `remove` and the `set_*` methods, so they cannot drift.
+
+use super::checks::ValidPbu;
+use crate::fastpath::{FastpathToken, TunnelId};
+use crate::session::PdnIdent;
+use crate::slots::Slots;
+use crate::transport::FrameHeader;
+use crate::wire::{AccessTechType, MnId, PbaRepr, Timestamp};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Where a BCE is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BceState {
+    /// Forwarding; expires at `expires_at` unless refreshed.
+    Active,
+    /// De-registered: traffic dropped (fast-path entry removed), deleted after MinDelayBeforeBCEDelete unless a
+    /// new PBU revives it (RFC 5213 §5.3.5).
+    Deregistered,
+    /// LMA-initiated revocation in progress (RFC 5846 §8.1): BRI with this sequence number outstanding.
+    Revoking { seq: u16 },
+}
+
+/// One Binding Cache Entry: one PDN connection.
+#[derive(Debug, Clone)]
+pub struct Bce {
+    pub id: TunnelId,
+    pub pdn: PdnIdent,
+    /// Index of the APN (and its pools) in the configuration.
+    pub apn_index: usize,
+    pub state: BceState,
+    /// How to reach the MAG: the reply form of the last accepted PBU (dst = Proxy-CoA or IPv4-Proxy-CoA, src =
+    /// the LMAA it reached, framing and ports as the MAG used them).
+    pub path: FrameHeader,
+    pub uplink_key: u32,
+    pub downlink_key: u32,
+    pub hnp: Option<Ipv6Addr>,
+    pub ipv4: Option<Ipv4Addr>,
+    pub att: AccessTechType,
+    pub ll_id: Option<Vec<u8>>,
+    /// The MAG link-local address, if the MAG asked for one (RFC 5213 §6.9.1.1, TS 29.275 §5.1.1).
+    pub link_local: Option<Ipv6Addr>,
+    pub last_timestamp: Option<Timestamp>,
+    pub last_seq: u16,
+    /// Granted lifetime in 4 s units.
+    pub lifetime_units: u16,
+    /// When the binding expires (Active) or is deleted (Deregistered), monotonic ms.
+    pub deadline: u64,
+    /// A fast-path entry exists or has been asked for.
+    pub installed: bool,
+    /// The last fast-path update issued for this BCE; its PBAs wait for it.
+    pub token: FastpathToken,
+    /// The last accepting PBA and the update it waited for, so a duplicated PBU gets the same answer.
+    pub last_pba: Option<(FastpathToken, PbaRepr)>,
+    /// A handover PBU waiting for the previous MAG (RFC 5213 §5.4.1, HI 4). Its checks were passed on arrival
+    /// (the timestamp window is not checked again when the wait ends).
+    pub held: Option<ValidPbu>,
+}
+
+impl Bce {
+    /// The MAG this binding points at.
+    pub fn proxy_coa(&self) -> IpAddr {
+        self.path.dst
+    }
+}
+
+/// BCEs and their indexes.
+#[derive(Debug, Default)]
+pub struct BindingCache {
+    slots: Slots<Bce>,
+    by_hnp: HashMap<Ipv6Addr, TunnelId>,
+    by_ipv4: HashMap<Ipv4Addr, TunnelId>,
+    by_pdn: HashMap<PdnIdent, TunnelId>,
+    by_mn: HashMap<MnId, Vec<TunnelId>>,
+    by_uplink_key: HashMap<u32, TunnelId>,
+}
+
+impl BindingCache {
+    pub fn new(capacity: usize) -> Self {
+        BindingCache { slots: Slots::new(capacity), ..Default::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The slot the next [`insert`](Self::insert) will use, or None when full.
+    pub fn next_id(&self) -> Option<TunnelId> {
+        self.slots.next_id()
+    }
+
+    /// Stores a BCE in slot `bce.id` (which must be [`next_id`](Self::next_id)) and indexes it.
+    pub fn insert(&mut self, bce: Bce) {
+        if self.slots.next_id() != Some(bce.id) {
+            return;
+        }
+        self.index(&bce);
+        self.slots.insert(bce);
+    }
+
+    /// Removes a BCE and its index entries.
+    pub fn remove(&mut self, id: TunnelId) -> Option<Bce> {
+        let bce = self.slots.remove(id)?;
+        self.unindex(&bce);
+        Some(bce)
+    }
+
+    pub fn get(&self, id: TunnelId) -> Option<&Bce> {
+        self.slots.get(id)
+    }
+
+    /// Mutable access for fields no index covers (state, path, downlink key, timestamps, ...).
+    pub fn get_mut(&mut self, id: TunnelId) -> Option<&mut Bce> {
+        self.slots.get_mut(id)
+    }
+
+    /// Changes the home network prefix, keeping the index right.
+    pub fn set_hnp(&mut self, id: TunnelId, hnp: Option<Ipv6Addr>) {
+        let Some(bce) = self.slots.get_mut(id) else { return };
+        if let Some(old) = bce.hnp.take() {
+            self.by_hnp.remove(&old);
+        }
+        bce.hnp = hnp;
+        if let Some(new) = hnp {
+            self.by_hnp.insert(new, id);
+        }
+    }
+
+    /// Changes the IPv4 home address, keeping the index right.
+    pub fn set_ipv4(&mut self, id: TunnelId, ipv4: Option<Ipv4Addr>) {
+        let Some(bce) = self.slots.get_mut(id) else { return };
+        if let Some(old) = bce.ipv4.take() {
+            self.by_ipv4.remove(&old);
+        }
+        bce.ipv4 = ipv4;
+        if let Some(new) = ipv4 {
+            self.by_ipv4.insert(new, id);
+        }
+    }
+
+    pub fn by_hnp(&self, prefix: &Ipv6Addr) -> Option<TunnelId> {
+        self.by_hnp.get(prefix).copied()
+    }
+
+    pub fn by_ipv4(&self, addr: &Ipv4Addr) -> Option<TunnelId> {
+        self.by_ipv4.get(addr).copied()
+    }
+
+    pub fn by_pdn(&self, pdn: &PdnIdent) -> Option<TunnelId> {
+        self.by_pdn.get(pdn).copied()
+    }
+
+    pub fn by_uplink_key(&self, key: u32) -> Option<TunnelId> {
+        self.by_uplink_key.get(&key).copied()
+    }
+
+    /// Every BCE of an MN-ID.
+    pub fn by_mn(&self, mn_id: &MnId) -> &[TunnelId] {
+        self.by_mn.get(mn_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every BCE in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = &Bce> {
+        self.slots.iter().map(|(_, b)| b)
+    }
+
+    /// Ids of every BCE in slot order.
+    pub fn ids(&self) -> Vec<TunnelId> {
+        self.iter().map(|b| b.id).collect()
+    }
+
+    fn index(&mut self, bce: &Bce) {
+        let id = bce.id;
+        if let Some(p) = bce.hnp {
+            self.by_hnp.insert(p, id);
+        }
+        if let Some(a) = bce.ipv4 {
+            self.by_ipv4.insert(a, id);
+        }
+        self.by_pdn.insert(bce.pdn.clone(), id);
+        self.by_mn.entry(bce.pdn.mn_id.clone()).or_default().push(id);
+        self.by_uplink_key.insert(bce.uplink_key, id);
+    }
+
+    fn unindex(&mut self, bce: &Bce) {
+        if let Some(p) = bce.hnp {
+            self.by_hnp.remove(&p);
+        }
+        if let Some(a) = bce.ipv4 {
+            self.by_ipv4.remove(&a);
+        }
+        self.by_pdn.remove(&bce.pdn);
+        if let Some(list) = self.by_mn.get_mut(&bce.pdn.mn_id) {
+            list.retain(|&x| x != bce.id);
+            if list.is_empty() {
+                self.by_mn.remove(&bce.pdn.mn_id);
+            }
+        }
+        self.by_uplink_key.remove(&bce.uplink_key);
+    }
+
+    /// Checks that every index agrees with the entries (for tests).
+    pub fn check_indexes(&self) -> Result<(), String> {
+        let mut hnps = 0;
+        let mut v4s = 0;
+        for b in self.iter() {
+            if let Some(p) = b.hnp {
+                hnps += 1;
+                if self.by_hnp.get(&p) != Some(&b.id) {
+                    return Err(format!("hnp index wrong for {:?}", b.id));
+                }
+            }
+            if let Some(a) = b.ipv4 {
+                v4s += 1;
+                if self.by_ipv4.get(&a) != Some(&b.id) {
+                    return Err(format!("ipv4 index wrong for {:?}", b.id));
+                }
+            }
+            if self.by_pdn.get(&b.pdn) != Some(&b.id) || self.by_uplink_key.get(&b.uplink_key) != Some(&b.id) {
+                return Err(format!("pdn/key index wrong for {:?}", b.id));
+            }
+        }
+        let sizes_ok = self.by_hnp.len() == hnps
+            && self.by_ipv4.len() == v4s
+            && self.by_pdn.len() == self.len()
+            && self.by_uplink_key.len() == self.len()
+            && self.by_mn.values().map(Vec::len).sum::<usize>() == self.len();
+        if sizes_ok {
+            Ok(())
+        } else {
+            Err("an index holds entries for BCEs that are gone".into())
+        }
+    }
+}
