@@ -4,14 +4,15 @@
 //! start at 3 a.m. should not have to guess which of forty lines is wrong.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dataplane::binding::{Binding, Function, TunnelEndpoints};
+use dataplane::idle::IdlePolicy;
 use dataplane::pipeline::Roles;
 use dataplane::tables::BindingTable;
+use dataplane::wire::ethernet::MacAddr;
 use serde::Deserialize;
 
 /// The whole file.
@@ -107,6 +108,7 @@ pub struct PortSection {
     /// L3 MTU; the device default when absent.
     pub mtu: Option<u16>,
     /// Next hop's MAC address behind this port, written as destination into frames sent out of it.
+    #[serde(default, deserialize_with = "mac_address")]
     pub next_hop_mac: Option<MacAddr>,
     /// What the port faces (fast path): any of "core", "access", "sgi". A role may be on one port only.
     #[serde(default)]
@@ -249,39 +251,12 @@ impl PortSection {
     }
 }
 
-/// An Ethernet address written `02:00:00:00:00:01`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MacAddr(pub [u8; 6]);
-
-impl<'de> Deserialize<'de> for MacAddr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl std::str::FromStr for MacAddr {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("{text:?} is not a MAC address like 02:00:00:00:00:01");
-        let mut mac = [0u8; 6];
-        let mut parts = text.split(':');
-        for byte in &mut mac {
-            let part = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
-            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-        }
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        Ok(MacAddr(mac))
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
-    }
+/// Reads a MAC address written `02:00:00:00:00:01` (the data plane's parser, with the config's wording).
+fn mac_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<MacAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a MAC address like 02:00:00:00:00:01")))
 }
 
 fn default_lcores() -> String {
@@ -513,6 +488,17 @@ impl Config {
         roles
     }
 
+    /// The poll loops' idle behaviour.
+    pub fn idle_policy(&self) -> IdlePolicy {
+        match self.run.idle.policy {
+            IdlePolicyName::Spin => IdlePolicy::Spin,
+            IdlePolicyName::Sleep => IdlePolicy::Sleep {
+                empty_polls: self.run.idle.empty_polls,
+                sleep: Duration::from_micros(self.run.idle.sleep_us),
+            },
+        }
+    }
+
     pub fn exit_when_idle(&self) -> Option<Duration> {
         self.run.exit_when_idle_ms.map(Duration::from_millis)
     }
@@ -693,11 +679,12 @@ mod tests {
     }
 
     #[test]
-    fn mac_addresses_parse_and_print() {
-        let mac: MacAddr = "02:0a:FF:00:00:01".parse().unwrap();
-        assert_eq!(mac.0, [2, 10, 255, 0, 0, 1]);
-        assert_eq!(mac.to_string(), "02:0a:ff:00:00:01");
-        assert!("02:0a:ff:00:00:01:07".parse::<MacAddr>().is_err());
-        assert!("2:0a:ff:00:00:01".parse::<MacAddr>().is_err());
+    fn mac_addresses_must_be_six_two_digit_octets() {
+        let c = parse(&format!("{MINIMAL}next_hop_mac = \"02:0a:FF:00:00:01\"\n")).unwrap();
+        assert_eq!(c.ports[0].next_hop_mac, Some(MacAddr([2, 10, 255, 0, 0, 1])));
+        for bad in ["02:0a:ff:00:00:01:07", "2:0a:ff:00:00:01"] {
+            let err = parse(&format!("{MINIMAL}next_hop_mac = \"{bad}\"\n")).unwrap_err();
+            assert!(err.contains("port[0].next_hop_mac") && err.contains("not a MAC"), "{err}");
+        }
     }
 }

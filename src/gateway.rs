@@ -9,7 +9,7 @@ use std::time::Duration;
 use dataplane::binding::{Binding, BindingId, Function};
 use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason, WorkerCounters};
 use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Port};
-use dataplane::idle::{IdlePolicy, Idler};
+use dataplane::idle::Idler;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
 use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::wire::ethernet::MacAddr;
@@ -61,7 +61,7 @@ pub fn run(
 
     let lcores = eal.worker_lcores();
     let worker_count = lcores.len().max(1);
-    let policy = idle_policy(config);
+    let policy = config.idle_policy();
     let (punt_tx, punt_rx) = punt_queue(g.punt_queue_depth);
     let mut all_counters = Vec::new();
     let mut handles = Vec::new();
@@ -123,7 +123,7 @@ fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<Pi
             roles: config.roles(i),
             mac: MacAddr(port.mac_address().map_err(key)?),
             // Validated: ports with roles have one. Role-less ports never transmit.
-            next_hop_mac: MacAddr(section.next_hop_mac.map_or([0xff; 6], |m| m.0)),
+            next_hop_mac: section.next_hop_mac.unwrap_or(MacAddr([0xff; 6])),
             mtu: port.mtu().map_err(key)?,
             tx_ipv4_checksum_offload: port.tx_ipv4_checksum_offloaded(),
         });
@@ -138,16 +138,6 @@ fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<Pi
     };
     pipeline.validate().map_err(|e| format!("key 'port': {e}"))?;
     Ok(pipeline)
-}
-
-fn idle_policy(config: &Config) -> IdlePolicy {
-    match config.run.idle.policy {
-        crate::config::IdlePolicyName::Spin => IdlePolicy::Spin,
-        crate::config::IdlePolicyName::Sleep => IdlePolicy::Sleep {
-            empty_polls: config.run.idle.empty_polls,
-            sleep: Duration::from_micros(config.run.idle.sleep_us),
-        },
-    }
 }
 
 /// A running worker: on an EAL worker lcore (pinned by EAL), or — when `dpdk.lcores` names only the main lcore —

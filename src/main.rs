@@ -15,12 +15,13 @@ use clap::Parser;
 use dataplane::dpdk::{
     cpu_cycles, cycles_per_second, DpdkError, Eal, Mempool, MempoolConfig, Port, PortConfig, PortStats,
 };
-use dataplane::idle::{IdlePolicy, Idler};
+use dataplane::idle::Idler;
 use dataplane::l2fwd::{self, ForwardPath, PathCounters};
+use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker;
 use serde_json::json;
 
-use config::{Config, IdlePolicyName};
+use config::Config;
 
 /// A DPDK PMIPv6 (3GPP TS 29.275) MAG/LMA user-plane gateway.
 #[derive(Parser, Debug)]
@@ -110,7 +111,7 @@ fn run(cli: &Cli, config: &Config) -> Result<(), String> {
             .map(|(section, port)| PortReport {
                 name: section.name.clone(),
                 device: section.device.clone(),
-                mac: port.mac_address().map(config::MacAddr).map(|m| m.to_string()).unwrap_or_default(),
+                mac: port.mac_address().map(|m| MacAddr(m).to_string()).unwrap_or_default(),
                 stats: port.stats().unwrap_or_default(),
             })
             .collect();
@@ -214,13 +215,7 @@ fn forward(
         tracing::warn!("no port has forward_to: nothing to forward");
     }
 
-    let policy = match config.run.idle.policy {
-        IdlePolicyName::Spin => IdlePolicy::Spin,
-        IdlePolicyName::Sleep => IdlePolicy::Sleep {
-            empty_polls: config.run.idle.empty_polls,
-            sleep: Duration::from_micros(config.run.idle.sleep_us),
-        },
-    };
+    let policy = config.idle_policy();
     let mut idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
     tracing::info!(paths = paths.len(), ?policy, ?idle_exit, "forwarding");
     let exit = l2fwd::run(&mut paths, &mut idler, stop);

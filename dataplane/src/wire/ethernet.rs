@@ -21,9 +21,9 @@ impl fmt::Display for MacAddr {
     }
 }
 
-/// The text was not six colon-separated hex octets.
+/// The text was not six colon-separated two-digit hex octets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("expected a MAC address as six hex octets separated by ':', e.g. 02:00:00:00:00:01")]
+#[error("expected a MAC address as six two-digit hex octets separated by ':', e.g. 02:00:00:00:00:01")]
 pub struct MacAddrParseError;
 
 impl FromStr for MacAddr {
@@ -33,7 +33,7 @@ impl FromStr for MacAddr {
         let mut parts = text.split(':');
         for octet in &mut octets {
             let part = parts.next().ok_or(MacAddrParseError)?;
-            if part.is_empty() || part.len() > 2 {
+            if part.len() != 2 {
                 return Err(MacAddrParseError);
             }
             *octet = u8::from_str_radix(part, 16).map_err(|_| MacAddrParseError)?;
@@ -81,7 +81,15 @@ mod tests {
         let mac: MacAddr = "02:0a:FF:00:00:01".parse().unwrap();
         assert_eq!(mac, MacAddr([0x02, 0x0a, 0xff, 0, 0, 1]));
         assert_eq!(mac.to_string(), "02:0a:ff:00:00:01");
-        for bad in ["", "02:00:00:00:00", "02:00:00:00:00:01:02", "02:00:00:00:00:1g", "002:00:00:00:00:01", "::::::"] {
+        for bad in [
+            "",
+            "02:00:00:00:00",
+            "02:00:00:00:00:01:02",
+            "02:00:00:00:00:1g",
+            "002:00:00:00:00:01",
+            "2:00:00:00:00:01",
+            "::::::",
+        ] {
             assert_eq!(bad.parse::<MacAddr>(), Err(MacAddrParseError), "{bad:?}");
         }
     }
