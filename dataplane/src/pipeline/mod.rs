@@ -1,7 +1,7 @@
 //! The fast path proper: classify → look up → encapsulate / decapsulate → a verdict per packet.
 //!
 //! Each packet goes through two steps. *Planning* reads the packet (checked views only) and the worker's tables
-//! and either refuses it with a [`DropReason`] or produces an [`Action`] that records every decision; no byte is
+//! and either refuses it with a [`DropReason`] or produces an `Action` that records every decision; no byte is
 //! changed, so a refused packet leaves exactly as it came (a later issue answers some drops with ICMP errors).
 //! *Execution* then rewrites the packet in place: encapsulation prepends into the headroom, decapsulation moves
 //! the data offset; nothing is copied. The worker turns the verdicts into transmissions, punts and frees.

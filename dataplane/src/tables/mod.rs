@@ -2,7 +2,7 @@
 //!
 //! Each worker owns a [`BindingTable`]: plain `hashbrown` maps it reads without locks or atomics. The control
 //! thread never touches them; it holds an [`UpdateSender`], which validates every change against its own replica
-//! and then sends it to every worker's queue (see [`update`]).
+//! and then sends it to every worker's queue.
 
 mod update;
 

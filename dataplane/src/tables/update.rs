@@ -83,6 +83,33 @@ pub struct Installed {
 }
 
 /// The control thread's handle on every worker's tables.
+///
+/// Every change is applied to a replica first — capacity and key conflicts are refused here, synchronously —
+/// and then sent with the next [`Epoch`] to each worker, which applies it between two bursts. To install state
+/// before acknowledging it to a peer (an LMA's PBA):
+///
+/// ```
+/// use dataplane::binding::{Binding, Function, TunnelEndpoints};
+/// use dataplane::counters::WorkerCounters;
+/// use dataplane::tables::{Installed, TableConfig, UpdateSender};
+/// use std::time::Duration;
+///
+/// let mut sender = UpdateSender::new(TableConfig { capacity: 16, ..TableConfig::default() });
+/// let mut worker = sender.add_worker()?; // in the gateway: moved to the worker's core
+/// let binding = Binding {
+///     function: Function::Lma,
+///     tunnel: TunnelEndpoints::Ipv6 { local: "2001:db8:2::1".parse()?, remote: "2001:db8:1::1".parse()? },
+///     uplink_key: Some(0x0a0b0c0d),
+///     downlink_key: Some(0x00010001),
+///     ue_ipv4: None,
+///     ue_ipv6_prefix: Some("2001:db8:aaaa:1::".parse()?),
+/// };
+/// let Installed { epoch, .. } = sender.install(binding)?;
+/// worker.apply_pending(&WorkerCounters::new(16), usize::MAX); // the worker, between two bursts
+/// sender.wait_applied(epoch, Duration::from_secs(1))?; // no worker processes a packet without it now
+/// assert!(worker.table().lma_by_uplink_key(0x0a0b0c0d).is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct UpdateSender {
     config: TableConfig,
