@@ -171,7 +171,7 @@ impl Heartbeats {
     }
 
     /// Earliest heartbeat due.
-    pub fn next_deadline(&mut self) -> Option<Millis> {
+    pub fn next_deadline(&self) -> Option<Millis> {
         self.timers.next_deadline()
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Setting a key again replaces its deadline; cancelled and replaced deadlines stay in the heap as stale entries
 //! and are skipped when they surface (compacted when they outnumber the live ones), so every operation is
-//! O(log n) without searching the heap.
+//! O(log n) without searching the heap. Every change leaves a live entry on top, so [`Timers::next_deadline`] —
+//! asked after every input by the I/O loop — is a plain peek.
 
 use crate::time::Millis;
 use std::cmp::Reverse;
@@ -37,11 +38,14 @@ impl<K: Hash + Eq + Ord + Clone> Timers<K> {
         if self.heap.len() > 2 * self.live.len() + 64 {
             self.compact();
         }
+        self.drop_stale_top();
     }
 
     /// Disarms `key`; returns whether it was armed.
     pub fn cancel(&mut self, key: &K) -> bool {
-        self.live.remove(key).is_some()
+        let armed = self.live.remove(key).is_some();
+        self.drop_stale_top();
+        armed
     }
 
     /// The deadline of `key`, if armed.
@@ -50,21 +54,20 @@ impl<K: Hash + Eq + Ord + Clone> Timers<K> {
     }
 
     /// The earliest live deadline.
-    pub fn next_deadline(&mut self) -> Option<Millis> {
-        self.drop_stale_top();
+    pub fn next_deadline(&self) -> Option<Millis> {
         self.heap.peek().map(|Reverse((at, _, _))| *at)
     }
 
     /// Removes and returns one key whose deadline is at or before `now` (earliest first; equal deadlines in the
     /// order they were set).
     pub fn pop_expired(&mut self, now: Millis) -> Option<K> {
-        self.drop_stale_top();
         let Reverse((at, _, _)) = self.heap.peek()?;
         if *at > now {
             return None;
         }
         let Reverse((_, _, key)) = self.heap.pop()?;
         self.live.remove(&key);
+        self.drop_stale_top();
         Some(key)
     }
 

@@ -96,7 +96,7 @@ impl Mag {
     }
 
     /// When the next timer is due: call `handle(Input::Tick, ..)` then.
-    pub fn next_deadline(&mut self) -> Option<Millis> {
+    pub fn next_deadline(&self) -> Option<Millis> {
         [self.timers.next_deadline(), self.heartbeats.next_deadline()].into_iter().flatten().min()
     }
 

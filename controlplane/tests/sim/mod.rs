@@ -84,14 +84,14 @@ impl Faults {
 /// A state machine the simulation can drive.
 pub trait Machine {
     fn handle(&mut self, input: Input, now: Now, out: &mut Vec<Output>);
-    fn next_deadline(&mut self) -> Option<Millis>;
+    fn next_deadline(&self) -> Option<Millis>;
 }
 
 impl Machine for Lma {
     fn handle(&mut self, input: Input, now: Now, out: &mut Vec<Output>) {
         Lma::handle(self, input, now, out)
     }
-    fn next_deadline(&mut self) -> Option<Millis> {
+    fn next_deadline(&self) -> Option<Millis> {
         Lma::next_deadline(self)
     }
 }
@@ -100,7 +100,7 @@ impl Machine for Mag {
     fn handle(&mut self, input: Input, now: Now, out: &mut Vec<Output>) {
         Mag::handle(self, input, now, out)
     }
-    fn next_deadline(&mut self) -> Option<Millis> {
+    fn next_deadline(&self) -> Option<Millis> {
         Mag::next_deadline(self)
     }
 }
@@ -195,6 +195,11 @@ impl<M: Machine> Node<M> {
     }
 }
 
+enum Packet {
+    Bytes(Vec<u8>),
+    Typed(Box<(FrameHeader, MhRepr)>),
+}
+
 /// One transmission seen on the wire.
 #[derive(Debug, Clone)]
 pub struct Wire {
@@ -214,7 +219,11 @@ pub struct Sim {
     pub faults: Faults,
     rng: Rng,
     in_flight: BinaryHeap<Reverse<(Millis, u64, usize)>>,
-    packets: HashMap<usize, Vec<u8>>,
+    packets: HashMap<usize, Packet>,
+    /// Carry messages as bytes through `transport` (default) or as typed values (faster; for long runs).
+    pub as_bytes: bool,
+    /// Keep the `wire` log.
+    pub record_wire: bool,
     next_packet: usize,
     seq: u64,
     /// Every message sent (with whether the network dropped it).
@@ -297,6 +306,8 @@ impl Sim {
             rng: Rng::new(seed),
             in_flight: BinaryHeap::new(),
             packets: HashMap::new(),
+            as_bytes: true,
+            record_wire: true,
             next_packet: 0,
             seq: 0,
             wire: Vec::new(),
@@ -368,12 +379,19 @@ impl Sim {
     }
 
     fn send(&mut self, from: NodeId, header: FrameHeader, msg: MhRepr) {
-        let mut buf = vec![0u8; header.buffer_len(&msg)];
-        let n = transport::emit(&header, &msg, &mut buf).expect("emit");
-        buf.truncate(n);
+        let packet = if self.as_bytes {
+            let mut buf = vec![0u8; header.buffer_len(&msg)];
+            let n = transport::emit(&header, &msg, &mut buf).expect("emit");
+            buf.truncate(n);
+            Packet::Bytes(buf)
+        } else {
+            Packet::Typed(Box::new((header, msg.clone())))
+        };
         let ruled_out = self.drop_rule.as_mut().is_some_and(|r| r(from, &msg));
         let dropped = ruled_out || self.rng.chance(self.faults.drop);
-        self.wire.push(Wire { at: self.now, from, header, msg, dropped });
+        if self.record_wire {
+            self.wire.push(Wire { at: self.now, from, header, msg, dropped });
+        }
         if dropped {
             return;
         }
@@ -383,7 +401,11 @@ impl Sim {
             let delay = self.faults.min_delay_ms + self.rng.below(span + 1);
             let id = self.next_packet;
             self.next_packet += 1;
-            self.packets.insert(id, buf.clone());
+            let p = match &packet {
+                Packet::Bytes(b) => Packet::Bytes(b.clone()),
+                Packet::Typed(t) => Packet::Typed(t.clone()),
+            };
+            self.packets.insert(id, p);
             self.seq += 1;
             self.in_flight.push(Reverse((self.now + delay, self.seq, id)));
         }
@@ -394,15 +416,19 @@ impl Sim {
         self.feed(to, Input::Received { header, msg });
     }
 
-    fn deliver(&mut self, packet: Vec<u8>) {
-        let frame = match transport::parse(&packet) {
-            Ok(f) => f,
-            Err(e) => return self.undeliverable.push(format!("unparsable: {e}")),
-        };
-        let header = frame.header;
-        let msg = match frame.repr() {
-            Ok(m) => m,
-            Err(e) => return self.undeliverable.push(format!("bad MH: {e}")),
+    fn deliver(&mut self, packet: Packet) {
+        let (header, msg) = match packet {
+            Packet::Typed(t) => *t,
+            Packet::Bytes(bytes) => {
+                let frame = match transport::parse(&bytes) {
+                    Ok(f) => f,
+                    Err(e) => return self.undeliverable.push(format!("unparsable: {e}")),
+                };
+                match frame.repr() {
+                    Ok(m) => (frame.header, m),
+                    Err(e) => return self.undeliverable.push(format!("bad MH: {e}")),
+                }
+            }
         };
         let to = if self.lma.owns(header.dst) {
             NodeId::Lma
@@ -418,7 +444,7 @@ impl Sim {
         std::iter::once(NodeId::Lma).chain((0..self.mags.len()).map(NodeId::Mag)).collect()
     }
 
-    fn next_event(&mut self) -> Option<Millis> {
+    fn next_event(&self) -> Option<Millis> {
         let mut next = self.in_flight.peek().map(|Reverse((t, _, _))| *t);
         let mut consider = |t: Option<Millis>| {
             if let Some(t) = t {
@@ -427,7 +453,7 @@ impl Sim {
         };
         consider(self.lma.machine.next_deadline());
         consider(self.lma.fastpath.next_ack());
-        for m in &mut self.mags {
+        for m in &self.mags {
             consider(m.machine.next_deadline());
             consider(m.fastpath.next_ack());
         }
