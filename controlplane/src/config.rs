@@ -7,7 +7,7 @@ use crate::pools::{Ipv4Pool, Ipv6PrefixPool, PoolError};
 use crate::transport::{Framing, UdpPorts};
 use crate::wire::Apn;
 use serde::{Deserialize, Serialize};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -294,6 +294,35 @@ impl MagConfig {
     }
 }
 
+/// The management socket `pmipctl` talks to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Unix socket path; created with mode 0600 (its directory 0700 if the gateway creates it).
+    pub socket: PathBuf,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { socket: PathBuf::from(crate::api::DEFAULT_SOCKET) }
+    }
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Where `GET /metrics` is served; keep it on a local or management address.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +361,10 @@ mod tests {
             serde_json::from_str(r#"{"local_ipv4":"192.0.2.1","ipv4_signalling":"rfc5844-udp"}"#).unwrap();
         assert_eq!(m.ipv4_signalling.framing(), Framing::Ipv4Udp(UdpPorts::CNTL));
         m.validate().unwrap();
+        let a: ApiConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(a.socket, PathBuf::from("/run/pmipgw/pmipgw.sock"));
+        let mc: MetricsConfig = serde_json::from_str(r#"{"listen":"[::1]:9100"}"#).unwrap();
+        assert!(mc.enabled && mc.listen.port() == 9100);
     }
 
     #[test]

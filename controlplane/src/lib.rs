@@ -7,7 +7,7 @@
 //! * [`transport`] — signalling framing: native IPv6 and the IPv4 transports of TS 29.275 §6.1 / RFC 5844.
 //! * Procedures (sans-IO, driven by [`machine::Input`] and `now`): [`lma`], [`mag`], [`heartbeat`]; their
 //!   output to the fast path is [`fastpath`]; state they allocate from: [`keys`], [`pools`].
-//! * Operations: [`api`] (management socket, `pmipctl`), `metrics` (Prometheus), [`config`].
+//! * Operations: [`api`] (management socket, `pmipctl`), [`metrics`] (Prometheus), [`config`].
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -16,8 +16,10 @@ pub mod fastpath;
 pub mod heartbeat;
 pub mod keys;
 pub mod lma;
+pub mod loopback;
 pub mod machine;
 pub mod mag;
+pub mod metrics;
 pub mod names;
 pub mod net;
 pub mod peer;
