@@ -80,7 +80,7 @@ pub fn run(
         let tx = ports.iter().map(|(_, port)| port.tx_queue(queue)).collect::<Result<Vec<_>, _>>();
         let tx = tx.map_err(|e| e.to_string())?;
         let idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
-        let worker = Worker { fast_path, rx, tx, punt: punt_tx.clone(), idler };
+        let worker = Worker { fast_path, rx, tx, punt: punt_tx.clone(), inject: None, idler };
         handles.push(launch(eal, lcores.get(w).copied(), worker, Arc::clone(stop))?);
     }
     drop(punt_tx);

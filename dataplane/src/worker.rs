@@ -43,6 +43,18 @@ impl PuntReceiver {
     }
 }
 
+/// A frame the control thread wants sent (signalling, ARP/NDP answers), with the index of the port to send it on.
+pub struct Injected {
+    pub port: usize,
+    pub mbuf: Mbuf,
+}
+
+/// A bounded queue from the control thread to a worker, which transmits the frames on its own tx queues between
+/// bursts: a device needs no spare tx queue for the control thread, and the fast path never waits on it.
+pub fn inject_queue(depth: usize) -> (Sender<Injected>, Receiver<Injected>) {
+    crossbeam_channel::bounded(depth)
+}
+
 /// Why a worker's loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -61,6 +73,8 @@ pub struct Worker {
     /// Indexed by port index.
     pub tx: Vec<TxQueue>,
     pub punt: Sender<Punted>,
+    /// Frames from the control thread to transmit (one worker takes them, which keeps their order).
+    pub inject: Option<Receiver<Injected>>,
     pub idler: Idler,
 }
 
@@ -73,6 +87,11 @@ impl Worker {
         loop {
             self.fast_path.apply_updates(UPDATES_PER_ROUND);
             let mut moved = 0;
+            if let Some(inject) = &self.inject {
+                // Counted as activity, so the idle exit waits for the control thread's last replies.
+                moved += take_injected(inject, &mut tx_bursts, &self.fast_path);
+                flush(&mut self.tx, &mut tx_bursts, &self.fast_path);
+            }
             for (port, queue) in &mut self.rx {
                 let received = queue.receive(&mut rx_burst);
                 if received == 0 {
@@ -142,6 +161,26 @@ fn punt(queue: &Sender<Punted>, fast_path: &FastPath, port: usize, mbuf: Mbuf) {
             fast_path.counters().count_drop(DropReason::PuntQueueFull);
         }
     }
+}
+
+/// Moves up to one burst of injected frames into the tx bursts of their ports.
+fn take_injected(inject: &Receiver<Injected>, tx_bursts: &mut [Burst], fast_path: &FastPath) -> usize {
+    let mut taken = 0;
+    while taken < MAX_BURST {
+        let Ok(Injected { port, mbuf }) = inject.try_recv() else { break };
+        taken += 1;
+        match tx_bursts.get_mut(port) {
+            // The bursts are empty here (flushed after every rx burst) and this loop adds at most MAX_BURST.
+            Some(burst) => {
+                if let Err(mbuf) = burst.push(mbuf) {
+                    drop(mbuf);
+                    fast_path.counters().count_drop(DropReason::TxFailed);
+                }
+            }
+            None => fast_path.counters().count_drop(DropReason::NoEgressPort),
+        }
+    }
+    taken
 }
 
 /// Sends every non-empty tx burst on its port's queue and counts what left and what the driver refused.
