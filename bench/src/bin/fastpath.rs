@@ -1,0 +1,305 @@
+//! The fastpath driver: the `dataplane` crate's workers on one DPDK port with N bindings of the traffic model,
+//! wired the way pmipgw wires them (static bindings through an `UpdateSender`, one table, rx queue and tx queue
+//! per worker, spinning), for what pmipgw cannot do yet:
+//!
+//! - **churn**: the control thread applies binding updates at a fixed rate while the workers forward
+//!   (`--churn-rate`); it measures idle, churn and idle again from the port counters and prints the ratio;
+//! - **several workers** on a machine with as many CPUs as workers (`--lcores` maps lcores onto CPUs; pmipgw
+//!   passes `-l`, which cannot).
+//!
+//! Without `--churn-rate` it forwards until SIGINT, like pmipgw, and writes pmipgw's `--counters-json` shape.
+//!
+//! `fastpath --direction lma-up-v6 --bindings 1000 --devargs net_pcap0,rx_pcap=in.pcap,infinite_rx=1 -- -l 0-1 --no-huge`
+
+use bench::traffic::{self, Direction, Role};
+use bench::{inproc, results};
+use clap::Parser;
+use dataplane::binding::{Binding, BindingId, TunnelEndpoints};
+use dataplane::counters::{CountersHandle, DropReason, WorkerCounters};
+use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig};
+use dataplane::idle::{IdlePolicy, Idler};
+use dataplane::pipeline::FastPath;
+use dataplane::tables::{TableConfig, UpdateSender};
+use dataplane::worker::{punt_queue, Worker};
+use serde_json::json;
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+struct Cli {
+    /// lma-up-v6, ..., mag-down-v4: which bindings to install (the role and tunnel family).
+    #[arg(long)]
+    direction: String,
+    #[arg(long)]
+    bindings: u32,
+    /// The port's device and arguments, e.g. `net_pcap0,rx_pcap=a.pcap,rx_pcap=b.pcap,infinite_rx=1` (one
+    /// rx_pcap per worker: each is one rx queue).
+    #[arg(long)]
+    devargs: String,
+    #[arg(long, default_value_t = 16383)]
+    mempool_size: u32,
+    /// Table capacity (default: bindings + room for the churn's extra bindings).
+    #[arg(long)]
+    capacity: Option<usize>,
+    /// Binding updates per second applied by the control thread; measures idle / churn / idle and exits.
+    #[arg(long)]
+    churn_rate: Option<u32>,
+    /// Length of each churn-run phase, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    phase_seconds: f64,
+    /// Where to write the churn result (JSON).
+    #[arg(long)]
+    result: Option<PathBuf>,
+    #[arg(long)]
+    counters_json: Option<PathBuf>,
+    /// EAL arguments.
+    #[arg(last = true)]
+    eal: Vec<String>,
+}
+
+/// Extra bindings live at once during churn (installed, then removed oldest first).
+const CHURN_EXTRA: u32 = 10_000;
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(&cli) {
+        eprintln!("fastpath: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    let direction = Direction::parse(&cli.direction).ok_or_else(|| format!("unknown direction {}", cli.direction))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+    }
+    let eal =
+        Eal::init(std::iter::once("fastpath".to_owned()).chain(cli.eal.iter().cloned())).map_err(|e| e.to_string())?;
+    let pool = Arc::new(
+        Mempool::create(&MempoolConfig { cache_size: 256, ..MempoolConfig::new("fastpath_pool", cli.mempool_size) })
+            .map_err(|e| e.to_string())?,
+    );
+    let workers = eal.worker_lcores();
+    if workers.is_empty() {
+        return Err("give EAL at least one worker lcore (e.g. -l 0-1)".into());
+    }
+    let queues = workers.len() as u16;
+    eal.probe_device(&cli.devargs).map_err(|e| e.to_string())?;
+    let device = cli.devargs.split(',').next().unwrap_or_default();
+    let port = Port::open(device, &PortConfig { rx_queues: queues, tx_queues: queues, ..PortConfig::default() }, pool)
+        .map_err(|e| e.to_string())?;
+    port.start().map_err(|e| e.to_string())?;
+
+    let capacity = cli.capacity.unwrap_or(cli.bindings as usize + CHURN_EXTRA as usize + 1024);
+    let mut sender = UpdateSender::new(TableConfig { capacity, queue_depth: 4096, queue_wait: Duration::from_secs(1) });
+    for i in 0..cli.bindings {
+        sender.install(traffic::binding(direction.role, direction.family, i)).map_err(|e| e.to_string())?;
+    }
+    let config = inproc::pipeline_config(direction.role);
+    let (punt_tx, punt_rx) = punt_queue(1024);
+    let mut all_counters = Vec::new();
+    let mut handles = Vec::new();
+    for (w, &lcore) in workers.iter().enumerate() {
+        let counters = Arc::new(WorkerCounters::new(capacity));
+        all_counters.push(Arc::clone(&counters));
+        let table = sender.add_worker().map_err(|e| e.to_string())?;
+        let fast_path = FastPath::new(&config, table, counters).map_err(|e| e.to_string())?;
+        let queue = w as u16;
+        let mut worker = Worker {
+            fast_path,
+            rx: vec![(0, port.rx_queue(queue).map_err(|e| e.to_string())?)],
+            tx: vec![port.tx_queue(queue).map_err(|e| e.to_string())?],
+            punt: punt_tx.clone(),
+            inject: None,
+            idler: Idler::new(IdlePolicy::Spin, None, cycles_per_second(), cpu_cycles()),
+        };
+        let stop = Arc::clone(&stop);
+        handles.push(eal.launch(lcore, move || worker.run(&stop) as i32).map_err(|e| e.to_string())?);
+    }
+    drop(punt_tx);
+    let counters = CountersHandle::new(all_counters);
+    eprintln!("fastpath: {} workers forwarding {direction} with {} bindings", workers.len(), cli.bindings);
+
+    let outcome = match cli.churn_rate {
+        Some(rate) => churn(cli, direction, &port, &mut sender, &counters, rate, &stop).map(Some),
+        None => {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = punt_rx.recv_timeout(Duration::from_millis(50));
+            }
+            Ok(None)
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    for handle in handles {
+        handle.join();
+    }
+    let outcome = outcome?;
+    if let Some(result) = &outcome {
+        let text = serde_json::to_string_pretty(result).map_err(|e| e.to_string())?;
+        println!("{text}");
+        if let Some(path) = &cli.result {
+            std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    if let Some(path) = &cli.counters_json {
+        let stats = port.stats().map_err(|e| e.to_string())?;
+        let total = counters.total();
+        let bindings: Vec<_> = (0..cli.bindings)
+            .map(|i| {
+                let b = counters.binding(BindingId(i));
+                json!({"uplink_packets": b.uplink_packets, "downlink_packets": b.downlink_packets})
+            })
+            .collect();
+        let doc = json!({
+            "exit": "stopped",
+            "ports": [{"rx_packets": stats.rx_packets, "tx_packets": stats.tx_packets}],
+            "fastpath": {
+                "total": {
+                    "encapsulated": total.encapsulated, "decapsulated": total.decapsulated,
+                    "punted": total.punted, "dropped": total.total_drops(),
+                    "updates_applied": total.updates_applied, "updates_refused": total.updates_refused,
+                },
+                "drops": DropReason::ALL.iter().map(|r| (r.name().to_owned(), json!(total.drops(*r))))
+                    .collect::<serde_json::Map<_, _>>(),
+                "bindings": bindings,
+            },
+        });
+        std::fs::write(path, doc.to_string()).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Forwarded packets per second over `seconds`, from the device counters.
+fn rate(port: &Port, seconds: f64) -> Result<f64, String> {
+    let a = port.stats().map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let b = port.stats().map_err(|e| e.to_string())?;
+    Ok((b.tx_packets - a.tx_packets) as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Idle, churn, idle: the forwarding rate of each phase, and what the churn did.
+fn churn(
+    cli: &Cli,
+    direction: Direction,
+    port: &Port,
+    sender: &mut UpdateSender,
+    counters: &CountersHandle,
+    rate_per_s: u32,
+    stop: &AtomicBool,
+) -> Result<serde_json::Value, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while port.stats().map_err(|e| e.to_string())?.tx_packets == 0 {
+        if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
+            return Err("no packet forwarded".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let idle_before = rate(port, cli.phase_seconds)?;
+
+    let mut churner = Churner::new(direction, cli.bindings);
+    let before = counters.total();
+    let start = Instant::now();
+    let tx_start = port.stats().map_err(|e| e.to_string())?.tx_packets;
+    let phase = Duration::from_secs_f64(cli.phase_seconds);
+    let mut sent = 0u64;
+    while start.elapsed() < phase && !stop.load(Ordering::Relaxed) {
+        // Catch up with the schedule in 1 ms steps: 100 updates per step at 100,000/s.
+        let due = (start.elapsed().as_secs_f64() * f64::from(rate_per_s)) as u64;
+        while sent < due {
+            churner.step(sender)?;
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let churn_pps = (port.stats().map_err(|e| e.to_string())?.tx_packets - tx_start) as f64 / elapsed;
+    let synced = sender.sync(Duration::from_secs(5)).is_ok();
+    let idle_after = rate(port, cli.phase_seconds)?;
+    let after = counters.total();
+    let idle = (idle_before + idle_after) / 2.0;
+    Ok(json!({
+        "direction": direction.to_string(),
+        "bindings": cli.bindings,
+        "bindings_label": results::short_count(cli.bindings),
+        "updates_per_s_target": rate_per_s,
+        "updates_per_s": sent as f64 / elapsed,
+        "updates_sent": sent,
+        "updates_applied": after.updates_applied - before.updates_applied,
+        "updates_refused": after.updates_refused - before.updates_refused,
+        "all_applied": synced,
+        "drops": after.total_drops(),
+        "idle_before_mpps": idle_before / 1e6,
+        "churn_mpps": churn_pps / 1e6,
+        "idle_after_mpps": idle_after / 1e6,
+        "ratio": if idle > 0.0 { churn_pps / idle } else { 0.0 },
+        "phase_seconds": cli.phase_seconds,
+    }))
+}
+
+/// The update mix: a PDN connection comes up (install), an old one goes down (remove), and a carrying binding
+/// is modified in place — an LMA binding hands over to another MAG, a MAG binding learns a new uplink key —
+/// so that traffic keeps flowing through every binding and any drop is a bug.
+struct Churner {
+    direction: Direction,
+    bindings: u32,
+    next_extra: u32,
+    extra: VecDeque<BindingId>,
+    step: u64,
+}
+
+impl Churner {
+    fn new(direction: Direction, bindings: u32) -> Self {
+        Churner { direction, bindings, next_extra: bindings, extra: VecDeque::new(), step: 0 }
+    }
+
+    fn step(&mut self, sender: &mut UpdateSender) -> Result<(), String> {
+        let e = |e: dataplane::tables::TableError| e.to_string();
+        self.step += 1;
+        match self.step % 3 {
+            0 if self.extra.len() as u32 >= CHURN_EXTRA => {
+                let id = self.extra.pop_front().expect("non-empty");
+                sender.remove(id).map_err(e)?;
+            }
+            0 | 1 => {
+                let b = traffic::binding(self.direction.role, self.direction.family, self.next_extra);
+                self.next_extra += 1;
+                self.extra.push_back(sender.install(b).map_err(e)?.id);
+            }
+            _ => {
+                let i = (self.step / 3 % u64::from(self.bindings)) as u32;
+                let odd = (self.step / 3 / u64::from(self.bindings)) & 1 == 0;
+                sender.modify(BindingId(i), self.modified(i, odd)).map_err(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Binding `i` after its next modification (`odd`: the changed form, else back to the original).
+    fn modified(&self, i: u32, odd: bool) -> Binding {
+        let mut b = traffic::binding(self.direction.role, self.direction.family, i);
+        if !odd {
+            return b;
+        }
+        match self.direction.role {
+            Role::Lma => {
+                b.tunnel = match b.tunnel {
+                    TunnelEndpoints::Ipv6 { local, .. } => {
+                        TunnelEndpoints::Ipv6 { local, remote: Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2) }
+                    }
+                    TunnelEndpoints::Ipv4 { local, .. } => {
+                        TunnelEndpoints::Ipv4 { local, remote: Ipv4Addr::new(192, 0, 2, 2) }
+                    }
+                }
+            }
+            Role::Mag => b.uplink_key = b.uplink_key.map(|k| k ^ 0x0800_0000),
+        }
+        b
+    }
+}

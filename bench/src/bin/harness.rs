@@ -1,0 +1,515 @@
+//! The throughput harness. For each scenario (direction × bindings × inner size) it generates the input pcap,
+//! runs `dpdk-testpmd` io and macswap forwarding on it (the floor), then the gateway, all on the same
+//! `net_pcap` device with `infinite_rx=1` and transmit dropped; it reads each one's port counters through DPDK
+//! telemetry over the same window, checks the gateway's own counters, and writes a CSV, a Markdown table and a
+//! PNG chart. Run it through `bench/run.sh` (see bench/README.md), as root.
+
+use bench::dpdk_run::{self, Program, Window};
+use bench::gateway_config::{self, GatewayRun};
+use bench::pcap::{self, PcapSpec};
+use bench::results::{self, Row};
+use bench::traffic::{self, Direction};
+use bench::{chart, procfs};
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(about = "pmipgw throughput against dpdk-testpmd on net_pcap (see bench/README.md)")]
+struct Cli {
+    /// Where the CSV, Markdown table and chart go.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Output file stem: <out>/<name>.csv, .md, .png.
+    #[arg(long, default_value = "throughput")]
+    name: String,
+    /// Scratch space for pcaps, configs and logs (1M-binding pcaps are up to 600 MB each).
+    #[arg(long, default_value = "/tmp/pmipgw-bench")]
+    work: PathBuf,
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+    bindings: Vec<u32>,
+    /// Inner IP packet sizes.
+    #[arg(long, value_delimiter = ',', default_value = "64,512")]
+    sizes: Vec<usize>,
+    /// Directions (lma-up-v6, ..., mag-down-v4) or "all".
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    directions: Vec<String>,
+    /// Measured window per run, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Forwarding before the window starts, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Which gateway program to measure: pmipgw itself, or the fastpath driver (same dataplane crate, needed for
+    /// more than one worker on a 2-core machine).
+    #[arg(long, value_enum, default_value_t = Gateway::Pmipgw)]
+    gateway: Gateway,
+    /// Worker cores (fastpath driver only; pmipgw here runs one).
+    #[arg(long, default_value_t = 1)]
+    workers: u32,
+    /// A mounted hugetlbfs to use; without it EAL runs with --no-huge.
+    #[arg(long)]
+    huge_dir: Option<PathBuf>,
+    /// The pmipgw binary (default: $CARGO_TARGET_DIR or target, /release/pmipgw).
+    #[arg(long)]
+    pmipgw: Option<PathBuf>,
+    /// The fastpath driver binary (default: next to this harness).
+    #[arg(long)]
+    fastpath: Option<PathBuf>,
+    #[arg(long, default_value = "dpdk-testpmd")]
+    testpmd: String,
+    /// Only redraw the chart and table from <out>/<name>.csv.
+    #[arg(long)]
+    chart_only: bool,
+    /// Keep pcaps and logs in the work directory.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Gateway {
+    Pmipgw,
+    Fastpath,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(&cli) {
+        eprintln!("harness: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    std::fs::create_dir_all(&cli.out).map_err(|e| format!("{}: {e}", cli.out.display()))?;
+    let csv = cli.out.join(format!("{}.csv", cli.name));
+    if cli.chart_only {
+        let rows = results::read_csv(&csv).map_err(|e| e.to_string())?;
+        return finish(cli, &rows);
+    }
+    let directions: Vec<Direction> = if cli.directions.iter().any(|d| d == "all") {
+        Direction::ALL.to_vec()
+    } else {
+        cli.directions
+            .iter()
+            .map(|d| Direction::parse(d).ok_or_else(|| format!("unknown direction {d}")))
+            .collect::<Result<_, _>>()?
+    };
+    if cli.gateway == Gateway::Pmipgw && cli.workers != 1 {
+        return Err("pmipgw takes its lcores with -l, so it cannot run 2 workers plus its control thread on \
+                    2 CPUs: use --gateway fastpath for --workers 2"
+            .into());
+    }
+    let env = Env::new(cli)?;
+    println!(
+        "harness: {} gateway, {} worker(s), {} mode, {} s windows; {}, {:.0} MHz; load {}",
+        match cli.gateway {
+            Gateway::Pmipgw => "pmipgw",
+            Gateway::Fastpath => "fastpath-driver",
+        },
+        cli.workers,
+        env.mode_name(),
+        cli.seconds,
+        procfs::cpu_model(),
+        env.cpu_mhz,
+        procfs::load_average()
+    );
+    let mut rows = Vec::new();
+    let mut out = File::create(&csv).map_err(|e| format!("{}: {e}", csv.display()))?;
+    writeln!(out, "{}", results::CSV_HEADER).map_err(|e| e.to_string())?;
+    for &n in &cli.bindings {
+        for &direction in &directions {
+            for &size in &cli.sizes {
+                let row = env.scenario(direction, n, size)?;
+                println!(
+                    "{:<12} {:>5} {:>4} B  pmipgw {:6.2} Mpps | io {:6.2} | macswap {:6.2} | x macswap {:.2}, x io {:.2} | \
+                     {:4.0} cycles/pkt | RSS {:6.0} MiB | start {:4.1} s | {}",
+                    row.direction,
+                    results::short_count(n),
+                    size,
+                    row.gw_mpps,
+                    row.io_mpps,
+                    row.macswap_mpps,
+                    row.ratio_macswap(),
+                    row.ratio_io(),
+                    row.cycles(row.gw_mpps),
+                    row.gw_rss_mib,
+                    row.gw_startup_s,
+                    row.check
+                );
+                writeln!(out, "{}", results::csv_line(&row)).map_err(|e| e.to_string())?;
+                rows.push(row);
+            }
+        }
+        env.forget_configs(n);
+    }
+    finish(cli, &rows)
+}
+
+/// Writes the Markdown table and the chart.
+fn finish(cli: &Cli, rows: &[Row]) -> Result<(), String> {
+    let md = cli.out.join(format!("{}.md", cli.name));
+    std::fs::write(&md, results::markdown(rows)).map_err(|e| e.to_string())?;
+    let png = cli.out.join(format!("{}.png", cli.name));
+    let first = rows.first().cloned().unwrap_or_default();
+    let caption = format!(
+        "pmipgw ({} worker{}) against testpmd macswap (dashed) on net_pcap, infinite_rx, tx dropped; {}; {}; {:.0} MHz",
+        first.workers,
+        if first.workers == 1 { "" } else { "s" },
+        first.mode,
+        first.date,
+        first.cpu_mhz
+    );
+    chart::draw(rows, &png, &caption)?;
+    println!(
+        "harness: wrote {}, {} and {}",
+        cli.out.join(format!("{}.csv", cli.name)).display(),
+        md.display(),
+        png.display()
+    );
+    Ok(())
+}
+
+/// Everything fixed for the whole run.
+struct Env<'c> {
+    cli: &'c Cli,
+    pmipgw: PathBuf,
+    fastpath: PathBuf,
+    cpu_mhz: f64,
+    date: String,
+}
+
+impl<'c> Env<'c> {
+    fn new(cli: &'c Cli) -> Result<Self, String> {
+        for dir in ["pcap", "cfg", "log"] {
+            std::fs::create_dir_all(cli.work.join(dir)).map_err(|e| format!("{}: {e}", cli.work.display()))?;
+        }
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| "target".into());
+        let pmipgw = cli.pmipgw.clone().unwrap_or_else(|| target.join("release/pmipgw"));
+        let fastpath = cli.fastpath.clone().unwrap_or_else(|| {
+            std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("fastpath"))).unwrap_or_default()
+        });
+        let needed = match cli.gateway {
+            Gateway::Pmipgw => &pmipgw,
+            Gateway::Fastpath => &fastpath,
+        };
+        if !needed.exists() {
+            return Err(format!("{} not found: build it first (cargo build --release)", needed.display()));
+        }
+        let date = std::process::Command::new("date")
+            .args(["-u", "+%F"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        Ok(Env { cli, pmipgw, fastpath, cpu_mhz: procfs::cpu_hz() / 1e6, date })
+    }
+
+    fn mode_name(&self) -> &'static str {
+        if self.cli.huge_dir.is_some() {
+            "hugepages"
+        } else {
+            "no-huge"
+        }
+    }
+
+    /// Mbufs for N bindings: the pcap driver keeps a copy of every input frame in the pool, plus room for
+    /// bursts, descriptors and per-lcore caches.
+    fn mbufs(&self, n: u32) -> u32 {
+        n + 8192 + 2048 * self.cli.workers
+    }
+
+    /// EAL memory and lcore arguments, identical for testpmd and the gateway.
+    fn eal_args(&self, prefix: &str, n: u32) -> Vec<String> {
+        // 2.3 KB per mbuf plus DPDK's own needs, with room to spare (no-huge memory is not contiguous).
+        let mb = u64::from(self.mbufs(n)) * 3552 / (1 << 20) + 512;
+        let mut args: Vec<String> = Vec::new();
+        match &self.cli.huge_dir {
+            Some(dir) => args.extend(["--huge-dir".into(), dir.display().to_string(), "--huge-unlink".into()]),
+            None => args.push("--no-huge".into()),
+        }
+        args.extend(["-m".into(), mb.to_string(), "--no-pci".into(), "--file-prefix".into(), prefix.into()]);
+        args.extend(["--log-level".into(), "lib.eal:warning".into()]);
+        args
+    }
+
+    /// `-l`/`--lcores`: main lcore on CPU 0, workers on the following lcores; with two workers on two CPUs the
+    /// first worker shares CPU 0 with the (sleeping) main lcore.
+    fn lcores(&self) -> Vec<String> {
+        match self.cli.workers {
+            1 => vec!["-l".into(), "0-1".into()],
+            _ => vec!["--lcores=0@0,1@0,2@1".into()],
+        }
+    }
+
+    fn inputs(&self, direction: Direction, n: u32, size: usize) -> Result<Vec<PathBuf>, String> {
+        let w = self.cli.workers;
+        (0..w)
+            .map(|q| {
+                let path = self.cli.work.join(format!("pcap/{direction}-{n}-{size}-q{q}of{w}.pcap"));
+                if !path.exists() {
+                    let spec = PcapSpec { worker: q, workers: w, ..PcapSpec::uniform(direction, n, size) };
+                    let tmp = path.with_extension("tmp");
+                    pcap::write(&tmp, &spec).map_err(|e| format!("{}: {e}", tmp.display()))?;
+                    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+                }
+                Ok(path)
+            })
+            .collect()
+    }
+
+    fn devargs(inputs: &[PathBuf]) -> String {
+        let rx: Vec<String> = inputs.iter().map(|p| format!("rx_pcap={}", p.display())).collect();
+        format!("{},infinite_rx=1", rx.join(","))
+    }
+
+    /// The pmipgw config for a scenario's bindings; its input pcap is a symlink the scenario points.
+    fn pmipgw_config(&self, direction: Direction, n: u32) -> Result<(PathBuf, PathBuf), String> {
+        let stem = format!("{:?}-{:?}-{n}", direction.role, direction.family).to_lowercase();
+        let config = self.cli.work.join(format!("cfg/{stem}.toml"));
+        let link = self.cli.work.join(format!("cfg/{stem}-input.pcap"));
+        if !config.exists() {
+            let eal_args = self.eal_args("pmipgw-bench-gw", n);
+            let run = GatewayRun {
+                role: direction.role,
+                family: direction.family,
+                bindings: n,
+                lcores: "0-1".into(),
+                eal_args,
+                devargs: Self::devargs(std::slice::from_ref(&link)),
+                mempool_size: self.mbufs(n),
+            };
+            gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;
+        }
+        Ok((config, link))
+    }
+
+    /// Deletes the configs of `n` bindings (230 MB at 1M) once its scenarios are done.
+    fn forget_configs(&self, n: u32) {
+        if self.cli.keep {
+            return;
+        }
+        if let Ok(entries) = std::fs::read_dir(self.cli.work.join("cfg")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(&format!("-{n}.toml")) || name.ends_with(&format!("-{n}-input.pcap")) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
+    fn testpmd(&self, mode: &str, inputs: &[PathBuf], n: u32, log: PathBuf) -> Program {
+        let prefix = format!("pmipgw-bench-tp-{mode}");
+        let w = self.cli.workers.to_string();
+        let mut argv = vec![self.cli.testpmd.clone()];
+        argv.extend(self.lcores());
+        argv.extend(self.eal_args(&prefix, n));
+        argv.extend(["--vdev".into(), format!("net_pcap0,{}", Self::devargs(inputs)), "--".into()]);
+        argv.extend([
+            "--port-topology=loop".into(),
+            format!("--forward-mode={mode}"),
+            "--auto-start".into(),
+            format!("--total-num-mbufs={}", self.mbufs(n)),
+            "--mbcache=256".into(),
+            "--burst=64".into(),
+            format!("--rxq={w}"),
+            format!("--txq={w}"),
+            format!("--nb-cores={w}"),
+        ]);
+        Program { argv, file_prefix: prefix, log, limit_s: self.limit_s(n) }
+    }
+
+    fn limit_s(&self, n: u32) -> u64 {
+        // Startup (config parse at 1M: ~30 s), the window, and the final report.
+        120 + u64::from(n / 10_000) + (self.cli.seconds + self.cli.warmup) as u64
+    }
+
+    fn gateway(
+        &self,
+        direction: Direction,
+        inputs: &[PathBuf],
+        n: u32,
+        log: PathBuf,
+        json: &Path,
+    ) -> Result<Program, String> {
+        let json = json.display().to_string();
+        match self.cli.gateway {
+            Gateway::Pmipgw => {
+                let (config, link) = self.pmipgw_config(direction, n)?;
+                let _ = std::fs::remove_file(&link);
+                std::os::unix::fs::symlink(&inputs[0], &link).map_err(|e| format!("{}: {e}", link.display()))?;
+                let argv = vec![
+                    self.pmipgw.display().to_string(),
+                    "--config".into(),
+                    config.display().to_string(),
+                    "--counters-json".into(),
+                    json,
+                ];
+                Ok(Program { argv, file_prefix: "pmipgw-bench-gw".into(), log, limit_s: self.limit_s(n) })
+            }
+            Gateway::Fastpath => {
+                let prefix = "pmipgw-bench-fp".to_string();
+                let mut argv = vec![
+                    self.fastpath.display().to_string(),
+                    "--direction".into(),
+                    direction.to_string(),
+                    "--bindings".into(),
+                    n.to_string(),
+                    "--devargs".into(),
+                    format!("net_pcap0,{}", Self::devargs(inputs)),
+                    "--mempool-size".into(),
+                    self.mbufs(n).to_string(),
+                    "--counters-json".into(),
+                    json,
+                    "--".into(),
+                ];
+                argv.extend(self.lcores());
+                argv.extend(self.eal_args(&prefix, n));
+                Ok(Program { argv, file_prefix: prefix, log, limit_s: self.limit_s(n) })
+            }
+        }
+    }
+
+    fn scenario(&self, direction: Direction, n: u32, size: usize) -> Result<Row, String> {
+        let load = procfs::load_average();
+        let inputs = self.inputs(direction, n, size)?;
+        let stem = format!("{direction}-{n}-{size}");
+        let log = |what: &str| self.cli.work.join(format!("log/{stem}-{what}.log"));
+        let startup = Duration::from_secs(self.limit_s(n));
+        let warmup = Duration::from_secs_f64(self.cli.warmup);
+        let window = Duration::from_secs_f64(self.cli.seconds);
+        let mut checks = Vec::new();
+
+        let mut floor = |mode: &str| -> Result<Window, String> {
+            let program = self.testpmd(mode, &inputs, n, log(mode));
+            let w = dpdk_run::measure(&program, startup, warmup, window)?;
+            if let Some(problem) = check_testpmd(&program.log) {
+                checks.push(format!("{mode}: {problem}"));
+            }
+            Ok(w)
+        };
+        let io = floor("io")?;
+        let macswap = floor("macswap")?;
+
+        let json = self.cli.work.join(format!("log/{stem}-counters.json"));
+        let _ = std::fs::remove_file(&json);
+        let program = self.gateway(direction, &inputs, n, log("gw"), &json)?;
+        let gw = dpdk_run::measure(&program, startup, warmup, window)?;
+        match check_gateway(&json, direction, n, gw.exit_ok) {
+            Ok(()) => {}
+            Err(problem) => checks.push(format!("gw: {problem}")),
+        }
+        if !self.cli.keep {
+            for p in inputs.iter().chain([&json]) {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        Ok(Row {
+            direction: direction.to_string(),
+            bindings: n,
+            inner_len: size,
+            frame_len: traffic::frame_len(direction, size),
+            workers: self.cli.workers,
+            gw_mpps: gw.tx_pps / 1e6,
+            io_mpps: io.tx_pps / 1e6,
+            macswap_mpps: macswap.tx_pps / 1e6,
+            gw_rss_mib: mib(gw.memory.rss_kib),
+            gw_peak_mib: mib(gw.memory.peak_kib),
+            gw_hugetlb_mib: mib(gw.memory.hugetlb_kib),
+            gw_startup_s: gw.startup_s,
+            check: if checks.is_empty() { "ok".into() } else { checks.join("; ") },
+            mode: self.mode_name().into(),
+            cpu_mhz: self.cpu_mhz,
+            load,
+            date: self.date.clone(),
+        })
+    }
+}
+
+/// testpmd's closing "Accumulated forward statistics": everything received was sent.
+fn check_testpmd(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let Some(at) = text.rfind("Accumulated forward statistics") else {
+        return Some("no final statistics".into());
+    };
+    let tail = &text[at..];
+    let field = |name: &str| -> Option<u64> {
+        let rest = &tail[tail.find(name)? + name.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    match (field("RX-packets:"), field("TX-packets:"), field("TX-dropped:")) {
+        (Some(rx), Some(tx), Some(0)) if rx == tx && tx > 0 => None,
+        other => Some(format!("rx/tx/tx-dropped {other:?}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct CountersJson {
+    exit: String,
+    ports: Vec<DevicePort>,
+    fastpath: FastpathJson,
+}
+#[derive(Deserialize)]
+struct DevicePort {
+    rx_packets: u64,
+    tx_packets: u64,
+}
+#[derive(Deserialize)]
+struct FastpathJson {
+    total: Totals,
+    #[serde(default)]
+    bindings: Vec<BindingJson>,
+}
+#[derive(Deserialize)]
+struct Totals {
+    encapsulated: u64,
+    decapsulated: u64,
+    punted: u64,
+    dropped: u64,
+}
+#[derive(Deserialize)]
+struct BindingJson {
+    uplink_packets: u64,
+    downlink_packets: u64,
+}
+
+/// What the gateway counted: every packet received was encapsulated (or decapsulated, by direction) and sent,
+/// none dropped or punted, and the per-binding counters add up to it, spread over all N bindings.
+fn check_gateway(json: &Path, direction: Direction, n: u32, exit_ok: bool) -> Result<(), String> {
+    let file = File::open(json).map_err(|e| format!("no counters ({e})"))?;
+    let c: CountersJson =
+        serde_json::from_reader(BufReader::with_capacity(1 << 20, file)).map_err(|e| format!("counters: {e}"))?;
+    if !exit_ok || c.exit != "stopped" {
+        return Err(format!("exit {:?}", c.exit));
+    }
+    let t = &c.fastpath.total;
+    let (done, other) =
+        if direction.encapsulates() { (t.encapsulated, t.decapsulated) } else { (t.decapsulated, t.encapsulated) };
+    let rx: u64 = c.ports.iter().map(|p| p.rx_packets).sum();
+    let tx: u64 = c.ports.iter().map(|p| p.tx_packets).sum();
+    if t.dropped != 0 || t.punted != 0 || other != 0 || done != rx || done != tx || done == 0 {
+        return Err(format!(
+            "forwarded {done}, other {other}, dropped {}, punted {}, device rx {rx} tx {tx}",
+            t.dropped, t.punted
+        ));
+    }
+    let per_binding: Vec<u64> = c
+        .fastpath
+        .bindings
+        .iter()
+        .map(|b| if direction.way == traffic::Way::Up { b.uplink_packets } else { b.downlink_packets })
+        .collect();
+    let sum: u64 = per_binding.iter().sum();
+    let hit = per_binding.iter().filter(|&&p| p > 0).count();
+    if sum != done {
+        return Err(format!("per-binding counters add up to {sum}, not {done}"));
+    }
+    if done >= u64::from(n) && hit != n as usize {
+        return Err(format!("{hit} of {n} bindings carried traffic"));
+    }
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! The benchmark's traffic model: which bindings exist for N, and the frame each direction carries for binding `i`.
+//!
+//! Every figure (criterion, throughput harness, churn, pktgen pcaps) uses this one model, so a key, an address
+//! or a frame layout means the same thing everywhere. Binding `i` (0-based) has:
+//!
+//! | field | value |
+//! |---|---|
+//! | uplink GRE key | `0x1000_0000 + i` (low bit = worker `i % 2` in the two-worker runs) |
+//! | downlink GRE key | `0x2000_0000 + i` |
+//! | UE IPv4 | `10.0.0.0 + i + 1` |
+//! | UE IPv6 prefix | `2001:db8:(i >> 16):(i & 0xffff)::/64`, UE address `…::1` |
+//! | tunnel | one MAG (Proxy-CoA `2001:db8:1::1` / `192.0.2.1`) and one LMA (`2001:db8:2::1` / `198.51.100.1`) |
+//!
+//! Bindings are dual-stack (IPv4 address and IPv6 prefix): the largest table footprint per binding. The inner
+//! packet's family follows the tunnel's (IPv4 in IPv4 GRE, IPv6 in IPv6 GRE), so the eight scenarios cover both
+//! outer and both inner families.
+
+use dataplane::binding::{Binding, Function, TunnelEndpoints};
+use dataplane::wire::checksum;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub const LMAA6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
+pub const PCOA6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+pub const LMAA4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+pub const PCOA4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The correspondent node on the PDN side.
+pub const CN4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 53);
+pub const CN6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1);
+/// Source and destination MACs of generated frames (the gateway does not check them: ports are promiscuous).
+pub const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
+pub const GATEWAY_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+/// The next hop the gateway writes as destination.
+pub const NEXT_HOP_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x20];
+
+pub const UDP_SRC_PORT: u16 = 40000;
+pub const UDP_DST_PORT: u16 = 9;
+
+/// Which end of the tunnel the gateway is in a scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Lma,
+    Mag,
+}
+
+/// Uplink (UE → PDN) or downlink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Way {
+    Up,
+    Down,
+}
+
+/// The tunnel's (outer) IP version; the inner packet uses the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// One direction through one function over one outer family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Direction {
+    pub role: Role,
+    pub way: Way,
+    pub family: Family,
+}
+
+impl Direction {
+    /// All eight, LMA first.
+    pub const ALL: [Direction; 8] = {
+        const fn d(role: Role, way: Way, family: Family) -> Direction {
+            Direction { role, way, family }
+        }
+        [
+            d(Role::Lma, Way::Up, Family::V6),
+            d(Role::Lma, Way::Up, Family::V4),
+            d(Role::Lma, Way::Down, Family::V6),
+            d(Role::Lma, Way::Down, Family::V4),
+            d(Role::Mag, Way::Up, Family::V6),
+            d(Role::Mag, Way::Up, Family::V4),
+            d(Role::Mag, Way::Down, Family::V6),
+            d(Role::Mag, Way::Down, Family::V4),
+        ]
+    };
+
+    /// Does the gateway encapsulate (true) or decapsulate?
+    pub fn encapsulates(self) -> bool {
+        matches!((self.role, self.way), (Role::Lma, Way::Down) | (Role::Mag, Way::Up))
+    }
+
+    /// Does the received frame carry GRE?
+    pub fn receives_gre(self) -> bool {
+        !self.encapsulates()
+    }
+
+    /// Parses the `Display` form, e.g. `lma-up-v6`.
+    pub fn parse(text: &str) -> Option<Direction> {
+        Direction::ALL.into_iter().find(|d| d.to_string() == text)
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let role = match self.role {
+            Role::Lma => "lma",
+            Role::Mag => "mag",
+        };
+        let way = match self.way {
+            Way::Up => "up",
+            Way::Down => "down",
+        };
+        let family = match self.family {
+            Family::V4 => "v4",
+            Family::V6 => "v6",
+        };
+        write!(f, "{role}-{way}-{family}")
+    }
+}
+
+pub fn uplink_key(i: u32) -> u32 {
+    0x1000_0000 + i
+}
+pub fn downlink_key(i: u32) -> u32 {
+    0x2000_0000 + i
+}
+pub fn ue_ipv4(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + i + 1)
+}
+pub fn ue_prefix(i: u32) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 0)
+}
+pub fn ue_ipv6(i: u32) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(ue_prefix(i)) | 1)
+}
+
+/// The tunnel endpoints of `role` over `family`, `local` being this gateway.
+pub fn endpoints(role: Role, family: Family) -> TunnelEndpoints {
+    match (role, family) {
+        (Role::Lma, Family::V6) => TunnelEndpoints::Ipv6 { local: LMAA6, remote: PCOA6 },
+        (Role::Lma, Family::V4) => TunnelEndpoints::Ipv4 { local: LMAA4, remote: PCOA4 },
+        (Role::Mag, Family::V6) => TunnelEndpoints::Ipv6 { local: PCOA6, remote: LMAA6 },
+        (Role::Mag, Family::V4) => TunnelEndpoints::Ipv4 { local: PCOA4, remote: LMAA4 },
+    }
+}
+
+/// This gateway's tunnel address when it plays `role` over `family` (an LMAA or a Proxy-CoA).
+pub fn local_address(role: Role, family: Family) -> IpAddr {
+    match endpoints(role, family) {
+        TunnelEndpoints::Ipv4 { local, .. } => local.into(),
+        TunnelEndpoints::Ipv6 { local, .. } => local.into(),
+    }
+}
+
+/// Binding `i` of a gateway playing `role` with tunnels over `family`.
+pub fn binding(role: Role, family: Family, i: u32) -> Binding {
+    Binding {
+        function: match role {
+            Role::Lma => Function::Lma,
+            Role::Mag => Function::Mag,
+        },
+        tunnel: endpoints(role, family),
+        uplink_key: Some(uplink_key(i)),
+        downlink_key: Some(downlink_key(i)),
+        ue_ipv4: Some(ue_ipv4(i)),
+        ue_ipv6_prefix: Some(ue_prefix(i)),
+    }
+}
+
+/// The frame the gateway receives for binding `i` in `direction`, whose inner IP packet is `inner_len` bytes
+/// (IP total length, at least 48: a UDP packet with an IPv6 header needs 48).
+pub fn frame(direction: Direction, i: u32, inner_len: usize) -> Vec<u8> {
+    let ue_to_cn = direction.way == Way::Up;
+    let inner = inner_packet(direction.family, ue_to_cn, i, inner_len);
+    if !direction.receives_gre() {
+        return ethernet(ethertype(direction.family), &inner);
+    }
+    let key = match direction.role {
+        Role::Lma => uplink_key(i),
+        Role::Mag => downlink_key(i),
+    };
+    let mut gre = Vec::with_capacity(8 + inner.len());
+    gre.extend_from_slice(&0x2000u16.to_be_bytes()); // K bit, version 0
+    gre.extend_from_slice(&ethertype(direction.family).to_be_bytes());
+    gre.extend_from_slice(&key.to_be_bytes());
+    gre.extend_from_slice(&inner);
+    // The outer packet goes from the peer to this gateway.
+    let outer = match endpoints(direction.role, direction.family) {
+        TunnelEndpoints::Ipv4 { local, remote } => ipv4(remote, local, 47, &gre),
+        TunnelEndpoints::Ipv6 { local, remote } => ipv6(remote, local, 47, &gre),
+    };
+    ethernet(ethertype(direction.family), &outer)
+}
+
+/// Frame bytes on the wire for `direction` with an inner packet of `inner_len` (without FCS).
+pub fn frame_len(direction: Direction, inner_len: usize) -> usize {
+    let outer = if direction.receives_gre() {
+        8 + match direction.family {
+            Family::V4 => 20,
+            Family::V6 => 40,
+        }
+    } else {
+        0
+    };
+    14 + outer + inner_len
+}
+
+fn ethertype(family: Family) -> u16 {
+    match family {
+        Family::V4 => 0x0800,
+        Family::V6 => 0x86dd,
+    }
+}
+
+/// A UDP packet between UE `i` and the correspondent node, `len` bytes of IP.
+fn inner_packet(family: Family, ue_to_cn: bool, i: u32, len: usize) -> Vec<u8> {
+    match family {
+        Family::V4 => {
+            let (src, dst) = if ue_to_cn { (ue_ipv4(i), CN4) } else { (CN4, ue_ipv4(i)) };
+            let udp = udp(&src.octets(), &dst.octets(), len - 20);
+            ipv4(src, dst, 17, &udp)
+        }
+        Family::V6 => {
+            let (src, dst) = if ue_to_cn { (ue_ipv6(i), CN6) } else { (CN6, ue_ipv6(i)) };
+            let udp = udp(&src.octets(), &dst.octets(), len - 40);
+            ipv6(src, dst, 17, &udp)
+        }
+    }
+}
+
+/// A UDP datagram of `len` bytes (header included) with a zero payload and a correct checksum.
+fn udp(src: &[u8], dst: &[u8], len: usize) -> Vec<u8> {
+    let mut udp = vec![0u8; len];
+    udp[0..2].copy_from_slice(&UDP_SRC_PORT.to_be_bytes());
+    udp[2..4].copy_from_slice(&UDP_DST_PORT.to_be_bytes());
+    udp[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+    let mut pseudo = Vec::with_capacity(40);
+    pseudo.extend_from_slice(src);
+    pseudo.extend_from_slice(dst);
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&(len as u16).to_be_bytes());
+    let sum = checksum::combine(checksum::sum(&pseudo), checksum::sum(&udp));
+    let value = match !sum {
+        0 => 0xffff,
+        v => v,
+    };
+    udp[6..8].copy_from_slice(&value.to_be_bytes());
+    udp
+}
+
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(20 + payload.len());
+    p.extend_from_slice(&[0x45, 0]);
+    p.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0x40, 0, 64, protocol, 0, 0]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let sum = checksum::checksum(&p);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(40 + payload.len());
+    p.extend_from_slice(&[0x60, 0, 0, 0]);
+    p.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[next_header, 64]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(payload);
+    p
+}
+
+fn ethernet(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&GATEWAY_MAC);
+    f.extend_from_slice(&PEER_MAC);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+
+    #[test]
+    fn names_round_trip() {
+        for d in Direction::ALL {
+            assert_eq!(Direction::parse(&d.to_string()), Some(d));
+        }
+        assert_eq!(Direction::ALL.iter().filter(|d| d.encapsulates()).count(), 4);
+    }
+
+    #[test]
+    fn bindings_are_valid_and_distinct() {
+        for role in [Role::Lma, Role::Mag] {
+            for family in [Family::V4, Family::V6] {
+                binding(role, family, 0).validate().unwrap();
+                binding(role, family, 999_999).validate().unwrap();
+            }
+        }
+        assert_ne!(ue_prefix(0x1_0000), ue_prefix(0));
+        assert_eq!(ue_ipv4(0), Ipv4Addr::new(10, 0, 0, 1));
+    }
+
+    /// Every generated frame decodes with etherparse, with correct checksums and the expected lengths.
+    #[test]
+    fn frames_decode_with_the_right_keys_and_addresses() {
+        for d in Direction::ALL {
+            for len in [64, 512] {
+                let i = 70_000;
+                let f = frame(d, i, len);
+                assert_eq!(f.len(), frame_len(d, len), "{d}");
+                let p = SlicedPacket::from_ethernet(&f).unwrap();
+                if d.receives_gre() {
+                    let (gre_payload, outer_dst) = match p.net.unwrap() {
+                        NetSlice::Ipv4(ip) => {
+                            assert!(ip.header().header_checksum() != 0);
+                            (ip.payload().payload, std::net::IpAddr::from(ip.header().destination_addr()))
+                        }
+                        NetSlice::Ipv6(ip) => (ip.payload().payload, ip.header().destination_addr().into()),
+                    };
+                    assert_eq!(outer_dst, local_address(d.role, d.family));
+                    let key = u32::from_be_bytes(gre_payload[4..8].try_into().unwrap());
+                    let want = if d.role == Role::Lma { uplink_key(i) } else { downlink_key(i) };
+                    assert_eq!(key, want, "{d}");
+                    assert_eq!(gre_payload.len() - 8, len);
+                    let inner = SlicedPacket::from_ip(&gre_payload[8..]).unwrap();
+                    assert!(matches!(inner.transport, Some(TransportSlice::Udp(_))));
+                } else {
+                    assert_eq!(f.len() - 14, len);
+                    assert!(matches!(p.transport, Some(TransportSlice::Udp(_))));
+                }
+            }
+        }
+    }
+}
