@@ -29,6 +29,38 @@ pub struct Config {
     /// Static bindings, installed before the first packet is read.
     #[serde(rename = "binding", default)]
     pub bindings: Vec<BindingSection>,
+    /// `[lma]`: run the LMA procedures (PBU/PBA, revocation, heartbeat) on this gateway.
+    pub lma: Option<controlplane::config::LmaConfig>,
+    /// `[mag]`: run the MAG procedures on this gateway.
+    pub mag: Option<controlplane::config::MagConfig>,
+    /// `[api]`: the management socket `pmipctl` talks to (with `[lma]` or `[mag]`).
+    #[serde(default)]
+    pub api: controlplane::config::ApiConfig,
+    /// `[metrics]`: the Prometheus endpoint (with `[lma]` or `[mag]`).
+    #[serde(default)]
+    pub metrics: controlplane::config::MetricsConfig,
+    /// `[control]`: the control thread's own settings.
+    #[serde(default)]
+    pub control: ControlSection,
+}
+
+/// `[control]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// Where the RFC 5847 restart counter is kept across restarts.
+    #[serde(default = "default_restart_counter_file")]
+    pub restart_counter_file: PathBuf,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection { restart_counter_file: default_restart_counter_file() }
+    }
+}
+
+fn default_restart_counter_file() -> PathBuf {
+    PathBuf::from("/var/lib/pmipgw/restart-counter")
 }
 
 /// `[dpdk]`: how EAL starts and how much packet memory it gets.
@@ -394,12 +426,55 @@ impl Config {
                 }
             }
         }
-        self.validate_fast_path()
+        self.validate_fast_path()?;
+        self.validate_procedures()
     }
 
     /// The fast path runs when any port has a role; otherwise the ports do L2 forwarding.
     pub fn is_fast_path(&self) -> bool {
         self.ports.iter().any(|p| !p.roles.is_empty())
+    }
+
+    /// The signalling role, if the configuration asks for one.
+    pub fn has_procedures(&self) -> bool {
+        self.lma.is_some() || self.mag.is_some()
+    }
+
+    /// Checks the `[lma]` / `[mag]` sections against each other and against the fast path's addresses.
+    fn validate_procedures(&self) -> Result<(), (String, String)> {
+        let named = |section: &str, err: controlplane::config::ConfigError| match err {
+            controlplane::config::ConfigError::Invalid { key, problem } => (format!("{section}.{key}"), problem),
+            other => (section.to_owned(), other.to_string()),
+        };
+        match (&self.lma, &self.mag) {
+            (Some(_), Some(_)) => {
+                return Err(("mag".into(), "a gateway runs one role: remove [lma] or [mag]".into()));
+            }
+            (None, None) => return Ok(()),
+            (Some(lma), None) => {
+                lma.build_pools().map_err(|e| named("lma", e))?;
+                if self.gateway.lmaa.is_empty() {
+                    return Err(("gateway.lmaa".into(), "an LMA needs at least one LMA address".into()));
+                }
+            }
+            (None, Some(mag)) => {
+                mag.validate().map_err(|e| named("mag", e))?;
+                for (key, address) in [
+                    ("mag.local_ipv6", mag.local_ipv6.map(IpAddr::V6)),
+                    ("mag.local_ipv4", mag.local_ipv4.map(IpAddr::V4)),
+                ] {
+                    if let Some(address) = address {
+                        if !self.gateway.proxy_coa.contains(&address) {
+                            return Err((key.into(), format!("{address} must also be listed in gateway.proxy_coa")));
+                        }
+                    }
+                }
+            }
+        }
+        if !self.ports.iter().any(|p| p.roles.contains(&RoleName::Core)) {
+            return Err(("port".into(), "signalling needs a port with the core role".into()));
+        }
+        Ok(())
     }
 
     fn validate_fast_path(&self) -> Result<(), (String, String)> {

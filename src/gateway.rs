@@ -8,15 +8,22 @@ use std::time::Duration;
 
 use dataplane::binding::{Binding, BindingId, Function};
 use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason, WorkerCounters};
-use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Port};
+use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Mempool, Port};
 use dataplane::idle::Idler;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
 use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::wire::ethernet::MacAddr;
-use dataplane::worker::{punt_queue, Exit, Worker};
+use dataplane::worker::{inject_queue, punt_queue, Exit, Worker};
 use serde_json::json;
 
-use crate::config::{Config, PortSection};
+use crate::config::{Config, PortSection, RoleName};
+use crate::control::{Control, ControlPort, ControlStats, Procedures};
+
+/// Frames the control thread may have waiting for a worker to transmit.
+const INJECT_QUEUE_DEPTH: usize = 1024;
+
+/// How long a management request waits for the control thread.
+const API_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long an install waits for room in a worker's update queue.
 const UPDATE_QUEUE_WAIT: Duration = Duration::from_secs(1);
@@ -27,13 +34,16 @@ pub struct Outcome {
     pub per_worker: Vec<CountersSnapshot>,
     pub total: CountersSnapshot,
     pub bindings: Vec<(BindingId, Binding, BindingSnapshot)>,
-    /// Packets the control thread received from the workers (and, for now, freed).
+    /// Packets the control thread received from the workers.
     pub punts_received: u64,
+    /// With `[lma]` / `[mag]`: what the control thread did, and the procedures' own statistics.
+    pub control: Option<(ControlStats, Option<controlplane::api::Stats>)>,
 }
 
-/// Queues each port needs: one rx and one tx queue per worker, plus a tx queue for the control thread.
+/// Queues each port needs: one rx and one tx queue per worker (the control thread transmits through a worker's
+/// inject queue, so it needs none of its own).
 pub fn queues(workers: usize) -> (u16, u16) {
-    (workers as u16, workers as u16 + 1)
+    (workers as u16, workers as u16)
 }
 
 /// Runs the fast path on `ports` (already started) until the workers exit.
@@ -41,6 +51,7 @@ pub fn run(
     eal: &Eal,
     config: &Config,
     ports: &[(&PortSection, Port)],
+    pool: &Arc<Mempool>,
     idle_exit: Option<Duration>,
     stop: &Arc<AtomicBool>,
 ) -> Result<Outcome, String> {
@@ -58,6 +69,10 @@ pub fn run(
         let done = tables.install(binding).map_err(|e| format!("key 'binding[{i}]': {e}"))?;
         installed.push((done.id, binding));
     }
+
+    // Everything the control thread needs that can fail is set up before any worker runs.
+    let signalling = if config.has_procedures() { Some(SignallingSetup::new(config)?) } else { None };
+    let (inject_tx, inject_rx) = inject_queue(INJECT_QUEUE_DEPTH);
 
     let lcores = eal.worker_lcores();
     let worker_count = lcores.len().max(1);
@@ -80,7 +95,8 @@ pub fn run(
         let tx = ports.iter().map(|(_, port)| port.tx_queue(queue)).collect::<Result<Vec<_>, _>>();
         let tx = tx.map_err(|e| e.to_string())?;
         let idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
-        let worker = Worker { fast_path, rx, tx, punt: punt_tx.clone(), inject: None, idler };
+        let inject = (w == 0).then(|| inject_rx.clone());
+        let worker = Worker { fast_path, rx, tx, punt: punt_tx.clone(), inject, idler };
         handles.push(launch(eal, lcores.get(w).copied(), worker, Arc::clone(stop))?);
     }
     drop(punt_tx);
@@ -94,15 +110,28 @@ pub fn run(
         "fast path running"
     );
 
-    // The control thread: for now it takes punted packets off the workers' hands and frees them (the control
-    // plane will consume them). The queue disconnects once every worker has ended and dropped its sender.
+    // The control thread runs here, on the main lcore, until every worker has ended and closed the punt queue.
     let mut punts_received = 0u64;
-    while let Ok(punted) = punt_rx.recv_timeout(Duration::from_millis(100)) {
-        if let Some(punted) = punted {
-            punts_received += 1;
-            drop(punted);
+    let control = match signalling {
+        Some(setup) => {
+            let mut control = setup.into_control(config, ports, pool, tables, counters.clone(), inject_tx);
+            control.run(&punt_rx);
+            punts_received = control.stats.punted;
+            let stats = control.final_stats();
+            Some((control.stats.clone(), stats))
         }
-    }
+        None => {
+            // No procedures: punted packets are counted and freed.
+            drop(inject_tx);
+            while let Ok(punted) = punt_rx.recv_timeout(Duration::from_millis(100)) {
+                if let Some(punted) = punted {
+                    punts_received += 1;
+                    drop(punted);
+                }
+            }
+            None
+        }
+    };
     let mut exit = Exit::Idle;
     for handle in handles {
         match handle.join() {
@@ -112,7 +141,7 @@ pub fn run(
         }
     }
     let bindings = installed.into_iter().map(|(id, binding)| (id, binding, counters.binding(id))).collect();
-    Ok(Outcome { exit, per_worker: counters.per_worker(), total: counters.total(), bindings, punts_received })
+    Ok(Outcome { exit, per_worker: counters.per_worker(), total: counters.total(), bindings, punts_received, control })
 }
 
 fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<PipelineConfig, String> {
@@ -217,6 +246,27 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
         );
     }
     println!("control thread: {} punted packets received", outcome.punts_received);
+    if let Some((control, stats)) = &outcome.control {
+        println!(
+            "signalling: {} received, {} sent, {} malformed, {} not sent; ARP answered {}, ND answered {}; \
+             table updates {} applied, {} refused",
+            control.signalling_received,
+            control.signalling_sent,
+            control.signalling_malformed,
+            control.send_failed,
+            control.arp_answered,
+            control.nd_answered,
+            control.updates_installed,
+            control.updates_refused
+        );
+        if let Some(stats) = stats {
+            println!("{:?}: {} bindings, {} keys in use", stats.role, stats.bindings, stats.keys_in_use);
+            for m in &stats.signalling {
+                let status = m.status.as_deref().map(|s| format!(" {s}")).unwrap_or_default();
+                println!("  {} {}{status}: {}", m.direction, m.message, m.count);
+            }
+        }
+    }
 }
 
 fn function_name(function: Function) -> &'static str {
@@ -253,5 +303,98 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
             "downlink_packets": t.downlink_packets, "downlink_bytes": t.downlink_bytes,
         })).collect::<Vec<_>>(),
         "punts_received": outcome.punts_received,
+        "control": outcome.control.as_ref().map(|(control, stats)| json!({ "thread": control, "procedures": stats })),
     })
+}
+
+/// The signalling side, set up before the workers start so that a failure (a state file, a socket in use) stops
+/// the gateway before it forwards anything.
+struct SignallingSetup {
+    procedures: Procedures,
+    api_calls: Vec<std::sync::mpsc::Receiver<controlplane::api::ApiCall>>,
+    _api_server: controlplane::api::ApiServer,
+    _metrics: Option<controlplane::metrics::MetricsServer>,
+}
+
+impl SignallingSetup {
+    fn new(config: &Config) -> Result<Self, String> {
+        let file = &config.control.restart_counter_file;
+        let restart_counter = controlplane::restart_counter::next_restart_counter(file)
+            .map_err(|e| format!("key 'control.restart_counter_file': {e}"))?;
+        let procedures = match (&config.lma, &config.mag) {
+            (Some(lma), _) => Procedures::Lma(Box::new(
+                controlplane::lma::Lma::new(lma.clone(), restart_counter).map_err(|e| format!("key 'lma.{e}'"))?,
+            )),
+            (None, Some(mag)) => Procedures::Mag(Box::new(
+                controlplane::mag::Mag::new(mag.clone(), restart_counter).map_err(|e| format!("key 'mag.{e}'"))?,
+            )),
+            (None, None) => return Err("no [lma] or [mag] section".into()),
+        };
+        let (handler, api_rx) = controlplane::api::channel(API_TIMEOUT);
+        let api_server =
+            controlplane::api::serve(&config.api.socket, handler).map_err(|e| format!("key 'api.socket': {e}"))?;
+        let mut api_calls = vec![api_rx];
+        let metrics = if config.metrics.enabled {
+            let (handler, metrics_rx) = controlplane::api::channel(API_TIMEOUT);
+            api_calls.push(metrics_rx);
+            let server = controlplane::metrics::spawn(config.metrics.listen, move || {
+                controlplane::metrics::render_from(&handler)
+            })
+            .map_err(|e| format!("key 'metrics.listen': {}: {e}", config.metrics.listen))?;
+            tracing::info!(address = %server.local_addr(), "metrics endpoint");
+            Some(server)
+        } else {
+            None
+        };
+        tracing::info!(socket = %config.api.socket.display(), restart_counter, "management API");
+        Ok(SignallingSetup { procedures, api_calls, _api_server: api_server, _metrics: metrics })
+    }
+
+    fn into_control(
+        self,
+        config: &Config,
+        ports: &[(&PortSection, Port)],
+        pool: &Arc<Mempool>,
+        tables: UpdateSender,
+        counters: CountersHandle,
+        inject: crossbeam_channel::Sender<dataplane::worker::Injected>,
+    ) -> ControlWithServers {
+        let own: Vec<std::net::IpAddr> = config.gateway.lmaa.iter().chain(&config.gateway.proxy_coa).copied().collect();
+        let control_ports = ports
+            .iter()
+            .map(|(section, port)| {
+                let core = section.roles.contains(&RoleName::Core);
+                ControlPort {
+                    name: section.name.clone(),
+                    mac: port.mac_address().map(MacAddr).unwrap_or_default(),
+                    next_hop: section.next_hop_mac,
+                    core,
+                    addresses: if core { own.clone() } else { Vec::new() },
+                }
+            })
+            .collect();
+        let control =
+            Control::new(self.procedures, tables, counters, control_ports, inject, Arc::clone(pool), self.api_calls);
+        ControlWithServers { control, _api_server: self._api_server, _metrics: self._metrics }
+    }
+}
+
+/// The control thread's state with the servers that feed it (stopped when this is dropped).
+struct ControlWithServers {
+    control: Control,
+    _api_server: controlplane::api::ApiServer,
+    _metrics: Option<controlplane::metrics::MetricsServer>,
+}
+
+impl std::ops::Deref for ControlWithServers {
+    type Target = Control;
+    fn deref(&self) -> &Control {
+        &self.control
+    }
+}
+
+impl std::ops::DerefMut for ControlWithServers {
+    fn deref_mut(&mut self) -> &mut Control {
+        &mut self.control
+    }
 }

@@ -2,6 +2,7 @@
 //! check, L2 forwarding) → counters.
 
 mod config;
+mod control;
 mod gateway;
 
 use std::io::IsTerminal;
@@ -101,7 +102,7 @@ fn run(cli: &Cli, config: &Config) -> Result<(), String> {
         );
         let ports = open_ports(&eal, config, &pool)?;
         let result = if config.is_fast_path() {
-            gateway::run(&eal, config, &ports, idle_exit, &stop).map(|o| Processing::FastPath(Box::new(o)))
+            gateway::run(&eal, config, &ports, &pool, idle_exit, &stop).map(|o| Processing::FastPath(Box::new(o)))
         } else {
             forward(config, idle_exit, &stop, &ports).map(Processing::L2)
         };

@@ -1,0 +1,462 @@
+//! The control thread: punted frames in; signalling, neighbour answers and table updates out.
+//!
+//! It drives the sans-IO LMA or MAG procedures (`controlplane`) with what the workers punt, timer ticks and
+//! management requests, and carries out what they ask for:
+//! - a message to send is framed (`controlplane::transport`), put in an mbuf behind an Ethernet header and handed
+//!   to a worker through the inject queue;
+//! - a table update goes to every worker through `dataplane::tables`; the procedures hear it is live only once
+//!   every worker has applied its epoch, so an LMA's PBA never leaves before its tunnel works (TS 29.275 §6.1);
+//! - ARP requests and Neighbor Solicitations for the gateway's own addresses are answered (`dataplane::neighbor`).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+use controlplane::api::{ApiBridge, ApiCall};
+use controlplane::api::{DataplaneStats, PortStats as ApiPortStats, Request, Response, TrafficCounters, WorkerStats};
+use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
+use controlplane::lma::Lma;
+use controlplane::machine::{Event, Input, Output};
+use controlplane::mag::Mag;
+use controlplane::time::{Millis, SystemClock};
+use controlplane::transport::{self, FrameHeader};
+use controlplane::wire::MhRepr;
+use crossbeam_channel::{Sender, TrySendError};
+use dataplane::binding::{Binding, BindingId, Function, TunnelEndpoints};
+use dataplane::counters::{CountersHandle, DropReason};
+use dataplane::dpdk::Mempool;
+use dataplane::neighbor::{arp, ndp};
+use dataplane::packet::PacketBuf;
+use dataplane::tables::{Epoch, UpdateSender};
+use dataplane::wire::ethernet::{self, MacAddr};
+use dataplane::worker::{Injected, PuntReceiver, Punted};
+
+/// Longest the control thread sleeps waiting for a punted packet: bounds the latency of timers, API calls and
+/// table acknowledgements.
+const POLL: Duration = Duration::from_millis(5);
+
+/// The procedures this gateway runs.
+pub enum Procedures {
+    Lma(Box<Lma>),
+    Mag(Box<Mag>),
+}
+
+impl Procedures {
+    fn handle(&mut self, input: Input, now: controlplane::time::Now, out: &mut Vec<Output>) {
+        match self {
+            Procedures::Lma(lma) => lma.handle(input, now, out),
+            Procedures::Mag(mag) => mag.handle(input, now, out),
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Millis> {
+        match self {
+            Procedures::Lma(lma) => lma.next_deadline(),
+            Procedures::Mag(mag) => mag.next_deadline(),
+        }
+    }
+}
+
+/// What the control thread knows of a port.
+pub struct ControlPort {
+    pub name: String,
+    pub mac: MacAddr,
+    /// Static next hop from the configuration; wins over anything learned.
+    pub next_hop: Option<MacAddr>,
+    /// Carries signalling (role `core`).
+    pub core: bool,
+    /// The gateway's own addresses answered for by ARP / NDP on this port.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// Control-thread counters, reported at exit and through the API.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ControlStats {
+    pub punted: u64,
+    pub signalling_received: u64,
+    pub signalling_sent: u64,
+    /// Punted frames that were not valid signalling (bad checksum, truncated, ...).
+    pub signalling_malformed: u64,
+    pub arp_answered: u64,
+    pub nd_answered: u64,
+    /// Punted frames nothing here handles (e.g. echo requests, for now).
+    pub unhandled: u64,
+    /// Messages not sent: no next-hop MAC known, no mbuf, or the inject queue full.
+    pub send_failed: u64,
+    pub updates_installed: u64,
+    pub updates_refused: u64,
+}
+
+/// The control thread's state.
+pub struct Control {
+    procedures: Procedures,
+    clock: SystemClock,
+    tables: UpdateSender,
+    counters: CountersHandle,
+    slots: HashMap<TunnelId, BindingId>,
+    awaiting: VecDeque<(Epoch, FastpathToken)>,
+    ports: Vec<ControlPort>,
+    /// Ethernet source of the last signalling from each peer: where replies go when no next hop is configured.
+    peer_macs: HashMap<IpAddr, MacAddr>,
+    inject: Sender<Injected>,
+    pool: Arc<Mempool>,
+    bridge: ApiBridge,
+    api_calls: Vec<Receiver<ApiCall>>,
+    out: Vec<Output>,
+    pub stats: ControlStats,
+}
+
+impl Control {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        procedures: Procedures,
+        tables: UpdateSender,
+        counters: CountersHandle,
+        ports: Vec<ControlPort>,
+        inject: Sender<Injected>,
+        pool: Arc<Mempool>,
+        api_calls: Vec<Receiver<ApiCall>>,
+    ) -> Control {
+        Control {
+            procedures,
+            clock: SystemClock::new(),
+            tables,
+            counters,
+            slots: HashMap::new(),
+            awaiting: VecDeque::new(),
+            ports,
+            peer_macs: HashMap::new(),
+            inject,
+            pool,
+            bridge: ApiBridge::default(),
+            api_calls,
+            out: Vec::new(),
+            stats: ControlStats::default(),
+        }
+    }
+
+    /// Runs until every worker has ended (the punt queue closes).
+    pub fn run(&mut self, punts: &PuntReceiver) {
+        loop {
+            let wait = self.procedures.next_deadline().map_or(POLL, |d| self.clock.until(d).min(POLL));
+            match punts.recv_timeout(wait) {
+                Ok(Some(punted)) => self.on_punted(punted),
+                Ok(None) => {}
+                Err(_closed) => return,
+            }
+            self.poll_api();
+            self.poll_acknowledgements();
+            if let Some(deadline) = self.procedures.next_deadline() {
+                let now = self.clock.now();
+                if now.mono >= deadline {
+                    self.drive(Input::Tick);
+                }
+            }
+        }
+    }
+
+    fn drive(&mut self, input: Input) {
+        let now = self.clock.now();
+        let mut out = std::mem::take(&mut self.out);
+        self.procedures.handle(input, now, &mut out);
+        for output in out.drain(..) {
+            self.carry_out(output);
+        }
+        self.out = out;
+    }
+
+    fn carry_out(&mut self, output: Output) {
+        match output {
+            Output::Send { header, msg } => self.send(&header, &msg),
+            Output::Fastpath { token, update } => self.update_tables(token, update),
+            Output::Event(event) => log_event(&event),
+            Output::ApiReply { id, response } => {
+                let response = self.complete_response(response);
+                self.bridge.reply(id, response);
+            }
+        }
+    }
+
+    fn on_punted(&mut self, Punted { port, mbuf }: Punted) {
+        self.stats.punted += 1;
+        let frame = mbuf.data();
+        let Some(eth) = ethernet::EthernetHeader::parse(frame) else {
+            self.stats.unhandled += 1;
+            return;
+        };
+        match eth.ethertype() {
+            ethernet::ETHERTYPE_ARP => self.on_arp(port, frame),
+            ethernet::ETHERTYPE_IPV6 if ndp::parse(frame).is_ok() => self.on_ndp(port, frame),
+            ethernet::ETHERTYPE_IPV4 | ethernet::ETHERTYPE_IPV6 => {
+                let Some(ip) = frame.get(ethernet::HEADER_LEN..) else { return };
+                match transport::parse(ip).and_then(|f| f.repr().map(|repr| (f.header, repr))) {
+                    Ok((header, msg)) => {
+                        self.stats.signalling_received += 1;
+                        self.peer_macs.insert(header.src, eth.source());
+                        self.drive(Input::Received { header, msg });
+                    }
+                    Err(controlplane::wire::WireError::NotSignalling { .. }) => self.stats.unhandled += 1,
+                    Err(err) => {
+                        self.stats.signalling_malformed += 1;
+                        tracing::debug!(port, "malformed signalling: {err}");
+                    }
+                }
+            }
+            _ => self.stats.unhandled += 1,
+        }
+    }
+
+    fn on_arp(&mut self, port: usize, frame: &[u8]) {
+        let Ok(request) = arp::parse(frame) else { return };
+        let Some(p) = self.ports.get(port) else { return };
+        let reply = p.addresses.iter().find_map(|a| match a {
+            IpAddr::V4(ours) => arp::reply_to(&request, p.mac, *ours),
+            IpAddr::V6(_) => None,
+        });
+        if let Some(reply) = reply {
+            self.stats.arp_answered += 1;
+            self.inject_frame(port, &reply);
+        }
+    }
+
+    fn on_ndp(&mut self, port: usize, frame: &[u8]) {
+        let Ok(packet) = ndp::parse(frame) else { return };
+        let Some(p) = self.ports.get(port) else { return };
+        let ours: Vec<_> = p
+            .addresses
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V6(v6) => Some(*v6),
+                IpAddr::V4(_) => None,
+            })
+            .chain([ndp::link_local_from_mac(p.mac)])
+            .collect();
+        if let Some(reply) = ndp::reply_to_solicitation(&packet, p.mac, &ours, true) {
+            self.stats.nd_answered += 1;
+            self.inject_frame(port, &reply);
+        }
+    }
+
+    /// Frames `msg` and queues it on the core port that owns its source address.
+    fn send(&mut self, header: &FrameHeader, msg: &MhRepr) {
+        let port = self
+            .ports
+            .iter()
+            .position(|p| p.core && p.addresses.contains(&header.src))
+            .or_else(|| self.ports.iter().position(|p| p.core));
+        let Some(port) = port else {
+            self.stats.send_failed += 1;
+            return;
+        };
+        let p = &self.ports[port];
+        let Some(dst_mac) = p.next_hop.or_else(|| self.peer_macs.get(&header.dst).copied()) else {
+            // Neighbour resolution for signalling peers comes with the end-to-end topology; the procedures
+            // retransmit, so a later attempt succeeds once the peer has been heard from.
+            tracing::warn!(peer = %header.dst, port = %p.name, "no next-hop MAC for the peer: message not sent");
+            self.stats.send_failed += 1;
+            return;
+        };
+        let len = ethernet::HEADER_LEN + header.buffer_len(msg);
+        let src_mac = p.mac;
+        let Some(mut mbuf) = self.pool.alloc() else {
+            self.stats.send_failed += 1;
+            return;
+        };
+        let Some(buf) = mbuf.append(len) else {
+            self.stats.send_failed += 1;
+            return;
+        };
+        let ethertype = match header.framing {
+            transport::Framing::Ipv6 => ethernet::ETHERTYPE_IPV6,
+            _ => ethernet::ETHERTYPE_IPV4,
+        };
+        let (eth, ip) = buf.split_at_mut(ethernet::HEADER_LEN);
+        ethernet::write_header(eth.try_into().expect("header-sized"), dst_mac, src_mac, ethertype);
+        if let Err(err) = transport::emit(header, msg, ip) {
+            tracing::error!("cannot frame an outgoing {:?}: {err}", msg.mh_type());
+            self.stats.send_failed += 1;
+            return;
+        }
+        match self.inject.try_send(Injected { port, mbuf }) {
+            Ok(()) => self.stats.signalling_sent += 1,
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.stats.send_failed += 1,
+        }
+    }
+
+    fn inject_frame(&mut self, port: usize, frame: &[u8]) {
+        let queued = self.pool.alloc().and_then(|mut mbuf| {
+            mbuf.append(frame.len())?.copy_from_slice(frame);
+            self.inject.try_send(Injected { port, mbuf }).ok()
+        });
+        if queued.is_none() {
+            self.stats.send_failed += 1;
+        }
+    }
+
+    /// Applies a table update on every worker; the procedures hear back once it is live everywhere.
+    fn update_tables(&mut self, token: FastpathToken, update: TunnelUpdate) {
+        let result = match update {
+            TunnelUpdate::Install { id, spec } => to_binding(&spec).and_then(|binding| {
+                let installed = self.tables.install(binding).map_err(|e| e.to_string())?;
+                self.slots.insert(id, installed.id);
+                Ok(installed.epoch)
+            }),
+            TunnelUpdate::Modify { id, spec } => match self.slots.get(&id) {
+                Some(&slot) => {
+                    to_binding(&spec).and_then(|binding| self.tables.modify(slot, binding).map_err(|e| e.to_string()))
+                }
+                None => Err(format!("tunnel {} is not installed", id.0)),
+            },
+            TunnelUpdate::Remove { id } => match self.slots.remove(&id) {
+                Some(slot) => self.tables.remove(slot).map_err(|e| e.to_string()),
+                None => Err(format!("tunnel {} is not installed", id.0)),
+            },
+        };
+        match result {
+            Ok(epoch) => {
+                self.stats.updates_installed += 1;
+                self.awaiting.push_back((epoch, token));
+                self.poll_acknowledgements();
+            }
+            Err(reason) => {
+                self.stats.updates_refused += 1;
+                tracing::warn!(token = token.0, "fast path refused an update: {reason}");
+                self.drive(Input::FastpathRefused { token, reason });
+            }
+        }
+    }
+
+    /// Tells the procedures about every update all workers have applied.
+    fn poll_acknowledgements(&mut self) {
+        let applied = self.tables.applied_epoch();
+        while let Some(&(epoch, token)) = self.awaiting.front() {
+            if epoch > applied {
+                break;
+            }
+            self.awaiting.pop_front();
+            self.drive(Input::FastpathApplied(token));
+        }
+    }
+
+    fn poll_api(&mut self) {
+        let mut calls = Vec::new();
+        for receiver in &self.api_calls {
+            calls.extend(receiver.try_iter());
+        }
+        for call in calls {
+            let input = self.bridge.submit(call);
+            self.drive(input);
+        }
+    }
+
+    /// Adds what only the gateway knows (fast-path counters) to a management reply.
+    fn complete_response(&self, response: Response) -> Response {
+        match response {
+            Response::Bindings { bindings: mut views } => {
+                for view in &mut views {
+                    if let Some(&slot) = self.slots.get(&TunnelId(view.id)) {
+                        let c = self.counters.binding(slot);
+                        view.counters = Some(TrafficCounters {
+                            uplink_packets: c.uplink_packets,
+                            uplink_bytes: c.uplink_bytes,
+                            downlink_packets: c.downlink_packets,
+                            downlink_bytes: c.downlink_bytes,
+                        });
+                    }
+                }
+                Response::Bindings { bindings: views }
+            }
+            Response::Stats(mut stats) => {
+                stats.dataplane = Some(self.dataplane_stats());
+                stats.events.insert("control.punted".into(), self.stats.punted);
+                stats.events.insert("control.signalling_malformed".into(), self.stats.signalling_malformed);
+                stats.events.insert("control.send_failed".into(), self.stats.send_failed);
+                stats.events.insert("control.arp_answered".into(), self.stats.arp_answered);
+                stats.events.insert("control.nd_answered".into(), self.stats.nd_answered);
+                Response::Stats(stats)
+            }
+            other => other,
+        }
+    }
+
+    fn dataplane_stats(&self) -> DataplaneStats {
+        let total = self.counters.total();
+        let ports = self
+            .ports
+            .iter()
+            .zip(total.ports.iter())
+            .map(|(p, s)| ApiPortStats {
+                name: p.name.clone(),
+                rx_packets: s.rx_packets,
+                tx_packets: s.tx_packets,
+                rx_bytes: s.rx_bytes,
+                tx_bytes: s.tx_bytes,
+                drops: 0,
+            })
+            .collect();
+        let workers = self
+            .counters
+            .per_worker()
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WorkerStats {
+                id: i as u32,
+                lcore: None,
+                packets: w.ports.iter().map(|p| p.rx_packets).sum(),
+                drops: w.total_drops(),
+            })
+            .collect();
+        let drops =
+            DropReason::ALL.iter().map(|r| (r.name().to_owned(), total.drops(*r))).filter(|(_, n)| *n != 0).collect();
+        DataplaneStats { ports, workers, drops }
+    }
+
+    /// Asks the procedures for their statistics (used at exit).
+    pub fn final_stats(&mut self) -> Option<controlplane::api::Stats> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        let input = self.bridge.submit(ApiCall { request: Request::Stats, reply });
+        self.drive(input);
+        match answer.try_recv() {
+            Ok(Response::Stats(stats)) => Some(stats),
+            _ => None,
+        }
+    }
+}
+
+/// The fast path's form of a tunnel the procedures want.
+fn to_binding(spec: &TunnelSpec) -> Result<Binding, String> {
+    let tunnel = match spec.endpoints {
+        CpEndpoints::Ipv6 { local, remote } => TunnelEndpoints::Ipv6 { local, remote },
+        CpEndpoints::Ipv4 { local, remote } => TunnelEndpoints::Ipv4 { local, remote },
+    };
+    let function = match spec.role {
+        Role::Lma => Function::Lma,
+        Role::Mag => Function::Mag,
+    };
+    let binding = Binding {
+        function,
+        tunnel,
+        uplink_key: spec.uplink_key,
+        downlink_key: spec.downlink_key,
+        ue_ipv4: spec.ue_ipv4,
+        ue_ipv6_prefix: spec.ue_ipv6_prefix,
+    };
+    binding.validate().map_err(|e| e.to_string())?;
+    Ok(binding)
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::BindingUp { id, pdn, peer } => tracing::info!(id = id.0, ?pdn, %peer, "binding up"),
+        Event::Handover { id, from, to } => tracing::info!(id = id.0, %from, %to, "handover"),
+        Event::BindingDown { id, pdn, reason } => tracing::info!(id = id.0, ?pdn, ?reason, "binding down"),
+        Event::PbuRejected { peer, status } => tracing::info!(%peer, ?status, "PBU rejected"),
+        Event::Ignored { peer, why } => tracing::debug!(%peer, why, "message ignored"),
+        Event::PeerRestarted { peer, old, new } => tracing::warn!(%peer, old, new, "peer restarted"),
+        Event::PeerUnreachable { peer } => tracing::warn!(%peer, "peer unreachable"),
+        Event::HeartbeatUnsupported { peer } => tracing::info!(%peer, "peer does not support heartbeats"),
+        Event::Note(note) => tracing::info!("{note}"),
+    }
+}
