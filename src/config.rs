@@ -39,28 +39,6 @@ pub struct Config {
     /// `[metrics]`: the Prometheus endpoint (with `[lma]` or `[mag]`).
     #[serde(default)]
     pub metrics: controlplane::config::MetricsConfig,
-    /// `[control]`: the control thread's own settings.
-    #[serde(default)]
-    pub control: ControlSection,
-}
-
-/// `[control]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ControlSection {
-    /// Where the RFC 5847 restart counter is kept across restarts.
-    #[serde(default = "default_restart_counter_file")]
-    pub restart_counter_file: PathBuf,
-}
-
-impl Default for ControlSection {
-    fn default() -> Self {
-        ControlSection { restart_counter_file: default_restart_counter_file() }
-    }
-}
-
-fn default_restart_counter_file() -> PathBuf {
-    PathBuf::from("/var/lib/pmipgw/restart-counter")
 }
 
 /// `[dpdk]`: how EAL starts and how much packet memory it gets.

@@ -318,9 +318,13 @@ struct SignallingSetup {
 
 impl SignallingSetup {
     fn new(config: &Config) -> Result<Self, String> {
-        let file = &config.control.restart_counter_file;
+        let (section, file) = match (&config.lma, &config.mag) {
+            (Some(lma), _) => ("lma", &lma.heartbeat.restart_counter_file),
+            (None, Some(mag)) => ("mag", &mag.heartbeat.restart_counter_file),
+            (None, None) => return Err("no [lma] or [mag] section".into()),
+        };
         let restart_counter = controlplane::restart_counter::next_restart_counter(file)
-            .map_err(|e| format!("key 'control.restart_counter_file': {e}"))?;
+            .map_err(|e| format!("key '{section}.heartbeat.restart_counter_file': {e}"))?;
         let procedures = match (&config.lma, &config.mag) {
             (Some(lma), _) => Procedures::Lma(Box::new(
                 controlplane::lma::Lma::new(lma.clone(), restart_counter).map_err(|e| format!("key 'lma.{e}'"))?,

@@ -30,7 +30,7 @@ fn lma_config(s: &Scenario) -> String {
          timestamp_validity_window_ms = 315360000000\nmax_bindings = 1024\ndefault_apn = \"internet\"\n\
          [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:aaaa::/48\"\nipv4_pool = \"10.45.0.0/16\"\n\n\
          [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n\
-         [control]\nrestart_counter_file = \"{restart}\"\n",
+         [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n",
         dpdk = s.dpdk_section(),
         core_in = s.path("core-in.pcap").display(),
         core_out = s.path("core-out.pcap").display(),
