@@ -50,7 +50,7 @@ pub fn draw(rows: &[Row], path: &Path, caption: &str) -> Result<(), String> {
             if mine.is_empty() {
                 continue;
             }
-            let top = mine.iter().map(|r| r.gw_mpps.max(r.macswap_mpps)).fold(0.0, f64::max) * 1.15 + 0.1;
+            let top = mine.iter().map(|r| r.gw_mpps.max(r.macswap_mpps)).fold(0.0, f64::max) * 1.5 + 0.1;
             let mut chart = ChartBuilder::on(panel)
                 .caption(&name, ("sans-serif", 20))
                 .margin(10)
@@ -83,6 +83,9 @@ pub fn draw(rows: &[Row], path: &Path, caption: &str) -> Result<(), String> {
                     .label(format!("pmipgw {size} B"))
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
                 chart.draw_series(gw.iter().map(|&p| Circle::new(p, 4, colour.filled()))).map_err(|e| err(&e))?;
+                chart
+                    .draw_series(floor.iter().map(|&p| TriangleMarker::new(p, 5, colour.stroke_width(2))))
+                    .map_err(|e| err(&e))?;
                 chart
                     .draw_series(DashedLineSeries::new(floor, 8, 5, colour.stroke_width(2)))
                     .map_err(|e| err(&e))?

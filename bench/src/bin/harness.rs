@@ -61,6 +61,10 @@ struct Cli {
     fastpath: Option<PathBuf>,
     #[arg(long, default_value = "dpdk-testpmd")]
     testpmd: String,
+    /// Churn instead of throughput: the fastpath driver forwards while its control thread applies this many
+    /// binding updates per second; each phase (idle, churn, idle) lasts --seconds. Writes <out>/<name>.md.
+    #[arg(long)]
+    churn_rate: Option<u32>,
     /// Only redraw the chart and table from <out>/<name>.csv.
     #[arg(long)]
     chart_only: bool,
@@ -68,6 +72,8 @@ struct Cli {
     #[arg(long)]
     keep: bool,
 }
+
+const FASTPATH_PREFIX: &str = "pmipgw-bench-fp";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Gateway {
@@ -104,6 +110,9 @@ fn run(cli: &Cli) -> Result<(), String> {
             .into());
     }
     let env = Env::new(cli)?;
+    if let Some(rate) = cli.churn_rate {
+        return churn(cli, &env, &directions, rate);
+    }
     println!(
         "harness: {} gateway, {} worker(s), {} mode, {} s windows; {}, {:.0} MHz; load {}",
         match cli.gateway {
@@ -125,7 +134,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             for &size in &cli.sizes {
                 let row = env.scenario(direction, n, size)?;
                 println!(
-                    "{:<12} {:>5} {:>4} B  pmipgw {:6.2} Mpps | io {:6.2} | macswap {:6.2} | x macswap {:.2}, x io {:.2} | \
+                    "{:<12} {:>5} {:>4} B  gateway {:6.2} Mpps | io {:6.2} | macswap {:6.2} | x macswap {:.2}, x io {:.2} | \
                      {:4.0} cycles/pkt | RSS {:6.0} MiB | start {:4.1} s | {}",
                     row.direction,
                     results::short_count(n),
@@ -149,6 +158,84 @@ fn run(cli: &Cli) -> Result<(), String> {
     finish(cli, &rows)
 }
 
+/// Churn runs: idle / churn / idle rates from the driver, into a Markdown table.
+fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<(), String> {
+    let mut table = String::from(
+        "| scenario | bindings | inner B | idle Mpps (before / after) | churn Mpps | × idle | updates/s | applied | \
+         refused | drops | mode | date |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+    );
+    for &n in &cli.bindings {
+        for &direction in directions {
+            for &size in &cli.sizes {
+                let inputs = env.inputs(direction, n, size)?;
+                let stem = format!("{direction}-{n}-{size}-churn");
+                let result = cli.work.join(format!("log/{stem}.json"));
+                let log = cli.work.join(format!("log/{stem}.log"));
+                let mut argv = env.fastpath_argv(direction, &inputs, n);
+                let eal = argv.split_off(argv.iter().position(|a| a == "--").unwrap_or(argv.len()));
+                argv.extend([
+                    "--churn-rate".into(),
+                    rate.to_string(),
+                    "--phase-seconds".into(),
+                    cli.seconds.to_string(),
+                    "--result".into(),
+                    result.display().to_string(),
+                ]);
+                argv.extend(eal);
+                let _ = std::fs::remove_file(&result);
+                let file = File::create(&log).map_err(|e| e.to_string())?;
+                let status = std::process::Command::new("timeout")
+                    .args(["-s", "INT", "-k", "30", &env.limit_s(n).to_string()])
+                    .args(&argv)
+                    .stdout(file.try_clone().map_err(|e| e.to_string())?)
+                    .stderr(file)
+                    .status()
+                    .map_err(|e| e.to_string())?;
+                let text = std::fs::read_to_string(&result)
+                    .map_err(|_| format!("{stem}: no result ({status}): {}", dpdk_run::log_tail(&log)))?;
+                let r: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+                println!(
+                    "{direction:<12} {:>5} {size:>4} B  idle {:.2} / {:.2} Mpps, churn {:.2} Mpps: x {:.3} at {:.0} \
+                     updates/s (applied {}, refused {}, drops {})",
+                    results::short_count(n),
+                    f("idle_before_mpps"),
+                    f("idle_after_mpps"),
+                    f("churn_mpps"),
+                    f("ratio"),
+                    f("updates_per_s"),
+                    r["updates_applied"],
+                    r["updates_refused"],
+                    r["drops"]
+                );
+                table.push_str(&format!(
+                    "| {direction} | {} | {size} | {:.2} / {:.2} | {:.2} | {:.3} | {:.0} | {} | {} | {} | {} | {} |\n",
+                    results::short_count(n),
+                    f("idle_before_mpps"),
+                    f("idle_after_mpps"),
+                    f("churn_mpps"),
+                    f("ratio"),
+                    f("updates_per_s"),
+                    r["updates_applied"],
+                    r["updates_refused"],
+                    r["drops"],
+                    env.mode_name(),
+                    env.date
+                ));
+                if !cli.keep {
+                    for p in &inputs {
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+            }
+        }
+    }
+    let md = cli.out.join(format!("{}.md", cli.name));
+    std::fs::write(&md, table).map_err(|e| e.to_string())?;
+    println!("harness: wrote {}", md.display());
+    Ok(())
+}
+
 /// Writes the Markdown table and the chart.
 fn finish(cli: &Cli, rows: &[Row]) -> Result<(), String> {
     let md = cli.out.join(format!("{}.md", cli.name));
@@ -156,7 +243,11 @@ fn finish(cli: &Cli, rows: &[Row]) -> Result<(), String> {
     let png = cli.out.join(format!("{}.png", cli.name));
     let first = rows.first().cloned().unwrap_or_default();
     let caption = format!(
-        "pmipgw ({} worker{}) against testpmd macswap (dashed) on net_pcap, infinite_rx, tx dropped; {}; {}; {:.0} MHz",
+        "{} ({} worker{}) against testpmd macswap (dashed) on net_pcap, infinite_rx, tx dropped; {}; {}; {:.0} MHz",
+        match cli.gateway {
+            Gateway::Pmipgw => "pmipgw",
+            Gateway::Fastpath => "dataplane workers (fastpath driver)",
+        },
         first.workers,
         if first.workers == 1 { "" } else { "s" },
         first.mode,
@@ -193,8 +284,8 @@ impl<'c> Env<'c> {
             std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("fastpath"))).unwrap_or_default()
         });
         let needed = match cli.gateway {
-            Gateway::Pmipgw => &pmipgw,
-            Gateway::Fastpath => &fastpath,
+            Gateway::Pmipgw if cli.churn_rate.is_none() => &pmipgw,
+            _ => &fastpath,
         };
         if !needed.exists() {
             return Err(format!("{} not found: build it first (cargo build --release)", needed.display()));
@@ -223,8 +314,9 @@ impl<'c> Env<'c> {
 
     /// EAL memory and lcore arguments, identical for testpmd and the gateway.
     fn eal_args(&self, prefix: &str, n: u32) -> Vec<String> {
-        // 2.3 KB per mbuf plus DPDK's own needs, with room to spare (no-huge memory is not contiguous).
-        let mb = u64::from(self.mbufs(n)) * 3552 / (1 << 20) + 512;
+        // 2.3 KB per mbuf plus DPDK's own needs; without hugepages EAL needs half as much again to place them.
+        let per_mbuf = if self.cli.huge_dir.is_some() { 2432 } else { 3552 };
+        let mb = u64::from(self.mbufs(n)) * per_mbuf / (1 << 20) + 512;
         let mut args: Vec<String> = Vec::new();
         match &self.cli.huge_dir {
             Some(dir) => args.extend(["--huge-dir".into(), dir.display().to_string(), "--huge-unlink".into()]),
@@ -351,26 +443,32 @@ impl<'c> Env<'c> {
                 Ok(Program { argv, file_prefix: "pmipgw-bench-gw".into(), log, limit_s: self.limit_s(n) })
             }
             Gateway::Fastpath => {
-                let prefix = "pmipgw-bench-fp".to_string();
-                let mut argv = vec![
-                    self.fastpath.display().to_string(),
-                    "--direction".into(),
-                    direction.to_string(),
-                    "--bindings".into(),
-                    n.to_string(),
-                    "--devargs".into(),
-                    format!("net_pcap0,{}", Self::devargs(inputs)),
-                    "--mempool-size".into(),
-                    self.mbufs(n).to_string(),
-                    "--counters-json".into(),
-                    json,
-                    "--".into(),
-                ];
-                argv.extend(self.lcores());
-                argv.extend(self.eal_args(&prefix, n));
-                Ok(Program { argv, file_prefix: prefix, log, limit_s: self.limit_s(n) })
+                let mut argv = self.fastpath_argv(direction, inputs, n);
+                let eal = argv.split_off(argv.iter().position(|a| a == "--").unwrap_or(argv.len()));
+                argv.extend(["--counters-json".into(), json]);
+                argv.extend(eal);
+                Ok(Program { argv, file_prefix: FASTPATH_PREFIX.into(), log, limit_s: self.limit_s(n) })
             }
         }
+    }
+
+    /// The fastpath driver's command line: its own options, then `--` and the EAL arguments.
+    fn fastpath_argv(&self, direction: Direction, inputs: &[PathBuf], n: u32) -> Vec<String> {
+        let mut argv = vec![
+            self.fastpath.display().to_string(),
+            "--direction".into(),
+            direction.to_string(),
+            "--bindings".into(),
+            n.to_string(),
+            "--devargs".into(),
+            format!("net_pcap0,{}", Self::devargs(inputs)),
+            "--mempool-size".into(),
+            self.mbufs(n).to_string(),
+            "--".into(),
+        ];
+        argv.extend(self.lcores());
+        argv.extend(self.eal_args(FASTPATH_PREFIX, n));
+        argv
     }
 
     fn scenario(&self, direction: Direction, n: u32, size: usize) -> Result<Row, String> {

@@ -1,0 +1,87 @@
+//! Per-packet cost of the fast path, in-process over `VecPacket`s (no EAL, no NIC): one burst of 64 packets
+//! through `FastPath::process_burst`, for each direction (LMA/MAG, uplink/downlink, IPv6/IPv4 tunnel), with 1k,
+//! 100k and 1M bindings in the table and uniform or Zipf-skewed (s = 0.99) key popularity. Inner packets are
+//! 64 bytes (the pipeline never touches the payload, so the size does not matter here).
+//!
+//! Building the burst (copying pre-generated frames) is outside the timing; criterion reports elements/s,
+//! i.e. packets per second of pipeline work alone.
+//!
+//! Run: `cargo bench -p bench --bench pipeline -- --warm-up-time 1 --measurement-time 2`
+//! Fewer table sizes: `PMIPGW_BENCH_BINDINGS=1000,100000 cargo bench ...`; one direction: `... -- lma-up-v6`.
+
+use bench::inproc::Gateway;
+use bench::keys::{permutation, KeySampler, Popularity};
+use bench::results::short_count;
+use bench::traffic::{self, Direction, Family, Role, Way};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use dataplane::packet::VecPacket;
+use dataplane::pipeline::Verdict;
+
+const BURST: usize = 64;
+/// Frames pre-generated per benchmark: enough distinct bindings that a 1M table is not cache-resident.
+const POOL: u32 = 1 << 18;
+
+/// Table sizes, from `PMIPGW_BENCH_BINDINGS` (comma-separated) or 1k, 100k, 1M.
+pub fn bindings() -> Vec<u32> {
+    std::env::var("PMIPGW_BENCH_BINDINGS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 100_000, 1_000_000])
+}
+
+/// Frames of `direction` for bindings drawn with `popularity`: uniform = every binding once (a random subset
+/// of POOL when there are more), Zipf = POOL draws.
+fn pool(direction: Direction, n: u32, popularity: Popularity) -> Vec<VecPacket> {
+    let indices: Vec<u32> = match popularity {
+        Popularity::Uniform if n <= POOL => permutation(n, 1),
+        _ => {
+            let mut sampler = KeySampler::new(n, popularity, 1);
+            (0..POOL).map(|_| sampler.draw()).collect()
+        }
+    };
+    indices.into_iter().map(|i| VecPacket::new(&traffic::frame(direction, i, 64))).collect()
+}
+
+fn pipeline(c: &mut Criterion) {
+    for n in bindings() {
+        for role in [Role::Lma, Role::Mag] {
+            for family in [Family::V6, Family::V4] {
+                let gw = Gateway::new(role, family, n, n as usize);
+                for way in [Way::Up, Way::Down] {
+                    let direction = Direction { role, way, family };
+                    let mut group = c.benchmark_group(format!("pipeline/{direction}"));
+                    group.throughput(Throughput::Elements(BURST as u64));
+                    for popularity in [Popularity::Uniform, Popularity::Zipf(0.99)] {
+                        let frames = pool(direction, n, popularity);
+                        // Every frame is forwarded: the figure is for real work, not an early drop.
+                        let mut check: Vec<VecPacket> = frames.iter().take(BURST).cloned().collect();
+                        let mut verdicts = [Verdict::Punt; BURST];
+                        gw.fast_path.process_burst(0, &mut check, &mut verdicts);
+                        assert!(verdicts.iter().all(|v| *v == Verdict::Forward(0)), "{direction}: {verdicts:?}");
+                        let mut next = 0;
+                        let id = BenchmarkId::new(popularity.name(), short_count(n));
+                        group.bench_function(id, |b| {
+                            b.iter_batched_ref(
+                                || {
+                                    let burst: Vec<VecPacket> = (0..BURST)
+                                        .map(|_| {
+                                            next = (next + 1) % frames.len();
+                                            frames[next].clone()
+                                        })
+                                        .collect();
+                                    (burst, [Verdict::Punt; BURST])
+                                },
+                                |(burst, verdicts)| gw.fast_path.process_burst(0, burst, verdicts),
+                                BatchSize::SmallInput,
+                            )
+                        });
+                    }
+                    group.finish();
+                }
+            }
+        }
+    }
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# pmipgw benchmarks in one command (see bench/README.md). As root (it re-runs itself with sudo otherwise):
+#
+#   bash bench/run.sh                 # everything: throughput, scaling, churn, signalling (~1 h on 2 cores)
+#   bash bench/run.sh --quick         # a smoke run: 1k bindings, 64 B, short windows (~5 min)
+#   bash bench/run.sh --only throughput|scaling|churn|signalling [--quick]
+#
+# It installs what it needs (Debian packages: DPDK with testpmd, libpcap, clang, a TrueType font for the chart),
+# builds pmipgw and the bench binaries in release mode, reserves 2 MB hugepages and mounts a hugetlbfs for the
+# run when the machine allows it (and gives them back afterwards), and writes its results to bench/results/
+# (override with PMIPGW_BENCH_OUT): CSV, Markdown tables, the PNG chart and the console log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo -E bash "$0" "$@"
+fi
+
+quick=0
+only=all
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --only) only="$2"; shift ;;
+    *) echo "usage: bash bench/run.sh [--quick] [--only throughput|scaling|churn|signalling]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+bash deploy/install-deps.sh
+if ! dpkg-query -W -f='${Status}' fonts-dejavu-core 2>/dev/null | grep -q "install ok installed"; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null
+fi
+command -v cargo >/dev/null 2>&1 || export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release -p pmipgw -p bench --bins
+bin="$CARGO_TARGET_DIR/release"
+
+out="${PMIPGW_BENCH_OUT:-$PWD/bench/results}"
+work="${PMIPGW_BENCH_WORK:-/tmp/pmipgw-bench}"
+mkdir -p "$out" "$work"
+
+if [ "$quick" -eq 1 ]; then
+  bindings=1000; sizes=64; seconds=1; churn_bindings=1000; scaling_bindings=1000; signalling_bindings=100000
+  suffix=-quick
+else
+  bindings=1000,100000,1000000; sizes=64,512; seconds=3; churn_bindings=1000,1000000; scaling_bindings=1000,1000000
+  signalling_bindings=1000000; suffix=
+fi
+
+# Hugepages: enough for the largest run (1M packets of input held in mbufs), if the kernel can find them.
+huge_mb=$(( quick == 1 ? 1024 : 3584 ))
+huge_dir="$work/hugetlbfs"
+prev_pages=$(cat /proc/sys/vm/nr_hugepages)
+mounted=0
+cleanup() {
+  if [ "$mounted" -eq 1 ]; then umount "$huge_dir" 2>/dev/null || true; fi
+  echo "$prev_pages" > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+}
+trap cleanup EXIT
+mode_args=()
+want=$(( huge_mb / 2 ))
+if echo $(( prev_pages + want )) > /proc/sys/vm/nr_hugepages 2>/dev/null &&
+   [ "$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)" -ge "$want" ] &&
+   mkdir -p "$huge_dir" && mount -t hugetlbfs -o pagesize=2M nodev "$huge_dir" 2>/dev/null; then
+  mounted=1
+  mode_args=(--huge-dir "$huge_dir")
+  echo "bench: mode hugepages ($want x 2 MB reserved at $huge_dir, returned at exit)"
+else
+  echo "$prev_pages" > /proc/sys/vm/nr_hugepages 2>/dev/null || true
+  echo "bench: mode no-huge (could not reserve $want hugepages)"
+fi
+
+log="$out/run$suffix.log"
+{
+  echo "bench: $(date -u '+%F %T') UTC on $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); load $(cut -d' ' -f1-3 /proc/loadavg)"
+  git log -1 --format='bench: commit %h %s' 2>/dev/null || true
+} | tee "$log"
+harness=("$bin/harness" --out "$out" --work "$work" --pmipgw "$bin/pmipgw" --fastpath "$bin/fastpath" "${mode_args[@]}")
+
+if [ "$only" = all ] || [ "$only" = throughput ]; then
+  "${harness[@]}" --name "throughput$suffix" --bindings "$bindings" --sizes "$sizes" --seconds "$seconds" 2>&1 | tee -a "$log"
+fi
+if [ "$only" = all ] || [ "$only" = scaling ]; then
+  # pmipgw passes its lcores with -l, so two workers plus its control thread do not fit two CPUs: the fastpath
+  # driver (the same dataplane workers) runs one and then two workers, against testpmd on one and two cores.
+  for w in 1 2; do
+    "${harness[@]}" --gateway fastpath --workers "$w" --name "scaling-${w}w$suffix" --bindings "$scaling_bindings" \
+      --sizes 64 --directions lma-up-v6,lma-down-v4,mag-up-v6,mag-down-v4 --seconds "$seconds" 2>&1 | tee -a "$log"
+  done
+fi
+if [ "$only" = all ] || [ "$only" = churn ]; then
+  "${harness[@]}" --name "churn$suffix" --churn-rate 100000 --bindings "$churn_bindings" --sizes 64 \
+    --directions lma-up-v6,lma-down-v4,mag-up-v6,mag-down-v4 --seconds "$(( seconds + 2 ))" 2>&1 | tee -a "$log"
+fi
+if [ "$only" = all ] || [ "$only" = signalling ]; then
+  "$bin/signalling" --bindings "$signalling_bindings" --json "$out/signalling$suffix.json" 2>&1 | grep -v '^{' | tee -a "$log"
+fi
+echo "bench: done $(date -u '+%F %T') UTC; load $(cut -d' ' -f1-3 /proc/loadavg); results in $out" | tee -a "$log"
