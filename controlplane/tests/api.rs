@@ -111,3 +111,11 @@ fn a_control_thread_that_never_answers_times_out_with_an_error() {
     let r = handler.handle(Request::Stats);
     assert!(matches!(r, Response::Error { ref error } if error.contains("no answer")), "{r:?}");
 }
+
+#[test]
+fn dropping_the_server_after_its_socket_file_vanished_does_not_hang() {
+    let path = socket_path("gone");
+    let server = serve(&path, echo_handler).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    drop(server);
+}

@@ -63,8 +63,10 @@ impl ApiServer {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = UnixStream::connect(&self.path); // wakes the blocking accept
-        if let Some(t) = self.thread.take() {
+        // A connection wakes the blocking accept. If the socket file is already gone, nothing can: the thread is
+        // left blocked (it holds nothing but the listener) rather than joined forever.
+        let woken = UnixStream::connect(&self.path).is_ok();
+        if let (true, Some(t)) = (woken, self.thread.take()) {
             let _ = t.join();
         }
         let _ = fs::remove_file(&self.path);
