@@ -13,7 +13,7 @@
 
 use crate::api::PeerView;
 use crate::config::HeartbeatConfig;
-use crate::machine::{Event, Output};
+use crate::machine::{EndReason, Event, Output};
 use crate::stats::Counters;
 use crate::time::{Millis, Now};
 use crate::timers::Timers;
@@ -29,6 +29,15 @@ pub enum PeerFailure {
     Restarted { old: u32, new: u32 },
     /// The peer missed more heartbeats than allowed.
     Unreachable,
+}
+
+impl From<PeerFailure> for EndReason {
+    fn from(f: PeerFailure) -> Self {
+        match f {
+            PeerFailure::Restarted { .. } => EndReason::PeerRestarted,
+            PeerFailure::Unreachable => EndReason::PeerUnreachable,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use crate::api::{Request, Response};
 use crate::fastpath::{FastpathToken, TunnelId, TunnelUpdate};
 use crate::session::PdnIdent;
 use crate::transport::FrameHeader;
-use crate::wire::{BaStatus, BraStatus, MhRepr};
-use std::net::IpAddr;
+use crate::wire::{BaStatus, BindingErrorRepr, BraStatus, MhOptions, MhRepr};
+use std::net::{IpAddr, Ipv6Addr};
 
 /// Correlates a management request with its (possibly later) reply.
 pub type ApiRequestId = u64;
@@ -93,4 +93,14 @@ pub enum Event {
     HeartbeatUnsupported { peer: IpAddr },
     /// Free-form note.
     Note(String),
+}
+
+/// RFC 6275 §9.2: the answer to a Mobility Header of a type we do not know — Binding Error, status 2.
+pub(crate) fn unrecognized_type_reply(received: &FrameHeader) -> Output {
+    let be = BindingErrorRepr {
+        status: BindingErrorRepr::STATUS_UNRECOGNIZED_MH_TYPE,
+        home_addr: Ipv6Addr::UNSPECIFIED,
+        options: MhOptions::default(),
+    };
+    Output::Send { header: received.reply(), msg: MhRepr::BindingError(be) }
 }

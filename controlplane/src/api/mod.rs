@@ -8,11 +8,13 @@
 mod bridge;
 mod client;
 mod render;
+mod select;
 mod server;
 mod types;
 
 pub use bridge::{channel, ApiBridge, ApiCall, ChannelHandler};
 pub use client::{Client, ClientError};
 pub use render::render;
+pub use select::Matcher;
 pub use server::{serve, ApiHandler, ApiServer, ServeError, DEFAULT_SOCKET, MAX_CONNECTIONS, MAX_REQUEST_LEN};
 pub use types::*;

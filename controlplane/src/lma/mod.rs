@@ -17,22 +17,22 @@ mod procedures;
 mod revoke;
 pub mod store;
 
-use crate::api::{BindingView, Request, ReservationView, Response, Selector, Stats};
+use crate::api::{BindingView, Matcher, Request, ReservationView, Response, Selector, Stats};
 use crate::config::{ApnPools, ConfigError, LmaConfig};
 use crate::fastpath::{FastpathGate, FastpathToken, Role, TunnelId};
 use crate::heartbeat::{Heartbeats, PeerFailure};
 use crate::keys::UplinkKeys;
-use crate::machine::{EndReason, Event, Input, Output};
+use crate::machine::{unrecognized_type_reply, EndReason, Event, Input, Output};
 use crate::peer::framing_name;
 use crate::session::{mn_id_text, PdnIdent};
 use crate::stats::{Counters, Direction};
 use crate::time::{Millis, Now};
 use crate::timers::Timers;
 use crate::transport::FrameHeader;
-use crate::wire::{Apn, BindingErrorRepr, MhOptions, MhRepr, MnId, PbuRepr, RevocationTrigger};
+use crate::wire::{Apn, MhRepr, MnId, PbuRepr, RevocationTrigger};
 use revoke::Revocation;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use store::{BceState, BindingCache};
 
 /// Deadlines the LMA keeps.
@@ -128,19 +128,11 @@ impl Lma {
             MhRepr::Bra(bra) => self.on_bra(&header, &bra, now, out),
             MhRepr::Heartbeat(hb) => {
                 if let Some(failure) = self.heartbeats.on_message(&header, &hb, &mut self.counters, out) {
-                    self.on_peer_failure(header.src, failure, now, out);
+                    self.on_peer_failure(header.src, failure, out);
                 }
             }
             MhRepr::BindingError(_) => self.heartbeats.on_binding_error(header.src, out),
-            MhRepr::Unknown { .. } => {
-                // RFC 6275 §9.2: answer an unrecognised MH type with Binding Error status 2.
-                let be = BindingErrorRepr {
-                    status: BindingErrorRepr::STATUS_UNRECOGNIZED_MH_TYPE,
-                    home_addr: Ipv6Addr::UNSPECIFIED,
-                    options: MhOptions::default(),
-                };
-                out.push(Output::Send { header: header.reply(), msg: MhRepr::BindingError(be) });
-            }
+            MhRepr::Unknown { .. } => out.push(unrecognized_type_reply(&header)),
             MhRepr::Pba(_) | MhRepr::Bri(_) => self.ignore(header.src, "MAG message sent to an LMA", out),
         }
     }
@@ -154,18 +146,15 @@ impl Lma {
             }
         }
         for peer in self.heartbeats.on_tick(now, &mut self.counters, out) {
-            self.on_peer_failure(peer, PeerFailure::Unreachable, now, out);
+            self.on_peer_failure(peer, PeerFailure::Unreachable, out);
         }
     }
 
-    fn on_peer_failure(&mut self, peer: IpAddr, failure: PeerFailure, _now: Now, out: &mut Vec<Output>) {
+    fn on_peer_failure(&mut self, peer: IpAddr, failure: PeerFailure, out: &mut Vec<Output>) {
         if !self.config.heartbeat.cleanup_bindings {
             return;
         }
-        let reason = match failure {
-            PeerFailure::Restarted { .. } => EndReason::PeerRestarted,
-            PeerFailure::Unreachable => EndReason::PeerUnreachable,
-        };
+        let reason = EndReason::from(failure);
         let ids: Vec<TunnelId> = self.cache.iter().filter(|b| b.proxy_coa() == peer).map(|b| b.id).collect();
         for id in ids {
             self.delete(id, reason.clone(), out);
@@ -248,25 +237,13 @@ impl Lma {
 
     /// Bindings a selector names (every binding for an empty one).
     fn select(&self, s: &Selector) -> Result<Vec<TunnelId>, String> {
-        let apn = s.apn.as_deref().map(Apn::from_dotted).transpose().map_err(|e| format!("apn: {e}"))?;
-        let ids: Vec<TunnelId> = match (&s.mn_id, s.key) {
-            (Some(mn), _) => self.cache.by_mn(&MnId::Nai(mn.clone())).to_vec(),
-            (None, _) => self.cache.ids(),
+        let m = Matcher::new(s)?;
+        let candidates: Vec<TunnelId> = match m.mn_id() {
+            Some(mn) => self.cache.by_mn(mn).to_vec(),
+            None => self.cache.ids(),
         };
-        let matches: Vec<TunnelId> = ids
-            .into_iter()
-            .filter(|&id| {
-                self.cache.get(id).is_some_and(|b| {
-                    apn.as_ref().is_none_or(|a| &b.pdn.apn == a)
-                        && s.pdn_connection_id.is_none_or(|p| b.pdn.pdn_connection_id == Some(p))
-                        && s.key.is_none_or(|k| b.uplink_key == k || b.downlink_key == k)
-                })
-            })
-            .collect();
-        if matches.is_empty() && !s.is_empty() {
-            return Err(format!("no binding matches {}", describe(s)));
-        }
-        Ok(matches)
+        let bces = candidates.into_iter().filter_map(|id| self.cache.get(id));
+        m.select(bces.map(|b| (b.id, &b.pdn, [Some(b.uplink_key), Some(b.downlink_key)])))
     }
 
     /// One binding as the API shows it.
@@ -366,21 +343,4 @@ fn pdn_ident(mn_id: &str, apn: &str, pdn_connection_id: Option<u8>) -> Result<Pd
     }
     let apn = Apn::from_dotted(apn).map_err(|e| format!("apn {apn:?}: {e}"))?;
     Ok(PdnIdent::new(MnId::Nai(mn_id.to_owned()), apn, pdn_connection_id))
-}
-
-fn describe(s: &Selector) -> String {
-    let mut parts = Vec::new();
-    if let Some(m) = &s.mn_id {
-        parts.push(format!("mn-id {m}"));
-    }
-    if let Some(a) = &s.apn {
-        parts.push(format!("apn {a}"));
-    }
-    if let Some(p) = s.pdn_connection_id {
-        parts.push(format!("pdn-connection-id {p}"));
-    }
-    if let Some(k) = s.key {
-        parts.push(format!("key {k:#010x}"));
-    }
-    parts.join(", ")
 }

@@ -7,12 +7,12 @@
 pub mod bule;
 mod procedures;
 
-use crate::api::{BindingView, Request, Response, Selector, Stats};
+use crate::api::{BindingView, Matcher, Request, Response, Selector, Stats};
 use crate::config::{ConfigError, MagConfig};
 use crate::fastpath::{FastpathGate, Role, TunnelId};
 use crate::heartbeat::{Heartbeats, PeerFailure};
 use crate::keys::KeyAllocator;
-use crate::machine::{EndReason, Input, Output};
+use crate::machine::{unrecognized_type_reply, EndReason, Input, Output};
 use crate::peer::framing_name;
 use crate::session::{mn_id_text, PdnIdent};
 use crate::slots::Slots;
@@ -20,10 +20,10 @@ use crate::stats::{Counters, Direction};
 use crate::time::{Millis, Now};
 use crate::timers::Timers;
 use crate::transport::FrameHeader;
-use crate::wire::{Apn, BindingErrorRepr, MhOptions, MhRepr, MnId};
+use crate::wire::MhRepr;
 use bule::{Bule, BuleState};
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Deadlines the MAG keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -110,14 +110,7 @@ impl Mag {
                 }
             }
             MhRepr::BindingError(_) => self.heartbeats.on_binding_error(header.src, out),
-            MhRepr::Unknown { .. } => {
-                let be = BindingErrorRepr {
-                    status: BindingErrorRepr::STATUS_UNRECOGNIZED_MH_TYPE,
-                    home_addr: Ipv6Addr::UNSPECIFIED,
-                    options: MhOptions::default(),
-                };
-                out.push(Output::Send { header: header.reply(), msg: MhRepr::BindingError(be) });
-            }
+            MhRepr::Unknown { .. } => out.push(unrecognized_type_reply(&header)),
             MhRepr::Pbu(_) | MhRepr::Bra(_) => self.ignore(header.src, "LMA message sent to a MAG", out),
         }
     }
@@ -142,10 +135,7 @@ impl Mag {
         if !self.config.heartbeat.cleanup_bindings {
             return;
         }
-        let reason = match failure {
-            PeerFailure::Restarted { .. } => EndReason::PeerRestarted,
-            PeerFailure::Unreachable => EndReason::PeerUnreachable,
-        };
+        let reason = EndReason::from(failure);
         let ids: Vec<TunnelId> = self.bules.iter().filter(|(_, b)| b.lma() == peer).map(|(id, _)| id).collect();
         for id in ids {
             self.teardown(id, reason.clone(), out);
@@ -194,23 +184,8 @@ impl Mag {
     }
 
     fn select(&self, s: &Selector) -> Result<Vec<TunnelId>, String> {
-        let apn = s.apn.as_deref().map(Apn::from_dotted).transpose().map_err(|e| format!("apn: {e}"))?;
-        let mn = s.mn_id.clone().map(MnId::Nai);
-        let ids: Vec<TunnelId> = self
-            .bules
-            .iter()
-            .filter(|(_, b)| {
-                mn.as_ref().is_none_or(|m| &b.pdn.mn_id == m)
-                    && apn.as_ref().is_none_or(|a| &b.pdn.apn == a)
-                    && s.pdn_connection_id.is_none_or(|p| b.pdn.pdn_connection_id == Some(p))
-                    && s.key.is_none_or(|k| b.downlink_key == k || b.uplink_key == Some(k))
-            })
-            .map(|(id, _)| id)
-            .collect();
-        if ids.is_empty() && !s.is_empty() {
-            return Err("no PDN connection matches the selection".into());
-        }
-        Ok(ids)
+        let m = Matcher::new(s)?;
+        m.select(self.bules.iter().map(|(id, b)| (id, &b.pdn, [b.uplink_key, Some(b.downlink_key)])))
     }
 
     /// One PDN connection as the API shows it.
