@@ -1,0 +1,269 @@
+//! `pmipctl` against a running LMA gateway on net_pcap: every subcommand an LMA serves, in human and `--json`
+//! form, errors that say what was wrong, a malformed request on the socket, and a revocation that reaches the wire.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NAI: &str = "001010000000001@nai.epc.mnc001.mcc001.3gppnetwork.org";
+
+struct Gateway {
+    child: Child,
+    socket: std::path::PathBuf,
+}
+
+impl Gateway {
+    /// Starts an LMA that reads the shared V1 PBU and then keeps running until stopped.
+    fn start_lma(s: &Scenario) -> Gateway {
+        let vectors =
+            read_pcap(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/vectors/pmipv6_vectors.pcap"));
+        write_pcap(&s.path("core-in.pcap"), &[vectors[0].clone()]);
+        write_pcap(&s.path("empty.pcap"), &[]);
+        let socket = s.path("api.sock");
+        let config = format!(
+            "{dpdk}[gateway]\nlmaa = [\"2001:db8:2::1\"]\ntable_capacity = 1024\n\n\
+             [[port]]\nname = \"core\"\ndevice = \"net_pcap0\"\ndevargs = \"rx_pcap={core_in},tx_pcap={core_out}\"\n\
+             roles = [\"core\"]\nnext_hop_mac = \"02:00:00:00:c0:01\"\n\n\
+             [[port]]\nname = \"sgi\"\ndevice = \"net_pcap1\"\ndevargs = \"rx_pcap={empty},tx_pcap={sgi_out}\"\n\
+             roles = [\"sgi\"]\nnext_hop_mac = \"02:00:00:00:5a:01\"\n\n\
+             [lma]\nallowed_mags = [\"2001:db8:1::/64\"]\nuplink_keys = {{ first = 0x0a0b0c0d, last = 0x0a0bffff }}\n\
+             timestamp_validity_window_ms = 315360000000\nmax_bindings = 1024\n\
+             [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:aaaa::/48\"\n\n\
+             [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n\
+             [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n",
+            // No idle exit: the gateway runs until it is sent SIGTERM.
+            dpdk = s.dpdk_section().replace("exit_when_idle_ms = 300\n", ""),
+            core_in = s.path("core-in.pcap").display(),
+            core_out = s.path("core-out.pcap").display(),
+            empty = s.path("empty.pcap").display(),
+            sgi_out = s.path("sgi-out.pcap").display(),
+            socket = socket.display(),
+            restart = s.path("restart-counter").display(),
+        );
+        let gateway = Gateway::spawn(s, &config, socket);
+        // Ready once the PBU has made a binding.
+        let started = Instant::now();
+        loop {
+            let out = gateway.ctl(&["--json", "bindings"]);
+            if out.status.success() && json_of(&out)["bindings"].as_array().is_some_and(|b| b.len() == 1) {
+                return gateway;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "the gateway did not come up: {}", text(&out));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn spawn(s: &Scenario, config: &str, socket: std::path::PathBuf) -> Gateway {
+        let config_path = s.write_config(config);
+        let child = Command::new(env!("CARGO_BIN_EXE_pmipgw"))
+            .args(["-c", config_path.to_str().unwrap(), "--counters-json", s.path("counters.json").to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning pmipgw");
+        Gateway { child, socket }
+    }
+
+    /// Waits until the management socket answers.
+    fn wait_ready(&self) {
+        let started = Instant::now();
+        loop {
+            let out = self.ctl(&["stats"]);
+            if out.status.success() {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "the gateway did not come up: {}", text(&out));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_pmipctl"))
+            .args(["--socket", self.socket.to_str().unwrap(), "--timeout", "10"])
+            .args(args)
+            .output()
+            .expect("running pmipctl")
+    }
+
+    /// SIGTERM, then the exit status and stdout.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let started = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(20), "pmipgw ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = self.child.wait().unwrap();
+        let mut stdout = String::new();
+        if let Some(mut pipe) = self.child.stdout.take() {
+            std::io::Read::read_to_string(&mut pipe, &mut stdout).unwrap();
+        }
+        (status, stdout)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+fn ok(out: std::process::Output) -> std::process::Output {
+    assert!(out.status.success(), "pmipctl failed: {}", text(&out));
+    out
+}
+
+#[test]
+fn pmipctl_drives_a_running_lma() {
+    let s = Scenario::new("pmipctl");
+    let gw = Gateway::start_lma(&s);
+
+    // bindings: human and JSON, all / by MN-ID / by key / matching nothing.
+    let human = text(&ok(gw.ctl(&["bindings"])));
+    assert!(human.contains(NAI) && human.contains("2001:db8:1::1"), "{human}");
+    let all = json_of(&ok(gw.ctl(&["--json", "bindings"])));
+    let binding = &all["bindings"][0];
+    assert_eq!(binding["uplink_key"], 0x0a0b0c0d);
+    assert_eq!(binding["downlink_key"], 0x00010001, "the MAG's key from the PBU");
+    assert!(binding["counters"].is_object(), "the fast path's per-binding counters are filled in: {binding}");
+    let by_mn = json_of(&ok(gw.ctl(&["--json", "bindings", "--mn-id", NAI])));
+    assert_eq!(by_mn["bindings"].as_array().unwrap().len(), 1);
+    let by_key = json_of(&ok(gw.ctl(&["--json", "bindings", "--key", "0x0a0b0c0d"])));
+    assert_eq!(by_key["bindings"].as_array().unwrap().len(), 1);
+    let none = gw.ctl(&["--json", "bindings", "--mn-id", "nobody@example.org"]);
+    assert!(!none.status.success(), "showing an unknown MN is an error");
+    assert!(text(&none).contains("nobody@example.org"), "naming what was asked for: {}", text(&none));
+
+    // stats: signalling and the data plane.
+    let stats = json_of(&ok(gw.ctl(&["--json", "stats"])));
+    assert_eq!(stats["bindings"], 1);
+    let ports: Vec<_> = stats["dataplane"]["ports"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
+    assert_eq!(ports, ["core", "sgi"]);
+    let human = text(&ok(gw.ctl(&["stats"])));
+    assert!(human.to_lowercase().contains("pba"), "{human}");
+
+    // peers.
+    let peers = json_of(&ok(gw.ctl(&["--json", "peers"])));
+    assert!(peers["peers"].to_string().contains("2001:db8:1::1"), "{peers}");
+    ok(gw.ctl(&["peers"]));
+
+    // keys: reserve, list, release; errors say what was wrong.
+    ok(gw.ctl(&["keys", "reserve", "--key", "0x1234", "--mn-id", "other@example.org", "--apn", "internet"]));
+    let keys = json_of(&ok(gw.ctl(&["--json", "keys", "list"])));
+    assert!(keys["reservations"].to_string().contains("4660"), "{keys}");
+    ok(gw.ctl(&["keys", "list"]));
+    let taken = gw.ctl(&["keys", "reserve", "--key", "0x0a0b0c0d", "--mn-id", "x@example.org", "--apn", "internet"]);
+    assert!(!taken.status.success(), "a key in use cannot be reserved: {}", text(&taken));
+    ok(gw.ctl(&["keys", "release", "--key", "0x1234"]));
+    let again = gw.ctl(&["keys", "release", "--key", "0x1234"]);
+    assert!(!again.status.success(), "releasing twice is an error");
+    assert!(!text(&again).trim().is_empty(), "and it says why");
+    let bad_key = gw.ctl(&["keys", "reserve", "--key", "zz", "--mn-id", "x@example.org", "--apn", "internet"]);
+    assert!(!bad_key.status.success() && text(&bad_key).contains("zz"), "{}", text(&bad_key));
+
+    // A malformed request on the socket gets an error reply, and the server goes on serving.
+    let mut stream = UnixStream::connect(&gw.socket).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"{\"command\": \"no-such-command\"}\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line).unwrap();
+    let reply: serde_json::Value = serde_json::from_str(&line).expect("a JSON reply");
+    assert_eq!(reply["result"], "error", "{reply}");
+    drop(stream);
+
+    // MAG-only commands are refused by an LMA with a reason.
+    let pdn = gw.ctl(&["pdn", "delete", "--mn-id", NAI, "--apn", "internet"]);
+    assert!(!pdn.status.success() && !text(&pdn).trim().is_empty());
+
+    // Revocation: the LMA sends a BRI to the MAG.
+    ok(gw.ctl(&["binding", "revoke", "--mn-id", NAI]));
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (status, stdout) = gw.stop();
+    assert!(status.success(), "clean exit on SIGTERM: {stdout}");
+    assert!(stdout.contains("mbufs in use after shutdown") && stdout.contains("mempool: 0 of"), "{stdout}");
+    let bri = Command::new("tshark")
+        .args(["-n", "-r", s.path("core-out.pcap").to_str().unwrap(), "-Y", "mip6.mhtype == 16", "-T", "fields"])
+        .args(["-e", "mip6.bri_br.type", "-e", "mip6.mnid.identifier"])
+        .output()
+        .expect("tshark");
+    let bri = String::from_utf8_lossy(&bri.stdout);
+    assert!(bri.lines().any(|l| l.starts_with('1') && l.contains(NAI)), "a BRI for the MN on the wire: {bri:?}");
+}
+
+#[test]
+fn pdn_create_on_a_mag_puts_a_pbu_on_the_core_link() {
+    let s = Scenario::new("pmipctl-mag");
+    write_pcap(&s.path("empty.pcap"), &[]);
+    let socket = s.path("api.sock");
+    let config = format!(
+        "{dpdk}[gateway]\nproxy_coa = [\"2001:db8:1::1\"]\ntable_capacity = 1024\n\n\
+         [[port]]\nname = \"core\"\ndevice = \"net_pcap0\"\ndevargs = \"rx_pcap={empty},tx_pcap={core_out}\"\n\
+         roles = [\"core\"]\nnext_hop_mac = \"02:00:00:00:c0:02\"\n\n\
+         [[port]]\nname = \"access\"\ndevice = \"net_pcap1\"\ndevargs = \"rx_pcap={empty},tx_pcap={access_out}\"\n\
+         roles = [\"access\"]\nnext_hop_mac = \"02:00:00:00:ac:01\"\n\n\
+         [mag]\nlocal_ipv6 = \"2001:db8:1::1\"\ndownlink_keys = {{ first = 0x00010001, last = 0x0001ffff }}\n\
+         max_bindings = 1024\n[mag.heartbeat]\nrestart_counter_file = \"{restart}\"\n\
+         [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n",
+        dpdk = s.dpdk_section().replace("exit_when_idle_ms = 300\n", ""),
+        empty = s.path("empty.pcap").display(),
+        core_out = s.path("core-out.pcap").display(),
+        access_out = s.path("access-out.pcap").display(),
+        restart = s.path("restart-counter").display(),
+        socket = socket.display(),
+    );
+    let gw = Gateway::spawn(&s, &config, socket);
+    gw.wait_ready();
+    let created = gw.ctl(&[
+        "pdn",
+        "create",
+        "--mn-id",
+        NAI,
+        "--apn",
+        "internet",
+        "--pdn-type",
+        "ipv4v6",
+        "--lma",
+        "2001:db8:2::1",
+        "--no-wait",
+    ]);
+    assert!(created.status.success(), "{}", text(&created));
+    let listed = json_of(&ok(gw.ctl(&["--json", "bindings"])));
+    assert_eq!(listed["bindings"][0]["downlink_key"], 0x00010001, "the MAG chose its downlink key: {listed}");
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stdout) = gw.stop();
+    assert!(status.success(), "{stdout}");
+
+    let pbu = Command::new("tshark")
+        .args(["-n", "-r", s.path("core-out.pcap").to_str().unwrap(), "-Y", "mip6.mhtype == 5", "-T", "fields"])
+        .args(["-E", "separator=|", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "mip6.mnid.identifier"])
+        .args(["-e", "mip6.hi", "-e", "mip6.att", "-e", "mip6.gre_key", "-e", "mip6.ss.identifier"])
+        .args(["-e", "mip6.nemo.mnp.pfl", "-e", "mip6.ipv4ha.ha"])
+        .output()
+        .expect("tshark");
+    let pbu = String::from_utf8_lossy(&pbu.stdout);
+    let first: Vec<&str> =
+        pbu.lines().next().unwrap_or_else(|| panic!("no PBU on the wire: {stdout}")).split('|').collect();
+    assert_eq!(first[..2], ["2001:db8:1::1", "2001:db8:2::1"]);
+    assert_eq!(first[2], NAI);
+    assert_eq!(first[3], "1", "HI: attachment over a new interface");
+    assert_eq!(first[4], "8", "ATT: E-UTRAN");
+    assert_eq!(first[5], "65537", "GRE Key option with the downlink key (TS 29.275 §6.1: always present)");
+    assert_eq!(first[6], "internet");
+    assert_eq!(first[7], "0", "HNP ::/0 asks the LMA for a prefix");
+    assert_eq!(first[8], "0.0.0.0", "IPv4 HoA Request 0.0.0.0 asks for an address");
+}
