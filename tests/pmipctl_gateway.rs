@@ -33,7 +33,7 @@ impl Gateway {
              [lma]\nallowed_mags = [\"2001:db8:1::/64\"]\nuplink_keys = {{ first = 0x0a0b0c0d, last = 0x0a0bffff }}\n\
              timestamp_validity_window_ms = 315360000000\nmax_bindings = 1024\n\
              [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:aaaa::/48\"\n\n\
-             [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n\
+             [api]\nsocket = \"{socket}\"\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
              [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n",
             // No idle exit: the gateway runs until it is sent SIGTERM.
             dpdk = s.dpdk_section().replace("exit_when_idle_ms = 300\n", ""),
@@ -43,6 +43,7 @@ impl Gateway {
             sgi_out = s.path("sgi-out.pcap").display(),
             socket = socket.display(),
             restart = s.path("restart-counter").display(),
+            metrics_port = metrics_port(),
         );
         let gateway = Gateway::spawn(s, &config, socket);
         // Ready once the PBU has made a binding.
@@ -112,6 +113,21 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// A loopback port for this test process's metrics endpoint (tests of other processes use other ports).
+fn metrics_port() -> u16 {
+    20_000 + (std::process::id() % 20_000) as u16
+}
+
+/// `GET /metrics` over plain HTTP/1.1.
+fn scrape_metrics() -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", metrics_port())).expect("metrics endpoint");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    response
 }
 
 fn text(out: &std::process::Output) -> String {
@@ -188,6 +204,12 @@ fn pmipctl_drives_a_running_lma() {
     // MAG-only commands are refused by an LMA with a reason.
     let pdn = gw.ctl(&["pdn", "delete", "--mn-id", NAI, "--apn", "internet"]);
     assert!(!pdn.status.success() && !text(&pdn).trim().is_empty());
+
+    // Prometheus: the same state, scraped over HTTP.
+    let metrics = scrape_metrics();
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("pmipgw_bindings{role=\"lma\"} 1"), "{metrics}");
+    assert!(metrics.contains("pmipgw_port_rx_packets_total{port=\"core\"}"), "{metrics}");
 
     // Revocation: the LMA sends a BRI to the MAG.
     ok(gw.ctl(&["binding", "revoke", "--mn-id", NAI]));
