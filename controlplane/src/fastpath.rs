@@ -71,24 +71,6 @@ pub struct TunnelSpec {
     pub ue_ipv6_prefix: Option<Ipv6Addr>,
 }
 
-impl TunnelSpec {
-    /// GRE key of packets this gateway sends.
-    pub fn tx_key(&self) -> Option<u32> {
-        match self.role {
-            Role::Lma => self.downlink_key,
-            Role::Mag => self.uplink_key,
-        }
-    }
-
-    /// GRE key of packets this gateway receives.
-    pub fn rx_key(&self) -> Option<u32> {
-        match self.role {
-            Role::Lma => self.uplink_key,
-            Role::Mag => self.downlink_key,
-        }
-    }
-}
-
 /// The control plane's handle on one tunnel entry: the BCE or BULE id it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TunnelId(pub u32);
@@ -102,14 +84,6 @@ pub enum TunnelUpdate {
     Modify { id: TunnelId, spec: TunnelSpec },
     /// The entry is gone; its traffic is dropped from now on.
     Remove { id: TunnelId },
-}
-
-impl TunnelUpdate {
-    pub fn id(&self) -> TunnelId {
-        match *self {
-            TunnelUpdate::Install { id, .. } | TunnelUpdate::Modify { id, .. } | TunnelUpdate::Remove { id } => id,
-        }
-    }
 }
 
 /// Position of an update in the one sequence of updates a state machine emits; acknowledgements are cumulative.
@@ -164,11 +138,6 @@ impl FastpathGate {
     pub fn parked(&self) -> usize {
         self.parked.len()
     }
-
-    /// True if `token` is live.
-    pub fn is_applied(&self, token: FastpathToken) -> bool {
-        token.0 <= self.applied
-    }
 }
 
 #[cfg(test)]
@@ -197,7 +166,6 @@ mod tests {
         out.clear();
         gate.applied(FastpathToken(99), &mut out);
         assert_eq!(out, vec![marker(2)]);
-        assert!(gate.is_applied(t2));
         out.clear();
         gate.after(t1, marker(3), &mut out);
         assert_eq!(out, vec![marker(3)], "already applied: no wait");

@@ -82,11 +82,6 @@ impl IdAllocator {
     pub fn capacity(&self) -> u64 {
         (u64::from(self.last) + 1).saturating_sub(u64::from(self.first))
     }
-
-    /// Every value in use (any order).
-    pub fn iter_in_use(&self) -> impl Iterator<Item = u32> + '_ {
-        self.in_use.iter().copied()
-    }
 }
 
 /// Range of GRE keys an allocator hands out.
@@ -133,10 +128,6 @@ impl KeyAllocator {
 
     pub fn in_use(&self) -> usize {
         self.ids.in_use()
-    }
-
-    pub fn iter_in_use(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ids.iter_in_use()
     }
 }
 
@@ -233,10 +224,6 @@ impl UplinkKeys {
 
     pub fn in_use(&self) -> usize {
         self.keys.in_use()
-    }
-
-    pub fn iter_in_use(&self) -> impl Iterator<Item = u32> + '_ {
-        self.keys.iter_in_use()
     }
 
     /// Every reservation, ordered by key.
