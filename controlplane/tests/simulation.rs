@@ -679,3 +679,65 @@ fn a_pba_that_does_not_echo_the_pbu_is_ignored() {
     sim.inject(NodeId::Mag(0), header, MhRepr::Pba(real));
     assert!(matches!(sim.replies.get(&id), Some(Response::Pdn { .. })));
 }
+
+#[test]
+fn the_mag_answers_each_kind_of_bri_with_the_right_status() {
+    let mut sim = Sim::new(32, 1);
+    let a = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+    established(&sim.create(0, pdn(2, PdnType::Ipv6, LMA6.into())));
+    let mut c = pdn(3, PdnType::Ipv6, LMA6.into());
+    c.mn_id = "00101000000000x@other.realm".into();
+    established(&sim.create(0, c));
+    let from_lma = controlplane::transport::FrameHeader::new(Framing::Ipv6, LMA6.into(), mag6(0).into());
+    let mut bri_seq = 100;
+    let mut bra = |sim: &mut Sim, trigger: u8, flags: BrFlags, options: MhOptions| -> BraRepr {
+        bri_seq += 1;
+        let bri = BriRepr { trigger: RevocationTrigger(trigger), seq: bri_seq, flags, options };
+        sim.inject(NodeId::Mag(0), from_lma, MhRepr::Bri(bri));
+        let MhRepr::Bra(b) = sim.wire.last().unwrap().msg.clone() else { panic!("no BRA") };
+        assert_eq!(b.seq, bri_seq, "sequence copied");
+        b
+    };
+    let mn = |i: u32| MhOptions { mn_id: Some(MnId::Nai(nai(i))), ..Default::default() };
+
+    let r = bra(&mut sim, 1, BrFlags::P, MhOptions::default());
+    assert_eq!(r.status, BraStatus::MN_IDENTITY_REQUIRED);
+    assert_eq!(r.flags, BrFlags::P, "P, V, G copied");
+    assert_eq!(bra(&mut sim, 42, BrFlags::P, mn(1)).status, BraStatus::TRIGGER_NOT_SUPPORTED);
+    assert_eq!(bra(&mut sim, 128, BrFlags::P, mn(1)).status, BraStatus::REVOCATION_FUNCTION_NOT_SUPPORTED);
+    assert_eq!(bra(&mut sim, 1, BrFlags::P, mn(9)).status, BraStatus::BINDING_DOES_NOT_EXIST);
+    let wrong_prefix =
+        MhOptions { hnps: vec![Ipv6Prefix { addr: "2001:db8:100:99::".parse().unwrap(), len: 64 }], ..mn(1) };
+    assert_eq!(bra(&mut sim, 1, BrFlags::P, wrong_prefix).status, BraStatus::BINDING_DOES_NOT_EXIST);
+    assert_eq!(sim.mags[0].machine.binding_count(), 3, "nothing released so far");
+
+    // V = 1: only UE 1's IPv4 home address goes; its IPv6 prefix stays installed.
+    let r = bra(&mut sim, 5, BrFlags::P | BrFlags::V, mn(1));
+    assert_eq!((r.status, r.flags), (BraStatus::SUCCESS, BrFlags::P | BrFlags::V));
+    let entry = sim.mags[0].fastpath.table.values().find(|s| s.uplink_key == a.uplink_key).unwrap();
+    assert_eq!(entry.ue_ipv4, None);
+    assert!(entry.ue_ipv6_prefix.is_some());
+    assert_eq!(
+        bra(&mut sim, 5, BrFlags::P | BrFlags::V, mn(2)).status,
+        BraStatus::BINDING_DOES_NOT_EXIST,
+        "UE 2 has no IPv4"
+    );
+
+    // G + 129 revokes a realm; G + 128 every binding with this LMA.
+    let realm = MhOptions { mn_id: Some(MnId::Nai("@other.realm".into())), ..Default::default() };
+    assert_eq!(bra(&mut sim, 129, BrFlags::P | BrFlags::G, realm).status, BraStatus::SUCCESS);
+    assert_eq!(sim.mags[0].machine.binding_count(), 2);
+    assert_eq!(
+        bra(&mut sim, 129, BrFlags::P | BrFlags::G, MhOptions::default()).status,
+        BraStatus::MN_IDENTITY_REQUIRED
+    );
+    assert_eq!(
+        bra(&mut sim, 200, BrFlags::P | BrFlags::G, MhOptions::default()).status,
+        BraStatus::TRIGGER_NOT_SUPPORTED
+    );
+    assert_eq!(bra(&mut sim, 128, BrFlags::P | BrFlags::G, MhOptions::default()).status, BraStatus::SUCCESS);
+    assert_eq!(sim.mags[0].machine.binding_count(), 0);
+    assert!(sim.mags[0].fastpath.table.is_empty());
+    assert_eq!(sim.mags[0].machine.stats().keys_in_use, 0, "downlink keys released");
+    sim.check().unwrap();
+}
