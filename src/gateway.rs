@@ -22,8 +22,12 @@ use crate::control::{Control, ControlPort, ControlStats, Procedures};
 /// Frames the control thread may have waiting for a worker to transmit.
 const INJECT_QUEUE_DEPTH: usize = 1024;
 
-/// How long a management request waits for the control thread.
-const API_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a management request waits for the control thread: `pdn create` answers only after the PBA, which
+/// may take the whole retransmission back-off (1 + 2 + ... + 32 s, RFC 6275 §13). `pmipctl` has its own timeout.
+const API_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// How long a metrics scrape waits for the control thread (Prometheus scrapes time out after about 10 s).
+const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long an install waits for room in a worker's update queue.
 const UPDATE_QUEUE_WAIT: Duration = Duration::from_secs(1);
@@ -339,7 +343,7 @@ impl SignallingSetup {
             controlplane::api::serve(&config.api.socket, handler).map_err(|e| format!("key 'api.socket': {e}"))?;
         let mut api_calls = vec![api_rx];
         let metrics = if config.metrics.enabled {
-            let (handler, metrics_rx) = controlplane::api::channel(API_TIMEOUT);
+            let (handler, metrics_rx) = controlplane::api::channel(METRICS_TIMEOUT);
             api_calls.push(metrics_rx);
             let server = controlplane::metrics::spawn(config.metrics.listen, move || {
                 controlplane::metrics::render_from(&handler)
