@@ -8,7 +8,7 @@
 //! | uplink GRE key | `0x1000_0000 + i` (low bit = worker `i % 2` in the two-worker runs) |
 //! | downlink GRE key | `0x2000_0000 + i` |
 //! | UE IPv4 | `10.0.0.0 + i + 1` |
-//! | UE IPv6 prefix | `2001:db8:(i >> 16):(i & 0xffff)::/64`, UE address `…::1` |
+//! | UE IPv6 prefix | `2001:db8:(0x8000 + (i >> 16)):(i & 0xffff)::/64`, UE address `…::1` |
 //! | tunnel | one MAG (Proxy-CoA `2001:db8:1::1` / `192.0.2.1`) and one LMA (`2001:db8:2::1` / `198.51.100.1`) |
 //!
 //! Bindings are dual-stack (IPv4 address and IPv6 prefix): the largest table footprint per binding. The inner
@@ -126,8 +126,9 @@ pub fn downlink_key(i: u32) -> u32 {
 pub fn ue_ipv4(i: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + i + 1)
 }
+/// Inside 2001:db8:8000::/33, clear of the gateway's own addresses (2001:db8:1::1, 2001:db8:2::1) and the CN.
 pub fn ue_prefix(i: u32) -> Ipv6Addr {
-    Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 0)
+    Ipv6Addr::new(0x2001, 0xdb8, 0x8000 | (i >> 16) as u16, i as u16, 0, 0, 0, 0)
 }
 pub fn ue_ipv6(i: u32) -> Ipv6Addr {
     Ipv6Addr::from(u128::from(ue_prefix(i)) | 1)
@@ -303,6 +304,13 @@ mod tests {
         }
         assert_ne!(ue_prefix(0x1_0000), ue_prefix(0));
         assert_eq!(ue_ipv4(0), Ipv4Addr::new(10, 0, 0, 1));
+        // No UE address is one of the gateway's own or the correspondent's, at any N used.
+        for i in [0, 0x1_0000, 0x2_0000, 999_999, 0xf_ffff] {
+            for own in [LMAA6, PCOA6, CN6] {
+                assert_ne!(ue_ipv6(i), own, "binding {i}");
+                assert_ne!(ue_prefix(i).octets()[..8], own.octets()[..8], "binding {i}");
+            }
+        }
     }
 
     /// Every generated frame decodes with etherparse, with correct checksums and the expected lengths.

@@ -5,7 +5,7 @@
 //! PNG chart. Run it through `bench/run.sh` (see bench/README.md), as root.
 
 use bench::dpdk_run::{self, Program, Window};
-use bench::gateway_config::{self, GatewayRun};
+use bench::gateway_config::{self, GatewayRun, PortSpec};
 use bench::pcap::{self, PcapSpec};
 use bench::results::{self, Row};
 use bench::traffic::{self, Direction};
@@ -370,7 +370,7 @@ impl<'c> Env<'c> {
                 bindings: n,
                 lcores: "0-1".into(),
                 eal_args,
-                devargs: Self::devargs(std::slice::from_ref(&link)),
+                ports: PortSpec::one_armed(direction.role, "net_pcap0", &Self::devargs(std::slice::from_ref(&link))),
                 mempool_size: self.mbufs(n),
             };
             gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;
