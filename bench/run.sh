@@ -43,10 +43,11 @@ mkdir -p "$out" "$work"
 
 if [ "$quick" -eq 1 ]; then
   bindings=1000; sizes=64; seconds=1; churn_bindings=1000; scaling_bindings=1000; signalling_bindings=100000
+  punt_pbus=100000
   suffix=-quick
 else
   bindings=1000,100000,1000000; sizes=64,512; seconds=3; churn_bindings=1000,1000000; scaling_bindings=1000,1000000
-  signalling_bindings=1000000; suffix=
+  signalling_bindings=1000000; punt_pbus=1000000; suffix=
 fi
 
 # Hugepages: enough for the largest run (1M packets of input held in mbufs), if the kernel can find them.
@@ -72,11 +73,12 @@ else
   echo "bench: mode no-huge (could not reserve $want hugepages)"
 fi
 
-log="$out/run$suffix.log"
+log="$out/run$suffix.log"   # appended to: one section per run
 {
   echo "bench: $(date -u '+%F %T') UTC on $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)); load $(cut -d' ' -f1-3 /proc/loadavg)"
   git log -1 --format='bench: commit %h %s' 2>/dev/null || true
-} | tee "$log"
+  echo "bench: stages $only$( [ "$quick" -eq 1 ] && echo ', quick')"
+} | tee -a "$log"
 harness=("$bin/harness" --out "$out" --work "$work" --pmipgw "$bin/pmipgw" --fastpath "$bin/fastpath" "${mode_args[@]}")
 
 if [ "$only" = all ] || [ "$only" = throughput ]; then
@@ -96,5 +98,7 @@ if [ "$only" = all ] || [ "$only" = churn ]; then
 fi
 if [ "$only" = all ] || [ "$only" = signalling ]; then
   "$bin/signalling" --bindings "$signalling_bindings" --json "$out/signalling$suffix.json" 2>&1 | grep -v '^{' | tee -a "$log"
+  # The same through the binary: pmipgw as an LMA on net_pcap, PBUs punted to its control thread, PBAs sent.
+  "${harness[@]}" --name "signalling-punt$suffix" --punt-pbus "$punt_pbus" --seconds "$(( seconds + 2 ))" 2>&1 | tee -a "$log"
 fi
 echo "bench: done $(date -u '+%F %T') UTC; load $(cut -d' ' -f1-3 /proc/loadavg); results in $out" | tee -a "$log"

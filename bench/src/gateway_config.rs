@@ -21,6 +21,10 @@ pub struct GatewayRun {
     pub eal_args: Vec<String>,
     pub ports: Vec<PortSpec>,
     pub mempool_size: u32,
+    /// Table capacity when it is not the number of static bindings (bindings installed by signalling).
+    pub table_capacity: Option<u32>,
+    /// Appended verbatim (e.g. `[lma]`, `[api]` sections).
+    pub extra: String,
 }
 
 /// One `[[port]]`.
@@ -61,6 +65,7 @@ fn all_roles(role: Role) -> Vec<&'static str> {
 pub fn write(path: &Path, run: &GatewayRun) -> io::Result<()> {
     let mut out = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     out.write_all(header(run).as_bytes())?;
+    out.write_all(run.extra.as_bytes())?;
     let mut block = String::with_capacity(256);
     for i in 0..run.bindings {
         block.clear();
@@ -106,7 +111,7 @@ table_capacity = {capacity}
         lcores = run.lcores,
         eal_args = toml_list(&run.eal_args),
         mempool = run.mempool_size,
-        capacity = run.bindings.max(1),
+        capacity = run.table_capacity.unwrap_or(run.bindings).max(1),
     );
     for port in &run.ports {
         let roles: Vec<String> = port.roles.iter().map(|r| r.to_string()).collect();
@@ -159,6 +164,8 @@ mod tests {
             eal_args: vec!["--no-huge".into(), "-m".into(), "512".into()],
             ports: PortSpec::one_armed(Role::Mag, "net_pcap0", "rx_pcap=/tmp/x.pcap,infinite_rx=1"),
             mempool_size: 4095,
+            table_capacity: None,
+            extra: String::new(),
         };
         let dir = std::env::temp_dir().join(format!("pmipgw-bench-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

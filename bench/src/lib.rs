@@ -11,5 +11,6 @@ pub mod keys;
 pub mod pcap;
 pub mod procfs;
 pub mod results;
+pub mod signalling;
 pub mod telemetry;
 pub mod traffic;

@@ -65,6 +65,11 @@ struct Cli {
     /// binding updates per second; each phase (idle, churn, idle) lasts --seconds. Writes <out>/<name>.md.
     #[arg(long)]
     churn_rate: Option<u32>,
+    /// Signalling through the DPDK punt path instead of throughput: pmipgw as an LMA with its control plane
+    /// reads a pcap of this many distinct initial-attach PBUs (replayed forever) on net_pcap; the worker punts
+    /// them to the control thread, which answers with PBAs sent through the port. Writes <out>/<name>.md.
+    #[arg(long)]
+    punt_pbus: Option<u32>,
     /// Only redraw the chart and table from <out>/<name>.csv.
     #[arg(long)]
     chart_only: bool,
@@ -112,6 +117,9 @@ fn run(cli: &Cli) -> Result<(), String> {
     let env = Env::new(cli)?;
     if let Some(rate) = cli.churn_rate {
         return churn(cli, &env, &directions, rate);
+    }
+    if let Some(n) = cli.punt_pbus {
+        return punt(cli, &env, n);
     }
     println!(
         "harness: {} gateway, {} worker(s), {} mode, {} s windows; {}, {:.0} MHz; load {}",
@@ -232,6 +240,91 @@ fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<()
     }
     let md = cli.out.join(format!("{}.md", cli.name));
     std::fs::write(&md, table).map_err(|e| e.to_string())?;
+    println!("harness: wrote {}", md.display());
+    Ok(())
+}
+
+/// PBU→PBA through the real binary: the rate of PBAs leaving the port (telemetry), and what the control thread
+/// and the LMA counted.
+fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
+    let pcap = cli.work.join(format!("pcap/pbus-{n}.pcap"));
+    let now = controlplane::time::SystemClock::new().now();
+    bench::signalling::write_pbu_pcap(&pcap, n, now).map_err(|e| format!("{}: {e}", pcap.display()))?;
+    let config = cli.work.join(format!("cfg/lma-punt-{n}.toml"));
+    let capacity = n + 1024;
+    let extra = format!(
+        "[lma]\nallowed_mags = [\"2001:db8:1::/48\"]\ndefault_apn = \"internet\"\nmax_bindings = {capacity}\n\
+         # The pcap's timestamps are from when it was written: accept them for the whole run.\n\
+         timestamp_validity_window_ms = 86400000\n\
+         [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:100::/40\"\nipv4_pool = \"10.0.0.0/8\"\n\
+         [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n\
+         [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n",
+        restart = cli.work.join("restart-counter").display(),
+        socket = cli.work.join("api.sock").display(),
+    );
+    let run = GatewayRun {
+        role: traffic::Role::Lma,
+        family: traffic::Family::V6,
+        bindings: 0,
+        lcores: "0-1".into(),
+        eal_args: env.eal_args("pmipgw-bench-gw", n),
+        ports: PortSpec::one_armed(traffic::Role::Lma, "net_pcap0", &Env::devargs(std::slice::from_ref(&pcap))),
+        mempool_size: env.mbufs(n),
+        table_capacity: Some(capacity),
+        extra,
+    };
+    gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;
+    let json = cli.work.join(format!("log/pbus-{n}-counters.json"));
+    let _ = std::fs::remove_file(&json);
+    let argv = vec![
+        env.pmipgw.display().to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--counters-json".into(),
+        json.display().to_string(),
+    ];
+    let log = cli.work.join(format!("log/pbus-{n}.log"));
+    let program = Program { argv, file_prefix: "pmipgw-bench-gw".into(), log, limit_s: env.limit_s(n) };
+    let load = procfs::load_average();
+    let w = dpdk_run::measure(
+        &program,
+        Duration::from_secs(env.limit_s(n)),
+        Duration::from_secs_f64(cli.warmup),
+        Duration::from_secs_f64(cli.seconds),
+    )?;
+    let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
+    let c: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let thread = &c["fastpath"]["control"]["thread"];
+    let procedures = &c["fastpath"]["control"]["procedures"];
+    let full = &c["fastpath"]["total"]["drops"]["punt-queue-full"];
+    // Bindings are created from the first PBA to the stop: about the warm-up plus the window.
+    let created_per_s = procedures["bindings"].as_f64().unwrap_or(0.0) / (cli.warmup + cli.seconds);
+    let line = format!(
+        "| {} distinct PBUs | {:.0} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        results::short_count(n),
+        w.tx_pps,
+        created_per_s,
+        env.cpu_mhz * 1e6 / w.tx_pps.max(1.0),
+        thread["signalling_received"],
+        thread["signalling_sent"],
+        procedures["bindings"],
+        full,
+        thread["send_failed"],
+        env.mode_name(),
+        load,
+        env.date
+    );
+    println!("punt path: {n} distinct PBUs: {:.0} PBAs per second ({})", w.tx_pps, dpdk_run::log_tail(&program.log));
+    let md = cli.out.join(format!("{}.md", cli.name));
+    let table = format!(
+        "| input | PBAs per second | of which new bindings per second | cycles per PBA (control core) | PBUs received | \
+         PBAs sent | bindings at the end | punt-queue-full drops | send failed | mode | load | date |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n{line}\n"
+    );
+    std::fs::write(&md, table).map_err(|e| e.to_string())?;
+    if !cli.keep {
+        let _ = std::fs::remove_file(&pcap);
+    }
     println!("harness: wrote {}", md.display());
     Ok(())
 }
@@ -372,6 +465,8 @@ impl<'c> Env<'c> {
                 eal_args,
                 ports: PortSpec::one_armed(direction.role, "net_pcap0", &Self::devargs(std::slice::from_ref(&link))),
                 mempool_size: self.mbufs(n),
+                table_capacity: None,
+                extra: String::new(),
             };
             gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;
         }

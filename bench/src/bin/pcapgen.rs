@@ -95,6 +95,8 @@ fn main() -> Result<(), String> {
                         eal_args,
                         ports,
                         mempool_size: 65535,
+                        table_capacity: None,
+                        extra: String::new(),
                     };
                     gateway_config::write(&path, &run).map_err(|e| format!("{}: {e}", path.display()))?;
                     println!("{}: {n} bindings", path.display());

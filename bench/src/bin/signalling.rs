@@ -19,17 +19,13 @@ use controlplane::fastpath::{Role as CpRole, TunnelEndpoints as CpEndpoints, Tun
 use controlplane::lma::Lma;
 use controlplane::machine::{Input, Output};
 use controlplane::time::{Millis, Now};
-use controlplane::transport::{self, FrameHeader, Framing};
-use controlplane::wire::{
-    AccessTechType, Apn, BaStatus, BuFlags, GreKeyOpt, HandoffIndicator, Ipv4HoaRequest, Ipv6Prefix, MhOptions, MhRepr,
-    MnId, PbuRepr,
-};
+use controlplane::transport;
+use controlplane::wire::{BaStatus, MhRepr};
 use dataplane::binding::{Binding, BindingId, Function, TunnelEndpoints};
 use dataplane::counters::WorkerCounters;
 use dataplane::tables::{TableConfig, UpdateSender, WorkerTable};
 use serde_json::json;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -45,8 +41,6 @@ struct Cli {
     json: Option<std::path::PathBuf>,
 }
 
-const MAG: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
-const LMA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
 /// PBUs encoded ahead of each timed chunk (encoding is the MAG's work, not the LMA's).
 const CHUNK: u32 = 100_000;
 
@@ -62,32 +56,6 @@ fn config(bindings: u32) -> LmaConfig {
         max_bindings: bindings as usize + 1,
         ..LmaConfig::default()
     }
-}
-
-/// Appends the initial-attach PBU of UE `i`, framed in IPv6 from the MAG, to `buf`; returns its range.
-fn pbu(i: u32, now: Now, buf: &mut Vec<u8>) -> std::ops::Range<usize> {
-    let p = PbuRepr {
-        seq: (i & 0xffff) as u16,
-        flags: BuFlags::PBU,
-        lifetime_units: 900,
-        options: MhOptions {
-            mn_id: Some(MnId::Nai(format!("00101{i:010}@nai.epc.mnc001.mcc001.3gppnetwork.org"))),
-            service_selection: Some(Apn::from_dotted("internet").expect("apn")),
-            hnps: vec![Ipv6Prefix::UNSPECIFIED],
-            ipv4_hoa_reqs: vec![Ipv4HoaRequest { prefix_len: 0, addr: Ipv4Addr::UNSPECIFIED }],
-            hi: Some(HandoffIndicator::NEW_INTERFACE),
-            att: Some(AccessTechType::EUTRAN),
-            timestamp: Some(now.timestamp()),
-            gre_key: Some(GreKeyOpt::Key(0x100 + i)),
-            ..Default::default()
-        },
-    };
-    let header = FrameHeader::new(Framing::Ipv6, MAG.into(), LMA.into());
-    let msg = MhRepr::Pbu(p);
-    let start = buf.len();
-    buf.resize(start + header.buffer_len(&msg), 0);
-    transport::emit(&header, &msg, &mut buf[start..]).expect("a PBU fits its buffer");
-    start..buf.len()
 }
 
 /// The data plane's form of the control plane's tunnel (field for field).
@@ -161,7 +129,7 @@ fn run(lma: &mut Lma, bindings: u32, mut tables: Option<&mut Tables>, chunk: &mu
         chunk.bytes.clear();
         chunk.ranges.clear();
         for i in start..end {
-            let range = pbu(i, now, &mut chunk.bytes);
+            let range = bench::signalling::append_pbu_packet(i, now, &mut chunk.bytes);
             chunk.ranges.push(range);
         }
         let t = Instant::now();

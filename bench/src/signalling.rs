@@ -1,0 +1,80 @@
+//! Proxy Binding Updates of the benchmark: UE `i`'s initial attach, from one MAG to one LMA, encoded with the real
+//! codec — for the in-process signalling figure and for the pcap the punt-path run replays.
+
+use crate::traffic::{GATEWAY_MAC, LMAA6, PCOA6, PEER_MAC};
+use controlplane::time::Now;
+use controlplane::transport::{self, FrameHeader, Framing};
+use controlplane::wire::{
+    AccessTechType, Apn, BuFlags, GreKeyOpt, HandoffIndicator, Ipv4HoaRequest, Ipv6Prefix, MhOptions, MhRepr, MnId,
+    PbuRepr,
+};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::DataLink;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+/// The PBU of UE `i` (NAI `00101<i>@…`, downlink key `0x100 + i`, IPv4v6 on APN `internet`, HI 1), stamped `now`.
+pub fn pbu(i: u32, now: Now) -> PbuRepr {
+    PbuRepr {
+        seq: (i & 0xffff) as u16,
+        flags: BuFlags::PBU,
+        lifetime_units: 900,
+        options: MhOptions {
+            mn_id: Some(MnId::Nai(format!("00101{i:010}@nai.epc.mnc001.mcc001.3gppnetwork.org"))),
+            service_selection: Some(Apn::from_dotted("internet").expect("a valid APN")),
+            hnps: vec![Ipv6Prefix::UNSPECIFIED],
+            ipv4_hoa_reqs: vec![Ipv4HoaRequest { prefix_len: 0, addr: Ipv4Addr::UNSPECIFIED }],
+            hi: Some(HandoffIndicator::NEW_INTERFACE),
+            att: Some(AccessTechType::EUTRAN),
+            timestamp: Some(now.timestamp()),
+            gre_key: Some(GreKeyOpt::Key(0x100 + i)),
+            ..Default::default()
+        },
+    }
+}
+
+/// Appends UE `i`'s PBU as an IPv6 packet (native framing, MAG → LMA) to `buf`; returns its range.
+pub fn append_pbu_packet(i: u32, now: Now, buf: &mut Vec<u8>) -> std::ops::Range<usize> {
+    let header = FrameHeader::new(Framing::Ipv6, PCOA6.into(), LMAA6.into());
+    let msg = MhRepr::Pbu(pbu(i, now));
+    let start = buf.len();
+    buf.resize(start + header.buffer_len(&msg), 0);
+    transport::emit(&header, &msg, &mut buf[start..]).expect("a PBU fits its buffer");
+    start..buf.len()
+}
+
+/// Writes a pcap of the PBUs of UEs `0..n` in Ethernet frames to the gateway.
+pub fn write_pbu_pcap(path: &Path, n: u32, now: Now) -> std::io::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let header = PcapHeader { datalink: DataLink::ETHERNET, ..PcapHeader::default() };
+    let mut writer = PcapWriter::with_header(file, header).map_err(std::io::Error::other)?;
+    let mut packet = Vec::with_capacity(256);
+    for i in 0..n {
+        packet.clear();
+        packet.extend_from_slice(&GATEWAY_MAC);
+        packet.extend_from_slice(&PEER_MAC);
+        packet.extend_from_slice(&0x86ddu16.to_be_bytes());
+        append_pbu_packet(i, now, &mut packet);
+        let frame = PcapPacket::new(Duration::from_micros(u64::from(i)), packet.len() as u32, &packet);
+        writer.write_packet(&frame).map_err(std::io::Error::other)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use controlplane::time::Millis;
+
+    #[test]
+    fn pbus_parse_back_with_their_own_key_and_nai() {
+        let now = Now::virtual_at(Millis(0), Duration::from_secs(1_704_067_200));
+        let mut buf = Vec::new();
+        let range = append_pbu_packet(7, now, &mut buf);
+        let frame = transport::parse(&buf[range]).unwrap();
+        let MhRepr::Pbu(p) = frame.repr().unwrap() else { panic!("not a PBU") };
+        assert_eq!(p.options.gre_key, Some(GreKeyOpt::Key(0x107)));
+        assert_eq!(p.options.mn_id, Some(MnId::Nai("001010000000007@nai.epc.mnc001.mcc001.3gppnetwork.org".into())));
+    }
+}
