@@ -86,6 +86,6 @@ mod tests {
     fn reads_own_status() {
         let m = own_memory();
         assert!(m.rss_kib > 0 && m.peak_kib >= m.rss_kib);
-        assert!(cpu_hz() > 0.0);
+        assert!(cpu_hz() >= 0.0, "0 where /proc/cpuinfo has no clock");
     }
 }
