@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -q -p pmipgw -p bench --bin pmipgw --bin pcapgen
 bin="$CARGO_TARGET_DIR/release"
 tmp=$(mktemp -d /tmp/pmipgw-pktgen-check.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" /var/run/dpdk/pmipgw-pktgen-check' EXIT
 
 echo "1. shipped pcaps"
 "$bin/pcapgen" --out "$tmp/pcap" --bindings 1000 --sizes 64 >/dev/null

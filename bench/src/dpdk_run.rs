@@ -50,13 +50,15 @@ pub fn measure(
     warmup: Duration,
     window: Duration,
 ) -> Result<Window, String> {
-    // A stale socket from an earlier run of the same prefix would answer nothing; EAL recreates the directory.
+    // A stale socket from an earlier run of the same prefix would answer nothing; EAL recreates the directory, and
+    // it is removed again once the program has exited.
     let runtime_dir = Path::new("/var/run/dpdk").join(&program.file_prefix);
     let _ = std::fs::remove_dir_all(&runtime_dir);
     let started = Instant::now();
     let mut running = spawn(program)?;
     let result = observe(program, &mut running, started, startup_limit, warmup, window);
     let exit_ok = stop(&mut running);
+    let _ = std::fs::remove_dir_all(&runtime_dir);
     let mut window = result?;
     window.exit_ok = exit_ok;
     Ok(window)
@@ -129,7 +131,8 @@ fn observe(
 /// SIGINT, then up to three minutes to write its final counters (a 1M-binding pmipgw writes 250 MB of JSON);
 /// SIGKILL after that. Returns whether it exited successfully.
 fn stop(running: &mut Running) -> bool {
-    let _ = Command::new("kill").args(["-INT", &running.pid.to_string()]).status();
+    // The program may already have exited (a failed start): kill's complaint is not news.
+    let _ = Command::new("kill").args(["-INT", &running.pid.to_string()]).stderr(Stdio::null()).status();
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         match running.timeout.try_wait() {
@@ -138,7 +141,7 @@ fn stop(running: &mut Running) -> bool {
             _ => break,
         }
     }
-    let _ = Command::new("kill").args(["-KILL", &running.pid.to_string()]).status();
+    let _ = Command::new("kill").args(["-KILL", &running.pid.to_string()]).stderr(Stdio::null()).status();
     let _ = running.timeout.kill();
     let _ = running.timeout.wait();
     false

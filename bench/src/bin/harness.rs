@@ -78,8 +78,6 @@ struct Cli {
     keep: bool,
 }
 
-const FASTPATH_PREFIX: &str = "pmipgw-bench-fp";
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Gateway {
     Pmipgw,
@@ -199,6 +197,7 @@ fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<()
                     .stderr(file)
                     .status()
                     .map_err(|e| e.to_string())?;
+                let _ = std::fs::remove_dir_all(Path::new("/var/run/dpdk").join(env.prefix("fp")));
                 let text = std::fs::read_to_string(&result)
                     .map_err(|_| format!("{stem}: no result ({status}): {}", dpdk_run::log_tail(&log)))?;
                 let r: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
@@ -267,7 +266,7 @@ fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
         family: traffic::Family::V6,
         bindings: 0,
         lcores: "0-1".into(),
-        eal_args: env.eal_args("pmipgw-bench-gw", n),
+        eal_args: env.eal_args(&env.prefix("gw"), n),
         ports: PortSpec::one_armed(traffic::Role::Lma, "net_pcap0", &Env::devargs(std::slice::from_ref(&pcap))),
         mempool_size: env.mbufs(n),
         table_capacity: Some(capacity),
@@ -284,7 +283,7 @@ fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
         json.display().to_string(),
     ];
     let log = cli.work.join(format!("log/pbus-{n}.log"));
-    let program = Program { argv, file_prefix: "pmipgw-bench-gw".into(), log, limit_s: env.limit_s(n) };
+    let program = Program { argv, file_prefix: env.prefix("gw"), log, limit_s: env.limit_s(n) };
     let load = procfs::load_average();
     let w = dpdk_run::measure(
         &program,
@@ -364,12 +363,20 @@ struct Env<'c> {
     fastpath: PathBuf,
     cpu_mhz: f64,
     date: String,
+    /// Process id and start time: names this run's DPDK runtime files.
+    run_id: String,
 }
 
 impl<'c> Env<'c> {
     fn new(cli: &'c Cli) -> Result<Self, String> {
         for dir in ["pcap", "cfg", "log"] {
             std::fs::create_dir_all(cli.work.join(dir)).map_err(|e| format!("{}: {e}", cli.work.display()))?;
+        }
+        // Configs name this run's EAL file prefix: never reuse an earlier run's.
+        if let Ok(entries) = std::fs::read_dir(cli.work.join("cfg")) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
         }
         let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| "target".into());
         let pmipgw = cli.pmipgw.clone().unwrap_or_else(|| target.join("release/pmipgw"));
@@ -388,7 +395,15 @@ impl<'c> Env<'c> {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default();
-        Ok(Env { cli, pmipgw, fastpath, cpu_mhz: procfs::cpu_hz() / 1e6, date })
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let run_id = format!("{}-{}", std::process::id(), started.as_millis() % 1_000_000);
+        Ok(Env { cli, pmipgw, fastpath, cpu_mhz: procfs::cpu_hz() / 1e6, date, run_id })
+    }
+
+    /// EAL `--file-prefix` of a program: unique to this harness run, so two harnesses (even in containers sharing
+    /// /var/run/dpdk) or a leftover of an earlier run never share DPDK runtime files.
+    fn prefix(&self, program: &str) -> String {
+        format!("pmipgw-bench-{}-{program}", self.run_id)
     }
 
     fn mode_name(&self) -> &'static str {
@@ -456,7 +471,7 @@ impl<'c> Env<'c> {
         let config = self.cli.work.join(format!("cfg/{stem}.toml"));
         let link = self.cli.work.join(format!("cfg/{stem}-input.pcap"));
         if !config.exists() {
-            let eal_args = self.eal_args("pmipgw-bench-gw", n);
+            let eal_args = self.eal_args(&self.prefix("gw"), n);
             let run = GatewayRun {
                 role: direction.role,
                 family: direction.family,
@@ -489,7 +504,7 @@ impl<'c> Env<'c> {
     }
 
     fn testpmd(&self, mode: &str, inputs: &[PathBuf], n: u32, log: PathBuf) -> Program {
-        let prefix = format!("pmipgw-bench-tp-{mode}");
+        let prefix = self.prefix(&format!("tp-{mode}"));
         let w = self.cli.workers.to_string();
         let mut argv = vec![self.cli.testpmd.clone()];
         argv.extend(self.lcores());
@@ -535,14 +550,14 @@ impl<'c> Env<'c> {
                     "--counters-json".into(),
                     json,
                 ];
-                Ok(Program { argv, file_prefix: "pmipgw-bench-gw".into(), log, limit_s: self.limit_s(n) })
+                Ok(Program { argv, file_prefix: self.prefix("gw"), log, limit_s: self.limit_s(n) })
             }
             Gateway::Fastpath => {
                 let mut argv = self.fastpath_argv(direction, inputs, n);
                 let eal = argv.split_off(argv.iter().position(|a| a == "--").unwrap_or(argv.len()));
                 argv.extend(["--counters-json".into(), json]);
                 argv.extend(eal);
-                Ok(Program { argv, file_prefix: FASTPATH_PREFIX.into(), log, limit_s: self.limit_s(n) })
+                Ok(Program { argv, file_prefix: self.prefix("fp"), log, limit_s: self.limit_s(n) })
             }
         }
     }
@@ -562,7 +577,7 @@ impl<'c> Env<'c> {
             "--".into(),
         ];
         argv.extend(self.lcores());
-        argv.extend(self.eal_args(FASTPATH_PREFIX, n));
+        argv.extend(self.eal_args(&self.prefix("fp"), n));
         argv
     }
 
