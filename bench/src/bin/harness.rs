@@ -202,20 +202,8 @@ fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<()
                     .map_err(|_| format!("{stem}: no result ({status}): {}", dpdk_run::log_tail(&log)))?;
                 let r: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
                 let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
-                println!(
-                    "{direction:<12} {:>5} {size:>4} B  idle {:.2} / {:.2} Mpps, churn {:.2} Mpps: x {:.3} at {:.0} \
-                     updates/s (applied {}, refused {}, drops {})",
-                    results::short_count(n),
-                    f("idle_before_mpps"),
-                    f("idle_after_mpps"),
-                    f("churn_mpps"),
-                    f("ratio"),
-                    f("updates_per_s"),
-                    r["updates_applied"],
-                    r["updates_refused"],
-                    r["drops"]
-                );
-                table.push_str(&format!(
+                // One row for the table and the console alike.
+                let row = format!(
                     "| {direction} | {} | {size} | {:.2} / {:.2} | {:.2} | {:.3} | {:.0} | {} | {} | {} | {} | {} |\n",
                     results::short_count(n),
                     f("idle_before_mpps"),
@@ -228,7 +216,9 @@ fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<()
                     r["drops"],
                     env.mode_name(),
                     env.date
-                ));
+                );
+                print!("churn {row}");
+                table.push_str(&row);
                 if !cli.keep {
                     for p in &inputs {
                         let _ = std::fs::remove_file(p);
