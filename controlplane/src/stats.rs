@@ -51,6 +51,15 @@ pub fn message_kind(msg: &MhRepr) -> (&'static str, Option<&'static str>) {
 }
 
 impl Counters {
+    /// Counts every message among `outputs` as sent (what a state machine just produced).
+    pub fn count_sent(&mut self, outputs: &[crate::machine::Output]) {
+        for output in outputs {
+            if let crate::machine::Output::Send { msg, .. } = output {
+                self.message(Direction::Tx, msg);
+            }
+        }
+    }
+
     /// Counts a message received or sent.
     pub fn message(&mut self, direction: Direction, msg: &MhRepr) {
         let (message, status) = message_kind(msg);

@@ -110,11 +110,7 @@ impl Lma {
                 out.push(Output::ApiReply { id, response });
             }
         }
-        for o in &out[start..] {
-            if let Output::Send { msg, .. } = o {
-                self.counters.message(Direction::Tx, msg);
-            }
-        }
+        self.counters.count_sent(&out[start..]);
     }
 
     /// When the next timer is due: call `handle(Input::Tick, ..)` then.

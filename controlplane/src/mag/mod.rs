@@ -88,11 +88,7 @@ impl Mag {
                 }
             }
         }
-        for o in &out[start..] {
-            if let Output::Send { msg, .. } = o {
-                self.counters.message(Direction::Tx, msg);
-            }
-        }
+        self.counters.count_sent(&out[start..]);
     }
 
     /// When the next timer is due: call `handle(Input::Tick, ..)` then.
