@@ -849,7 +849,8 @@ class Run:
     def report_capture(self):
         if not os.path.exists(getattr(self, "core_pcap", "")):
             return
-        done = self.sh(["tshark", "-n", "-r", self.core_pcap, "-Y", "mipv6", "-T", "fields", "-E", "separator=|",
+        done = self.sh(["tshark", "-n", "-r", self.core_pcap] + tshark_decode_as(self.args.transport) +
+                       ["-Y", "mipv6", "-T", "fields", "-E", "separator=|",
                         "-e", "frame.time_relative", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ip.src", "-e", "ip.dst",
                         "-e", "mip6.mhtype", "-e", "mip6.ba.status", "-e", "mip6.bri_status", "-e", "mip6.hi",
                         "-e", "mip6.gre_key", "-e", "mip6.bu.lifetime", "-e", "mip6.ba.lifetime",
@@ -969,6 +970,12 @@ class Step:
             self.run.out.fail(f"{self.name}: {record['error']}")
         self.run.summary["steps"].append(record)
         return False
+
+
+def tshark_decode_as(transport):
+    """IPv4 transport: the MAGs use TS 29.275's IPv4-UDP signalling, an IPv6 header (IPv4-mapped addresses) behind
+    UDP 5436, where Wireshark expects a bare Mobility Header (RFC 5844): decode that port as IPv6."""
+    return ["-d", "udp.port==5436,ipv6"] if transport == "v4" else []
 
 
 def fmt_key(key):
