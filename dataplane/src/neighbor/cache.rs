@@ -82,6 +82,11 @@ impl NeighborCache {
         self.entries.get(ip).and_then(|e| e.mac)
     }
 
+    /// Whether resolution of `ip` has given up (hold-down after unanswered solicitations) or never started.
+    pub fn gave_up(&self, ip: &IpAddr) -> bool {
+        self.entries.get(ip).is_none_or(|e| matches!(e.state, State::Failed { .. }))
+    }
+
     /// Looks `ip` up for sending, starting or refreshing resolution as needed (solicitations go to `out`).
     pub fn lookup(&mut self, ip: IpAddr, now: u64, out: &mut Vec<Solicit>) -> Lookup {
         let timers = self.timers;
