@@ -32,7 +32,7 @@ use crossbeam_channel::Sender;
 use dataplane::binding::{Binding, BindingId, Function, TunnelEndpoints};
 use dataplane::counters::{CountersHandle, DropReason};
 use dataplane::dpdk::Mempool;
-use dataplane::neighbor::ndp;
+use dataplane::neighbor::{echo, ndp};
 use dataplane::packet::PacketBuf;
 use dataplane::tables::{Epoch, UpdateSender};
 use dataplane::wire::ethernet::{self, MacAddr};
@@ -102,7 +102,8 @@ pub struct ControlStats {
     pub arp_answered: u64,
     pub nd_answered: u64,
     pub router_advertisements: u64,
-    /// Punted frames nothing here handles (e.g. echo requests, for now).
+    pub echo_answered: u64,
+    /// Punted frames nothing here handles (e.g. a Router Solicitation from a UE we do not serve).
     pub unhandled: u64,
     /// Messages not sent: no next-hop MAC known, no mbuf, or the inject queue full.
     pub send_failed: u64,
@@ -232,7 +233,7 @@ impl Control {
                         self.learn_from_signalling(port, header.src, eth.source());
                         self.drive(Input::Received { header, msg });
                     }
-                    Err(controlplane::wire::WireError::NotSignalling { .. }) => self.stats.unhandled += 1,
+                    Err(controlplane::wire::WireError::NotSignalling { .. }) => self.on_echo(port, frame),
                     Err(err) => {
                         self.stats.signalling_malformed += 1;
                         tracing::debug!(port, "malformed signalling: {err}");
@@ -240,6 +241,18 @@ impl Control {
                 }
             }
             _ => self.stats.unhandled += 1,
+        }
+    }
+
+    /// Answers pings to the gateway's own addresses on the port they arrived on.
+    fn on_echo(&mut self, port: usize, frame: &[u8]) {
+        let answer = self.ports.get(port).and_then(|p| echo::reply(frame, p.mac, &p.addresses));
+        match answer {
+            Some(reply) => {
+                self.stats.echo_answered += 1;
+                self.inject_frame(port, &reply);
+            }
+            None => self.stats.unhandled += 1,
         }
     }
 
@@ -408,6 +421,7 @@ impl Control {
                 stats.events.insert("control.arp_answered".into(), self.stats.arp_answered);
                 stats.events.insert("control.nd_answered".into(), self.stats.nd_answered);
                 stats.events.insert("control.router_advertisements".into(), self.stats.router_advertisements);
+                stats.events.insert("control.echo_answered".into(), self.stats.echo_answered);
                 let n = &self.neighbors.stats;
                 stats.events.insert("neighbour.solicitations_sent".into(), n.solicitations_sent);
                 stats.events.insert("neighbour.resolved".into(), n.resolved);
