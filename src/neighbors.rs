@@ -224,6 +224,23 @@ impl Neighbors {
         lost
     }
 
+    /// Every cache entry of every port: (port, ip, mac, state, bindings using it), sorted for display.
+    pub fn entries(&self) -> Vec<(usize, IpAddr, Option<MacAddr>, &'static str, usize)> {
+        let mut all: Vec<_> = self
+            .caches
+            .iter()
+            .enumerate()
+            .flat_map(|(port, cache)| {
+                cache.entries().map(move |(ip, mac, state)| {
+                    let users = self.users.get(&(port, ip)).map_or(0, BTreeSet::len);
+                    (port, ip, mac, state, users)
+                })
+            })
+            .collect();
+        all.sort_by_key(|&(port, ip, ..)| (port, ip));
+        all
+    }
+
     fn refresh_gateways(&mut self, now: u64, out: &mut Vec<(usize, Vec<u8>)>) {
         for port in 0..self.ports.len() {
             if self.ports[port].fixed.is_some() {

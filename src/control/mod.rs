@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use controlplane::api::{ApiBridge, ApiCall};
-use controlplane::api::{DataplaneStats, PortStats as ApiPortStats, Request, Response, TrafficCounters, WorkerStats};
+use controlplane::api::{
+    DataplaneStats, NeighbourView, PortStats as ApiPortStats, Request, Response, TrafficCounters, WorkerStats,
+};
 use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
 use controlplane::machine::{Event, Input, Output};
@@ -391,9 +393,30 @@ impl Control {
             calls.extend(receiver.try_iter());
         }
         for call in calls {
+            // The neighbour caches are the gateway's own; everything else is the procedures'.
+            if call.request == Request::Neighbours {
+                let _ = call.reply.send(self.neighbours_view());
+                continue;
+            }
             let input = self.bridge.submit(call);
             self.drive(input);
         }
+    }
+
+    fn neighbours_view(&self) -> Response {
+        let neighbours = self
+            .neighbors
+            .entries()
+            .into_iter()
+            .map(|(port, address, mac, state, bindings)| NeighbourView {
+                port: self.ports.get(port).map_or_else(|| port.to_string(), |p| p.name.clone()),
+                address,
+                mac: mac.map(|m| m.to_string()),
+                state: state.into(),
+                bindings: bindings as u64,
+            })
+            .collect();
+        Response::Neighbours { neighbours }
     }
 
     /// Adds what only the gateway knows (fast-path counters) to a management reply.

@@ -164,6 +164,21 @@ impl NeighborCache {
     pub fn known(&self) -> impl Iterator<Item = (IpAddr, MacAddr, bool)> + '_ {
         self.entries.iter().filter_map(|(ip, e)| e.mac.map(|mac| (*ip, mac, e.state == State::Static)))
     }
+
+    /// Every entry with its MAC (if any) and RFC 4861 state name, for management displays.
+    pub fn entries(&self) -> impl Iterator<Item = (IpAddr, Option<MacAddr>, &'static str)> + '_ {
+        self.entries.iter().map(|(ip, e)| {
+            let state = match e.state {
+                State::Static => "static",
+                State::Incomplete { .. } => "incomplete",
+                State::Reachable { .. } => "reachable",
+                State::Stale => "stale",
+                State::Probe { .. } => "probe",
+                State::Failed { .. } => "failed",
+            };
+            (*ip, e.mac, state)
+        })
+    }
 }
 
 #[cfg(test)]
