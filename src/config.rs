@@ -117,15 +117,37 @@ pub struct PortSection {
     pub devargs: String,
     /// L3 MTU; the device default when absent.
     pub mtu: Option<u16>,
-    /// Next hop's MAC address behind this port, written as destination into frames sent out of it.
+    /// A fixed next hop for every frame sent out of this port: a static entry that wins over anything resolved.
+    /// Needed on ports with roles when no `[lma]` / `[mag]` section runs neighbour resolution.
     #[serde(default, deserialize_with = "mac_address")]
     pub next_hop_mac: Option<MacAddr>,
+    /// The port's default next hops (routers), at most one IPv4 and one IPv6, resolved by ARP / NDP: where
+    /// decapsulated SGi traffic goes, and on `core` where tunnel peers are reached when they are not on-link.
+    #[serde(default)]
+    pub next_hop: Vec<IpAddr>,
+    /// The gateway's own addresses on this port (e.g. the UEs' default gateway on `access`, the SGi address),
+    /// answered by ARP / NDP and used as the source of solicitations. `core` also answers for its LMAA /
+    /// Proxy-CoA without listing them.
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// Static neighbour entries (IP → MAC); they win over what is learned.
+    #[serde(default, rename = "neighbor")]
+    pub neighbors: Vec<StaticNeighbor>,
     /// What the port faces (fast path): any of "core", "access", "sgi". A role may be on one port only.
     #[serde(default)]
     pub roles: Vec<RoleName>,
     /// L2 forwarding (Foundation processing, a plumbing check): the port that frames received here are sent out
     /// of. Not combinable with roles.
     pub forward_to: Option<String>,
+}
+
+/// `[[port.neighbor]]`: one static neighbour entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticNeighbor {
+    pub ip: IpAddr,
+    #[serde(deserialize_with = "required_mac_address")]
+    pub mac: MacAddr,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -246,6 +268,7 @@ impl BindingSection {
             downlink_key: self.downlink_key,
             ue_ipv4: self.ue_ipv4,
             ue_ipv6_prefix: self.ue_ipv6_prefix.map(|p| p.0),
+            next_hop: Default::default(),
         })
     }
 }
@@ -267,6 +290,10 @@ fn mac_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<MacAddr>
     text.parse()
         .map(Some)
         .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a MAC address like 02:00:00:00:00:01")))
+}
+
+fn required_mac_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MacAddr, D::Error> {
+    mac_address(d)?.ok_or_else(|| serde::de::Error::custom("a MAC address is needed"))
 }
 
 fn default_lcores() -> String {
@@ -455,6 +482,43 @@ impl Config {
         Ok(())
     }
 
+    /// One next hop per family, and an address of the port to ask for an IPv4 next hop from (ARP has no
+    /// link-local form; NDP uses the port's link-local address).
+    fn validate_neighbours(&self, i: usize, port: &PortSection) -> Result<(), (String, String)> {
+        let key = format!("port[{i}].next_hop");
+        let v4: Vec<_> = port.next_hop.iter().filter(|a| a.is_ipv4()).collect();
+        let v6: Vec<_> = port.next_hop.iter().filter(|a| a.is_ipv6()).collect();
+        if v4.len() > 1 || v6.len() > 1 {
+            return Err((key, "at most one IPv4 and one IPv6 next hop".into()));
+        }
+        if let Some(hop) = v4.first() {
+            let own = self.port_addresses(i);
+            if !own.iter().any(|a| a.is_ipv4()) {
+                return Err((
+                    key,
+                    format!(
+                        "{hop} is resolved by ARP, which needs an IPv4 address of this port in port[{i}].addresses"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The gateway's own addresses on port `i`: its `addresses`, plus the tunnel addresses on a `core` port.
+    pub fn port_addresses(&self, i: usize) -> Vec<IpAddr> {
+        let Some(port) = self.ports.get(i) else { return Vec::new() };
+        let mut own = port.addresses.clone();
+        if port.roles.contains(&RoleName::Core) {
+            for tunnel_end in self.gateway.lmaa.iter().chain(&self.gateway.proxy_coa) {
+                if !own.contains(tunnel_end) {
+                    own.push(*tunnel_end);
+                }
+            }
+        }
+        own
+    }
+
     fn validate_fast_path(&self) -> Result<(), (String, String)> {
         let g = &self.gateway;
         if !self.is_fast_path() {
@@ -497,9 +561,13 @@ impl Config {
                 }
                 *slot = Some(i);
             }
-            if !port.roles.is_empty() && port.next_hop_mac.is_none() {
-                return Err((format!("port[{i}].next_hop_mac"), "is needed on a port with roles".into()));
+            if !port.roles.is_empty() && port.next_hop_mac.is_none() && !self.has_procedures() {
+                return Err((
+                    format!("port[{i}].next_hop_mac"),
+                    "is needed on a port with roles unless [lma] or [mag] runs neighbour resolution".into(),
+                ));
             }
+            self.validate_neighbours(i, port)?;
         }
         // Same checks the tables apply, so a bad binding is named here rather than after EAL started.
         let mut table = BindingTable::new(self.bindings.len());
@@ -650,6 +718,31 @@ mod tests {
     const BINDING: &str = "[[binding]]\nfunction = \"lma\"\nlocal = \"2001:db8:2::1\"\nremote = \"2001:db8:1::1\"\n\
         uplink_key = 0x0a0b0c0d\ndownlink_key = 0x00010001\nue_ipv4 = \"10.45.0.2\"\n\
         ue_ipv6_prefix = \"2001:db8:aaaa:1::/64\"\n";
+
+    #[test]
+    fn neighbour_keys_are_checked_per_port() {
+        // The SGi port resolves its router by ARP and NDP from its own addresses.
+        let sgi = LMA.replace(
+            "next_hop_mac = \"02:00:00:00:00:02\"\n",
+            "next_hop_mac = \"02:00:00:00:00:02\"\naddresses = [\"203.0.113.1\"]\nnext_hop = [\"203.0.113.10\", \"2001:db8:50::10\"]\n\
+             [[port.neighbor]]\nip = \"203.0.113.20\"\nmac = \"02:00:00:00:00:20\"\n",
+        );
+        let c = parse(&sgi).unwrap();
+        assert_eq!(c.ports[1].next_hop.len(), 2);
+        assert_eq!(c.ports[1].neighbors[0].mac, MacAddr([2, 0, 0, 0, 0, 0x20]));
+        assert_eq!(c.port_addresses(0).len(), 2, "core answers for the LMAAs");
+        assert_eq!(c.port_addresses(1), vec![IpAddr::from([203, 0, 113, 1])]);
+
+        let two_v4 = sgi.replace("\"2001:db8:50::10\"", "\"203.0.113.11\"");
+        let err = parse(&two_v4).unwrap_err();
+        assert!(err.contains("key 'port[1].next_hop'") && err.contains("at most one IPv4"), "{err}");
+        let no_source = sgi.replace("addresses = [\"203.0.113.1\"]\n", "");
+        let err = parse(&no_source).unwrap_err();
+        assert!(err.contains("key 'port[1].next_hop'") && err.contains("port[1].addresses"), "{err}");
+        let bad_mac = sgi.replace("02:00:00:00:00:20", "nope");
+        let err = parse(&bad_mac).unwrap_err();
+        assert!(err.contains("port[1].neighbor[0].mac") && err.contains("not a MAC"), "{err}");
+    }
 
     #[test]
     fn fast_path_config_with_a_static_binding() {

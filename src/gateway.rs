@@ -10,6 +10,8 @@ use dataplane::binding::{Binding, BindingId, Function};
 use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason, WorkerCounters};
 use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Mempool, Port};
 use dataplane::idle::Idler;
+use dataplane::neighbor::CacheTimers;
+use dataplane::nexthop::PortNextHops;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
 use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::wire::ethernet::MacAddr;
@@ -18,6 +20,7 @@ use serde_json::json;
 
 use crate::config::{Config, PortSection, RoleName};
 use crate::control::{Control, ControlPort, ControlStats, Procedures};
+use crate::neighbors::{Neighbors, PortNeighbors};
 
 /// Frames the control thread may have waiting for a worker to transmit.
 const INJECT_QUEUE_DEPTH: usize = 1024;
@@ -118,7 +121,8 @@ pub fn run(
     let mut punts_received = 0u64;
     let control = match signalling {
         Some(setup) => {
-            let mut control = setup.into_control(config, ports, pool, tables, counters.clone(), inject_tx);
+            let neighbors = neighbors(config, ports, &pipeline);
+            let mut control = setup.into_control(config, ports, pool, tables, counters.clone(), inject_tx, neighbors);
             control.run(&punt_rx);
             punts_received = control.stats.punted;
             let stats = control.final_stats();
@@ -155,19 +159,25 @@ fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<Pi
         port_configs.push(PortConfig {
             roles: config.roles(i),
             mac: MacAddr(port.mac_address().map_err(key)?),
-            // Validated: ports with roles have one. Role-less ports never transmit.
-            next_hop_mac: section.next_hop_mac.unwrap_or(MacAddr([0xff; 6])),
+            next_hop_mac: section.next_hop_mac,
             mtu: port.mtu().map_err(key)?,
             tx_ipv4_checksum_offload: port.tx_ipv4_checksum_offloaded(),
         });
     }
     let g = &config.gateway;
+    let tunnel_ends: Vec<_> = g.lmaa.iter().chain(&g.proxy_coa).collect();
+    let mut host_addresses: Vec<std::net::IpAddr> = Vec::new();
+    for section in config.ports.iter() {
+        host_addresses.extend(section.addresses.iter().filter(|a| !tunnel_ends.contains(a)));
+    }
     let pipeline = PipelineConfig {
         ports: port_configs,
         lmaa: g.lmaa.clone(),
         proxy_coa: g.proxy_coa.clone(),
         outer_hop_limit: g.outer_hop_limit,
         inner_source_check: g.inner_source_check,
+        host_addresses,
+        next_hops: Arc::new(PortNextHops::new()),
     };
     pipeline.validate().map_err(|e| format!("key 'port': {e}"))?;
     Ok(pipeline)
@@ -358,6 +368,7 @@ impl SignallingSetup {
         Ok(SignallingSetup { procedures, api_calls, _api_server: api_server, _metrics: metrics })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn into_control(
         self,
         config: &Config,
@@ -366,25 +377,64 @@ impl SignallingSetup {
         tables: UpdateSender,
         counters: CountersHandle,
         inject: crossbeam_channel::Sender<dataplane::worker::Injected>,
+        neighbors: Neighbors,
     ) -> ControlWithServers {
-        let own: Vec<std::net::IpAddr> = config.gateway.lmaa.iter().chain(&config.gateway.proxy_coa).copied().collect();
         let control_ports = ports
             .iter()
-            .map(|(section, port)| {
-                let core = section.roles.contains(&RoleName::Core);
-                ControlPort {
-                    name: section.name.clone(),
-                    mac: port.mac_address().map(MacAddr).unwrap_or_default(),
-                    next_hop: section.next_hop_mac,
-                    core,
-                    addresses: if core { own.clone() } else { Vec::new() },
-                }
+            .enumerate()
+            .map(|(i, (section, port))| ControlPort {
+                name: section.name.clone(),
+                mac: port.mac_address().map(MacAddr).unwrap_or_default(),
+                core: section.roles.contains(&RoleName::Core),
+                access: section.roles.contains(&RoleName::Access),
+                mtu: port.mtu().unwrap_or(1500),
+                addresses: config.port_addresses(i),
             })
             .collect();
-        let control =
-            Control::new(self.procedures, tables, counters, control_ports, inject, Arc::clone(pool), self.api_calls);
+        let control = Control::new(
+            self.procedures,
+            tables,
+            counters,
+            control_ports,
+            neighbors,
+            inject,
+            Arc::clone(pool),
+            self.api_calls,
+        );
         ControlWithServers { control, _api_server: self._api_server, _metrics: self._metrics }
     }
+}
+
+/// Neighbour resolution for every port, publishing into the pipeline's next hops.
+fn neighbors(config: &Config, ports: &[(&PortSection, Port)], pipeline: &PipelineConfig) -> Neighbors {
+    let mut statics = Vec::new();
+    let described = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (section, port))| {
+            let mac = port.mac_address().map(MacAddr).unwrap_or_default();
+            let own = config.port_addresses(i);
+            statics.extend(section.neighbors.iter().map(|n| (i, n.ip, n.mac)));
+            let first = |v6: bool| own.iter().copied().find(|a| a.is_ipv6() == v6);
+            PortNeighbors {
+                mac,
+                ipv4: first(false).and_then(|a| match a {
+                    std::net::IpAddr::V4(v4) => Some(v4),
+                    std::net::IpAddr::V6(_) => None,
+                }),
+                ipv6: match first(true) {
+                    Some(std::net::IpAddr::V6(v6)) => v6,
+                    _ => dataplane::neighbor::ndp::link_local_from_mac(mac),
+                },
+                fixed: section.next_hop_mac,
+                gateways: [
+                    section.next_hop.iter().copied().find(|a| a.is_ipv4()),
+                    section.next_hop.iter().copied().find(|a| a.is_ipv6()),
+                ],
+            }
+        })
+        .collect();
+    Neighbors::new(described, &statics, Arc::clone(&pipeline.next_hops), CacheTimers::default())
 }
 
 /// The control thread's state with the servers that feed it (stopped when this is dropped).

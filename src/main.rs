@@ -4,6 +4,7 @@
 mod config;
 mod control;
 mod gateway;
+mod neighbors;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

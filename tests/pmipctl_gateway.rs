@@ -29,7 +29,8 @@ impl Gateway {
              [[port]]\nname = \"core\"\ndevice = \"net_pcap0\"\ndevargs = \"rx_pcap={core_in},tx_pcap={core_out}\"\n\
              roles = [\"core\"]\nnext_hop_mac = \"02:00:00:00:c0:01\"\n\n\
              [[port]]\nname = \"sgi\"\ndevice = \"net_pcap1\"\ndevargs = \"rx_pcap={empty},tx_pcap={sgi_out}\"\n\
-             roles = [\"sgi\"]\nnext_hop_mac = \"02:00:00:00:5a:01\"\n\n\
+             roles = [\"sgi\"]\nnext_hop_mac = \"02:00:00:00:5a:01\"\n\
+             [[port.neighbor]]\nip = \"203.0.113.10\"\nmac = \"02:00:00:00:5a:0a\"\n\n\
              [lma]\nallowed_mags = [\"2001:db8:1::/64\"]\nuplink_keys = {{ first = 0x0a0b0c0d, last = 0x0a0bffff }}\n\
              timestamp_validity_window_ms = 315360000000\nmax_bindings = 1024\n\
              [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:aaaa::/48\"\n\n\
@@ -176,6 +177,16 @@ fn pmipctl_drives_a_running_lma() {
     let peers = json_of(&ok(gw.ctl(&["--json", "peers"])));
     assert!(peers["peers"].to_string().contains("2001:db8:1::1"), "{peers}");
     ok(gw.ctl(&["peers"]));
+
+    // neighbours: the gateway's own table (not the procedures'): the static SGi entry from the config.
+    let neighbours = json_of(&ok(gw.ctl(&["--json", "neighbours"])));
+    let entry = &neighbours["neighbours"][0];
+    assert_eq!(
+        (entry["port"].as_str(), entry["address"].as_str(), entry["mac"].as_str(), entry["state"].as_str()),
+        (Some("sgi"), Some("203.0.113.10"), Some("02:00:00:00:5a:0a"), Some("static")),
+        "{neighbours}"
+    );
+    assert!(text(&ok(gw.ctl(&["neighbours"]))).contains("203.0.113.10"));
 
     // keys: reserve, list, release; errors say what was wrong.
     ok(gw.ctl(&["keys", "reserve", "--key", "0x1234", "--mn-id", "other@example.org", "--apn", "internet"]));

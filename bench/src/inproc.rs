@@ -24,7 +24,7 @@ pub fn pipeline_config(role: Role) -> PipelineConfig {
         ports: vec![PortConfig {
             roles,
             mac: MacAddr(traffic::GATEWAY_MAC),
-            next_hop_mac: MacAddr(traffic::NEXT_HOP_MAC),
+            next_hop_mac: Some(MacAddr(traffic::NEXT_HOP_MAC)),
             mtu: 1500,
             tx_ipv4_checksum_offload: false,
         }],

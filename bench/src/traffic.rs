@@ -164,6 +164,7 @@ pub fn binding(role: Role, family: Family, i: u32) -> Binding {
         downlink_key: Some(downlink_key(i)),
         ue_ipv4: Some(ue_ipv4(i)),
         ue_ipv6_prefix: Some(ue_prefix(i)),
+        next_hop: Default::default(),
     }
 }
 

@@ -69,6 +69,9 @@ pub struct TunnelSpec {
     pub ue_ipv4: Option<Ipv4Addr>,
     /// The UE's /64 home network prefix (network address).
     pub ue_ipv6_prefix: Option<Ipv6Addr>,
+    /// MAG: the UE's link-layer address on the access link (the MN Link-layer Identifier it attached with), where
+    /// decapsulated downlink goes and Router Advertisements are sent.
+    pub ue_mac: Option<[u8; 6]>,
 }
 
 /// The control plane's handle on one tunnel entry: the BCE or BULE id it belongs to.

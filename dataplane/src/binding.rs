@@ -1,6 +1,7 @@
 //! What the fast path knows about one PDN connection's tunnel: plain data the control plane (or the config file)
 //! hands to the tables.
 
+use crate::wire::ethernet::MacAddr;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Which end of the tunnel this gateway is for a binding. One process may hold both (a one-box lab setup).
@@ -49,6 +50,19 @@ pub struct Binding {
     pub ue_ipv4: Option<Ipv4Addr>,
     /// The UE's IPv6 home network prefix; always a /64 (RFC 5213 per-MN prefix), so the low 64 bits are zero.
     pub ue_ipv6_prefix: Option<Ipv6Addr>,
+    /// Link-layer destinations of this binding's traffic, as resolved by the control thread.
+    pub next_hop: BindingNextHops,
+}
+
+/// Ethernet destinations that depend on the binding rather than on the port. Where one is `None`, the port's
+/// default next hop is used ([`crate::nexthop::PortNextHops`]); where that is unresolved too, the packet is dropped
+/// under `next-hop-unresolved`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BindingNextHops {
+    /// Encapsulated packets (out of `core`): the tunnel peer's MAC when it is on-link.
+    pub core: Option<MacAddr>,
+    /// MAG downlink (out of `access`): the UE's MAC.
+    pub access: Option<MacAddr>,
 }
 
 /// Why a binding cannot be installed.
@@ -136,6 +150,7 @@ mod tests {
             downlink_key: Some(0x00010001),
             ue_ipv4: Some(Ipv4Addr::new(10, 45, 0, 2)),
             ue_ipv6_prefix: Some("2001:db8:aaaa:1::".parse().unwrap()),
+            next_hop: BindingNextHops::default(),
         }
     }
 

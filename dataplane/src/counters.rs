@@ -69,11 +69,13 @@ pub enum DropReason {
     PuntQueueFull,
     /// The egress port's transmit queue did not take the packet.
     TxFailed,
+    /// The next hop's MAC is not known (yet): neighbour resolution is in progress or failed.
+    NextHopUnresolved,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 27] = [
+    pub const ALL: [DropReason; 28] = [
         DropReason::EthernetTruncated,
         DropReason::UnsupportedEthertype,
         DropReason::MultiSegment,
@@ -101,6 +103,7 @@ impl DropReason {
         DropReason::NoEgressPort,
         DropReason::PuntQueueFull,
         DropReason::TxFailed,
+        DropReason::NextHopUnresolved,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -134,6 +137,7 @@ impl DropReason {
             DropReason::NoEgressPort => "no-egress-port",
             DropReason::PuntQueueFull => "punt-queue-full",
             DropReason::TxFailed => "tx-failed",
+            DropReason::NextHopUnresolved => "next-hop-unresolved",
         }
     }
 

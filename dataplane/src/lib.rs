@@ -12,6 +12,7 @@
 //! - [`binding`]: what the fast path knows of a PDN connection's tunnel (plain data from config or control plane).
 //! - [`tables`]: per-worker binding tables and the update protocol (bounded queues, epochs, acknowledgement).
 //! - [`pipeline`]: classify → look up → encap/decap → verdict, generic over [`packet::PacketBuf`].
+//! - [`nexthop`]: each port's default next-hop MAC per family, resolved by the control thread, read per packet.
 //! - [`counters`]: per-worker, per-port, per-drop-reason and per-binding counters, readable while running.
 //! - [`worker`]: the poll loop of one core: rx burst → pipeline → tx per port / punt / free, updates between bursts.
 pub mod binding;
@@ -20,6 +21,7 @@ pub mod dpdk;
 pub mod idle;
 pub mod l2fwd;
 pub mod neighbor;
+pub mod nexthop;
 pub mod packet;
 pub mod pipeline;
 pub mod tables;

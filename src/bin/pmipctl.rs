@@ -36,6 +36,8 @@ enum Command {
     Stats,
     /// Heartbeat state of each peer and its restart counter.
     Peers,
+    /// The gateway's ARP / NDP neighbour caches: next hops, tunnel peers and UEs, with their state.
+    Neighbours,
     /// MAG: create or delete a PDN connection.
     #[command(subcommand)]
     Pdn(PdnCommand),
@@ -172,6 +174,7 @@ fn request(command: Command) -> Request {
         Command::Bindings(s) => Request::Bindings { selector: s.into() },
         Command::Stats => Request::Stats,
         Command::Peers => Request::Peers,
+        Command::Neighbours => Request::Neighbours,
         Command::Pdn(PdnCommand::Create {
             mn_id,
             apn,

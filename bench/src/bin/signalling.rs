@@ -73,6 +73,7 @@ fn to_binding(spec: &TunnelSpec) -> Binding {
         downlink_key: spec.downlink_key,
         ue_ipv4: spec.ue_ipv4,
         ue_ipv6_prefix: spec.ue_ipv6_prefix,
+        next_hop: Default::default(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Human-readable rendering of replies: aligned tables for lists, `key: value` blocks for one binding.
 
-use super::types::{BindingView, DataplaneStats, PeerView, ReservationView, Response, Stats};
+use super::types::{BindingView, DataplaneStats, NeighbourView, PeerView, ReservationView, Response, Stats};
 use std::fmt::Write;
 
 /// A plain text table: a header row and left-aligned columns separated by two spaces.
@@ -57,6 +57,7 @@ pub fn render(response: &Response) -> String {
         Response::Stats(stats) => stats_text(stats),
         Response::Peers { peers, restart_counter } => peers_text(peers, *restart_counter),
         Response::Keys { reservations } => keys_text(reservations),
+        Response::Neighbours { neighbours } => neighbours_text(neighbours),
         Response::Done { message } => format!("{message}\n"),
         Response::Error { error } => format!("error: {error}\n"),
     }
@@ -191,6 +192,23 @@ fn peers_text(peers: &[PeerView], restart_counter: u32) -> String {
     }
     out.push_str(&t.render());
     out
+}
+
+fn neighbours_text(neighbours: &[NeighbourView]) -> String {
+    if neighbours.is_empty() {
+        return "no neighbours\n".into();
+    }
+    let mut t = Table::new(&["PORT", "ADDRESS", "MAC", "STATE", "BINDINGS"]);
+    for n in neighbours {
+        t.row(vec![
+            n.port.clone(),
+            n.address.to_string(),
+            n.mac.clone().unwrap_or_else(|| "-".into()),
+            n.state.clone(),
+            n.bindings.to_string(),
+        ]);
+    }
+    t.render()
 }
 
 fn keys_text(reservations: &[ReservationView]) -> String {

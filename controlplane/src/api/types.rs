@@ -103,6 +103,8 @@ pub enum Request {
     Stats,
     /// Heartbeat state of every peer.
     Peers,
+    /// The gateway's neighbour caches (ARP / NDP), per port. Answered by the gateway, not the procedures.
+    Neighbours,
     /// MAG: create a PDN connection.
     PdnCreate(PdnCreate),
     /// MAG: delete a PDN connection (de-registration PBU).
@@ -246,6 +248,19 @@ pub struct PeerView {
     pub responses_received: u64,
 }
 
+/// One neighbour cache entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighbourView {
+    pub port: String,
+    pub address: IpAddr,
+    /// `None` while being resolved or after it stopped answering.
+    pub mac: Option<String>,
+    /// `static`, `incomplete`, `reachable`, `stale`, `probe` or `failed` (RFC 4861 §7.3.2 states).
+    pub state: String,
+    /// Bindings whose traffic goes to this neighbour.
+    pub bindings: u64,
+}
+
 /// A key reservation (TS 29.275 §6.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationView {
@@ -275,6 +290,9 @@ pub enum Response {
     },
     Keys {
         reservations: Vec<ReservationView>,
+    },
+    Neighbours {
+        neighbours: Vec<NeighbourView>,
     },
     /// A command that has nothing to show but its outcome.
     Done {

@@ -228,6 +228,7 @@ impl Lma {
             Request::PdnCreate(_) | Request::PdnDelete { .. } => {
                 Response::error("pdn create / pdn delete are MAG commands; this gateway is an LMA")
             }
+            Request::Neighbours => Response::error("neighbours are the gateway's; the LMA procedures have none"),
         }
     }
 

@@ -517,6 +517,7 @@ fn spec_of(b: &Bce) -> Option<TunnelSpec> {
         downlink_key: Some(b.downlink_key),
         ue_ipv4: b.ipv4,
         ue_ipv6_prefix: b.hnp,
+        ue_mac: None,
     })
 }
 

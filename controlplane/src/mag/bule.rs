@@ -99,6 +99,7 @@ impl Bule {
             downlink_key: Some(self.downlink_key),
             ue_ipv4: self.ipv4,
             ue_ipv6_prefix: self.hnp,
+            ue_mac: self.ue_mac,
         })
     }
 }

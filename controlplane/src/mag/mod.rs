@@ -176,6 +176,7 @@ impl Mag {
             | Request::KeysReserve { .. }
             | Request::KeysRelease { .. }
             | Request::Keys => Response::error("binding revoke and keys are LMA commands; this gateway is a MAG"),
+            Request::Neighbours => Response::error("neighbours are the gateway's; the MAG procedures have none"),
         })
     }
 

@@ -82,6 +82,11 @@ impl NeighborCache {
         self.entries.get(ip).and_then(|e| e.mac)
     }
 
+    /// Whether resolution of `ip` has given up (hold-down after unanswered solicitations) or never started.
+    pub fn gave_up(&self, ip: &IpAddr) -> bool {
+        self.entries.get(ip).is_none_or(|e| matches!(e.state, State::Failed { .. }))
+    }
+
     /// Looks `ip` up for sending, starting or refreshing resolution as needed (solicitations go to `out`).
     pub fn lookup(&mut self, ip: IpAddr, now: u64, out: &mut Vec<Solicit>) -> Lookup {
         let timers = self.timers;
@@ -158,6 +163,21 @@ impl NeighborCache {
     /// Every entry with a MAC, for display (`ip`, `mac`, whether static).
     pub fn known(&self) -> impl Iterator<Item = (IpAddr, MacAddr, bool)> + '_ {
         self.entries.iter().filter_map(|(ip, e)| e.mac.map(|mac| (*ip, mac, e.state == State::Static)))
+    }
+
+    /// Every entry with its MAC (if any) and RFC 4861 state name, for management displays.
+    pub fn entries(&self) -> impl Iterator<Item = (IpAddr, Option<MacAddr>, &'static str)> + '_ {
+        self.entries.iter().map(|(ip, e)| {
+            let state = match e.state {
+                State::Static => "static",
+                State::Incomplete { .. } => "incomplete",
+                State::Reachable { .. } => "reachable",
+                State::Stale => "stale",
+                State::Probe { .. } => "probe",
+                State::Failed { .. } => "failed",
+            };
+            (*ip, e.mac, state)
+        })
     }
 }
 

@@ -8,9 +8,11 @@
 //! - [`arp`]: ARP request/reply parsing and building.
 //! - [`ndp`]: NS, NA, RS and RA parsing and building, with the ICMPv6 checksum.
 //! - [`cache`]: the resolution cache: static entries, solicitation retries, reachability ageing.
+//! - [`echo`]: echo replies for the gateway's own addresses.
 
 pub mod arp;
 pub mod cache;
+pub mod echo;
 pub mod ndp;
 
 pub use cache::{CacheTimers, Lookup, NeighborCache, Solicit};

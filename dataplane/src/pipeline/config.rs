@@ -2,8 +2,10 @@
 //! config file by the `pmipgw` package.
 
 use crate::counters::MAX_PORTS;
+use crate::nexthop::{IpFamily, PortNextHops};
 use crate::wire::ethernet::MacAddr;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// What a port faces. One port may have several roles (a one-armed deployment).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,8 +24,9 @@ pub struct PortConfig {
     pub roles: Roles,
     /// Source MAC of frames sent here (the port's own address).
     pub mac: MacAddr,
-    /// Destination MAC of frames sent here (the next hop; ARP/NDP come later).
-    pub next_hop_mac: MacAddr,
+    /// A configured next hop for every frame sent here that the binding does not direct elsewhere; it wins over
+    /// anything resolved. Without it the port's next hops come from neighbour resolution ([`PortNextHops`]).
+    pub next_hop_mac: Option<MacAddr>,
     /// Largest IP packet sent here (the L3 MTU).
     pub mtu: u16,
     /// The NIC fills outer IPv4 header checksums.
@@ -34,7 +37,7 @@ pub struct PortConfig {
 pub const MIN_MTU: u16 = 576;
 
 /// Everything a worker's pipeline is configured with.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct PipelineConfig {
     pub ports: Vec<PortConfig>,
     /// This gateway's LMA addresses (LMAA, IPv4-LMAA): uplink GRE arrives here, downlink GRE leaves from here.
@@ -45,6 +48,11 @@ pub struct PipelineConfig {
     pub outer_hop_limit: u8,
     /// LMA uplink: drop packets whose inner source is not the binding's UE address or inside its prefix.
     pub inner_source_check: bool,
+    /// The gateway's other own addresses (on `access` and `sgi` ports): neighbour discovery and echo requests for
+    /// them go to the control thread, anything else addressed to them is dropped.
+    pub host_addresses: Vec<IpAddr>,
+    /// Each port's default next hop per family, shared with the control thread that resolves them.
+    pub next_hops: Arc<PortNextHops>,
 }
 
 impl Default for PipelineConfig {
@@ -55,6 +63,8 @@ impl Default for PipelineConfig {
             proxy_coa: Vec::new(),
             outer_hop_limit: 64,
             inner_source_check: true,
+            host_addresses: Vec::new(),
+            next_hops: Arc::new(PortNextHops::new()),
         }
     }
 }
@@ -86,6 +96,16 @@ impl PipelineConfig {
             }
         }
         self.egress().map(drop)
+    }
+
+    /// Writes the ports' configured next hops into [`Self::next_hops`] (both families).
+    pub(crate) fn seed_static_next_hops(&self) {
+        for (index, port) in self.ports.iter().enumerate() {
+            if let Some(mac) = port.next_hop_mac {
+                self.next_hops.set(index, IpFamily::V4, Some(mac));
+                self.next_hops.set(index, IpFamily::V6, Some(mac));
+            }
+        }
     }
 
     /// The one port of each role, which traffic of that direction leaves through.

@@ -4,6 +4,7 @@ use super::{Action, Direction, Family, FastPath, Inner, Local};
 use crate::binding::{Binding, BindingId};
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
+use crate::wire::ethernet::MacAddr;
 use crate::wire::gre::{self, GreError};
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::{self, prefix64, Ipv6Packet};
@@ -26,6 +27,7 @@ pub(super) struct Plan {
     id: BindingId,
     direction: Direction,
     egress: usize,
+    next_hop: MacAddr,
     /// Frame offset of the inner IP header.
     inner_offset: usize,
     inner: Inner,
@@ -72,22 +74,25 @@ impl FastPath {
         if direction == Direction::LmaUplink && self.inner_source_check && !source_owned {
             return Err(DropReason::InnerSourceMismatch);
         }
-        let egress = match direction {
-            Direction::LmaUplink => self.egress.sgi,
-            _ => self.egress.access,
-        }
-        .ok_or(DropReason::NoEgressPort)?;
+        // LMA uplink goes to the SGi router; MAG downlink to the UE itself.
+        let (egress, binding_mac) = match direction {
+            Direction::LmaUplink => (self.egress.sgi, None),
+            _ => (self.egress.access, binding.next_hop.access),
+        };
+        let egress = egress.ok_or(DropReason::NoEgressPort)?;
         if inner.ttl <= 1 {
             return Err(DropReason::TtlExpired);
         }
         if inner.len > usize::from(self.port(egress)?.mtu) {
             return Err(DropReason::OverMtu);
         }
+        let next_hop = self.next_hop(binding_mac, egress, inner.family)?;
         let new_ecn = ecn::on_decapsulation(outer.ecn, inner.ecn);
         Ok(Action::Decapsulate(Plan {
             id,
             direction,
             egress,
+            next_hop,
             inner_offset: outer.gre_offset + header.header_len,
             inner,
             new_ecn: (new_ecn != inner.ecn).then_some(new_ecn),
@@ -106,7 +111,7 @@ impl FastPath {
         }
         let data = packet.data_mut();
         let header = array_at_mut(data, 0).ok_or(DropReason::InnerMalformed)?;
-        ethernet::write_header(header, port.next_hop_mac, port.mac, plan.inner.family.ethertype());
+        ethernet::write_header(header, plan.next_hop, port.mac, plan.inner.family.ethertype());
         forward_one_hop(data, plan.inner.family, plan.new_ecn)?;
         self.counters.path.decapsulated.add(1);
         self.count_binding(plan.id, plan.direction, plan.inner.len);

@@ -1,10 +1,11 @@
 //! Encapsulation: outer IPv4 or IPv6 header and a keyed GRE header prepended into the headroom.
 
 use super::decap::forward_one_hop;
-use super::{Action, Direction, FastPath, Inner, Verdict};
+use super::{Action, Direction, Family, FastPath, Inner, Verdict};
 use crate::binding::{Binding, BindingId, TunnelEndpoints};
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
+use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv4::{self, OuterIpv4};
 use crate::wire::ipv6::{self, OuterIpv6};
 use crate::wire::{array_at_mut, ecn, ethernet, gre};
@@ -16,6 +17,7 @@ pub(super) struct Plan<'t> {
     direction: Direction,
     key: u32,
     egress: usize,
+    next_hop: MacAddr,
     inner: Inner,
 }
 
@@ -50,11 +52,16 @@ impl FastPath {
         if headroom < overhead {
             return Err(DropReason::NoHeadroom);
         }
-        Ok(Action::Encapsulate(Plan { id, binding, direction, key, egress, inner }))
+        let outer_family = match binding.tunnel {
+            TunnelEndpoints::Ipv4 { .. } => Family::Ipv4,
+            TunnelEndpoints::Ipv6 { .. } => Family::Ipv6,
+        };
+        let next_hop = self.next_hop(binding.next_hop.core, egress, outer_family)?;
+        Ok(Action::Encapsulate(Plan { id, binding, direction, key, egress, next_hop, inner }))
     }
 
     /// Forwards the inner packet one hop, cuts link padding, prepends the outer headers and rewrites the
-    /// Ethernet header for the `core` next hop.
+    /// Ethernet header for the `core` next hop (the binding's peer, or the port's router).
     pub(super) fn encapsulate<P: PacketBuf>(&self, plan: &Plan<'_>, packet: &mut P) -> Result<Verdict, DropReason> {
         let port = self.port(plan.egress)?;
         let padding = packet.data().len().saturating_sub(ethernet::HEADER_LEN + plan.inner.len);
@@ -107,7 +114,7 @@ impl FastPath {
             .ok_or(DropReason::NoHeadroom)?;
         gre::write_keyed(gre_header, plan.inner.family.ethertype(), plan.key);
         let eth_header = array_at_mut(data, 0).ok_or(DropReason::NoHeadroom)?;
-        ethernet::write_header(eth_header, port.next_hop_mac, port.mac, outer_ethertype);
+        ethernet::write_header(eth_header, plan.next_hop, port.mac, outer_ethertype);
         if offload {
             packet.request_tx_ipv4_checksum(ethernet::HEADER_LEN as u8, ipv4::MIN_HEADER_LEN as u8);
         }

@@ -58,7 +58,7 @@ impl FastPath {
             }
             let l4 = ip.payload();
             return match ip.protocol() {
-                ipv4::PROTOCOL_GRE if roles.core => self.plan_gre(
+                ipv4::PROTOCOL_GRE if roles.core && local.tunnel() => self.plan_gre(
                     &GreOuter {
                         local,
                         src: ip.src().to_ipv6_mapped().octets(),
@@ -68,12 +68,14 @@ impl FastPath {
                     },
                     frame,
                 ),
-                ipv4::PROTOCOL_UDP if udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => Ok(Action::Punt),
+                ipv4::PROTOCOL_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => {
+                    Ok(Action::Punt)
+                }
                 ipv4::PROTOCOL_ICMP if matches!(l4.first(), Some(&(ICMP_ECHO_REQUEST | ICMP_ECHO_REPLY))) => {
                     Ok(Action::Punt)
                 }
                 // The 3GPP IPv4 form of signalling: IPv6 with a Mobility Header inside IPv4 (pmipv6.md §5.1).
-                ipv4::PROTOCOL_IPV6 if carries_mobility_header(l4) => Ok(Action::Punt),
+                ipv4::PROTOCOL_IPV6 if local.tunnel() && carries_mobility_header(l4) => Ok(Action::Punt),
                 _ => Err(DropReason::LocalUnsupported),
             };
         }
@@ -104,7 +106,7 @@ impl FastPath {
             })?;
             let l4 = ip.payload().get(offset..).unwrap_or_default();
             return match protocol {
-                ipv6::NEXT_HEADER_GRE if local.any() && roles.core => self.plan_gre(
+                ipv6::NEXT_HEADER_GRE if local.tunnel() && roles.core => self.plan_gre(
                     &GreOuter {
                         local,
                         src: ip.src_octets(),
@@ -114,8 +116,8 @@ impl FastPath {
                     },
                     frame,
                 ),
-                ipv6::NEXT_HEADER_MOBILITY if local.any() => Ok(Action::Punt),
-                ipv6::NEXT_HEADER_UDP if local.any() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => {
+                ipv6::NEXT_HEADER_MOBILITY if local.tunnel() => Ok(Action::Punt),
+                ipv6::NEXT_HEADER_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => {
                     Ok(Action::Punt)
                 }
                 ipv6::NEXT_HEADER_ICMPV6 => match l4.first() {

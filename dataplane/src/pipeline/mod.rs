@@ -17,9 +17,10 @@ pub use config::{PipelineConfig, PipelineConfigError, PortConfig, Roles, MIN_MTU
 
 use crate::binding::BindingId;
 use crate::counters::{DropReason, WorkerCounters};
+use crate::nexthop::{IpFamily, PortNextHops};
 use crate::packet::PacketBuf;
 use crate::tables::WorkerTable;
-use crate::wire::ethernet;
+use crate::wire::ethernet::{self, MacAddr};
 use config::Egress;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub struct FastPath {
     local: LocalAddresses,
     outer_hop_limit: u8,
     inner_source_check: bool,
+    next_hops: Arc<PortNextHops>,
     tables: WorkerTable,
     counters: Arc<WorkerCounters>,
 }
@@ -54,12 +56,14 @@ impl FastPath {
         counters: Arc<WorkerCounters>,
     ) -> Result<Self, PipelineConfigError> {
         config.validate()?;
+        config.seed_static_next_hops();
         Ok(FastPath {
             ports: config.ports.clone(),
             egress: config.egress()?,
-            local: LocalAddresses::new(&config.lmaa, &config.proxy_coa),
+            local: LocalAddresses::new(&config.lmaa, &config.proxy_coa, &config.host_addresses),
             outer_hop_limit: config.outer_hop_limit,
             inner_source_check: config.inner_source_check,
+            next_hops: Arc::clone(&config.next_hops),
             tables,
             counters,
         })
@@ -119,6 +123,17 @@ impl FastPath {
 
     fn port(&self, index: usize) -> Result<&PortConfig, DropReason> {
         self.ports.get(index).ok_or(DropReason::NoEgressPort)
+    }
+
+    /// The Ethernet destination out of `egress`: the binding's own next hop if it has one, else the port's for
+    /// the family of the packet as sent (the outer header when encapsulating).
+    #[inline]
+    fn next_hop(&self, binding_mac: Option<MacAddr>, egress: usize, family: Family) -> Result<MacAddr, DropReason> {
+        let family = match family {
+            Family::Ipv4 => IpFamily::V4,
+            Family::Ipv6 => IpFamily::V6,
+        };
+        binding_mac.or_else(|| self.next_hops.get(egress, family)).ok_or(DropReason::NextHopUnresolved)
     }
 
     /// Adds to the binding's counters for the direction of travel.
@@ -186,11 +201,18 @@ struct Inner {
 struct Local {
     lmaa: bool,
     proxy_coa: bool,
+    /// One of the other addresses of the gateway's ports (e.g. the UEs' default gateway on `access`).
+    host: bool,
 }
 
 impl Local {
-    fn any(self) -> bool {
+    /// A tunnel end: GRE and signalling arrive here.
+    fn tunnel(self) -> bool {
         self.lmaa || self.proxy_coa
+    }
+
+    fn any(self) -> bool {
+        self.tunnel() || self.host
     }
 }
 
@@ -201,10 +223,12 @@ struct LocalAddresses {
     lmaa_v6: Vec<[u8; 16]>,
     proxy_coa_v4: Vec<u32>,
     proxy_coa_v6: Vec<[u8; 16]>,
+    host_v4: Vec<u32>,
+    host_v6: Vec<[u8; 16]>,
 }
 
 impl LocalAddresses {
-    fn new(lmaa: &[IpAddr], proxy_coa: &[IpAddr]) -> Self {
+    fn new(lmaa: &[IpAddr], proxy_coa: &[IpAddr], host: &[IpAddr]) -> Self {
         let v4 = |list: &[IpAddr]| {
             list.iter()
                 .filter_map(|a| match a {
@@ -226,17 +250,27 @@ impl LocalAddresses {
             lmaa_v6: v6(lmaa),
             proxy_coa_v4: v4(proxy_coa),
             proxy_coa_v6: v6(proxy_coa),
+            host_v4: v4(host),
+            host_v6: v6(host),
         }
     }
 
     #[inline]
     fn ipv4(&self, address: u32) -> Local {
-        Local { lmaa: self.lmaa_v4.contains(&address), proxy_coa: self.proxy_coa_v4.contains(&address) }
+        Local {
+            lmaa: self.lmaa_v4.contains(&address),
+            proxy_coa: self.proxy_coa_v4.contains(&address),
+            host: self.host_v4.contains(&address),
+        }
     }
 
     #[inline]
     fn ipv6(&self, address: &[u8; 16]) -> Local {
-        Local { lmaa: self.lmaa_v6.contains(address), proxy_coa: self.proxy_coa_v6.contains(address) }
+        Local {
+            lmaa: self.lmaa_v6.contains(address),
+            proxy_coa: self.proxy_coa_v6.contains(address),
+            host: self.host_v6.contains(address),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ fn lma(n: u32) -> Binding {
         downlink_key: Some(0x0001_0000 + n),
         ue_ipv4: Some(Ipv4Addr::from(0x0a2d_0000 + n)),
         ue_ipv6_prefix: Some(Ipv6Addr::from((0x2001_0db8_aaaa_0000u128 + u128::from(n)) << 64)),
+        next_hop: Default::default(),
     }
 }
 

@@ -103,6 +103,7 @@ pub struct Installed {
 ///     downlink_key: Some(0x00010001),
 ///     ue_ipv4: None,
 ///     ue_ipv6_prefix: Some("2001:db8:aaaa:1::".parse()?),
+///     next_hop: Default::default(),
 /// };
 /// let Installed { epoch, .. } = sender.install(binding)?;
 /// worker.apply_pending(&WorkerCounters::new(16), usize::MAX); // the worker, between two bursts

@@ -12,6 +12,7 @@ fn life(ue: u32, generation: u64) -> Binding {
     Binding {
         ue_ipv4: Some(Ipv4Addr::from(0x0a01_0000 + ue)),
         ue_ipv6_prefix: None,
+        next_hop: Default::default(),
         uplink_key: Some(0x1000_0000 + ue),
         downlink_key: Some(downlink_key(ue, generation)),
         ..lma_b()

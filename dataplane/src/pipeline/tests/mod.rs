@@ -4,6 +4,7 @@
 mod adversarial;
 mod concurrency;
 mod directions;
+mod next_hops;
 mod punt;
 
 use super::*;
@@ -42,7 +43,13 @@ pub const UL_B: u32 = 0x0a0b_0c0e;
 pub const DL_B: u32 = 0x0001_0002;
 
 fn port(roles: Roles, index: usize) -> PortConfig {
-    PortConfig { roles, mac: MAC[index], next_hop_mac: NEXT_HOP[index], mtu: 1500, tx_ipv4_checksum_offload: false }
+    PortConfig {
+        roles,
+        mac: MAC[index],
+        next_hop_mac: Some(NEXT_HOP[index]),
+        mtu: 1500,
+        tx_ipv4_checksum_offload: false,
+    }
 }
 
 /// Both functions in one box: port 0 `core`, port 1 `sgi`, port 2 `access`.
@@ -68,6 +75,7 @@ pub fn lma_a() -> Binding {
         downlink_key: Some(DL_A),
         ue_ipv4: Some(UE_A4),
         ue_ipv6_prefix: Some(Ipv6Addr::new(0x2001, 0xdb8, 0xaaaa, 1, 0, 0, 0, 0)),
+        next_hop: Default::default(),
     }
 }
 pub fn lma_b() -> Binding {
@@ -78,6 +86,7 @@ pub fn lma_b() -> Binding {
         downlink_key: Some(DL_B),
         ue_ipv4: Some(UE_B4),
         ue_ipv6_prefix: Some(Ipv6Addr::new(0x2001, 0xdb8, 0xaaaa, 2, 0, 0, 0, 0)),
+        next_hop: Default::default(),
     }
 }
 pub fn mag_a() -> Binding {

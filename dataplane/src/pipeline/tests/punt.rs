@@ -97,3 +97,25 @@ fn other_traffic_for_our_addresses_is_dropped_by_reason() {
     // Mobility Headers for an address that is not ours are not ours to take.
     gateway.assert_dropped(CORE, &frame6(PCOA6, CN6, 135, &[59, 0, 5, 0, 0, 0, 0, 0]), DropReason::NotOurAddress);
 }
+
+#[test]
+fn port_addresses_take_neighbour_discovery_and_echo_but_never_tunnels_or_signalling() {
+    let gateway_v4 = Ipv4Addr::new(10, 45, 0, 1);
+    let sgi_v6 = Ipv6Addr::new(0x2001, 0xdb8, 0x50, 0, 0, 0, 0, 1);
+    let config = PipelineConfig { host_addresses: vec![gateway_v4.into(), sgi_v6.into()], ..config() };
+    let gateway = Gateway::new(&config, &[lma_a(), mag_a()]);
+    // A Neighbor Advertisement answering our solicitation from the SGi address, and pings to both.
+    assert_eq!(gateway.run(SGI, &icmpv6(CN6, sgi_v6, 136)).0, Verdict::Punt);
+    assert_eq!(gateway.run(SGI, &icmpv6(CN6, sgi_v6, 128)).0, Verdict::Punt);
+    let mut echo = Vec::new();
+    PacketBuilder::ipv4(UE_A4.octets(), gateway_v4.octets(), 64)
+        .icmpv4_echo_request(1, 1)
+        .write(&mut echo, &[0; 8])
+        .unwrap();
+    assert_eq!(gateway.run(ACCESS, &plain(&echo)).0, Verdict::Punt);
+    // Not a tunnel end: GRE and signalling to it are refused, not looked up or handed to the procedures.
+    let gre = gre_keyed(UL_A, &udp4(UE_A4, CN4, 64));
+    gateway.assert_dropped(CORE, &frame4(PCOA4, gateway_v4, 47, &gre), DropReason::LocalUnsupported);
+    gateway.assert_dropped(CORE, &udp_to(gateway_v4, 5436), DropReason::LocalUnsupported);
+    gateway.assert_dropped(CORE, &frame6(PCOA6, sgi_v6, 135, &[59, 0, 5, 0, 0, 0, 0, 0]), DropReason::LocalUnsupported);
+}

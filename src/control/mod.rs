@@ -6,16 +6,23 @@
 //!   to a worker through the inject queue;
 //! - a table update goes to every worker through `dataplane::tables`; the procedures hear it is live only once
 //!   every worker has applied its epoch, so an LMA's PBA never leaves before its tunnel works (TS 29.275 §6.1);
-//! - ARP requests and Neighbor Solicitations for the gateway's own addresses are answered (`dataplane::neighbor`).
+//! - ARP requests and Neighbor Solicitations for the gateway's own addresses are answered, next hops are resolved
+//!   and kept fresh, and bindings carry their peer's or UE's MAC ([`neighbours`], [`crate::neighbors`]);
+//! - on a MAG's `access` port, UEs get Router Advertisements with their home network prefix ([`advertise`]).
+
+mod advertise;
+mod neighbours;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
 use controlplane::api::{ApiBridge, ApiCall};
-use controlplane::api::{DataplaneStats, PortStats as ApiPortStats, Request, Response, TrafficCounters, WorkerStats};
+use controlplane::api::{
+    DataplaneStats, NeighbourView, PortStats as ApiPortStats, Request, Response, TrafficCounters, WorkerStats,
+};
 use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
 use controlplane::machine::{Event, Input, Output};
@@ -23,19 +30,24 @@ use controlplane::mag::Mag;
 use controlplane::time::{Millis, SystemClock};
 use controlplane::transport::{self, FrameHeader};
 use controlplane::wire::MhRepr;
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 use dataplane::binding::{Binding, BindingId, Function, TunnelEndpoints};
 use dataplane::counters::{CountersHandle, DropReason};
 use dataplane::dpdk::Mempool;
-use dataplane::neighbor::{arp, ndp};
+use dataplane::neighbor::{echo, ndp};
 use dataplane::packet::PacketBuf;
 use dataplane::tables::{Epoch, UpdateSender};
 use dataplane::wire::ethernet::{self, MacAddr};
 use dataplane::worker::{Injected, PuntReceiver, Punted};
 
+use crate::neighbors::Neighbors;
+
 /// Longest the control thread sleeps waiting for a punted packet: bounds the latency of timers, API calls and
 /// table acknowledgements.
 const POLL: Duration = Duration::from_millis(5);
+
+/// How often neighbour caches advance (retransmissions, ageing) and Router Advertisements are considered.
+const NEIGHBOUR_TICK_MS: u64 = 200;
 
 /// The procedures this gateway runs.
 pub enum Procedures {
@@ -63,12 +75,22 @@ impl Procedures {
 pub struct ControlPort {
     pub name: String,
     pub mac: MacAddr,
-    /// Static next hop from the configuration; wins over anything learned.
-    pub next_hop: Option<MacAddr>,
-    /// Carries signalling (role `core`).
+    /// Carries signalling and tunnels (role `core`).
     pub core: bool,
+    /// Faces the UEs (role `access`): Router Advertisements are sent here.
+    pub access: bool,
+    /// L3 MTU of the port.
+    pub mtu: u16,
     /// The gateway's own addresses answered for by ARP / NDP on this port.
     pub addresses: Vec<IpAddr>,
+}
+
+/// A tunnel the procedures installed: its slot in the tables, what it was asked to be, and the neighbours whose
+/// MACs its binding carries.
+struct Tunnel {
+    slot: BindingId,
+    spec: TunnelSpec,
+    uses: Vec<(usize, IpAddr)>,
 }
 
 /// Control-thread counters, reported at exit and through the API.
@@ -81,7 +103,9 @@ pub struct ControlStats {
     pub signalling_malformed: u64,
     pub arp_answered: u64,
     pub nd_answered: u64,
-    /// Punted frames nothing here handles (e.g. echo requests, for now).
+    pub router_advertisements: u64,
+    pub echo_answered: u64,
+    /// Punted frames nothing here handles (e.g. a Router Solicitation from a UE we do not serve).
     pub unhandled: u64,
     /// Messages not sent: no next-hop MAC known, no mbuf, or the inject queue full.
     pub send_failed: u64,
@@ -95,11 +119,16 @@ pub struct Control {
     clock: SystemClock,
     tables: UpdateSender,
     counters: CountersHandle,
-    slots: HashMap<TunnelId, BindingId>,
+    tunnels: HashMap<TunnelId, Tunnel>,
     awaiting: VecDeque<(Epoch, FastpathToken)>,
     ports: Vec<ControlPort>,
-    /// Ethernet source of the last signalling from each peer: where replies go when no next hop is configured.
-    peer_macs: HashMap<IpAddr, MacAddr>,
+    neighbors: Neighbors,
+    /// MAG: UEs with an IPv6 home network prefix, by the MAC they attached with: (access port, prefix).
+    advertised: HashMap<MacAddr, (usize, Ipv6Addr)>,
+    last_neighbour_tick: u64,
+    last_advertisement: u64,
+    /// Frames produced by neighbour handling, waiting to be injected.
+    frames: Vec<(usize, Vec<u8>)>,
     inject: Sender<Injected>,
     pool: Arc<Mempool>,
     bridge: ApiBridge,
@@ -115,6 +144,7 @@ impl Control {
         tables: UpdateSender,
         counters: CountersHandle,
         ports: Vec<ControlPort>,
+        neighbors: Neighbors,
         inject: Sender<Injected>,
         pool: Arc<Mempool>,
         api_calls: Vec<Receiver<ApiCall>>,
@@ -124,10 +154,14 @@ impl Control {
             clock: SystemClock::new(),
             tables,
             counters,
-            slots: HashMap::new(),
+            tunnels: HashMap::new(),
             awaiting: VecDeque::new(),
             ports,
-            peer_macs: HashMap::new(),
+            neighbors,
+            advertised: HashMap::new(),
+            last_neighbour_tick: 0,
+            last_advertisement: 0,
+            frames: Vec::new(),
             inject,
             pool,
             bridge: ApiBridge::default(),
@@ -139,6 +173,9 @@ impl Control {
 
     /// Runs until every worker has ended (the punt queue closes).
     pub fn run(&mut self, punts: &PuntReceiver) {
+        let now = self.clock.now().mono.0;
+        self.neighbors.start(now, &mut self.frames);
+        self.send_frames();
         loop {
             let wait = self.procedures.next_deadline().map_or(POLL, |d| self.clock.until(d).min(POLL));
             match punts.recv_timeout(wait) {
@@ -148,6 +185,7 @@ impl Control {
             }
             self.poll_api();
             self.poll_acknowledgements();
+            self.tick_neighbours();
             if let Some(deadline) = self.procedures.next_deadline() {
                 let now = self.clock.now();
                 if now.mono >= deadline {
@@ -194,10 +232,10 @@ impl Control {
                 match transport::parse(ip).and_then(|f| f.repr().map(|repr| (f.header, repr))) {
                     Ok((header, msg)) => {
                         self.stats.signalling_received += 1;
-                        self.peer_macs.insert(header.src, eth.source());
+                        self.learn_from_signalling(port, header.src, eth.source());
                         self.drive(Input::Received { header, msg });
                     }
-                    Err(controlplane::wire::WireError::NotSignalling { .. }) => self.stats.unhandled += 1,
+                    Err(controlplane::wire::WireError::NotSignalling { .. }) => self.on_echo(port, frame),
                     Err(err) => {
                         self.stats.signalling_malformed += 1;
                         tracing::debug!(port, "malformed signalling: {err}");
@@ -208,34 +246,15 @@ impl Control {
         }
     }
 
-    fn on_arp(&mut self, port: usize, frame: &[u8]) {
-        let Ok(request) = arp::parse(frame) else { return };
-        let Some(p) = self.ports.get(port) else { return };
-        let reply = p.addresses.iter().find_map(|a| match a {
-            IpAddr::V4(ours) => arp::reply_to(&request, p.mac, *ours),
-            IpAddr::V6(_) => None,
-        });
-        if let Some(reply) = reply {
-            self.stats.arp_answered += 1;
-            self.inject_frame(port, &reply);
-        }
-    }
-
-    fn on_ndp(&mut self, port: usize, frame: &[u8]) {
-        let Ok(packet) = ndp::parse(frame) else { return };
-        let Some(p) = self.ports.get(port) else { return };
-        let ours: Vec<_> = p
-            .addresses
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V6(v6) => Some(*v6),
-                IpAddr::V4(_) => None,
-            })
-            .chain([ndp::link_local_from_mac(p.mac)])
-            .collect();
-        if let Some(reply) = ndp::reply_to_solicitation(&packet, p.mac, &ours, true) {
-            self.stats.nd_answered += 1;
-            self.inject_frame(port, &reply);
+    /// Answers pings to the gateway's own addresses on the port they arrived on.
+    fn on_echo(&mut self, port: usize, frame: &[u8]) {
+        let answer = self.ports.get(port).and_then(|p| echo::reply(frame, p.mac, &p.addresses));
+        match answer {
+            Some(reply) => {
+                self.stats.echo_answered += 1;
+                self.inject_frame(port, &reply);
+            }
+            None => self.stats.unhandled += 1,
         }
     }
 
@@ -250,38 +269,52 @@ impl Control {
             self.stats.send_failed += 1;
             return;
         };
-        let p = &self.ports[port];
-        let Some(dst_mac) = p.next_hop.or_else(|| self.peer_macs.get(&header.dst).copied()) else {
-            // Neighbour resolution for signalling peers comes with the end-to-end topology; the procedures
-            // retransmit, so a later attempt succeeds once the peer has been heard from.
-            tracing::warn!(peer = %header.dst, port = %p.name, "no next-hop MAC for the peer: message not sent");
-            self.stats.send_failed += 1;
-            return;
-        };
-        let len = ethernet::HEADER_LEN + header.buffer_len(msg);
-        let src_mac = p.mac;
-        let Some(mut mbuf) = self.pool.alloc() else {
-            self.stats.send_failed += 1;
-            return;
-        };
-        let Some(buf) = mbuf.append(len) else {
-            self.stats.send_failed += 1;
-            return;
-        };
+        let mut frame = vec![0u8; ethernet::HEADER_LEN + header.buffer_len(msg)];
         let ethertype = match header.framing {
             transport::Framing::Ipv6 => ethernet::ETHERTYPE_IPV6,
             _ => ethernet::ETHERTYPE_IPV4,
         };
-        let (eth, ip) = buf.split_at_mut(ethernet::HEADER_LEN);
-        ethernet::write_header(eth.try_into().expect("header-sized"), dst_mac, src_mac, ethertype);
+        let (eth, ip) = frame.split_at_mut(ethernet::HEADER_LEN);
         if let Err(err) = transport::emit(header, msg, ip) {
             tracing::error!("cannot frame an outgoing {:?}: {err}", msg.mh_type());
             self.stats.send_failed += 1;
             return;
         }
-        match self.inject.try_send(Injected { port, mbuf }) {
-            Ok(()) => self.stats.signalling_sent += 1,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.stats.send_failed += 1,
+        let src_mac = self.ports[port].mac;
+        if let Ok(eth) = <&mut [u8; ethernet::HEADER_LEN]>::try_from(eth) {
+            ethernet::write_header(eth, MacAddr::default(), src_mac, ethertype);
+        }
+        // The destination is the peer's (or the core router's) MAC; until it is resolved the message waits, and
+        // the procedures' own retransmissions cover a next hop that never answers.
+        let now = self.clock.now().mono.0;
+        let dst_mac = match self.neighbors.next_hop_for(port, header.dst) {
+            Some(Ok(fixed)) => Some(fixed),
+            Some(Err(neighbour)) => match self.neighbors.resolve(port, neighbour, now, &mut self.frames) {
+                Some(mac) => Some(mac),
+                None => {
+                    tracing::debug!(%neighbour, "signalling waits for neighbour resolution");
+                    self.neighbors.hold(port, neighbour, frame);
+                    self.stats.signalling_sent += 1;
+                    self.send_frames();
+                    return;
+                }
+            },
+            None => None,
+        };
+        self.send_frames();
+        let Some(dst_mac) = dst_mac else {
+            self.stats.send_failed += 1;
+            return;
+        };
+        frame[..6].copy_from_slice(&dst_mac.0);
+        self.stats.signalling_sent += 1;
+        self.inject_frame(port, &frame);
+    }
+
+    /// Injects the frames neighbour handling produced.
+    fn send_frames(&mut self) {
+        for (port, frame) in std::mem::take(&mut self.frames) {
+            self.inject_frame(port, &frame);
         }
     }
 
@@ -299,21 +332,35 @@ impl Control {
     fn update_tables(&mut self, token: FastpathToken, update: TunnelUpdate) {
         let result = match update {
             TunnelUpdate::Install { id, spec } => to_binding(&spec).and_then(|binding| {
+                let (binding, uses) = self.with_next_hops(id, &spec, binding);
                 let installed = self.tables.install(binding).map_err(|e| e.to_string())?;
-                self.slots.insert(id, installed.id);
+                self.tunnels.insert(id, Tunnel { slot: installed.id, spec, uses });
+                self.advertise_on_install(&spec);
                 Ok(installed.epoch)
             }),
-            TunnelUpdate::Modify { id, spec } => match self.slots.get(&id) {
-                Some(&slot) => {
-                    to_binding(&spec).and_then(|binding| self.tables.modify(slot, binding).map_err(|e| e.to_string()))
+            TunnelUpdate::Modify { id, spec } => match self.tunnels.get(&id).map(|t| t.slot) {
+                Some(slot) => to_binding(&spec).and_then(|binding| {
+                    self.forget_next_hops(id);
+                    let (binding, uses) = self.with_next_hops(id, &spec, binding);
+                    let epoch = self.tables.modify(slot, binding).map_err(|e| e.to_string())?;
+                    self.tunnels.insert(id, Tunnel { slot, spec, uses });
+                    self.advertise_on_install(&spec);
+                    Ok(epoch)
+                }),
+                None => Err(format!("tunnel {} is not installed", id.0)),
+            },
+            TunnelUpdate::Remove { id } => match self.tunnels.get(&id).map(|t| t.slot) {
+                Some(slot) => {
+                    self.forget_next_hops(id);
+                    if let Some(tunnel) = self.tunnels.remove(&id) {
+                        self.withdraw_advertisement(&tunnel.spec);
+                    }
+                    self.tables.remove(slot).map_err(|e| e.to_string())
                 }
                 None => Err(format!("tunnel {} is not installed", id.0)),
             },
-            TunnelUpdate::Remove { id } => match self.slots.remove(&id) {
-                Some(slot) => self.tables.remove(slot).map_err(|e| e.to_string()),
-                None => Err(format!("tunnel {} is not installed", id.0)),
-            },
         };
+        self.send_frames();
         match result {
             Ok(epoch) => {
                 self.stats.updates_installed += 1;
@@ -346,9 +393,30 @@ impl Control {
             calls.extend(receiver.try_iter());
         }
         for call in calls {
+            // The neighbour caches are the gateway's own; everything else is the procedures'.
+            if call.request == Request::Neighbours {
+                let _ = call.reply.send(self.neighbours_view());
+                continue;
+            }
             let input = self.bridge.submit(call);
             self.drive(input);
         }
+    }
+
+    fn neighbours_view(&self) -> Response {
+        let neighbours = self
+            .neighbors
+            .entries()
+            .into_iter()
+            .map(|(port, address, mac, state, bindings)| NeighbourView {
+                port: self.ports.get(port).map_or_else(|| port.to_string(), |p| p.name.clone()),
+                address,
+                mac: mac.map(|m| m.to_string()),
+                state: state.into(),
+                bindings: bindings as u64,
+            })
+            .collect();
+        Response::Neighbours { neighbours }
     }
 
     /// Adds what only the gateway knows (fast-path counters) to a management reply.
@@ -356,8 +424,8 @@ impl Control {
         match response {
             Response::Bindings { bindings: mut views } => {
                 for view in &mut views {
-                    if let Some(&slot) = self.slots.get(&TunnelId(view.id)) {
-                        let c = self.counters.binding(slot);
+                    if let Some(tunnel) = self.tunnels.get(&TunnelId(view.id)) {
+                        let c = self.counters.binding(tunnel.slot);
                         view.counters = Some(TrafficCounters {
                             uplink_packets: c.uplink_packets,
                             uplink_bytes: c.uplink_bytes,
@@ -375,6 +443,13 @@ impl Control {
                 stats.events.insert("control.send_failed".into(), self.stats.send_failed);
                 stats.events.insert("control.arp_answered".into(), self.stats.arp_answered);
                 stats.events.insert("control.nd_answered".into(), self.stats.nd_answered);
+                stats.events.insert("control.router_advertisements".into(), self.stats.router_advertisements);
+                stats.events.insert("control.echo_answered".into(), self.stats.echo_answered);
+                let n = &self.neighbors.stats;
+                stats.events.insert("neighbour.solicitations_sent".into(), n.solicitations_sent);
+                stats.events.insert("neighbour.resolved".into(), n.resolved);
+                stats.events.insert("neighbour.lost".into(), n.lost);
+                stats.events.insert("neighbour.held_dropped".into(), n.held_dropped);
                 Response::Stats(stats)
             }
             other => other,
@@ -442,6 +517,8 @@ fn to_binding(spec: &TunnelSpec) -> Result<Binding, String> {
         downlink_key: spec.downlink_key,
         ue_ipv4: spec.ue_ipv4,
         ue_ipv6_prefix: spec.ue_ipv6_prefix,
+        // Filled from neighbour resolution by the caller.
+        next_hop: Default::default(),
     };
     binding.validate().map_err(|e| e.to_string())?;
     Ok(binding)

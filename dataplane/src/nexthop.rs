@@ -1,0 +1,81 @@
+//! Where frames leaving a port go when the binding does not say: each port's default next-hop MAC per IP family,
+//! written by the control thread as neighbour resolution succeeds or fails, read by every worker per packet.
+//!
+//! One relaxed atomic load per packet: a worker may use the previous MAC for a few packets after a change, which
+//! is what a router's neighbour cache does too. A configured `next_hop_mac` is written once at start and never
+//! changed (static entries win, issue 6).
+
+use crate::counters::MAX_PORTS;
+use crate::wire::ethernet::MacAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// The IP family a next hop is resolved for (ARP for IPv4, NDP for IPv6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
+/// Marks a stored MAC as present, so that 00:00:00:00:00:00 is still representable.
+const PRESENT: u64 = 1 << 48;
+
+/// Per port and family, the resolved default next hop (`None` while unresolved).
+#[derive(Debug, Default)]
+pub struct PortNextHops {
+    macs: [[AtomicU64; 2]; MAX_PORTS],
+}
+
+impl PortNextHops {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets (or with `None` withdraws) the next hop of `port` for `family`; ports beyond [`MAX_PORTS`] are ignored.
+    pub fn set(&self, port: usize, family: IpFamily, mac: Option<MacAddr>) {
+        if let Some(slot) = self.macs.get(port) {
+            slot[family as usize].store(mac.map_or(0, encode), Relaxed);
+        }
+    }
+
+    /// The next hop of `port` for `family`, if resolved.
+    #[inline]
+    pub fn get(&self, port: usize, family: IpFamily) -> Option<MacAddr> {
+        let value = self.macs.get(port)?[family as usize].load(Relaxed);
+        (value & PRESENT != 0).then(|| decode(value))
+    }
+}
+
+fn encode(mac: MacAddr) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes[2..].copy_from_slice(&mac.0);
+    u64::from_be_bytes(bytes) | PRESENT
+}
+
+fn decode(value: u64) -> MacAddr {
+    let bytes = value.to_be_bytes();
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&bytes[2..]);
+    MacAddr(mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_withdraw_per_port_and_family() {
+        let hops = PortNextHops::new();
+        assert_eq!(hops.get(0, IpFamily::V4), None);
+        let zero = MacAddr([0; 6]);
+        let mac = MacAddr([0x02, 0xff, 0, 0, 0xab, 0xcd]);
+        hops.set(0, IpFamily::V4, Some(zero));
+        hops.set(1, IpFamily::V6, Some(mac));
+        assert_eq!(hops.get(0, IpFamily::V4), Some(zero), "the all-zero MAC is a value, not 'unresolved'");
+        assert_eq!(hops.get(0, IpFamily::V6), None);
+        assert_eq!(hops.get(1, IpFamily::V6), Some(mac));
+        hops.set(1, IpFamily::V6, None);
+        assert_eq!(hops.get(1, IpFamily::V6), None);
+        hops.set(MAX_PORTS, IpFamily::V4, Some(mac));
+        assert_eq!(hops.get(MAX_PORTS, IpFamily::V4), None, "out of range: ignored, not a panic");
+    }
+}
