@@ -475,7 +475,9 @@ class Run:
         addrs = json.loads(self.ip("ue", "-j", "-6", "addr", "show", "dev", "eth0", "scope", "global").stdout or "[]")
         for link in addrs:
             for a in link.get("addr_info", []):
-                if ipaddress.ip_address(a["local"]) in network and not a.get("tentative") and not a.get("dadfailed"):
+                if "local" not in a or a.get("tentative") or a.get("dadfailed"):
+                    continue
+                if ipaddress.ip_address(a["local"]) in network:
                     routes = json.loads(self.ip("ue", "-j", "-6", "route", "show", "default").stdout or "[]")
                     if routes:
                         return a["local"], routes[0].get("gateway")
