@@ -1157,9 +1157,12 @@ def main():
                      (f"; core capture: {run.summary['pcap']}" if run.summary["pcap"] else ""))
         return 0
     run.out.step(f"FAILED: {run.summary['failed_step'] or ''}: {run.summary['error']}")
-    for gateway in GATEWAYS:
+    if run.summary["error"].startswith("interrupted"):
+        return 130
+    for gateway in GATEWAYS:  # shown with --quiet too: what a failure needs first
         run.out.info(f"last lines of {gateway}'s log:")
-        run.out.detail(run.summary.get("gateway_logs", {}).get(gateway, ""))
+        for line in run.summary.get("gateway_logs", {}).get(gateway, "").splitlines():
+            run.out.info(f"  {line}")
     return 1
 
 
