@@ -1,22 +1,65 @@
 #!/usr/bin/env bash
-# README command 1: the gateway's demonstration on DPDK virtual devices. Installs what is missing, builds the
-# gateway, runs the LMA and MAG fast-path examples on net_pcap ports and prints their counters (per port, per
-# drop reason, per binding).
+# README command 1: the end-to-end demonstration. Installs what is missing, builds the gateway, then runs
+# deploy/e2e/pmipgw_e2e.py: a UE host, a PDN server host, two MAGs and an LMA in network namespaces, PDN connections
+# of type ipv4, ipv6 and ipv4v6 (PBU/PBA, ping, TCP transfers, bindings on both sides, delete) and a handover from
+# MAG1 to MAG2, once over IPv6 and once over IPv4 transport between the gateways. Leaves the core-link captures in
+# /tmp/pmipgw-demo/ and nothing else: namespaces, processes and files go, on Ctrl-C and on failure too.
+#
+#   sudo bash deploy/demo.sh            # both transports
+#   sudo bash deploy/demo.sh v6         # one of them (v6 or v4); further arguments go to the driver (--quiet, ...)
+#
+# Exits 0 only if every step of every run passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "pmipgw demo: run as root (sudo bash deploy/demo.sh): it creates network namespaces, veth pairs and bridges" >&2
+  exit 1
+fi
+transports=(v6 v4)
+case "${1:-}" in
+  v6 | v4) transports=("$1"); shift ;;
+  both) shift ;;
+esac
+
 bash deploy/install-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
+echo "== building pmipgw and pmipctl (release)"
+cargo build --release --quiet --bin pmipgw --bin pmipctl
+binaries="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
 
-echo "== building pmipgw (release)"
-cargo build --release --quiet --bin pmipgw
-mkdir -p /tmp/pmipgw-example
-gateway="${CARGO_TARGET_DIR:-target}/release/pmipgw"
-echo "== running deploy/examples/lma-pcap.toml: an LMA on net_pcap ports core + sgi with two static bindings"
-"$gateway" --config deploy/examples/lma-pcap.toml
-echo
-echo "== running deploy/examples/mag-pcap.toml: a MAG on net_pcap ports core + access with two static bindings"
-"$gateway" --config deploy/examples/mag-pcap.toml
-echo
-for out in lma-core lma-sgi mag-core mag-access; do
-  echo "== output: /tmp/pmipgw-example/$out-out.pcap ($(tshark -r "/tmp/pmipgw-example/$out-out.pcap" 2>/dev/null | wc -l) frames; open it in Wireshark)"
+out=/tmp/pmipgw-demo
+mkdir -p "$out"
+# The driver tears down before it exits; afterwards stop here instead of starting the next transport.
+trap 'exit 130' INT TERM
+declare -A result
+status=0
+for transport in "${transports[@]}"; do
+  echo
+  rc=0
+  python3 deploy/e2e/pmipgw_e2e.py --transport "$transport" --binary-dir "$binaries" \
+    --pcap "$out/core-$transport.pcap" --access-pcap "$out/air-$transport.pcap" \
+    --summary "$out/summary-$transport.json" "$@" || rc=$?
+  [ "$rc" -eq 130 ] && exit 130
+  if [ "$rc" -eq 0 ]; then result[$transport]=passed; else result[$transport]="FAILED (exit $rc)"; status=1; fi
 done
+
+echo
+echo "== pmipgw end-to-end demonstration"
+for transport in "${transports[@]}"; do
+  echo "   $transport transport: ${result[$transport]}"
+  if [ -f "$out/core-$transport.pcap" ]; then
+    echo "     core link (MAGs ⇄ LMA): $out/core-$transport.pcap ($(capinfos -c -M "$out/core-$transport.pcap" 2>/dev/null | awk '/Number of packets/ {print $NF}') frames)"
+    echo "     air link (UE side):     $out/air-$transport.pcap"
+    echo "     results (JSON):         $out/summary-$transport.json"
+  fi
+done
+cat <<EOF
+
+Open a capture in Wireshark (wireshark $out/core-v6.pcap) or with tshark:
+  tshark -r $out/core-v6.pcap -Y mipv6                         # the PBU / PBA / BRI exchanges
+  tshark -r $out/core-v6.pcap -Y gre -T fields -e gre.key | sort | uniq -c   # GRE frames per key
+Over IPv4 transport the MAGs signal with TS 29.275 IPv4-UDP (an IPv6 header behind UDP 5436): in Wireshark use
+Decode As… UDP port 5436 → IPv6, with tshark add -d udp.port==5436,ipv6.
+EOF
+exit $status

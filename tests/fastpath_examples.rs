@@ -1,4 +1,4 @@
-//! The shipped fast-path examples (README command 1 runs them) do what their comments say: forwarding, the
+//! The shipped fast-path examples (deploy/demo-pcap.sh runs them) do what their comments say: forwarding, the
 //! listed drops and punts, per-binding counters, and no mbuf left in use.
 
 mod common;
