@@ -305,7 +305,10 @@ class Run:
                 self.wait_for(f"{name} writing {path}",
                               lambda p=path, n=name: self.check_alive(n) and os.path.exists(p) and os.path.getsize(p) >= 24,
                               10)
-            self.out.detail(f"core link: {self.core_pcap}\nair link (UE side): {self.access_pcap}")
+            keep = {self.core_pcap: self.args.pcap, self.access_pcap: self.args.access_pcap}
+            self.out.detail("\n".join(f"{what}: {path}" + (f" (kept as {keep[path]} after teardown)" if keep[path] else "")
+                                      for what, path in (("core link", self.core_pcap),
+                                                         ("air link (UE side)", self.access_pcap))))
 
     def check_alive(self, name):
         proc = self.procs[name]
