@@ -225,6 +225,10 @@ fn check_results(summary: &Value) -> Vec<String> {
             if before.is_null() || before != after {
                 problems.push(format!("ipv4v6: the uplink key changed in the handover: {before} → {after}"));
             }
+            let stream = &group["handover_ping_stream"];
+            if stream["received"].as_u64().unwrap_or(0) == 0 || stream["sent"].as_u64() <= stream["lost"].as_u64() {
+                problems.push(format!("ipv4v6: the ping stream across the handover: {stream}"));
+            }
             if !array(&group["bindings"]["mag1-after-bri"]["mag1"]).is_empty() {
                 problems.push("ipv4v6: MAG1 kept its binding after the handover".into());
             }
@@ -419,13 +423,15 @@ fn check_capture(summary: &Value, pcap: &Path, transport: &str) -> Vec<String> {
 /// Final counters: clean exits, no mbuf leaked, and drops only for reasons the scenario explains.
 fn check_counters(summary: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    // Echo requests the UE sent after each delete, per MAG that served the deleted connection.
+    // Echo requests the UE sent while it had no PDN connection on the MAG: after each delete, and during the handover.
     let mut after_delete: BTreeMap<&str, u64> = BTreeMap::new();
     let mut warm_up_losses = 0;
     for (name, group) in groups(summary) {
         let mag = if name == "ipv4v6" { "mag2" } else { "mag1" };
         *after_delete.entry(mag).or_default() +=
             array(&group["pings_after_delete"]).iter().map(|p| p["sent"].as_u64().unwrap_or(0)).sum::<u64>();
+        // The UE's pings that reached MAG2 between the move and MAG2's PBA.
+        *after_delete.entry("mag2").or_default() += group["handover_ping_stream"]["lost"].as_u64().unwrap_or(0);
         warm_up_losses +=
             array(&group["pings"]).iter().map(|p| p["warm_up_pings"].as_u64().unwrap_or(1).max(1) - 1).sum::<u64>();
     }

@@ -535,6 +535,43 @@ class Run:
                     + (f" (after {attempts - 1} unanswered warm-up pings)" if attempts > 1 else ""))
         return result
 
+    PING_STREAM_INTERVAL = 0.01
+
+    def start_ping_stream(self, target):
+        """A ping every 10 ms from the UE while the handover happens: how long the UE goes without service."""
+        log = open(self.path("ping-stream.log"), "w")
+        self.procs["ping-stream"] = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns["ue"], "ping", "-n", "-i", str(self.PING_STREAM_INTERVAL), "-W", "1",
+             "-w", "60", target],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        return self.procs["ping-stream"]
+
+    def stop_ping_stream(self, proc):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # ping prints its statistics
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        with open(self.path("ping-stream.log")) as f:
+            text = f.read()
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
+        sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        seqs = sorted(int(x) for x in re.findall(r"icmp_seq=(\d+) ", text))
+        longest = max((b - a - 1 for a, b in zip(seqs, seqs[1:])), default=0)
+        return {"interval_ms": self.PING_STREAM_INTERVAL * 1000, "sent": sent, "received": received,
+                "lost": sent - received, "longest_gap_packets": longest,
+                "longest_gap_ms": round(longest * self.PING_STREAM_INTERVAL * 1000)}
+
+    def report_ping_stream(self, stream):
+        if stream["sent"] == 0:
+            raise Failed("the ping stream during the handover sent nothing")
+        self.out.ok(f"ping stream UE → {PDN_V4} every {stream['interval_ms']:.0f} ms across the handover: "
+                    f"{stream['received']}/{stream['sent']} answered, longest gap {stream['longest_gap_packets']} "
+                    f"pings (~{stream['longest_gap_ms']} ms without service)")
+
     def ping_fails_step(self, group, ns, target):
         result = self.ping(ns, target, count=2)
         result["expected"] = "no reply"
@@ -773,10 +810,23 @@ class Run:
             if pdn_type == "ipv4v6":
                 serving = "mag2"
                 with self.step(f"{pdn_type}: handover: the UE moves from MAG1 to MAG2; pdn create --handoff 3"):
-                    self.ip("air", "link", "set", "dev", "mag1", "down")
-                    self.ip("air", "link", "set", "dev", "mag2", "up")
-                    self.out.ok("air link: MAG1's port down, MAG2's port up (same MAC and link-local address)")
-                    moved = self.pdn_create(group, "mag2", pdn_type, mn_id, handoff=3, binding=mag_binding)
+                    stream = self.start_ping_stream(PDN_V4)
+                    try:
+                        time.sleep(0.3)
+                        self.ip("air", "link", "set", "dev", "mag1", "down")
+                        self.ip("air", "link", "set", "dev", "mag2", "up")
+                        self.out.ok("air link: MAG1's port down, MAG2's port up (same MAC and link-local address)")
+                        # What the LMA counted through MAG1: the UE can no longer reach MAG1, and the replies in
+                        # flight have arrived after 50 ms; until MAG2's PBA the UE's packets stop at MAG2.
+                        time.sleep(0.05)
+                        lma_view = [b for b in self.bindings("lma") if b["mn_id"] == mn_id]
+                        group["traffic"]["before-handover"] = {"lma": (lma_view[0].get("counters") or {})
+                                                               if lma_view else {}}
+                        moved = self.pdn_create(group, "mag2", pdn_type, mn_id, handoff=3, binding=mag_binding)
+                        time.sleep(0.5)
+                    finally:
+                        group["handover_ping_stream"] = self.stop_ping_stream(stream)
+                    self.report_ping_stream(group["handover_ping_stream"])
                     if moved.get("home_prefix") != mag_binding.get("home_prefix") or \
                             moved.get("ipv4_home_address") != mag_binding.get("ipv4_home_address"):
                         raise Failed(f"the home addresses changed in the handover: {mag_binding} → {moved}")
@@ -793,7 +843,7 @@ class Run:
                                      f" → {fmt_key(lma_after['uplink_key'])}")
                     self.out.ok(f"uplink key unchanged by the handover: {fmt_key(lma_after['uplink_key'])}")
                     self.bindings_gone(group, "mag1-after-bri", ["mag1"], mn_id)
-                    self.traffic_counters(group, "after-handover-traffic", "mag2", mn_id, since="after-traffic")
+                    self.traffic_counters(group, "after-handover-traffic", "mag2", mn_id, since="before-handover")
                     self.show_bindings(GATEWAYS)
             with self.step(f"{pdn_type}: pdn delete on {serving.upper()}; the state goes on both sides"):
                 self.pdn_delete(serving, mn_id)
