@@ -52,7 +52,7 @@ fn end_to_end(transport: &str) {
             }
             problems.extend(check_results(summary));
             problems.extend(check_capture(summary, &run.pcap, transport));
-            problems.extend(check_counters(summary));
+            problems.extend(check_counters(summary, &run.air_pcap, transport));
         }
     }
     problems.extend(check_nothing_left(&run));
@@ -92,6 +92,8 @@ struct Driver {
     output: String,
     summary: Option<Value>,
     pcap: PathBuf,
+    /// The UE's side of the air link.
+    air_pcap: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -108,6 +110,7 @@ impl Driver {
         let run_id = format!("t{}{transport}", std::process::id());
         let dir = tempfile::Builder::new().prefix("pmipgw-e2e-test-").tempdir().expect("temp dir");
         let pcap = dir.path().join("core.pcap");
+        let air_pcap = dir.path().join("air.pcap");
         let summary_path = dir.path().join("summary.json");
         let log_path = dir.path().join("driver.log");
         let log = std::fs::File::create(&log_path).expect("driver log");
@@ -118,6 +121,8 @@ impl Driver {
             .arg(&binary_dir)
             .arg("--pcap")
             .arg(&pcap)
+            .arg("--access-pcap")
+            .arg(&air_pcap)
             .arg("--summary")
             .arg(&summary_path)
             .stdin(Stdio::null())
@@ -146,7 +151,7 @@ impl Driver {
             output.push_str(&format!("\n(test: the driver ran longer than {DRIVER_LIMIT:?} and was stopped)\n"));
         }
         let summary = std::fs::read_to_string(&summary_path).ok().and_then(|t| serde_json::from_str(&t).ok());
-        Driver { run_id, status, output, summary, pcap, _dir: dir }
+        Driver { run_id, status, output, summary, pcap, air_pcap, _dir: dir }
     }
 }
 
@@ -423,8 +428,18 @@ fn check_capture(summary: &Value, pcap: &Path, transport: &str) -> Vec<String> {
 }
 
 /// Final counters: clean exits, no mbuf leaked, and drops only for reasons the scenario explains.
-fn check_counters(summary: &Value) -> Vec<String> {
+fn check_counters(summary: &Value, air_pcap: &Path, transport: &str) -> Vec<String> {
     let mut problems = Vec::new();
+    // The UE's MLDv2 reports (link-scope multicast to ff02::16) reach the MAGs, which have no use for them.
+    let ue_mld_reports =
+        match tshark(air_pcap, transport, "eth.src == 02:00:00:00:ee:01 && icmpv6.type == 143", &["frame.number"]) {
+            Ok(rows) => rows.len() as u64,
+            Err(e) => {
+                problems.push(e);
+                0
+            }
+        };
+    let mut local_unsupported = 0;
     // Echo requests the UE sent while it had no PDN connection on the MAG: after each delete, and during the handover.
     let mut after_delete: BTreeMap<&str, u64> = BTreeMap::new();
     let mut warm_up_losses = 0;
@@ -453,8 +468,13 @@ fn check_counters(summary: &Value) -> Vec<String> {
             let count = count.as_u64().unwrap_or(u64::MAX);
             // Which drops the scenario explains, and how many of them.
             let allowed = match (gateway, reason.as_str()) {
-                // The hosts' own link-scope traffic: MLD reports, DAD, solicitations nobody answers.
-                (_, "local-unsupported") => 200,
+                // MAGs: the UE's MLD reports, checked over both MAGs below.
+                ("mag1" | "mag2", "local-unsupported") => {
+                    local_unsupported += count;
+                    count
+                }
+                // The PDN host's MLD reports when its interface and addresses come up (no capture of that link).
+                ("lma", "local-unsupported") => 10,
                 // The UE's pings after its PDN connection was deleted.
                 ("mag1" | "mag2", "no-binding") => after_delete.get(gateway).copied().unwrap_or(0),
                 // A first packet towards a next hop still being resolved (the warm-up pings that went unanswered).
@@ -465,6 +485,11 @@ fn check_counters(summary: &Value) -> Vec<String> {
                 problems.push(format!("{gateway}: drop {reason} {count} (explained: at most {allowed})"));
             }
         }
+    }
+    if local_unsupported > ue_mld_reports {
+        problems.push(format!(
+            "the MAGs dropped {local_unsupported} packets as local-unsupported; the UE sent {ue_mld_reports} MLD reports"
+        ));
     }
     problems
 }
