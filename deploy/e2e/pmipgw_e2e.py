@@ -6,7 +6,7 @@ the three gateways (each a `pmipgw` process on `net_af_packet` ports), runs the 
 again, on success, on failure and on SIGINT/SIGTERM:
 
     ue ── air (bridge: the "radio") ──┬── mag1 ──┐
-                                      └── mag2 ──┴── core (bridge, captured towards the LMA) ── lma ── pdn
+                                      └── mag2 ──┴── core (bridge, captured) ── lma ── pdn
 
 Scenario, for one transport between MAGs and LMA (IPv6 or IPv4):
   ipv4    PDN connection on MAG1 (PBU/PBA), ping and TCP both ways, bindings on MAG1 and LMA agree, delete
@@ -238,7 +238,8 @@ class Run:
                 "net.ipv6.conf.default.addr_gen_mode=0",
             )
             for bridge_ns, bridge in (("core", "core0"), ("air", "air0")):
-                self.ip(bridge_ns, "link", "add", "name", bridge, "type", "bridge", "stp_state", "0", "mcast_snooping", "0")
+                self.ip(bridge_ns, "link", "add", "name", bridge, "type", "bridge", "stp_state", "0",
+                        "mcast_snooping", "0")
             links = [
                 ("mag1", "core", "core", "mag1"),
                 ("mag2", "core", "core", "mag2"),
@@ -249,7 +250,8 @@ class Run:
                 ("ue", "eth0", "air", "ue"),
             ]
             for ns, ifname, peer_ns, peer in links:
-                self.ip(ns, "link", "add", "name", ifname, "type", "veth", "peer", "name", peer, "netns", self.ns[peer_ns])
+                self.ip(ns, "link", "add", "name", ifname, "type", "veth", "peer", "name", peer, "netns",
+                        self.ns[peer_ns])
             for (ns, ifname), mac in MACS.items():
                 self.ip(ns, "link", "set", "dev", ifname, "address", mac)
             # Hosts: full checksums and no segmentation offloads (af_packet would forward partial checksums and
@@ -303,12 +305,11 @@ class Run:
                 log.close()
             for name, path in (("capture-core", self.core_pcap), ("capture-access", self.access_pcap)):
                 self.wait_for(f"{name} writing {path}",
-                              lambda p=path, n=name: self.check_alive(n) and os.path.exists(p) and os.path.getsize(p) >= 24,
-                              10)
+                              lambda p=path, n=name: self.check_alive(n) and os.path.exists(p)
+                              and os.path.getsize(p) >= 24, 10)
             keep = {self.core_pcap: self.args.pcap, self.access_pcap: self.args.access_pcap}
-            self.out.detail("\n".join(f"{what}: {path}" + (f" (kept as {keep[path]} after teardown)" if keep[path] else "")
-                                      for what, path in (("core link", self.core_pcap),
-                                                         ("air link (UE side)", self.access_pcap))))
+            for what, path in (("core link", self.core_pcap), ("air link (UE side)", self.access_pcap)):
+                self.out.detail(f"{what}: {path}" + (f" (kept as {keep[path]} after teardown)" if keep[path] else ""))
 
     def check_alive(self, name):
         proc = self.procs[name]
@@ -446,8 +447,8 @@ class Run:
 
     # ---------------------------------------------------------------- UE and hosts
 
-    def ue_attach(self, gateway):
-        """The UE's interface comes up in `gateway`'s coverage (it then solicits routers)."""
+    def ue_attach(self):
+        """The UE's interface comes up, in MAG1's coverage (it then solicits routers)."""
         self.ip("ue", "link", "set", "dev", "eth0", "up")
 
     def ue_detach(self):
@@ -762,7 +763,7 @@ class Run:
         size = int(self.args.transfer_mib * 1024 * 1024)
         try:
             with self.step(f"{pdn_type}: UE attaches to MAG1; pdn create (PBU/PBA on the core link)"):
-                self.ue_attach("mag1")
+                self.ue_attach()
                 binding = self.pdn_create(group, "mag1", pdn_type, mn_id)
             with self.step(f"{pdn_type}: UE configures its home address(es)"):
                 if v4:
