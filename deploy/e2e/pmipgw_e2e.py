@@ -719,6 +719,29 @@ class Run:
         self.out.ok(f"per-binding counters agree: uplink {mc['uplink_packets']} packets, downlink "
                     f"{mc['downlink_packets']} packets on {mag} and LMA" + (" (since the handover)" if base else ""))
 
+    def check_neighbours(self, group, check, mag, families):
+        """ARP / NDP did their work: each gateway knows the other end of the tunnel and the LMA its PDN next hops,
+        at the MACs the topology gave them."""
+        seen = {g: self.ctl(g, "neighbours").get("neighbours", []) for g in ("lma", mag)}
+        group.setdefault("neighbours", {})[check] = seen
+        expected = [(mag, "core", self.transport["lma"], MACS[("lma", "core")]),
+                    ("lma", "core", self.transport[mag], MACS[(mag, "core")])]
+        if "ipv4" in families:
+            expected.append(("lma", "sgi", PDN_V4, MACS[("pdn", "eth0")]))
+        if "ipv6" in families:
+            expected.append(("lma", "sgi", PDN_V6, MACS[("pdn", "eth0")]))
+        for gateway, port, address, mac in expected:
+            entries = [n for n in seen[gateway] if n["port"] == port and
+                       ipaddress.ip_address(n["address"]) == ipaddress.ip_address(address)]
+            if not entries or (entries[0].get("mac") or "").lower() != mac:
+                raise Failed(f"{check}: {gateway} has not resolved {address} on {port} to {mac}: "
+                             f"{entries or 'no entry'}")
+        for gateway, entries in seen.items():
+            for n in entries:
+                self.out.detail(f"{gateway:4}: neighbour {n['port']:6} {n['address']:<18} {n.get('mac') or '-':17} "
+                                f"{n['state']:<10} bindings {n['bindings']}")
+        self.out.ok(f"neighbours resolved by ARP/NDP: {mag} ⇄ LMA on core, LMA → PDN host on sgi")
+
     def bindings_gone(self, group, check, gateways, mn_id, timeout=15):
         def gone():
             left = {g: [b for b in self.bindings(g) if b["mn_id"] == mn_id] for g in gateways}
@@ -802,10 +825,12 @@ class Run:
                     self.ping_step(group, "ue", PDN_V6, count=1, size=UE_MTU - 48, warm_up=False)
                     self.transfer_step(group, PDN_V6, "up", size)
                     self.transfer_step(group, PDN_V6, "down", size)
-            with self.step(f"{pdn_type}: bindings on MAG1 and the LMA"):
+            with self.step(f"{pdn_type}: bindings and neighbours on MAG1 and the LMA"):
                 mag_binding, lma_binding = self.check_bindings_match(group, "after-create", "mag1", mn_id,
                                                                      self.transport["mag1"])
                 self.traffic_counters(group, "after-traffic", "mag1", mn_id)
+                self.check_neighbours(group, "after-traffic", "mag1",
+                                      [f for f, on in (("ipv4", v4), ("ipv6", v6)) if on])
                 self.show_bindings(GATEWAYS)
             serving = "mag1"
             if pdn_type == "ipv4v6":
@@ -845,6 +870,7 @@ class Run:
                     self.out.ok(f"uplink key unchanged by the handover: {fmt_key(lma_after['uplink_key'])}")
                     self.bindings_gone(group, "mag1-after-bri", ["mag1"], mn_id)
                     self.traffic_counters(group, "after-handover-traffic", "mag2", mn_id, since="before-handover")
+                    self.check_neighbours(group, "after-handover-traffic", "mag2", ["ipv4", "ipv6"])
                     self.show_bindings(GATEWAYS)
             with self.step(f"{pdn_type}: pdn delete on {serving.upper()}; the state goes on both sides"):
                 self.pdn_delete(serving, mn_id)
