@@ -45,7 +45,8 @@ pub struct Config {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DpdkSection {
-    /// EAL `-l` list: the lcores the gateway may use (first = main lcore).
+    /// EAL lcores: a `-l` list (`0-3`, first = main lcore), or `--lcores` syntax when it has `@` or `(`
+    /// (`0@(0-1),1@(0-1)`: lcores floating over a CPU set, for shared cores).
     #[serde(default = "default_lcores")]
     pub lcores: String,
     /// Extra EAL arguments, e.g. `["--no-huge", "--no-pci", "--file-prefix", "gw1"]`.

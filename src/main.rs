@@ -82,7 +82,10 @@ fn init_logging(config: &Config) {
 }
 
 fn run(cli: &Cli, config: &Config) -> Result<(), String> {
-    let mut eal_args = vec!["pmipgw".to_owned(), "-l".to_owned(), config.dpdk.lcores.clone()];
+    // `-l 0-3` names lcores = CPUs; `--lcores` syntax (`0@(0-1)`, lcore groups) maps lcores onto CPU sets, e.g.
+    // to let a gateway float over shared cores. EAL refuses `--lcores` next to `-l`, so the form is chosen here.
+    let lcores_option = if config.dpdk.lcores.contains(['@', '(']) { "--lcores" } else { "-l" };
+    let mut eal_args = vec!["pmipgw".to_owned(), lcores_option.to_owned(), config.dpdk.lcores.clone()];
     eal_args.extend(config.dpdk.eal_args.iter().cloned());
     eal_args.extend(cli.eal_args.iter().cloned());
     let eal = Eal::init(&eal_args).map_err(|e| e.to_string())?;

@@ -69,6 +69,8 @@ fn forwards_every_frame_both_ways_with_mac_rewrite() {
     let counters = read_json(&json_path);
     assert_eq!(counters["exit"], "idle");
     assert_eq!(counters["mempool"]["in_use_after_shutdown"], 0, "no mbuf leaked");
+    let runtime_dir = std::path::Path::new("/var/run/dpdk").join(&s.prefix);
+    assert!(!runtime_dir.exists(), "EAL's runtime directory {} is left behind", runtime_dir.display());
     let mac_of = |name: &str| {
         let port = counters["ports"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap();
         mac(port["mac"].as_str().unwrap())

@@ -130,11 +130,33 @@ impl LcoreJoinHandle {
 
 impl Drop for Eal {
     fn drop(&mut self) {
+        // SAFETY: EAL is initialised; the returned string is EAL's own, valid until cleanup, copied at once.
+        let runtime_dir = unsafe {
+            let dir = dpdk_sys::rte_eal_get_runtime_dir();
+            (!dir.is_null()).then(|| std::ffi::CStr::from_ptr(dir).to_string_lossy().into_owned())
+        };
         // SAFETY: the caller dropped every DPDK object first (documented contract of Eal); runs once.
         let rc = unsafe { dpdk_sys::rte_eal_cleanup() };
         if rc != 0 {
             tracing::warn!("rte_eal_cleanup: {}", strerror(rc));
         }
+        // EAL leaves its runtime directory (/var/run/dpdk/<file-prefix>) behind, one per prefix ever used; after
+        // cleanup only the telemetry socket is left in it (unlinked by DPDK at exit, which would be too late to
+        // remove the directory). Anything else in it (a shared configuration) is left alone.
+        if let Some(dir) = runtime_dir {
+            remove_runtime_dir(std::path::Path::new(&dir));
+        }
+    }
+}
+
+fn remove_runtime_dir(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let names: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.file_name())).collect();
+    if names.iter().all(|n| n.to_string_lossy().starts_with("dpdk_telemetry")) {
+        for name in names {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+        let _ = std::fs::remove_dir(dir);
     }
 }
 
