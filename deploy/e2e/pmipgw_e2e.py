@@ -813,18 +813,16 @@ class Run:
                     self.out.ok(f"IPv6 {address} by SLAAC in {now() - started:.1f} s, default via {router} "
                                 f"(Router Advertisement from the MAG)")
             with self.step(f"{pdn_type}: traffic through MAG1 and the LMA"):
-                if v4:
-                    self.ping_step(group, "ue", PDN_V4)
-                    self.ping_step(group, "pdn", group["ue_ipv4"], warm_up=False)
-                    self.ping_step(group, "ue", PDN_V4, count=1, size=UE_MTU - 28, warm_up=False)
-                    self.transfer_step(group, PDN_V4, "up", size)
-                    self.transfer_step(group, PDN_V4, "down", size)
-                if v6:
-                    self.ping_step(group, "ue", PDN_V6)
-                    self.ping_step(group, "pdn", group["ue_ipv6"], warm_up=False)
-                    self.ping_step(group, "ue", PDN_V6, count=1, size=UE_MTU - 48, warm_up=False)
-                    self.transfer_step(group, PDN_V6, "up", size)
-                    self.transfer_step(group, PDN_V6, "down", size)
+                # Per family: pings both ways, one that fills the UE's MTU (IP + ICMP headers: 28 / 48 bytes), and
+                # TCP both ways.
+                for wanted, pdn_host, ue_address, headers in ((v4, PDN_V4, "ue_ipv4", 28), (v6, PDN_V6, "ue_ipv6", 48)):
+                    if not wanted:
+                        continue
+                    self.ping_step(group, "ue", pdn_host)
+                    self.ping_step(group, "pdn", group[ue_address], warm_up=False)
+                    self.ping_step(group, "ue", pdn_host, count=1, size=UE_MTU - headers, warm_up=False)
+                    self.transfer_step(group, pdn_host, "up", size)
+                    self.transfer_step(group, pdn_host, "down", size)
             with self.step(f"{pdn_type}: bindings and neighbours on MAG1 and the LMA"):
                 mag_binding, lma_binding = self.check_bindings_match(group, "after-create", "mag1", mn_id,
                                                                      self.transport["mag1"])
