@@ -439,7 +439,7 @@ fn check_counters(summary: &Value, air_pcap: &Path, transport: &str) -> Vec<Stri
                 0
             }
         };
-    let mut local_unsupported = 0;
+    let mut link_scope_drops = 0;
     // Echo requests the UE sent while it had no PDN connection on the MAG: after each delete, and during the handover.
     let mut after_delete: BTreeMap<&str, u64> = BTreeMap::new();
     let mut warm_up_losses = 0;
@@ -469,12 +469,12 @@ fn check_counters(summary: &Value, air_pcap: &Path, transport: &str) -> Vec<Stri
             // Which drops the scenario explains, and how many of them.
             let allowed = match (gateway, reason.as_str()) {
                 // MAGs: the UE's MLD reports, checked over both MAGs below.
-                ("mag1" | "mag2", "local-unsupported") => {
-                    local_unsupported += count;
+                ("mag1" | "mag2", "link-scope") => {
+                    link_scope_drops += count;
                     count
                 }
                 // The PDN host's MLD reports when its interface and addresses come up (no capture of that link).
-                ("lma", "local-unsupported") => 10,
+                ("lma", "link-scope") => 10,
                 // The UE's pings after its PDN connection was deleted.
                 ("mag1" | "mag2", "no-binding") => after_delete.get(gateway).copied().unwrap_or(0),
                 // A first packet towards a next hop still being resolved (the warm-up pings that went unanswered).
@@ -486,9 +486,9 @@ fn check_counters(summary: &Value, air_pcap: &Path, transport: &str) -> Vec<Stri
             }
         }
     }
-    if local_unsupported > ue_mld_reports {
+    if link_scope_drops > ue_mld_reports {
         problems.push(format!(
-            "the MAGs dropped {local_unsupported} packets as local-unsupported; the UE sent {ue_mld_reports} MLD reports"
+            "the MAGs dropped {link_scope_drops} packets as link-scope; the UE sent {ue_mld_reports} MLD reports"
         ));
     }
     problems

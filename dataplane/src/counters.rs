@@ -49,6 +49,9 @@ pub enum DropReason {
     NotOurAddress,
     /// Addressed to us, but neither tunnelled user traffic nor something the control thread takes.
     LocalUnsupported,
+    /// IPv6 to a link-local or link-scope multicast address that nothing here handles (MLD reports, mDNS, ...):
+    /// hosts on the link send these routinely; a router never forwards them.
+    LinkScope,
     /// The packet inside the tunnel is truncated, invalid, or not of the GRE protocol type's family.
     InnerMalformed,
     /// LMA uplink whose inner source is not the binding's UE address or inside its prefix.
@@ -75,7 +78,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 28] = [
+    pub const ALL: [DropReason; 29] = [
         DropReason::EthernetTruncated,
         DropReason::UnsupportedEthertype,
         DropReason::MultiSegment,
@@ -93,6 +96,7 @@ impl DropReason {
         DropReason::UnknownKey,
         DropReason::NotOurAddress,
         DropReason::LocalUnsupported,
+        DropReason::LinkScope,
         DropReason::InnerMalformed,
         DropReason::InnerSourceMismatch,
         DropReason::NoBinding,
@@ -127,6 +131,7 @@ impl DropReason {
             DropReason::UnknownKey => "unknown-key",
             DropReason::NotOurAddress => "not-our-address",
             DropReason::LocalUnsupported => "local-unsupported",
+            DropReason::LinkScope => "link-scope",
             DropReason::InnerMalformed => "inner-malformed",
             DropReason::InnerSourceMismatch => "inner-source-mismatch",
             DropReason::NoBinding => "no-binding",

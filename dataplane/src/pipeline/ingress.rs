@@ -105,6 +105,7 @@ impl FastPath {
                 ExtensionHeaderError::Unsupported => DropReason::Ipv6ExtensionHeader,
             })?;
             let l4 = ip.payload().get(offset..).unwrap_or_default();
+            let unhandled = if local.any() { DropReason::LocalUnsupported } else { DropReason::LinkScope };
             return match protocol {
                 ipv6::NEXT_HEADER_GRE if local.tunnel() && roles.core => self.plan_gre(
                     &GreOuter {
@@ -126,9 +127,9 @@ impl FastPath {
                         &(ICMPV6_ROUTER_SOLICITATION | ICMPV6_NEIGHBOR_SOLICITATION | ICMPV6_NEIGHBOR_ADVERTISEMENT),
                     ) => Ok(Action::Punt),
                     Some(&(ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY)) if local.any() => Ok(Action::Punt),
-                    _ => Err(DropReason::LocalUnsupported),
+                    _ => Err(unhandled),
                 },
-                _ => Err(DropReason::LocalUnsupported),
+                _ => Err(unhandled),
             };
         }
         let inner = Inner { family: Family::Ipv6, len: ip.total_len(), ttl: ip.hop_limit(), ecn: ip.ecn() };

@@ -84,8 +84,12 @@ fn other_traffic_for_our_addresses_is_dropped_by_reason() {
     gateway.assert_dropped(CORE, &frame4(PCOA4, LMAA4, 6, &[0; 20]), DropReason::LocalUnsupported);
     gateway.assert_dropped(CORE, &frame4(PCOA4, LMAA4, 41, &udp6(UE_A6, CN6, 64)), DropReason::LocalUnsupported);
     gateway.assert_dropped(CORE, &icmpv6(PCOA6, LMAA6, 1), DropReason::LocalUnsupported);
-    gateway.assert_dropped(CORE, &icmpv6(PCOA6, all_nodes, 128), DropReason::LocalUnsupported);
-    gateway.assert_dropped(ACCESS, &plain(&udp6(UE_A6, all_nodes, 1)), DropReason::LocalUnsupported);
+    // Link-scope traffic a router ignores (an MLD report, a ping to all-nodes) has its own reason.
+    let mld_report =
+        icmpv6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 9), Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16), 143);
+    gateway.assert_dropped(ACCESS, &mld_report, DropReason::LinkScope);
+    gateway.assert_dropped(CORE, &icmpv6(PCOA6, all_nodes, 128), DropReason::LinkScope);
+    gateway.assert_dropped(ACCESS, &plain(&udp6(UE_A6, all_nodes, 1)), DropReason::LinkScope);
     gateway.assert_dropped(CORE, &frame4(PCOA4, LMAA4, 17, &[0x15, 0x3c]), DropReason::LocalUnsupported);
     // Signalling that is fragmented cannot be read yet.
     let mut fragment = udp_to(LMAA4, 5436);
