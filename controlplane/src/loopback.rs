@@ -3,14 +3,15 @@
 //! tested — against a running pair without DPDK. Timers fire when the next request comes in.
 
 use crate::api::{ApiHandler, Request, Response};
-use crate::config::{ConfigError, LmaConfig, MagConfig};
+use crate::config::{ApnConfig, ConfigError, LmaConfig, MagConfig};
 use crate::fastpath::{TunnelId, TunnelSpec, TunnelUpdate};
 use crate::lma::Lma;
 use crate::machine::{Input, Output};
 use crate::mag::Mag;
+use crate::net::IpPrefix;
 use crate::time::SystemClock;
 use std::collections::{BTreeMap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 /// Which side of the pair.
@@ -49,6 +50,26 @@ impl Loopback {
             next_api: 0,
         };
         Ok(Loopback { pair: Arc::new(Mutex::new(pair)) })
+    }
+
+    /// A lab pair: an LMA serving MAGs in 2001:db8:1::/48 with the APN `internet` (prefixes from
+    /// 2001:db8:100::/48, IPv4 addresses from 10.45.0.0/16) and a MAG at 2001:db8:1::1.
+    pub fn lab() -> Result<Self, ConfigError> {
+        let prefix = |key: &str, text: &str| {
+            text.parse::<IpPrefix>().map_err(|e| ConfigError::Invalid { key: key.into(), problem: e.to_string() })
+        };
+        let lma = LmaConfig {
+            allowed_mags: vec![prefix("allowed_mags", "2001:db8:1::/48")?],
+            apns: vec![ApnConfig {
+                name: "internet".into(),
+                ipv6_pool: Some(prefix("ipv6_pool", "2001:db8:100::/48")?),
+                ipv4_pool: Some(prefix("ipv4_pool", "10.45.0.0/16")?),
+            }],
+            ..LmaConfig::default()
+        };
+        let mag =
+            MagConfig { local_ipv6: Some(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1)), ..MagConfig::default() };
+        Loopback::new(lma, mag)
     }
 
     /// An API handler for one side.
@@ -115,20 +136,9 @@ impl Pair {
 mod tests {
     use super::*;
     use crate::api::{PdnCreate, PdnType, Selector};
-    use crate::config::ApnConfig;
 
     pub(crate) fn pair() -> Loopback {
-        let lma = LmaConfig {
-            allowed_mags: vec!["2001:db8:1::/48".parse().unwrap()],
-            apns: vec![ApnConfig {
-                name: "internet".into(),
-                ipv6_pool: Some("2001:db8:100::/48".parse().unwrap()),
-                ipv4_pool: Some("10.45.0.0/16".parse().unwrap()),
-            }],
-            ..LmaConfig::default()
-        };
-        let mag = MagConfig { local_ipv6: Some("2001:db8:1::1".parse().unwrap()), ..MagConfig::default() };
-        Loopback::new(lma, mag).unwrap()
+        Loopback::lab().unwrap()
     }
 
     #[test]
@@ -136,20 +146,8 @@ mod tests {
         let lb = pair();
         let mag = lb.handler(Side::Mag);
         let lma = lb.handler(Side::Lma);
-        let r = mag.handle(Request::PdnCreate(PdnCreate {
-            mn_id: "001@nai".into(),
-            apn: "internet".into(),
-            att: 8,
-            pdn_type: PdnType::Ipv4v6,
-            lma: "2001:db8:2::1".parse().unwrap(),
-            ue_mac: None,
-            uplink_key: None,
-            pdn_connection_id: None,
-            handoff: None,
-            home_prefix: None,
-            ipv4_home_address: None,
-            wait: true,
-        }));
+        let lma_address = "2001:db8:2::1".parse().unwrap();
+        let r = mag.handle(Request::PdnCreate(PdnCreate::new("001@nai", "internet", PdnType::Ipv4v6, lma_address)));
         let Response::Pdn { binding } = r else { panic!("{r:?}") };
         let Response::Bindings { bindings } = lma.handle(Request::Bindings { selector: Selector::default() }) else {
             panic!()

@@ -250,7 +250,6 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use controlplane::api::serve;
-    use controlplane::config::{ApnConfig, LmaConfig, MagConfig};
     use controlplane::loopback::{Loopback, Side};
 
     const NAI: &str = "001010000000001@nai.epc.mnc001.mcc001.3gppnetwork.org";
@@ -265,17 +264,7 @@ mod tests {
 
     /// A MAG and an LMA answering on two sockets.
     fn gateway() -> Gateway {
-        let lma_config = LmaConfig {
-            allowed_mags: vec!["2001:db8:1::/48".parse().unwrap()],
-            apns: vec![ApnConfig {
-                name: "internet".into(),
-                ipv6_pool: Some("2001:db8:100::/48".parse().unwrap()),
-                ipv4_pool: Some("10.45.0.0/16".parse().unwrap()),
-            }],
-            ..LmaConfig::default()
-        };
-        let mag_config = MagConfig { local_ipv6: Some("2001:db8:1::1".parse().unwrap()), ..MagConfig::default() };
-        let pair = Loopback::new(lma_config, mag_config).unwrap();
+        let pair = Loopback::lab().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (lma, mag) = (dir.path().join("lma.sock"), dir.path().join("mag.sock"));
         let servers =

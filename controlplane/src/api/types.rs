@@ -61,6 +61,27 @@ pub struct PdnCreate {
     pub wait: bool,
 }
 
+impl PdnCreate {
+    /// A new attachment (HI 1) over E-UTRAN that waits for the PBA, nothing assigned beforehand: what
+    /// `pmipctl pdn create` sends without options.
+    pub fn new(mn_id: impl Into<String>, apn: impl Into<String>, pdn_type: PdnType, lma: IpAddr) -> Self {
+        PdnCreate {
+            mn_id: mn_id.into(),
+            apn: apn.into(),
+            att: default_att(),
+            pdn_type,
+            lma,
+            ue_mac: None,
+            uplink_key: None,
+            pdn_connection_id: None,
+            handoff: None,
+            home_prefix: None,
+            ipv4_home_address: None,
+            wait: true,
+        }
+    }
+}
+
 fn default_att() -> u8 {
     8
 }

@@ -258,20 +258,7 @@ pub fn mag_config(i: usize) -> MagConfig {
 }
 
 pub fn pdn(i: u32, pdn_type: PdnType, lma: IpAddr) -> PdnCreate {
-    PdnCreate {
-        mn_id: nai(i),
-        apn: "internet".into(),
-        att: 8,
-        pdn_type,
-        lma,
-        ue_mac: None,
-        uplink_key: None,
-        pdn_connection_id: None,
-        handoff: None,
-        home_prefix: None,
-        ipv4_home_address: None,
-        wait: true,
-    }
+    PdnCreate::new(nai(i), "internet", pdn_type, lma)
 }
 
 impl Sim {
