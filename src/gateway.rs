@@ -415,17 +415,18 @@ fn neighbors(config: &Config, ports: &[(&PortSection, Port)], pipeline: &Pipelin
             let mac = port.mac_address().map(MacAddr).unwrap_or_default();
             let own = config.port_addresses(i);
             statics.extend(section.neighbors.iter().map(|n| (i, n.ip, n.mac)));
-            let first = |v6: bool| own.iter().copied().find(|a| a.is_ipv6() == v6);
+            let ipv4 = own.iter().find_map(|a| match a {
+                std::net::IpAddr::V4(v4) => Some(*v4),
+                std::net::IpAddr::V6(_) => None,
+            });
+            let ipv6 = own.iter().find_map(|a| match a {
+                std::net::IpAddr::V6(v6) => Some(*v6),
+                std::net::IpAddr::V4(_) => None,
+            });
             PortNeighbors {
                 mac,
-                ipv4: first(false).and_then(|a| match a {
-                    std::net::IpAddr::V4(v4) => Some(v4),
-                    std::net::IpAddr::V6(_) => None,
-                }),
-                ipv6: match first(true) {
-                    Some(std::net::IpAddr::V6(v6)) => v6,
-                    _ => dataplane::neighbor::ndp::link_local_from_mac(mac),
-                },
+                ipv4,
+                ipv6: ipv6.unwrap_or_else(|| dataplane::neighbor::ndp::link_local_from_mac(mac)),
                 fixed: section.next_hop_mac,
                 gateways: [
                     section.next_hop.iter().copied().find(|a| a.is_ipv4()),

@@ -63,13 +63,6 @@ pub struct Neighbors {
     pub stats: NeighborStats,
 }
 
-fn family_of(ip: &IpAddr) -> IpFamily {
-    match ip {
-        IpAddr::V4(_) => IpFamily::V4,
-        IpAddr::V6(_) => IpFamily::V6,
-    }
-}
-
 impl Neighbors {
     /// `statics`: configured entries per port.
     pub fn new(
@@ -122,7 +115,7 @@ impl Neighbors {
         if let Some(mac) = p.fixed {
             return Some(Ok(mac));
         }
-        Some(Err(p.gateways[family_of(&ip) as usize].unwrap_or(ip)))
+        Some(Err(p.gateways[IpFamily::of(&ip) as usize].unwrap_or(ip)))
     }
 
     /// Records that tunnel `id` carries the MAC of (`port`, `ip`) in its binding.
@@ -256,8 +249,8 @@ impl Neighbors {
     /// If `ip` is a configured next hop of `port`, tells the workers its MAC (or that it has none).
     fn publish_gateway(&self, port: usize, ip: IpAddr, mac: Option<MacAddr>) {
         let Some(p) = self.ports.get(port) else { return };
-        if p.fixed.is_none() && p.gateways[family_of(&ip) as usize] == Some(ip) {
-            self.next_hops.set(port, family_of(&ip), mac);
+        if p.fixed.is_none() && p.gateways[IpFamily::of(&ip) as usize] == Some(ip) {
+            self.next_hops.set(port, IpFamily::of(&ip), mac);
         }
     }
 

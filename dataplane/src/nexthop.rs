@@ -16,6 +16,15 @@ pub enum IpFamily {
     V6,
 }
 
+impl IpFamily {
+    pub fn of(address: &std::net::IpAddr) -> IpFamily {
+        match address {
+            std::net::IpAddr::V4(_) => IpFamily::V4,
+            std::net::IpAddr::V6(_) => IpFamily::V6,
+        }
+    }
+}
+
 /// Marks a stored MAC as present, so that 00:00:00:00:00:00 is still representable.
 const PRESENT: u64 = 1 << 48;
 

@@ -11,13 +11,6 @@ use dataplane::wire::ethernet::MacAddr;
 
 use super::{to_binding, Control, NEIGHBOUR_TICK_MS};
 
-fn family_of(ip: &IpAddr) -> IpFamily {
-    match ip {
-        IpAddr::V4(_) => IpFamily::V4,
-        IpAddr::V6(_) => IpFamily::V6,
-    }
-}
-
 impl Control {
     /// Answers requests for our addresses and learns the sender (RFC 826: merge; a request for us adds).
     pub(super) fn on_arp(&mut self, port: usize, frame: &[u8]) {
@@ -72,7 +65,7 @@ impl Control {
     /// The Ethernet source of signalling from an on-link peer is the peer: recorded so that the binding that
     /// follows has its MAC at once (an LMA learns its MAGs this way).
     pub(super) fn learn_from_signalling(&mut self, port: usize, src: IpAddr, mac: MacAddr) {
-        let routed = self.neighbors.port(port).is_some_and(|n| n.routes(family_of(&src)));
+        let routed = self.neighbors.port(port).is_some_and(|n| n.routes(IpFamily::of(&src)));
         if self.ports.get(port).is_some_and(|p| p.core) && !routed {
             self.learn(port, src, mac, true);
         }
@@ -100,7 +93,7 @@ impl Control {
         let mut uses = Vec::new();
         if let Some(core) = self.ports.iter().position(|p| p.core) {
             let peer = spec.endpoints.remote();
-            if !self.neighbors.port(core).is_some_and(|n| n.routes(family_of(&peer))) {
+            if !self.neighbors.port(core).is_some_and(|n| n.routes(IpFamily::of(&peer))) {
                 binding.next_hop.core = self.neighbors.resolve(core, peer, now, &mut self.frames);
                 uses.push((core, peer));
             }

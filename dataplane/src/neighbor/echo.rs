@@ -6,13 +6,10 @@ use std::net::IpAddr;
 
 use crate::wire::checksum;
 use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::icmp::{ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST};
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::{self, Ipv6Packet};
 
-const ICMP_ECHO_REPLY: u8 = 0;
-const ICMP_ECHO_REQUEST: u8 = 8;
-const ICMPV6_ECHO_REQUEST: u8 = 128;
-const ICMPV6_ECHO_REPLY: u8 = 129;
 const REPLY_HOP_LIMIT: u8 = 64;
 
 /// The reply to an echo request in `frame` addressed to one of `ours`, sent from `our_mac`; `None` for anything

@@ -5,19 +5,13 @@ use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::{PacketBuf, RxChecksum};
 use crate::wire::ethernet::{self, EthernetHeader};
+use crate::wire::icmp::*;
 use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::{self, ExtensionHeaderError, Ipv6Packet};
 use crate::wire::{array_at, ipv6::prefix64};
 
 /// PMIPv6 signalling over IPv4-UDP (RFC 5844 §4; the 3GPP IPv4-UDP form too, pmipv6.md §5.1).
 const PMIP6_CONTROL_PORT: u16 = 5436;
-const ICMP_ECHO_REPLY: u8 = 0;
-const ICMP_ECHO_REQUEST: u8 = 8;
-const ICMPV6_ECHO_REQUEST: u8 = 128;
-const ICMPV6_ECHO_REPLY: u8 = 129;
-const ICMPV6_ROUTER_SOLICITATION: u8 = 133;
-const ICMPV6_NEIGHBOR_SOLICITATION: u8 = 135;
-const ICMPV6_NEIGHBOR_ADVERTISEMENT: u8 = 136;
 
 impl FastPath {
     /// Reads the packet and the tables; decides everything, changes nothing.

@@ -8,6 +8,7 @@ pub mod checksum;
 pub mod ecn;
 pub mod ethernet;
 pub mod gre;
+pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 
