@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use dataplane::binding::{Binding, BindingId, Function};
-use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason, WorkerCounters};
+use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason};
 use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Mempool, Port};
 use dataplane::idle::Idler;
 use dataplane::neighbor::CacheTimers;
@@ -88,10 +88,9 @@ pub fn run(
     let mut all_counters = Vec::new();
     let mut handles = Vec::new();
     for w in 0..worker_count {
-        let counters = Arc::new(WorkerCounters::new(g.table_capacity));
-        all_counters.push(Arc::clone(&counters));
         let table = tables.add_worker().map_err(|e| e.to_string())?;
-        let fast_path = FastPath::new(&pipeline, table, counters).map_err(|e| e.to_string())?;
+        let fast_path = FastPath::new(&pipeline, table).map_err(|e| e.to_string())?;
+        all_counters.push(Arc::clone(fast_path.counters()));
         let queue = w as u16;
         let rx = ports
             .iter()
@@ -246,10 +245,10 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
             println!("  drop {:<24} {count}", reason.name());
         }
     }
-    for (id, binding, traffic) in &outcome.bindings {
+    // Numbered as in the config (`binding[i]`); the table slot is in the JSON.
+    for (i, (_, binding, traffic)) in outcome.bindings.iter().enumerate() {
         println!(
-            "binding {} ({}{}{}): uplink {} pkts {} bytes, downlink {} pkts {} bytes",
-            id.0,
+            "binding {i} ({}{}{}): uplink {} pkts {} bytes, downlink {} pkts {} bytes",
             function_name(binding.function),
             binding.ue_ipv4.map(|a| format!(" {a}")).unwrap_or_default(),
             binding.ue_ipv6_prefix.map(|p| format!(" {p}/64")).unwrap_or_default(),
@@ -310,8 +309,8 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
     json!({
         "total": snapshot(&outcome.total),
         "workers": outcome.per_worker.iter().map(snapshot).collect::<Vec<_>>(),
-        "bindings": outcome.bindings.iter().map(|(id, b, t)| json!({
-            "id": id.0, "function": function_name(b.function),
+        "bindings": outcome.bindings.iter().enumerate().map(|(i, (id, b, t))| json!({
+            "id": i, "slot": id.0, "function": function_name(b.function),
             "uplink_key": b.uplink_key, "downlink_key": b.downlink_key,
             "uplink_packets": t.uplink_packets, "uplink_bytes": t.uplink_bytes,
             "downlink_packets": t.downlink_packets, "downlink_bytes": t.downlink_bytes,

@@ -15,7 +15,7 @@ use bench::results::short_count;
 use bench::traffic::{self, Direction, Family, Role, Way};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use dataplane::packet::VecPacket;
-use dataplane::pipeline::Verdict;
+use dataplane::pipeline::Next;
 
 const BURST: usize = 64;
 /// Frames pre-generated per benchmark: enough distinct bindings that a 1M table is not cache-resident.
@@ -55,9 +55,9 @@ fn pipeline(c: &mut Criterion) {
                         let frames = pool(direction, n, popularity);
                         // Every frame is forwarded: the figure is for real work, not an early drop.
                         let mut check: Vec<VecPacket> = frames.iter().take(BURST).cloned().collect();
-                        let mut verdicts = [Verdict::Punt; BURST];
-                        gw.fast_path.process_burst(0, &mut check, &mut verdicts);
-                        assert!(verdicts.iter().all(|v| *v == Verdict::Forward(0)), "{direction}: {verdicts:?}");
+                        let mut nexts = [Next::PUNT; BURST];
+                        gw.fast_path.process_burst(0, &mut check, &mut nexts);
+                        assert!(nexts.iter().all(|n| *n == Next::forward(0)), "{direction}: {nexts:?}");
                         let mut next = 0;
                         let id = BenchmarkId::new(popularity.name(), short_count(n));
                         group.bench_function(id, |b| {
@@ -69,9 +69,9 @@ fn pipeline(c: &mut Criterion) {
                                             frames[next].clone()
                                         })
                                         .collect();
-                                    (burst, [Verdict::Punt; BURST])
+                                    (burst, [Next::PUNT; BURST])
                                 },
-                                |(burst, verdicts)| gw.fast_path.process_burst(0, burst, verdicts),
+                                |(burst, nexts)| gw.fast_path.process_burst(0, burst, nexts),
                                 BatchSize::SmallInput,
                             )
                         });

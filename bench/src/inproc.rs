@@ -2,11 +2,9 @@
 //! built the way `pmipgw` builds it (static bindings through an [`UpdateSender`], then one worker table).
 
 use crate::traffic::{self, Family, Role};
-use dataplane::counters::WorkerCounters;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig, Roles};
 use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::wire::ethernet::MacAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// One port with every role of `role`'s function, like the throughput runs' configuration.
@@ -50,8 +48,7 @@ impl Gateway {
         }
         // Added after the installs, the worker's table is a copy of the replica and its queue starts empty.
         let table = sender.add_worker().expect("a worker table");
-        let counters = Arc::new(WorkerCounters::new(capacity));
-        let fast_path = FastPath::new(&pipeline_config(role), table, counters).expect("a valid pipeline config");
+        let fast_path = FastPath::new(&pipeline_config(role), table).expect("a valid pipeline config");
         Gateway { sender, fast_path }
     }
 }

@@ -5,6 +5,7 @@
 //! value that is at most a few packets old. Groups written together sit in their own cache lines.
 
 use crate::binding::BindingId;
+use crate::tables::Records;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -171,7 +172,7 @@ impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
-    fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.0.store(0, Relaxed);
     }
 }
@@ -202,32 +203,25 @@ pub struct PathCounters {
 #[repr(align(64))]
 struct DropCounters([Counter; DropReason::COUNT]);
 
-/// Packets and bytes (of the inner IP packet) each way through one binding.
-#[derive(Debug, Default)]
-pub struct BindingCounters {
-    pub uplink_packets: Counter,
-    pub uplink_bytes: Counter,
-    pub downlink_packets: Counter,
-    pub downlink_bytes: Counter,
-}
-
 /// All counters of one worker. Share it with readers through an `Arc`; only the worker writes.
 #[derive(Debug)]
 pub struct WorkerCounters {
     pub ports: [PortCounters; MAX_PORTS],
     pub path: PathCounters,
     drops: DropCounters,
-    bindings: Box<[BindingCounters]>,
+    /// The worker's binding records, which hold each binding's counters (packets and bytes of the inner IP
+    /// packet, each way) in the cache line the packet path reads anyway.
+    bindings: Arc<Records>,
 }
 
 impl WorkerCounters {
-    /// Counters for a worker whose table holds up to `binding_capacity` bindings.
-    pub fn new(binding_capacity: usize) -> Self {
+    /// Counters for a worker whose table has `bindings` ([`crate::tables::WorkerTable::records`]).
+    pub fn new(bindings: Arc<Records>) -> Self {
         WorkerCounters {
             ports: Default::default(),
             path: PathCounters::default(),
             drops: DropCounters::default(),
-            bindings: (0..binding_capacity).map(|_| BindingCounters::default()).collect(),
+            bindings,
         }
     }
 
@@ -256,22 +250,6 @@ impl WorkerCounters {
         self.ports.get(port)
     }
 
-    /// The binding's counters; `None` for a slot beyond the capacity.
-    #[inline]
-    pub fn binding(&self, id: BindingId) -> Option<&BindingCounters> {
-        self.bindings.get(id.index())
-    }
-
-    /// Zeroes a slot's counters when a new binding takes it.
-    pub fn reset_binding(&self, id: BindingId) {
-        if let Some(binding) = self.binding(id) {
-            binding.uplink_packets.reset();
-            binding.uplink_bytes.reset();
-            binding.downlink_packets.reset();
-            binding.downlink_bytes.reset();
-        }
-    }
-
     /// A consistent-enough copy of everything but the per-binding counters.
     pub fn snapshot(&self) -> CountersSnapshot {
         CountersSnapshot {
@@ -295,12 +273,7 @@ impl WorkerCounters {
 
     /// A copy of one binding's counters.
     pub fn binding_snapshot(&self, id: BindingId) -> Option<BindingSnapshot> {
-        self.binding(id).map(|b| BindingSnapshot {
-            uplink_packets: b.uplink_packets.get(),
-            uplink_bytes: b.uplink_bytes.get(),
-            downlink_packets: b.downlink_packets.get(),
-            downlink_bytes: b.downlink_bytes.get(),
-        })
+        self.bindings.counters(id.0)
     }
 }
 
@@ -348,7 +321,7 @@ pub struct PortSnapshot {
     pub tx_bytes: u64,
 }
 
-/// Read-out of [`BindingCounters`].
+/// One binding's traffic: packets and bytes of the inner IP packet, each way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BindingSnapshot {
     pub uplink_packets: u64,
@@ -435,6 +408,11 @@ impl fmt::Display for CountersSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::record_for_tests::{count, records};
+
+    fn counters(slots: usize) -> WorkerCounters {
+        WorkerCounters::new(records(slots))
+    }
 
     #[test]
     fn reasons_are_listed_once_in_declaration_order() {
@@ -449,7 +427,7 @@ mod tests {
 
     #[test]
     fn snapshot_is_readable_from_another_thread_while_the_owner_writes() {
-        let counters = Arc::new(WorkerCounters::new(4));
+        let counters = Arc::new(counters(4));
         let writer = {
             let counters = Arc::clone(&counters);
             std::thread::spawn(move || {
@@ -474,8 +452,8 @@ mod tests {
 
     #[test]
     fn snapshots_add_up_and_print_non_zero_lines() {
-        let a = WorkerCounters::new(1);
-        let b = WorkerCounters::new(1);
+        let a = counters(1);
+        let b = counters(1);
         a.count_drop(DropReason::GreVersion);
         b.count_drop(DropReason::GreVersion);
         b.ports[1].rx_packets.add(3);
@@ -490,22 +468,19 @@ mod tests {
     }
 
     #[test]
-    fn binding_counters_reset_for_a_new_occupant() {
-        let counters = WorkerCounters::new(2);
-        let id = BindingId(1);
-        counters.binding(id).unwrap().uplink_bytes.add(99);
-        assert_eq!(counters.binding_snapshot(id).unwrap().uplink_bytes, 99);
-        counters.reset_binding(id);
-        assert_eq!(counters.binding_snapshot(id), Some(BindingSnapshot::default()));
-        assert!(counters.binding(BindingId(2)).is_none());
+    fn binding_counters_are_read_from_the_records() {
+        let counters = counters(2);
+        count(&counters.bindings, 1, 99);
+        assert_eq!(counters.binding_snapshot(BindingId(1)).unwrap().downlink_bytes, 99);
+        assert!(counters.binding_snapshot(BindingId(2)).is_none(), "beyond the table");
     }
 
     #[test]
     fn the_handle_sums_workers() {
-        let workers: Vec<_> = (0..3).map(|_| Arc::new(WorkerCounters::new(2))).collect();
+        let workers: Vec<_> = (0..3).map(|_| Arc::new(counters(2))).collect();
         for (i, worker) in workers.iter().enumerate() {
             worker.path.decapsulated.add(i as u64 + 1);
-            worker.binding(BindingId(1)).unwrap().downlink_bytes.add(10);
+            count(&worker.bindings, 1, 10);
         }
         let handle = CountersHandle::new(workers);
         assert_eq!(handle.total().decapsulated, 6);

@@ -15,8 +15,11 @@
 //! - [`nexthop`]: each port's default next-hop MAC per family, resolved by the control thread, read per packet.
 //! - [`counters`]: per-worker, per-port, per-drop-reason and per-binding counters, readable while running.
 //! - [`worker`]: the poll loop of one core: rx burst → pipeline → tx per port / punt / free, updates between bursts.
+#![deny(unsafe_code)]
+
 pub mod binding;
 pub mod counters;
+#[allow(unsafe_code)]
 pub mod dpdk;
 pub mod idle;
 pub mod l2fwd;

@@ -5,7 +5,7 @@ use crate::counters::DropReason;
 use crate::dpdk::{cpu_cycles, Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
 use crate::idle::Idler;
 use crate::packet::PacketBuf;
-use crate::pipeline::{FastPath, Verdict};
+use crate::pipeline::{FastPath, Next};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -83,7 +83,9 @@ impl Worker {
     pub fn run(&mut self, stop: &AtomicBool) -> Exit {
         let mut rx_burst = Burst::new();
         let mut tx_bursts: Vec<Burst> = self.tx.iter().map(|_| Burst::new()).collect();
-        let mut verdicts = [Verdict::Punt; MAX_BURST];
+        let mut nexts = [Next::PUNT; MAX_BURST];
+        // Dropped packets, freed in one bulk call per rx burst.
+        let mut dropped = Burst::new();
         loop {
             self.fast_path.apply_updates(UPDATES_PER_ROUND);
             let mut moved = 0;
@@ -99,23 +101,30 @@ impl Worker {
                 }
                 moved += received;
                 drop_multi_segment(&self.fast_path, *port, &mut rx_burst);
-                self.fast_path.process_burst(*port, rx_burst.as_mut_slice(), &mut verdicts);
-                for (mbuf, verdict) in rx_burst.drain().zip(verdicts) {
-                    match verdict {
-                        Verdict::Forward(egress) => match tx_bursts.get_mut(egress) {
+                self.fast_path.process_burst(*port, rx_burst.as_mut_slice(), &mut nexts);
+                for (mbuf, next) in rx_burst.drain().zip(nexts) {
+                    if let Some(egress) = next.port() {
+                        match tx_bursts.get_mut(egress) {
                             // Each rx burst fills a tx burst at most once, and tx bursts are flushed after it.
                             Some(burst) => {
                                 if let Err(mbuf) = burst.push(mbuf) {
-                                    drop(mbuf);
+                                    let _ = dropped.push(mbuf);
                                     self.fast_path.counters().count_drop(DropReason::TxFailed);
                                 }
                             }
-                            None => self.fast_path.counters().count_drop(DropReason::NoEgressPort),
-                        },
-                        Verdict::Punt => punt(&self.punt, &self.fast_path, *port, mbuf),
-                        Verdict::Drop(_) => drop(mbuf),
+                            None => {
+                                let _ = dropped.push(mbuf);
+                                self.fast_path.counters().count_drop(DropReason::NoEgressPort);
+                            }
+                        }
+                    } else if next.is_punt() {
+                        punt(&self.punt, &self.fast_path, *port, mbuf);
+                    } else {
+                        // `dropped` holds one rx burst at most: it is cleared below for every rx burst.
+                        let _ = dropped.push(mbuf);
                     }
                 }
+                dropped.clear();
                 flush(&mut self.tx, &mut tx_bursts, &self.fast_path);
             }
             if stop.load(Ordering::Relaxed) {

@@ -15,7 +15,7 @@ use bench::traffic::{self, Direction, Role};
 use bench::{inproc, results};
 use clap::Parser;
 use dataplane::binding::{Binding, BindingId, TunnelEndpoints};
-use dataplane::counters::{CountersHandle, DropReason, WorkerCounters};
+use dataplane::counters::{CountersHandle, DropReason};
 use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig};
 use dataplane::idle::{IdlePolicy, Idler};
 use dataplane::pipeline::FastPath;
@@ -105,10 +105,9 @@ fn run(cli: &Cli) -> Result<(), String> {
     let mut all_counters = Vec::new();
     let mut handles = Vec::new();
     for (w, &lcore) in workers.iter().enumerate() {
-        let counters = Arc::new(WorkerCounters::new(capacity));
-        all_counters.push(Arc::clone(&counters));
         let table = sender.add_worker().map_err(|e| e.to_string())?;
-        let fast_path = FastPath::new(&config, table, counters).map_err(|e| e.to_string())?;
+        let fast_path = FastPath::new(&config, table).map_err(|e| e.to_string())?;
+        all_counters.push(Arc::clone(fast_path.counters()));
         let queue = w as u16;
         let mut worker = Worker {
             fast_path,

@@ -11,7 +11,7 @@ use bench::keys::permutation;
 use bench::traffic::{self, Direction};
 use clap::Parser;
 use dataplane::packet::VecPacket;
-use dataplane::pipeline::Verdict;
+use dataplane::pipeline::Next;
 
 #[derive(Parser, Debug)]
 struct Cli {
@@ -29,8 +29,8 @@ const BURST: usize = 64;
 
 /// The measured part, kept out of line so a profiler can select it by name.
 #[inline(never)]
-fn pipeline_work(gw: &Gateway, burst: &mut [VecPacket], verdicts: &mut [Verdict]) {
-    gw.fast_path.process_burst(0, burst, verdicts);
+fn pipeline_work(gw: &Gateway, burst: &mut [VecPacket], nexts: &mut [Next]) {
+    gw.fast_path.process_burst(0, burst, nexts);
 }
 
 fn main() {
@@ -42,7 +42,7 @@ fn main() {
         order.iter().take(1 << 16).map(|&i| VecPacket::new(&traffic::frame(direction, i, cli.inner_len))).collect();
     let mut forwarded = 0u64;
     let mut next = 0;
-    let mut verdicts = [Verdict::Punt; BURST];
+    let mut nexts = [Next::PUNT; BURST];
     for _ in 0..cli.bursts {
         let mut burst: Vec<VecPacket> = (0..BURST)
             .map(|_| {
@@ -50,8 +50,8 @@ fn main() {
                 frames[next].clone()
             })
             .collect();
-        pipeline_work(&gw, &mut burst, &mut verdicts);
-        forwarded += verdicts.iter().filter(|v| matches!(v, Verdict::Forward(_))).count() as u64;
+        pipeline_work(&gw, &mut burst, &mut nexts);
+        forwarded += nexts.iter().filter(|n| n.port().is_some()).count() as u64;
     }
     println!("{direction}: {} packets, {forwarded} forwarded", u64::from(cli.bursts) * BURST as u64);
 }

@@ -90,7 +90,8 @@ impl Tables {
         let mut sender =
             UpdateSender::new(TableConfig { capacity, queue_depth: 2048, queue_wait: Duration::from_secs(1) });
         let worker = sender.add_worker().expect("a worker table");
-        Tables { sender, worker, counters: WorkerCounters::new(capacity), slots: HashMap::new() }
+        let counters = WorkerCounters::new(std::sync::Arc::clone(worker.records()));
+        Tables { sender, worker, counters, slots: HashMap::new() }
     }
 
     /// Applies an update the way the gateway's I/O layer would; true once every worker has it.

@@ -8,6 +8,7 @@
 mod burst;
 mod eal;
 mod error;
+mod hint;
 mod mbuf;
 mod mempool;
 mod port;
@@ -15,6 +16,7 @@ mod port;
 pub use burst::{Burst, MAX_BURST};
 pub use eal::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle};
 pub use error::DpdkError;
+pub use hint::prefetch;
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Port, PortCapabilities, PortConfig, PortStats, RxQueue, TxOutcome, TxQueue};

@@ -1,150 +1,330 @@
-//! Planning, first half: what arrived, and whether it is for us, for the control thread or for a UE.
+//! Stages 1 and 2: what arrived, whether it is for us, for the control thread or for a UE, and where its binding
+//! is — prefetched for stage 3.
 
-use super::{decap::GreOuter, Action, Direction, Family, FastPath, Inner, Roles};
+use super::{BurstContext, Family, FastPath, Local, Next, Roles};
 use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::{PacketBuf, RxChecksum};
+use crate::tables::{Kind, Probe};
 use crate::wire::ethernet::{self, EthernetHeader};
+use crate::wire::gre::{self, GreError};
 use crate::wire::icmp::*;
 use crate::wire::ipv4::{self, Ipv4Packet};
-use crate::wire::ipv6::{self, ExtensionHeaderError, Ipv6Packet};
-use crate::wire::{array_at, ipv6::prefix64};
+use crate::wire::ipv6::{self, prefix64, ExtensionHeaderError, Ipv6Packet};
+use crate::wire::{array_at, checksum};
 
 /// PMIPv6 signalling over IPv4-UDP (RFC 5844 §4; the 3GPP IPv4-UDP form too, pmipv6.md §5.1).
 const PMIP6_CONTROL_PORT: u16 = 5436;
 
+/// What stage 3 does with a packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Op {
+    /// Decided in stage 1 (punt or drop).
+    Done(Next),
+    /// GRE for one of our tunnel addresses: look up by key, decapsulate.
+    #[default]
+    Gre,
+    /// Plain IP from a UE or the PDN: look up by UE address, encapsulate.
+    Plain,
+}
+
+/// One packet between the stages: what stage 1 read, and where the binding should be.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Pending {
+    pub op: Op,
+    /// The family of the packet inside (or going inside) the tunnel.
+    pub family: Family,
+    pub ttl: u8,
+    /// The inner packet's ECN field.
+    pub inner_ecn: u8,
+    /// GRE: the outer header's ECN field.
+    pub outer_ecn: u8,
+    /// GRE: the outer destination is an LMAA / a Proxy-CoA.
+    pub lmaa: bool,
+    pub proxy_coa: bool,
+    /// GRE: the inner packet failed its checks (reported after the lookup, as the receive rules order it).
+    pub inner_malformed: bool,
+    /// GRE: frame offset and length (4 or 16) of the outer source address.
+    pub src_at: u16,
+    pub src_len: u8,
+    /// Frame offset of the inner IP header and its total length (bytes beyond are padding).
+    pub inner_at: u16,
+    pub inner_len: u16,
+    pub key: u32,
+    /// GRE: the inner source as the binding holds it (IPv4 address, or /64 upper bits). Plain: the UE address
+    /// looked up on `sgi` (destination) ...
+    pub ue_dst: u64,
+    /// ... and on `access` (source).
+    pub ue_src: u64,
+    /// Plain: the first lookup's probe, and the candidate slot stage 2 found (`NO_SLOT`: none).
+    pub probe: Probe,
+    pub slot: u32,
+}
+
+pub(super) const NO_SLOT: u32 = u32::MAX;
+
+fn done(reason: DropReason) -> Pending {
+    Pending { op: Op::Done(Next::drop(reason)), ..Pending::default() }
+}
+
+const PUNT: Pending = Pending {
+    op: Op::Done(Next::PUNT),
+    family: Family::Ipv4,
+    ttl: 0,
+    inner_ecn: 0,
+    outer_ecn: 0,
+    lmaa: false,
+    proxy_coa: false,
+    inner_malformed: false,
+    src_at: 0,
+    src_len: 0,
+    inner_at: 0,
+    inner_len: 0,
+    key: 0,
+    ue_dst: 0,
+    ue_src: 0,
+    probe: Probe::NONE,
+    slot: NO_SLOT,
+};
+
 impl FastPath {
-    /// Reads the packet and the tables; decides everything, changes nothing.
-    pub(super) fn plan<P: PacketBuf>(&self, roles: Roles, packet: &P) -> Result<Action<'_>, DropReason> {
+    /// Stage 1: reads the packet; decides punts and header-level drops; starts loading the binding.
+    #[inline(always)]
+    pub(super) fn classify<P: PacketBuf>(&self, context: &BurstContext, packet: &P) -> Pending {
         let frame = packet.data();
-        let header = EthernetHeader::parse(frame).ok_or(DropReason::EthernetTruncated)?;
+        let Some(header) = EthernetHeader::parse(frame) else { return done(DropReason::EthernetTruncated) };
         match header.ethertype() {
-            ethernet::ETHERTYPE_IPV4 => self.plan_ipv4(roles, frame, packet.rx_ipv4_checksum(), packet.headroom()),
-            ethernet::ETHERTYPE_IPV6 => self.plan_ipv6(roles, frame, packet.headroom()),
-            // Address resolution for our addresses (and, later, proxy ARP for UEs) is the control thread's job.
-            ethernet::ETHERTYPE_ARP => Ok(Action::Punt),
-            _ => Err(DropReason::UnsupportedEthertype),
+            ethernet::ETHERTYPE_IPV4 => self.classify_ipv4(context.roles, frame, packet.rx_ipv4_checksum()),
+            ethernet::ETHERTYPE_IPV6 => self.classify_ipv6(context.roles, frame),
+            // Address resolution for our addresses is the control thread's job.
+            ethernet::ETHERTYPE_ARP => PUNT,
+            _ => done(DropReason::UnsupportedEthertype),
         }
     }
 
-    fn plan_ipv4(
-        &self,
-        roles: Roles,
-        frame: &[u8],
-        nic_checksum: RxChecksum,
-        headroom: usize,
-    ) -> Result<Action<'_>, DropReason> {
+    /// Stage 2: finds the candidate record of a UE-address lookup in its (prefetched) bucket and prefetches it.
+    #[inline(always)]
+    pub(super) fn resolve(&self, work: &mut Pending) {
+        let tables = &self.tables;
+        work.slot = tables.index().find(work.probe, |_| true).unwrap_or(NO_SLOT);
+        if let Some(record) = tables.record(work.slot) {
+            record.prefetch();
+        }
+    }
+
+    fn classify_ipv4(&self, roles: Roles, frame: &[u8], nic_checksum: RxChecksum) -> Pending {
         let l3 = frame.get(ethernet::HEADER_LEN..).unwrap_or_default();
-        let ip = Ipv4Packet::parse(l3).map_err(|_| DropReason::Ipv4Malformed)?;
+        let Ok(ip) = Ipv4Packet::parse(l3) else { return done(DropReason::Ipv4Malformed) };
         let checksum_ok = match nic_checksum {
             RxChecksum::Good => true,
             RxChecksum::Bad => false,
             RxChecksum::Unknown => ip.header_checksum_ok(),
         };
         if !checksum_ok {
-            return Err(DropReason::Ipv4Checksum);
+            return done(DropReason::Ipv4Checksum);
         }
         let dst = u32::from(ip.dst());
         let local = self.local.ipv4(dst);
         if local.any() {
             if ip.is_fragment() {
-                return Err(DropReason::Fragment);
+                return done(DropReason::Fragment);
             }
             let l4 = ip.payload();
             return match ip.protocol() {
-                ipv4::PROTOCOL_GRE if roles.core && local.tunnel() => self.plan_gre(
-                    &GreOuter {
-                        local,
-                        src: ip.src().to_ipv6_mapped().octets(),
-                        ecn: ip.ecn(),
-                        gre_offset: ethernet::HEADER_LEN + ip.header_len(),
-                        end: ethernet::HEADER_LEN + ip.total_len(),
-                    },
+                ipv4::PROTOCOL_GRE if roles.core && local.tunnel() => self.classify_gre(
                     frame,
+                    local,
+                    ip.ecn(),
+                    ethernet::HEADER_LEN + 12,
+                    4,
+                    ethernet::HEADER_LEN + ip.header_len(),
+                    ethernet::HEADER_LEN + ip.total_len(),
                 ),
-                ipv4::PROTOCOL_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => {
-                    Ok(Action::Punt)
-                }
-                ipv4::PROTOCOL_ICMP if matches!(l4.first(), Some(&(ICMP_ECHO_REQUEST | ICMP_ECHO_REPLY))) => {
-                    Ok(Action::Punt)
-                }
+                ipv4::PROTOCOL_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => PUNT,
+                ipv4::PROTOCOL_ICMP if matches!(l4.first(), Some(&(ICMP_ECHO_REQUEST | ICMP_ECHO_REPLY))) => PUNT,
                 // The 3GPP IPv4 form of signalling: IPv6 with a Mobility Header inside IPv4 (pmipv6.md §5.1).
-                ipv4::PROTOCOL_IPV6 if local.tunnel() && carries_mobility_header(l4) => Ok(Action::Punt),
-                _ => Err(DropReason::LocalUnsupported),
+                ipv4::PROTOCOL_IPV6 if local.tunnel() && carries_mobility_header(l4) => PUNT,
+                _ => done(DropReason::LocalUnsupported),
             };
         }
-        let inner = Inner { family: Family::Ipv4, len: ip.total_len(), ttl: ip.ttl(), ecn: ip.ecn() };
-        let table = self.tables.table();
-        if roles.sgi {
-            if let Some(found) = table.by_ue_ipv4(Function::Lma, dst) {
-                return self.plan_encap(Direction::LmaDownlink, found, inner, headroom);
-            }
-        }
-        if roles.access {
-            if let Some(found) = table.by_ue_ipv4(Function::Mag, u32::from(ip.src())) {
-                return self.plan_encap(Direction::MagUplink, found, inner, headroom);
-            }
-        }
-        Err(unrouted(roles))
+        self.classify_plain(
+            roles,
+            Family::Ipv4,
+            ip.total_len(),
+            ip.ttl(),
+            ip.ecn(),
+            u64::from(dst),
+            u64::from(u32::from(ip.src())),
+        )
     }
 
-    fn plan_ipv6(&self, roles: Roles, frame: &[u8], headroom: usize) -> Result<Action<'_>, DropReason> {
+    fn classify_ipv6(&self, roles: Roles, frame: &[u8]) -> Pending {
         let l3 = frame.get(ethernet::HEADER_LEN..).unwrap_or_default();
-        let ip = Ipv6Packet::parse(l3).map_err(|_| DropReason::Ipv6Malformed)?;
+        let Ok(ip) = Ipv6Packet::parse(l3) else { return done(DropReason::Ipv6Malformed) };
         let dst = ip.dst_octets();
         let local = self.local.ipv6(&dst);
         if local.any() || is_link_scope(&dst) {
-            let (protocol, offset) = ipv6::upper_layer(ip.next_header(), ip.payload()).map_err(|e| match e {
-                ExtensionHeaderError::Fragment => DropReason::Fragment,
-                ExtensionHeaderError::Unsupported => DropReason::Ipv6ExtensionHeader,
-            })?;
+            let (protocol, offset) = match ipv6::upper_layer(ip.next_header(), ip.payload()) {
+                Ok(found) => found,
+                Err(ExtensionHeaderError::Fragment) => return done(DropReason::Fragment),
+                Err(ExtensionHeaderError::Unsupported) => return done(DropReason::Ipv6ExtensionHeader),
+            };
             let l4 = ip.payload().get(offset..).unwrap_or_default();
             let unhandled = if local.any() { DropReason::LocalUnsupported } else { DropReason::LinkScope };
             return match protocol {
-                ipv6::NEXT_HEADER_GRE if local.tunnel() && roles.core => self.plan_gre(
-                    &GreOuter {
-                        local,
-                        src: ip.src_octets(),
-                        ecn: ip.ecn(),
-                        gre_offset: ethernet::HEADER_LEN + ipv6::HEADER_LEN + offset,
-                        end: ethernet::HEADER_LEN + ip.total_len(),
-                    },
+                ipv6::NEXT_HEADER_GRE if local.tunnel() && roles.core => self.classify_gre(
                     frame,
+                    local,
+                    ip.ecn(),
+                    ethernet::HEADER_LEN + 8,
+                    16,
+                    ethernet::HEADER_LEN + ipv6::HEADER_LEN + offset,
+                    ethernet::HEADER_LEN + ip.total_len(),
                 ),
-                ipv6::NEXT_HEADER_MOBILITY if local.tunnel() => Ok(Action::Punt),
-                ipv6::NEXT_HEADER_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => {
-                    Ok(Action::Punt)
-                }
+                ipv6::NEXT_HEADER_MOBILITY if local.tunnel() => PUNT,
+                ipv6::NEXT_HEADER_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => PUNT,
                 ipv6::NEXT_HEADER_ICMPV6 => match l4.first() {
                     // Neighbour discovery is link-local by nature (hop limit 255): whatever its destination.
                     Some(
                         &(ICMPV6_ROUTER_SOLICITATION | ICMPV6_NEIGHBOR_SOLICITATION | ICMPV6_NEIGHBOR_ADVERTISEMENT),
-                    ) => Ok(Action::Punt),
-                    Some(&(ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY)) if local.any() => Ok(Action::Punt),
-                    _ => Err(unhandled),
+                    ) => PUNT,
+                    Some(&(ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY)) if local.any() => PUNT,
+                    _ => done(unhandled),
                 },
-                _ => Err(unhandled),
+                _ => done(unhandled),
             };
         }
-        let inner = Inner { family: Family::Ipv6, len: ip.total_len(), ttl: ip.hop_limit(), ecn: ip.ecn() };
-        let table = self.tables.table();
-        if roles.sgi {
-            if let Some(found) = table.by_ue_prefix64(Function::Lma, prefix64(&dst)) {
-                return self.plan_encap(Direction::LmaDownlink, found, inner, headroom);
-            }
+        self.classify_plain(
+            roles,
+            Family::Ipv6,
+            ip.total_len(),
+            ip.hop_limit(),
+            ip.ecn(),
+            prefix64(&dst),
+            prefix64(&ip.src_octets()),
+        )
+    }
+
+    /// Plain IP: LMA downlink by destination on `sgi`, MAG uplink by source on `access`. Prefetches the bucket
+    /// of the first lookup that applies.
+    #[allow(clippy::too_many_arguments)]
+    fn classify_plain(
+        &self,
+        roles: Roles,
+        family: Family,
+        len: usize,
+        ttl: u8,
+        ecn: u8,
+        ue_dst: u64,
+        ue_src: u64,
+    ) -> Pending {
+        if !roles.sgi && !roles.access {
+            return done(unrouted(roles));
         }
-        if roles.access {
-            if let Some(found) = table.by_ue_prefix64(Function::Mag, prefix64(&ip.src_octets())) {
-                return self.plan_encap(Direction::MagUplink, found, inner, headroom);
-            }
+        let index = self.tables.index();
+        let probe = match (roles.sgi, family) {
+            (true, Family::Ipv4) => index.probe(Kind::UeIpv4(Function::Lma), ue_dst),
+            (true, Family::Ipv6) => index.probe(Kind::UePrefix(Function::Lma), ue_dst),
+            (false, Family::Ipv4) => index.probe(Kind::UeIpv4(Function::Mag), ue_src),
+            (false, Family::Ipv6) => index.probe(Kind::UePrefix(Function::Mag), ue_src),
+        };
+        index.prefetch(probe);
+        Pending {
+            op: Op::Plain,
+            family,
+            ttl,
+            inner_ecn: ecn,
+            inner_at: ethernet::HEADER_LEN as u16,
+            inner_len: len as u16,
+            ue_dst,
+            ue_src,
+            probe,
+            slot: NO_SLOT,
+            ..Pending::default()
         }
-        Err(unrouted(roles))
+    }
+
+    /// GRE for one of our tunnel addresses: the receive rules in order — version, must-be-zero bits, length, key,
+    /// protocol type, checksum (RFC 2784 §2.3, RFC 2890, TS 29.275 §6) — then the inner header, whose errors are
+    /// reported after the lookup. Prefetches the key's home slot.
+    #[allow(clippy::too_many_arguments)]
+    fn classify_gre(
+        &self,
+        frame: &[u8],
+        local: Local,
+        outer_ecn: u8,
+        src_at: usize,
+        src_len: u8,
+        gre_offset: usize,
+        end: usize,
+    ) -> Pending {
+        let Some(gre_packet) = frame.get(gre_offset..end) else { return done(DropReason::GreMalformed) };
+        let header = match gre::parse(gre_packet) {
+            Ok(header) => header,
+            Err(GreError::Truncated) => return done(DropReason::GreMalformed),
+            Err(GreError::Version) => return done(DropReason::GreVersion),
+            Err(GreError::ReservedBits) => return done(DropReason::GreReservedBits),
+        };
+        let Some(key) = header.key else { return done(DropReason::GreNoKey) };
+        let family = match header.protocol {
+            ethernet::ETHERTYPE_IPV4 => Family::Ipv4,
+            ethernet::ETHERTYPE_IPV6 => Family::Ipv6,
+            _ => return done(DropReason::GreProtocol),
+        };
+        // RFC 2784 §2.5: the checksum covers the GRE header and the payload.
+        if header.checksum_present && !checksum::verifies(gre_packet) {
+            return done(DropReason::GreChecksum);
+        }
+        let tables = &self.tables;
+        if let Some(record) = tables.record(tables.home(key)) {
+            record.prefetch();
+        }
+        let inner_at = gre_offset + header.header_len;
+        let payload = gre_packet.get(header.header_len..).unwrap_or_default();
+        let mut work = Pending {
+            op: Op::Gre,
+            family,
+            outer_ecn,
+            lmaa: local.lmaa,
+            proxy_coa: local.proxy_coa,
+            src_at: src_at as u16,
+            src_len,
+            inner_at: inner_at as u16,
+            key,
+            slot: NO_SLOT,
+            ..Pending::default()
+        };
+        match read_inner(family, payload) {
+            Some((len, ttl, ecn, source)) => {
+                work.inner_len = len as u16;
+                work.ttl = ttl;
+                work.inner_ecn = ecn;
+                work.ue_src = source;
+            }
+            None => work.inner_malformed = true,
+        }
+        work
+    }
+}
+
+/// Parses the packet inside the tunnel as the GRE protocol type says: (total length, TTL, ECN, the source as a
+/// binding holds it). `None` when truncated, invalid, or an IPv4 header with a wrong checksum.
+fn read_inner(family: Family, payload: &[u8]) -> Option<(usize, u8, u8, u64)> {
+    match family {
+        Family::Ipv4 => {
+            let ip = Ipv4Packet::parse(payload).ok()?;
+            ip.header_checksum_ok().then(|| (ip.total_len(), ip.ttl(), ip.ecn(), u64::from(u32::from(ip.src()))))
+        }
+        Family::Ipv6 => {
+            let ip = Ipv6Packet::parse(payload).ok()?;
+            Some((ip.total_len(), ip.hop_limit(), ip.ecn(), prefix64(&ip.src_octets())))
+        }
     }
 }
 
 /// Traffic for someone else that matched no binding: on a UE- or PDN-facing port it is a UE without a binding;
 /// on a `core`-only port it should not have reached us at all.
-fn unrouted(roles: Roles) -> DropReason {
+pub(super) fn unrouted(roles: Roles) -> DropReason {
     if roles.sgi || roles.access {
         DropReason::NoBinding
     } else {

@@ -1,12 +1,20 @@
-//! The fast path proper: classify → look up → encapsulate / decapsulate → a verdict per packet.
+//! The fast path proper: classify → look up → encapsulate / decapsulate → a [`Next`] per packet.
 //!
-//! Each packet goes through two steps. *Planning* reads the packet (checked views only) and the worker's tables
-//! and either refuses it with a [`DropReason`] or produces an `Action` that records every decision; no byte is
-//! changed, so a refused packet leaves exactly as it came (a later issue answers some drops with ICMP errors).
-//! *Execution* then rewrites the packet in place: encapsulation prepends into the headroom, decapsulation moves
-//! the data offset; nothing is copied. The worker turns the verdicts into transmissions, punts and frees.
+//! A burst goes through three stages, each starting the memory loads the next one needs, so that the cache misses
+//! of a whole burst overlap instead of being paid one after another:
 //!
-//! Per packet there is no allocation, lock, syscall, log or panic path; counters are single-writer stores.
+//! 1. **Classify** (`ingress.rs`): parse every header the decision needs, refuse malformed packets, pick out what
+//!    goes to the control thread, and compute where the binding is — a GRE key's home slot (prefetch the record)
+//!    or a UE address's hash bucket (prefetch the bucket).
+//! 2. **Resolve**: scan the prefetched buckets for the candidate slot and prefetch its record.
+//! 3. **Act** (`decap.rs`, `encap.rs`): confirm the record really is the packet's binding (full key, LMAA, UE
+//!    address), decide, and rewrite in place: decapsulation moves the data offset, encapsulation copies the
+//!    record's precomputed outer headers into the headroom and patches lengths, ECN and checksum.
+//!
+//! A refused packet leaves exactly as it came, counted under its [`DropReason`]. Values that are constant for a
+//! burst (the rx port's roles, each egress port's MTU, MAC and resolved next hops) are read once per burst;
+//! counters are added once per burst, per-binding ones once per run of packets of the same binding. Per packet
+//! there is no allocation, lock, syscall, log or panic path.
 
 mod config;
 mod decap;
@@ -17,15 +25,67 @@ pub use config::{PipelineConfig, PipelineConfigError, PortConfig, Roles, MIN_MTU
 
 use crate::binding::BindingId;
 use crate::counters::{DropReason, WorkerCounters};
+use crate::dpdk::MAX_BURST;
 use crate::nexthop::{IpFamily, PortNextHops};
 use crate::packet::PacketBuf;
-use crate::tables::WorkerTable;
+use crate::tables::{TemplateContext, WorkerTable};
 use crate::wire::ethernet::{self, MacAddr};
 use config::Egress;
+use ingress::{Op, Pending};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// What to do with a packet after the pipeline has seen it.
+/// What to do with a packet, in one `u16` the worker dispatches on: the port to send it on, the control thread,
+/// or the reason it was dropped (already counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Next(u16);
+
+const NEXT_PUNT: u16 = 0x8000;
+const NEXT_DROP: u16 = 0x4000;
+
+impl Next {
+    pub const PUNT: Next = Next(NEXT_PUNT);
+
+    #[inline(always)]
+    pub fn forward(port: usize) -> Next {
+        Next(port as u16)
+    }
+    #[inline(always)]
+    pub fn drop(reason: DropReason) -> Next {
+        Next(NEXT_DROP | reason as u16)
+    }
+    /// The port index to send on, if the packet is forwarded.
+    #[inline(always)]
+    pub fn port(self) -> Option<usize> {
+        (self.0 & (NEXT_PUNT | NEXT_DROP) == 0).then_some(self.0 as usize)
+    }
+    #[inline(always)]
+    pub fn is_punt(self) -> bool {
+        self.0 == NEXT_PUNT
+    }
+    /// Why the packet is dropped, if it is.
+    #[inline(always)]
+    pub fn reason(self) -> Option<DropReason> {
+        if self.0 & NEXT_DROP != 0 && self.0 != NEXT_PUNT {
+            DropReason::ALL.get(usize::from(self.0 & !NEXT_DROP)).copied()
+        } else {
+            None
+        }
+    }
+
+    /// The same decision as an enum, for code that is not per packet.
+    pub fn verdict(self) -> Verdict {
+        match self.0 {
+            NEXT_PUNT => Verdict::Punt,
+            n if n & NEXT_DROP != 0 => {
+                Verdict::Drop(DropReason::ALL.get(usize::from(n & !NEXT_DROP)).copied().unwrap_or(DropReason::TxFailed))
+            }
+            n => Verdict::Forward(usize::from(n)),
+        }
+    }
+}
+
+/// What to do with a packet after the pipeline has seen it ([`Next`] spelled out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Rewritten and ready to send on this port index.
@@ -41,27 +101,68 @@ pub struct FastPath {
     ports: Vec<PortConfig>,
     egress: Egress,
     local: LocalAddresses,
-    outer_hop_limit: u8,
     inner_source_check: bool,
     next_hops: Arc<PortNextHops>,
     tables: WorkerTable,
     counters: Arc<WorkerCounters>,
 }
 
+/// An egress port as one burst sees it.
+#[derive(Clone, Copy, Debug)]
+struct Out {
+    port: usize,
+    mtu: usize,
+    mac: MacAddr,
+    /// The port's resolved default next hop for IPv4 and IPv6.
+    next_hop: [Option<MacAddr>; 2],
+}
+
+impl Out {
+    #[inline(always)]
+    fn next_hop(&self, family: Family) -> Option<MacAddr> {
+        self.next_hop[family as usize]
+    }
+}
+
+/// Everything constant for one burst, read once.
+struct BurstContext {
+    roles: Roles,
+    core: Option<Out>,
+    sgi: Option<Out>,
+    access: Option<Out>,
+}
+
+/// Counts accumulated over a burst and added once.
+#[derive(Default)]
+struct Tally {
+    rx_bytes: u64,
+    encapsulated: u64,
+    decapsulated: u64,
+    punted: u64,
+    /// The binding of the current run of packets, its direction, and the run's packets and bytes.
+    run: Option<(BindingId, Direction)>,
+    run_packets: u64,
+    run_bytes: u64,
+}
+
 impl FastPath {
-    /// A pipeline over `tables` (from [`crate::tables::UpdateSender::add_worker`]) counting into `counters`.
-    pub fn new(
-        config: &PipelineConfig,
-        tables: WorkerTable,
-        counters: Arc<WorkerCounters>,
-    ) -> Result<Self, PipelineConfigError> {
+    /// A pipeline over `tables` (from [`crate::tables::UpdateSender::add_worker`]), with counters of its own
+    /// ([`FastPath::counters`]).
+    pub fn new(config: &PipelineConfig, mut tables: WorkerTable) -> Result<Self, PipelineConfigError> {
         config.validate()?;
         config.seed_static_next_hops();
+        let egress = config.egress()?;
+        let core = egress.core.and_then(|i| config.ports.get(i));
+        tables.start(TemplateContext {
+            core_mac: core.map(|p| p.mac).unwrap_or_default(),
+            hop_limit: config.outer_hop_limit,
+            checksum_offload: core.is_some_and(|p| p.tx_ipv4_checksum_offload),
+        });
+        let counters = Arc::new(WorkerCounters::new(Arc::clone(tables.records())));
         Ok(FastPath {
             ports: config.ports.clone(),
-            egress: config.egress()?,
+            egress,
             local: LocalAddresses::new(&config.lmaa, &config.proxy_coa, &config.host_addresses),
-            outer_hop_limit: config.outer_hop_limit,
             inner_source_check: config.inner_source_check,
             next_hops: Arc::clone(&config.next_hops),
             tables,
@@ -83,69 +184,108 @@ impl FastPath {
         self.tables.apply_pending(&self.counters, max)
     }
 
-    /// Processes a burst received on `rx_port`, writing one verdict per packet (`verdicts` must be at least as
-    /// long as `packets`; extra packets are left alone and get no verdict).
-    #[inline]
-    pub fn process_burst<P: PacketBuf>(&self, rx_port: usize, packets: &mut [P], verdicts: &mut [Verdict]) {
-        let count = packets.len().min(verdicts.len());
-        for i in 0..count {
-            if let Some(next) = packets.get(i + 1) {
-                next.prefetch();
-            }
-            if let (Some(packet), Some(verdict)) = (packets.get_mut(i), verdicts.get_mut(i)) {
-                *verdict = self.process(rx_port, packet);
-            }
-        }
-    }
-
-    /// Processes one packet received on `rx_port`.
-    #[inline]
+    /// Processes one packet received on `rx_port` (a burst of one).
     pub fn process<P: PacketBuf>(&self, rx_port: usize, packet: &mut P) -> Verdict {
-        if let Some(port) = self.counters.port(rx_port) {
-            port.rx_packets.add(1);
-            port.rx_bytes.add(packet.data().len() as u64);
+        let mut next = [Next::PUNT];
+        self.process_burst(rx_port, std::slice::from_mut(packet), &mut next);
+        next[0].verdict()
+    }
+
+    /// Processes a burst received on `rx_port`, writing one [`Next`] per packet (`nexts` must be at least as long
+    /// as `packets`; extra packets are left alone and get none).
+    pub fn process_burst<P: PacketBuf>(&self, rx_port: usize, packets: &mut [P], nexts: &mut [Next]) {
+        let count = packets.len().min(nexts.len());
+        let (Some(packets), Some(nexts)) = (packets.get_mut(..count), nexts.get_mut(..count)) else { return };
+        let context = self.burst_context(rx_port);
+        let mut tally = Tally::default();
+        for (packets, nexts) in packets.chunks_mut(MAX_BURST).zip(nexts.chunks_mut(MAX_BURST)) {
+            self.stages(&context, packets, nexts, &mut tally);
         }
-        let roles = self.ports.get(rx_port).map_or(Roles::default(), |port| port.roles);
-        let outcome = match self.plan(roles, packet) {
-            Ok(Action::Punt) => {
-                self.counters.path.punted.add(1);
-                Ok(Verdict::Punt)
+        self.flush_run(&mut tally);
+        let counters = &self.counters;
+        if let Some(port) = counters.port(rx_port) {
+            port.rx_packets.add(count as u64);
+            port.rx_bytes.add(tally.rx_bytes);
+        }
+        counters.path.encapsulated.add(tally.encapsulated);
+        counters.path.decapsulated.add(tally.decapsulated);
+        counters.path.punted.add(tally.punted);
+    }
+
+    #[inline(always)]
+    fn stages<P: PacketBuf>(&self, context: &BurstContext, packets: &mut [P], nexts: &mut [Next], tally: &mut Tally) {
+        let mut pending = [Pending::default(); MAX_BURST];
+        // 1. Classify; prefetch the record (a key's home slot) or the bucket (a UE address).
+        for (packet, work) in packets.iter().zip(pending.iter_mut()) {
+            tally.rx_bytes += packet.data().len() as u64;
+            *work = self.classify(context, packet);
+        }
+        // 2. Resolve hashed lookups to a candidate record and prefetch it.
+        for work in pending.iter_mut().take(packets.len()) {
+            if work.op == Op::Plain {
+                self.resolve(work);
             }
-            Ok(Action::Decapsulate(plan)) => self.decapsulate(&plan, packet),
-            Ok(Action::Encapsulate(plan)) => self.encapsulate(&plan, packet),
-            Err(reason) => Err(reason),
-        };
-        outcome.unwrap_or_else(|reason| {
-            self.counters.count_drop(reason);
-            Verdict::Drop(reason)
-        })
-    }
-
-    fn port(&self, index: usize) -> Result<&PortConfig, DropReason> {
-        self.ports.get(index).ok_or(DropReason::NoEgressPort)
-    }
-
-    /// The Ethernet destination out of `egress`: the binding's own next hop if it has one, else the port's for
-    /// the family of the packet as sent (the outer header when encapsulating).
-    #[inline]
-    fn next_hop(&self, binding_mac: Option<MacAddr>, egress: usize, family: Family) -> Result<MacAddr, DropReason> {
-        let family = match family {
-            Family::Ipv4 => IpFamily::V4,
-            Family::Ipv6 => IpFamily::V6,
-        };
-        binding_mac.or_else(|| self.next_hops.get(egress, family)).ok_or(DropReason::NextHopUnresolved)
-    }
-
-    /// Adds to the binding's counters for the direction of travel.
-    fn count_binding(&self, id: BindingId, direction: Direction, bytes: usize) {
-        if let Some(binding) = self.counters.binding(id) {
-            let (packets, octets) = match direction {
-                Direction::LmaUplink | Direction::MagUplink => (&binding.uplink_packets, &binding.uplink_bytes),
-                Direction::LmaDownlink | Direction::MagDownlink => (&binding.downlink_packets, &binding.downlink_bytes),
-            };
-            packets.add(1);
-            octets.add(bytes as u64);
         }
+        // 3. Confirm, decide, rewrite.
+        for ((packet, work), next) in packets.iter_mut().zip(&pending).zip(nexts.iter_mut()) {
+            let outcome = match work.op {
+                Op::Done(next) => next.reason().map_or(Ok(next), Err),
+                Op::Gre => self.decapsulate(context, work, packet, tally),
+                Op::Plain => self.encapsulate(context, work, packet, tally),
+            };
+            *next = match outcome {
+                Ok(next) => {
+                    if next.is_punt() {
+                        tally.punted += 1;
+                    }
+                    next
+                }
+                Err(reason) => {
+                    self.counters.count_drop(reason);
+                    Next::drop(reason)
+                }
+            };
+        }
+    }
+
+    fn burst_context(&self, rx_port: usize) -> BurstContext {
+        let out = |index: Option<usize>| {
+            let port = index?;
+            let config = self.ports.get(port)?;
+            Some(Out {
+                port,
+                mtu: usize::from(config.mtu),
+                mac: config.mac,
+                next_hop: [self.next_hops.get(port, IpFamily::V4), self.next_hops.get(port, IpFamily::V6)],
+            })
+        };
+        BurstContext {
+            roles: self.ports.get(rx_port).map_or(Roles::default(), |port| port.roles),
+            core: out(self.egress.core),
+            sgi: out(self.egress.sgi),
+            access: out(self.egress.access),
+        }
+    }
+
+    /// Adds a packet to its binding's counters, batched while consecutive packets share the binding.
+    #[inline(always)]
+    fn count_binding(&self, tally: &mut Tally, id: BindingId, direction: Direction, bytes: usize) {
+        if tally.run != Some((id, direction)) {
+            self.flush_run(tally);
+            tally.run = Some((id, direction));
+        }
+        tally.run_packets += 1;
+        tally.run_bytes += bytes as u64;
+    }
+
+    fn flush_run(&self, tally: &mut Tally) {
+        if let Some((id, direction)) = tally.run.take() {
+            if let Some(record) = self.tables.record(id.0) {
+                record.count(direction.way(), tally.run_packets, tally.run_bytes);
+            }
+        }
+        tally.run_packets = 0;
+        tally.run_bytes = 0;
     }
 }
 
@@ -162,18 +302,21 @@ enum Direction {
     MagDownlink,
 }
 
-/// Everything decided about a packet before it is touched.
-enum Action<'t> {
-    Punt,
-    Decapsulate(decap::Plan),
-    Encapsulate(encap::Plan<'t>),
+impl Direction {
+    fn way(self) -> crate::tables::Way {
+        match self {
+            Direction::LmaUplink | Direction::MagUplink => crate::tables::Way::Uplink,
+            Direction::LmaDownlink | Direction::MagDownlink => crate::tables::Way::Downlink,
+        }
+    }
 }
 
-/// The IP version of a packet inside (or about to go inside) the tunnel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The IP version of a packet inside (or about to go inside) the tunnel; the index of [`Out::next_hop`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum Family {
-    Ipv4,
-    Ipv6,
+    #[default]
+    Ipv4 = 0,
+    Ipv6 = 1,
 }
 
 impl Family {
@@ -184,16 +327,6 @@ impl Family {
             Family::Ipv6 => ethernet::ETHERTYPE_IPV6,
         }
     }
-}
-
-/// The header fields of a packet the gateway forwards, read during planning.
-#[derive(Clone, Copy, Debug)]
-struct Inner {
-    family: Family,
-    /// IP total length; bytes beyond it (link-layer padding) are cut.
-    len: usize,
-    ttl: u8,
-    ecn: u8,
 }
 
 /// Which of our own address sets an address is in.
@@ -216,61 +349,53 @@ impl Local {
     }
 }
 
-/// The gateway's own tunnel addresses, as flat arrays for a short linear scan (there are a handful).
+/// The gateway's own addresses with the sets each is in, as flat arrays for a short linear scan (there are a
+/// handful); IPv6 addresses compared as one `u128`.
 #[derive(Clone, Debug)]
 struct LocalAddresses {
-    lmaa_v4: Vec<u32>,
-    lmaa_v6: Vec<[u8; 16]>,
-    proxy_coa_v4: Vec<u32>,
-    proxy_coa_v6: Vec<[u8; 16]>,
-    host_v4: Vec<u32>,
-    host_v6: Vec<[u8; 16]>,
+    v4: Vec<(u32, Local)>,
+    v6: Vec<(u128, Local)>,
 }
 
 impl LocalAddresses {
     fn new(lmaa: &[IpAddr], proxy_coa: &[IpAddr], host: &[IpAddr]) -> Self {
-        let v4 = |list: &[IpAddr]| {
-            list.iter()
-                .filter_map(|a| match a {
-                    IpAddr::V4(v4) => Some(u32::from(*v4)),
-                    IpAddr::V6(_) => None,
-                })
-                .collect()
-        };
-        let v6 = |list: &[IpAddr]| {
-            list.iter()
-                .filter_map(|a| match a {
-                    IpAddr::V6(v6) => Some(v6.octets()),
-                    IpAddr::V4(_) => None,
-                })
-                .collect()
-        };
-        LocalAddresses {
-            lmaa_v4: v4(lmaa),
-            lmaa_v6: v6(lmaa),
-            proxy_coa_v4: v4(proxy_coa),
-            proxy_coa_v6: v6(proxy_coa),
-            host_v4: v4(host),
-            host_v6: v6(host),
+        let mut local = LocalAddresses { v4: Vec::new(), v6: Vec::new() };
+        for (list, set) in [(lmaa, 0), (proxy_coa, 1), (host, 2)] {
+            for address in list {
+                let entry = match address {
+                    IpAddr::V4(v4) => Self::entry(&mut local.v4, u32::from(*v4)),
+                    IpAddr::V6(v6) => Self::entry(&mut local.v6, u128::from(*v6)),
+                };
+                match set {
+                    0 => entry.lmaa = true,
+                    1 => entry.proxy_coa = true,
+                    _ => entry.host = true,
+                }
+            }
         }
+        local
     }
 
-    #[inline]
+    fn entry<A: PartialEq + Copy>(list: &mut Vec<(A, Local)>, address: A) -> &mut Local {
+        let at = match list.iter().position(|(a, _)| *a == address) {
+            Some(at) => at,
+            None => {
+                list.push((address, Local::default()));
+                list.len() - 1
+            }
+        };
+        &mut list[at].1
+    }
+
+    #[inline(always)]
     fn ipv4(&self, address: u32) -> Local {
-        Local {
-            lmaa: self.lmaa_v4.contains(&address),
-            proxy_coa: self.proxy_coa_v4.contains(&address),
-            host: self.host_v4.contains(&address),
-        }
+        self.v4.iter().find(|(a, _)| *a == address).map_or(Local::default(), |(_, local)| *local)
     }
 
-    #[inline]
+    #[inline(always)]
     fn ipv6(&self, address: &[u8; 16]) -> Local {
-        Local {
-            lmaa: self.lmaa_v6.contains(address),
-            proxy_coa: self.proxy_coa_v6.contains(address),
-            host: self.host_v6.contains(address),
-        }
+        let address = u128::from_be_bytes(*address);
+        self.v6.iter().find(|(a, _)| *a == address).map_or(Local::default(), |(_, local)| *local)
     }
 }
 

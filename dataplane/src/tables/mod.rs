@@ -1,12 +1,21 @@
 //! Per-worker binding tables and the protocol that keeps them up to date.
 //!
-//! Each worker owns a [`BindingTable`]: plain `hashbrown` maps it reads without locks or atomics. The control
-//! thread never touches them; it holds an [`UpdateSender`], which validates every change against its own replica
-//! and then sends it to every worker's queue.
+//! Each worker owns a [`WorkerTable`]: one 128-byte [`Record`] per slot (what packets read and the binding's
+//! counters), found directly by the gateway's own receive keys and through a bucketized hash index otherwise
+//! (`worker.rs` says how). The control thread never touches it; it holds an [`UpdateSender`], which validates
+//! every change against its replica, a [`BindingTable`] with exact maps, and then sends it to every worker's
+//! queue.
 
+mod index;
+mod record;
 mod update;
+mod worker;
 
-pub use update::{Epoch, Installed, TableConfig, TableUpdate, UpdateSender, WorkerTable};
+pub(crate) use index::{Kind, Probe};
+pub(crate) use record::{flag, Way, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
+pub use record::{Record, Records, TemplateContext};
+pub use update::{Epoch, Installed, TableConfig, TableUpdate, UpdateSender};
+pub use worker::{home_slot, slot_count, WorkerTable};
 
 use crate::binding::{Binding, BindingError, BindingId, Function};
 use hashbrown::HashMap;
@@ -106,11 +115,12 @@ fn preallocated<K, V>(capacity: usize) -> HashMap<K, V> {
     HashMap::with_capacity(capacity.saturating_mul(2))
 }
 
-/// One worker's bindings, indexed every way the fast path looks them up.
+/// The control side's copy of every binding, indexed every way the fast path looks them up, with exact keys: where
+/// conflicts are refused before an update reaches a worker.
 #[derive(Debug)]
 pub struct BindingTable {
     capacity: usize,
-    /// By slot; grows up to `capacity` within its preallocation.
+    /// By slot ([`slot_count`] of them); grows within its preallocation.
     slots: Vec<Option<Binding>>,
     len: usize,
     lma_uplink: HashMap<u32, BindingId>,
@@ -125,7 +135,7 @@ impl BindingTable {
     pub fn new(capacity: usize) -> Self {
         BindingTable {
             capacity,
-            slots: Vec::with_capacity(capacity),
+            slots: Vec::with_capacity(slot_count(capacity)),
             len: 0,
             lma_uplink: preallocated(capacity),
             mag_downlink: preallocated(capacity),
@@ -191,7 +201,7 @@ impl BindingTable {
         if self.get(id).is_some() {
             return Err(TableError::SlotTaken(id));
         }
-        if self.len >= self.capacity || id.index() >= self.capacity {
+        if self.len >= self.capacity || id.index() >= slot_count(self.capacity) {
             return Err(TableError::Full { capacity: self.capacity });
         }
         self.check_conflicts(&binding, id)?;
@@ -279,3 +289,19 @@ impl BindingTable {
 
 #[cfg(test)]
 mod tests;
+
+/// Records for tests of other modules.
+#[cfg(test)]
+pub(crate) mod record_for_tests {
+    use super::record::{Records, Way};
+    use std::sync::Arc;
+
+    pub fn records(slots: usize) -> Arc<Records> {
+        Arc::new(Records::new(slots))
+    }
+
+    /// Adds one downlink packet of `bytes` to `slot`.
+    pub fn count(records: &Records, slot: u32, bytes: u64) {
+        records.get(slot).unwrap().count(Way::Downlink, 1, bytes);
+    }
+}

@@ -1,6 +1,7 @@
 use super::*;
 use crate::binding::TunnelEndpoints;
-use crate::counters::WorkerCounters;
+use crate::counters::{BindingSnapshot, WorkerCounters};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn lma(n: u32) -> Binding {
@@ -137,15 +138,19 @@ fn quick(capacity: usize, queue_depth: usize) -> TableConfig {
     TableConfig { capacity, queue_depth, queue_wait: Duration::from_millis(20) }
 }
 
+fn counters_of(worker: &WorkerTable) -> WorkerCounters {
+    WorkerCounters::new(Arc::clone(worker.records()))
+}
+
 #[test]
 fn an_install_is_acknowledged_only_after_every_worker_applied_it() {
     let mut sender = UpdateSender::new(quick(16, 8));
     let mut workers = [sender.add_worker().unwrap(), sender.add_worker().unwrap()];
-    let counters = WorkerCounters::new(16);
+    let counters = counters_of(&workers[0]);
 
     let installed = sender.install(lma(1)).unwrap();
-    assert_eq!(installed, Installed { id: BindingId(0), epoch: Epoch(1) });
-    assert!(workers[0].table().lma_by_uplink_key(0x0a00_0001).is_none(), "not applied before the next burst");
+    assert_eq!(installed, Installed { id: BindingId(1), epoch: Epoch(1) }, "uplink key 0x0a000001's home slot");
+    assert!(workers[0].find_rx(Function::Lma, 0x0a00_0001, &[]).is_none(), "not applied before the next burst");
     assert_eq!(sender.wait_applied(installed.epoch, Duration::from_millis(5)), Err(TableError::Timeout(Epoch(1))));
 
     assert_eq!(workers[0].apply_pending(&counters, usize::MAX), 1);
@@ -153,7 +158,10 @@ fn an_install_is_acknowledged_only_after_every_worker_applied_it() {
     assert_eq!(workers[1].apply_pending(&counters, usize::MAX), 1);
     assert_eq!(sender.wait_applied(installed.epoch, Duration::from_millis(5)), Ok(()));
     for worker in &workers {
-        assert_eq!(worker.table().lma_by_uplink_key(0x0a00_0001).map(|(id, _)| id), Some(BindingId(0)));
+        assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]), Some(BindingId(1)));
+        assert_eq!(worker.find_ue_ipv4(Function::Lma, 0x0a2d_0001), Some(BindingId(1)));
+        assert_eq!(worker.find_ue_prefix64(Function::Lma, 0x2001_0db8_aaaa_0001), Some(BindingId(1)));
+        assert_eq!(worker.find_ue_ipv4(Function::Mag, 0x0a2d_0001), None, "the other function");
     }
     assert_eq!(counters.snapshot().updates_applied, 2);
 }
@@ -162,7 +170,7 @@ fn an_install_is_acknowledged_only_after_every_worker_applied_it() {
 fn refused_updates_reach_no_worker() {
     let mut sender = UpdateSender::new(quick(1, 8));
     let mut worker = sender.add_worker().unwrap();
-    let counters = WorkerCounters::new(1);
+    let counters = counters_of(&worker);
     sender.install(lma(1)).unwrap();
     assert_eq!(sender.install(lma(2)), Err(TableError::Full { capacity: 1 }));
     let epoch = sender.latest_epoch();
@@ -177,7 +185,7 @@ fn a_stalled_worker_fills_its_queue_and_the_update_is_refused_everywhere() {
     let mut sender = UpdateSender::new(quick(16, 2));
     let mut live = sender.add_worker().unwrap();
     let _stalled = sender.add_worker().unwrap();
-    let counters = WorkerCounters::new(16);
+    let counters = counters_of(&live);
     sender.install(lma(1)).unwrap();
     sender.install(lma(2)).unwrap();
     live.apply_pending(&counters, usize::MAX);
@@ -191,7 +199,7 @@ fn a_worker_that_ended_does_not_hold_acknowledgements_back() {
     let mut sender = UpdateSender::new(quick(16, 1));
     let mut live = sender.add_worker().unwrap();
     drop(sender.add_worker().unwrap());
-    let counters = WorkerCounters::new(16);
+    let counters = counters_of(&live);
     for n in 0..4 {
         let installed = sender.install(lma(n)).unwrap();
         live.apply_pending(&counters, usize::MAX);
@@ -200,24 +208,27 @@ fn a_worker_that_ended_does_not_hold_acknowledgements_back() {
 }
 
 #[test]
-fn late_workers_start_with_every_binding_and_slots_are_reused_with_fresh_counters() {
+fn late_workers_start_with_every_binding_and_a_reused_slot_has_fresh_counters_and_refuses_the_stale_key() {
     let mut sender = UpdateSender::new(quick(4, 8));
     let first = sender.install(lma(1)).unwrap();
     sender.install(mag(2)).unwrap();
     let mut worker = sender.add_worker().unwrap();
-    assert_eq!(worker.table().len(), 2);
+    assert_eq!(worker.len(), 2);
     assert_eq!(sender.applied_epoch(), sender.latest_epoch(), "nothing outstanding for a new worker");
 
-    let counters = WorkerCounters::new(4);
-    counters.binding(first.id).unwrap().uplink_packets.add(5);
+    let counters = counters_of(&worker);
+    worker.start(TemplateContext::default());
+    crate::tables::record_for_tests::count(worker.records(), first.id.0, 5);
     sender.remove(first.id).unwrap();
-    let reused = sender.install(lma(3)).unwrap();
-    assert_eq!(reused.id, first.id, "the freed slot is taken first");
+    // Uplink key 0x0a000005 has the same home slot (4 slots) as 0x0a000001.
+    let reused = sender.install(lma(5)).unwrap();
+    assert_eq!(reused.id, first.id, "the new key's home slot is the freed one");
     assert_eq!(worker.apply_pending(&counters, 1), 1, "max is honoured");
     assert_eq!(worker.apply_pending(&counters, usize::MAX), 1);
-    assert_eq!(counters.binding_snapshot(first.id).unwrap().uplink_packets, 0);
-    assert_eq!(worker.table().lma_by_uplink_key(0x0a00_0003).map(|(id, _)| id), Some(first.id));
-    assert!(worker.table().lma_by_uplink_key(0x0a00_0001).is_none());
+    assert_eq!(counters.binding_snapshot(first.id).unwrap(), BindingSnapshot::default());
+    assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0005, &[]), Some(first.id));
+    assert!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]).is_none(), "the stale key finds nothing");
+    assert!(worker.find_ue_ipv4(Function::Lma, 0x0a2d_0001).is_none(), "nor the old UE address");
     sender.sync(Duration::from_millis(50)).unwrap();
 }
 
@@ -225,13 +236,41 @@ fn late_workers_start_with_every_binding_and_slots_are_reused_with_fresh_counter
 fn modify_keeps_the_slot_and_its_counters() {
     let mut sender = UpdateSender::new(quick(4, 8));
     let mut worker = sender.add_worker().unwrap();
-    let counters = WorkerCounters::new(4);
+    let counters = counters_of(&worker);
     let installed = sender.install(mag(1)).unwrap();
     worker.apply_pending(&counters, usize::MAX);
-    counters.binding(installed.id).unwrap().downlink_bytes.add(100);
+    crate::tables::record_for_tests::count(worker.records(), installed.id.0, 100);
     let epoch = sender.modify(installed.id, Binding { uplink_key: Some(42), ..mag(1) }).unwrap();
     worker.apply_pending(&counters, usize::MAX);
     sender.wait_applied(epoch, Duration::from_millis(50)).unwrap();
-    assert_eq!(worker.table().get(installed.id).and_then(|b| b.uplink_key), Some(42));
+    assert_eq!(worker.records().get(installed.id.0).map(Record::tx_key), Some(42));
     assert_eq!(counters.binding_snapshot(installed.id).unwrap().downlink_bytes, 100);
+}
+
+#[test]
+fn keys_away_from_their_home_slot_are_found_through_the_index() {
+    let mut sender = UpdateSender::new(quick(4, 8));
+    let mut worker = sender.add_worker().unwrap();
+    let counters = counters_of(&worker);
+    // 0x0a000001 and 0x0a000005 share home slot 1 of 4: the second is displaced.
+    let home = sender.install(lma(1)).unwrap();
+    let displaced = sender.install(Binding { uplink_key: Some(0x0a00_0005), ..lma(2) }).unwrap();
+    assert_eq!(home.id, BindingId(1));
+    assert_ne!(displaced.id, BindingId(1));
+    // A MAG's downlink key towards two LMAAs (TS 29.275 §6.2: unique per LMAA only).
+    let to_a = sender.install(mag(7)).unwrap();
+    let other = TunnelEndpoints::Ipv4 { local: Ipv4Addr::new(192, 0, 2, 1), remote: Ipv4Addr::new(198, 51, 100, 2) };
+    let to_b = sender.install(Binding { tunnel: other, downlink_key: Some(0x0001_0007), ue_ipv4: None, ..mag(8) });
+    worker.apply_pending(&counters, usize::MAX);
+    assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]), Some(home.id));
+    assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0005, &[]), Some(displaced.id));
+    assert!(to_b.is_ok());
+    assert_eq!(worker.find_rx(Function::Mag, 0x0001_0007, &[198, 51, 100, 1]), Some(to_a.id));
+    let found_b = worker.find_rx(Function::Mag, 0x0001_0007, &[198, 51, 100, 2]);
+    assert!(found_b.is_some() && found_b != Some(to_a.id), "the same key towards another LMAA: {found_b:?}");
+    assert!(worker.find_rx(Function::Mag, 0x0001_0007, &[198, 51, 100, 3]).is_none(), "a foreign LMAA");
+    sender.remove(displaced.id).unwrap();
+    worker.apply_pending(&counters, usize::MAX);
+    assert!(worker.find_rx(Function::Lma, 0x0a00_0005, &[]).is_none());
+    assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]), Some(home.id));
 }

@@ -10,10 +10,10 @@
 //! sender.wait_applied(epoch, timeout)?;` returns once no worker will process another packet without the
 //! binding — only then does an LMA send its PBA.
 
+use super::worker::{home_slot, slot_count, WorkerTable};
 use super::{BindingTable, TableError};
-use crate::binding::{Binding, BindingId};
-use crate::counters::WorkerCounters;
-use crossbeam_channel::{Receiver, Sender};
+use crate::binding::{Binding, BindingId, Function};
+use crossbeam_channel::Sender;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,15 +51,15 @@ pub enum TableUpdate {
 }
 
 #[derive(Debug)]
-struct Message {
-    epoch: Epoch,
-    update: TableUpdate,
+pub(super) struct Message {
+    pub epoch: Epoch,
+    pub update: TableUpdate,
 }
 
 /// The epoch a worker has applied, alone in its cache line: the worker stores, the control thread loads.
 #[derive(Debug, Default)]
 #[repr(align(64))]
-struct AppliedEpoch(AtomicU64);
+pub(super) struct AppliedEpoch(pub AtomicU64);
 
 #[derive(Debug)]
 struct WorkerLink {
@@ -89,7 +89,7 @@ pub struct Installed {
 /// before acknowledging it to a peer (an LMA's PBA):
 ///
 /// ```
-/// use dataplane::binding::{Binding, Function, TunnelEndpoints};
+/// use dataplane::binding::{Binding, BindingId, Function, TunnelEndpoints};
 /// use dataplane::counters::WorkerCounters;
 /// use dataplane::tables::{Installed, TableConfig, UpdateSender};
 /// use std::time::Duration;
@@ -105,20 +105,19 @@ pub struct Installed {
 ///     ue_ipv6_prefix: Some("2001:db8:aaaa:1::".parse()?),
 ///     next_hop: Default::default(),
 /// };
-/// let Installed { epoch, .. } = sender.install(binding)?;
-/// worker.apply_pending(&WorkerCounters::new(16), usize::MAX); // the worker, between two bursts
+/// let Installed { id, epoch } = sender.install(binding)?;
+/// let counters = WorkerCounters::new(worker.records().clone());
+/// worker.apply_pending(&counters, usize::MAX); // the worker, between two bursts
 /// sender.wait_applied(epoch, Duration::from_secs(1))?; // no worker processes a packet without it now
-/// assert!(worker.table().lma_by_uplink_key(0x0a0b0c0d).is_some());
+/// assert_eq!(worker.find_rx(Function::Lma, 0x0a0b0c0d, &[]), Some(id));
+/// assert_eq!(id, BindingId(0x0a0b0c0d & 15), "the uplink key's home slot");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct UpdateSender {
     config: TableConfig,
     replica: BindingTable,
-    /// Freed slots, reused last-freed first.
-    free: Vec<BindingId>,
-    /// Slots at and above this one have never been used.
-    next_unused: u32,
+    free: FreeSlots,
     epoch: Epoch,
     workers: Vec<WorkerLink>,
 }
@@ -127,8 +126,7 @@ impl UpdateSender {
     pub fn new(config: TableConfig) -> Self {
         UpdateSender {
             replica: BindingTable::new(config.capacity),
-            free: Vec::with_capacity(config.capacity),
-            next_unused: 0,
+            free: FreeSlots::new(slot_count(config.capacity)),
             epoch: Epoch(0),
             workers: Vec::new(),
             config,
@@ -141,28 +139,31 @@ impl UpdateSender {
 
     /// Creates the next worker's table, holding every binding installed so far, and its update queue.
     pub fn add_worker(&mut self) -> Result<WorkerTable, TableError> {
-        let mut table = BindingTable::new(self.config.capacity);
-        for (id, binding) in self.replica.iter() {
-            table.insert(id, *binding)?;
-        }
+        let initial = self.replica.iter().map(|(id, binding)| (id, *binding)).collect();
         let (queue, updates) = crossbeam_channel::bounded(self.config.queue_depth);
         let applied = Arc::new(AppliedEpoch(AtomicU64::new(self.epoch.0)));
         self.workers.push(WorkerLink { queue, applied: Arc::clone(&applied) });
-        Ok(WorkerTable { table, updates, applied })
+        Ok(WorkerTable::new(self.config.capacity, initial, updates, applied))
     }
 
-    /// Installs a new binding in a free slot.
+    /// Installs a new binding: in its receive key's home slot when that is free (found without a hash), else
+    /// in the highest free slot, away from the low slots that keys allocated from a range take.
     pub fn install(&mut self, binding: Binding) -> Result<Installed, TableError> {
-        let id = match self.free.last() {
-            Some(&id) => id,
-            None if (self.next_unused as usize) < self.config.capacity => BindingId(self.next_unused),
-            None => return Err(TableError::Full { capacity: self.config.capacity }),
+        if self.replica.len() >= self.config.capacity {
+            return Err(TableError::Full { capacity: self.config.capacity });
+        }
+        let rx_key = match binding.function {
+            Function::Lma => binding.uplink_key,
+            Function::Mag => binding.downlink_key,
         };
+        let home = rx_key.map(|key| home_slot(key, self.free.slots())).filter(|&slot| self.free.is_free(slot));
+        let Some(slot) = home.or_else(|| self.free.highest()) else {
+            return Err(TableError::Full { capacity: self.config.capacity });
+        };
+        let id = BindingId(slot);
         self.wait_for_room()?;
         self.replica.insert(id, binding)?;
-        if self.free.pop().is_none() {
-            self.next_unused += 1;
-        }
+        self.free.take(slot);
         let epoch = self.broadcast(TableUpdate::Install { id, binding });
         Ok(Installed { id, epoch })
     }
@@ -178,7 +179,7 @@ impl UpdateSender {
     pub fn remove(&mut self, id: BindingId) -> Result<Epoch, TableError> {
         self.wait_for_room()?;
         self.replica.remove(id)?;
-        self.free.push(id);
+        self.free.give_back(id.0);
         Ok(self.broadcast(TableUpdate::Remove { id }))
     }
 
@@ -264,47 +265,53 @@ impl Backoff {
     }
 }
 
-/// A worker's own table and the queue that feeds it.
+/// The free slots of a table, each takeable by number (a key's home slot) or as the highest free one, in O(1).
 #[derive(Debug)]
-pub struct WorkerTable {
-    table: BindingTable,
-    updates: Receiver<Message>,
-    applied: Arc<AppliedEpoch>,
+struct FreeSlots {
+    /// Free slots; the top of the stack is handed out first.
+    stack: Vec<u32>,
+    /// Each slot's place in `stack`, or `TAKEN`.
+    place: Vec<u32>,
 }
 
-impl WorkerTable {
-    /// The table, for lookups.
-    #[inline]
-    pub fn table(&self) -> &BindingTable {
-        &self.table
+const TAKEN: u32 = u32::MAX;
+
+impl FreeSlots {
+    fn new(slots: usize) -> Self {
+        FreeSlots { stack: (0..slots as u32).collect(), place: (0..slots as u32).collect() }
     }
 
-    /// Applies up to `max` queued updates and publishes the last epoch applied; call it between bursts.
-    /// Returns how many were applied.
-    pub fn apply_pending(&mut self, counters: &WorkerCounters, max: usize) -> usize {
-        let mut applied = 0;
-        let mut last = None;
-        while applied < max {
-            let Ok(message) = self.updates.try_recv() else { break };
-            let result = match message.update {
-                TableUpdate::Install { id, binding } => {
-                    counters.reset_binding(id);
-                    self.table.insert(id, binding)
-                }
-                TableUpdate::Modify { id, binding } => self.table.replace(id, binding).map(drop),
-                TableUpdate::Remove { id } => self.table.remove(id).map(drop),
-            };
-            match result {
-                Ok(()) => counters.path.updates_applied.add(1),
-                Err(_) => counters.path.updates_refused.add(1),
+    fn slots(&self) -> usize {
+        self.place.len()
+    }
+
+    fn is_free(&self, slot: u32) -> bool {
+        self.place.get(slot as usize).is_some_and(|&p| p != TAKEN)
+    }
+
+    /// A free slot, preferring high numbers (slots are handed back on top, so a freed slot comes first).
+    fn highest(&self) -> Option<u32> {
+        self.stack.last().copied()
+    }
+
+    fn take(&mut self, slot: u32) {
+        let Some(&at) = self.place.get(slot as usize) else { return };
+        if at == TAKEN {
+            return;
+        }
+        if let Some(last) = self.stack.pop() {
+            if last != slot {
+                self.stack[at as usize] = last;
+                self.place[last as usize] = at;
             }
-            last = Some(message.epoch);
-            applied += 1;
         }
-        if let Some(epoch) = last {
-            // Release: the table changes above happen-before the control thread's Acquire load sees this epoch.
-            self.applied.0.store(epoch.0, Ordering::Release);
+        self.place[slot as usize] = TAKEN;
+    }
+
+    fn give_back(&mut self, slot: u32) {
+        if self.place.get(slot as usize) == Some(&TAKEN) {
+            self.place[slot as usize] = self.stack.len() as u32;
+            self.stack.push(slot);
         }
-        applied
     }
 }

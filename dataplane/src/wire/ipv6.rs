@@ -104,7 +104,12 @@ pub enum ExtensionHeaderError {
 /// Walks the extension headers RFC 8200 §4 lets a final destination pass over — Hop-by-Hop and Destination
 /// Options (whose options must all be skippable: Pad1, PadN or an action of 00), and a Routing header with no
 /// segments left — and returns the upper-layer protocol and its offset in `payload`.
+#[inline]
 pub fn upper_layer(next_header: u8, payload: &[u8]) -> Result<(u8, usize), ExtensionHeaderError> {
+    // The common case, nothing in between, decided without the walk.
+    if next_header == NEXT_HEADER_GRE {
+        return Ok((next_header, 0));
+    }
     let mut protocol = next_header;
     let mut offset = 0usize;
     for _ in 0..MAX_EXTENSION_HEADERS {

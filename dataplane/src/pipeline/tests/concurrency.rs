@@ -40,7 +40,7 @@ fn acknowledged_installs_and_removals_hold_for_every_packet_while_100k_updates_s
         queue_wait: Duration::from_secs(10),
     });
     let tables = sender.add_worker().unwrap();
-    let mut fast_path = FastPath::new(&config(), tables, Arc::new(WorkerCounters::new(UES as usize))).unwrap();
+    let mut fast_path = FastPath::new(&config(), tables).unwrap();
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..UES).map(|_| AtomicU64::new(removed(0))).collect());
     let stop = Arc::new(AtomicBool::new(false));
 

@@ -336,10 +336,10 @@ fn a_burst_gets_the_same_verdicts_as_single_packets() {
         plain(&udp4(CN4, UE_B4, 1)),
     ];
     let mut packets: Vec<VecPacket> = frames.iter().map(|f| VecPacket::new(f)).collect();
-    let mut verdicts = [Verdict::Punt; 4];
-    gateway.fast_path.process_burst(SGI, &mut packets, &mut verdicts);
+    let mut nexts = [Next::PUNT; 4];
+    gateway.fast_path.process_burst(SGI, &mut packets, &mut nexts);
     assert_eq!(
-        verdicts,
+        nexts.map(Next::verdict),
         [
             Verdict::Forward(CORE),
             Verdict::Forward(CORE),

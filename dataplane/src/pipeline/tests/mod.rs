@@ -110,7 +110,7 @@ impl Gateway {
             sender.install(*binding).unwrap();
         }
         let tables = sender.add_worker().unwrap();
-        let fast_path = FastPath::new(config, tables, Arc::new(WorkerCounters::new(64))).unwrap();
+        let fast_path = FastPath::new(config, tables).unwrap();
         Gateway { sender, fast_path }
     }
 

@@ -1,0 +1,445 @@
+//! One binding as a worker's packets see it: a 128-byte [`Record`], two adjacent cache lines fetched together.
+//!
+//! - Line 0 holds everything the per-packet path reads to verify a lookup and decide (the receive key, the UE
+//!   addresses, flags, the UE's MAC) and the binding's packet and byte counters, which it writes.
+//! - Line 1 holds the outer headers of every packet sent on the binding (Ethernet, outer IPv4 or IPv6, keyed
+//!   GRE), built once when the binding is installed. Encapsulation copies them and patches the lengths, the ECN
+//!   field, the GRE protocol type and the IPv4 checksum (incrementally, or left to the NIC).
+//!
+//! Every field is a relaxed atomic: the owning worker is the only writer (between bursts for the binding data,
+//! per burst for the counters) and other threads read the counters at any time. On x86 a relaxed load or store
+//! is a plain `mov`.
+
+use crate::binding::{Binding, Function, TunnelEndpoints};
+use crate::counters::{BindingSnapshot, Counter};
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::ipv4::{self, OuterIpv4};
+use crate::wire::ipv6::{self, OuterIpv6};
+use crate::wire::{array_at_mut, gre};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+/// Bits of [`Record`]'s flags word.
+pub(crate) mod flag {
+    /// The slot holds a binding.
+    pub const VALID: u32 = 1;
+    /// A MAG binding (else an LMA one).
+    pub const MAG: u32 = 1 << 1;
+    /// The binding receives with `rx_key` (the LMA's uplink key, the MAG's downlink key).
+    pub const RX_KEY: u32 = 1 << 2;
+    /// The binding has its sending key: the template is complete and packets can be encapsulated.
+    pub const TX: u32 = 1 << 3;
+    pub const UE_IPV4: u32 = 1 << 4;
+    pub const UE_IPV6: u32 = 1 << 5;
+    /// The tunnel runs over IPv6 (else IPv4).
+    pub const OUTER_IPV6: u32 = 1 << 6;
+    /// The template's destination MAC is a placeholder: the `core` port's resolved next hop goes there.
+    pub const CORE_MAC_FROM_PORT: u32 = 1 << 7;
+    /// The NIC computes the outer IPv4 checksum: the template's is zero and stays so.
+    pub const CHECKSUM_OFFLOAD: u32 = 1 << 8;
+}
+
+/// Where the template starts in line 1: two bytes in, so the outer IP header is 8-byte aligned and the remote
+/// address ends exactly at a word boundary.
+const TEMPLATE_AT: usize = 2;
+/// Ethernet + IPv4 + keyed GRE.
+pub(crate) const TEMPLATE_LEN_V4: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + gre::KEYED_HEADER_LEN;
+/// Ethernet + IPv6 + keyed GRE: 62 bytes, so line 1 is exactly full.
+pub(crate) const TEMPLATE_LEN_V6: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN + gre::KEYED_HEADER_LEN;
+/// Frame offsets of the fields patched per packet.
+const V4_TOTAL_LEN: usize = ethernet::HEADER_LEN + 2;
+const V4_CHECKSUM: usize = ethernet::HEADER_LEN + 10;
+const V4_GRE_PROTOCOL: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + 2;
+const V6_PAYLOAD_LEN: usize = ethernet::HEADER_LEN + 4;
+const V6_GRE_PROTOCOL: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN + 2;
+/// Line-1 offsets of the remote (peer) address in the template: the outer destination.
+const V4_REMOTE_AT: usize = TEMPLATE_AT + ethernet::HEADER_LEN + 16;
+const V6_REMOTE_AT: usize = TEMPLATE_AT + ethernet::HEADER_LEN + 24;
+
+/// Marks a stored MAC as present, so that 00:00:00:00:00:00 stays representable.
+const MAC_PRESENT: u64 = 1 << 48;
+
+/// What the worker knows when it builds a template: the `core` port's address and how it sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TemplateContext {
+    /// Source MAC of encapsulated frames.
+    pub core_mac: MacAddr,
+    /// TTL / hop limit of outer headers.
+    pub hop_limit: u8,
+    /// The `core` port fills outer IPv4 checksums.
+    pub checksum_offload: bool,
+}
+
+impl Default for TemplateContext {
+    fn default() -> Self {
+        TemplateContext { core_mac: MacAddr::default(), hop_limit: 64, checksum_offload: false }
+    }
+}
+
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+struct Hot {
+    rx_key: AtomicU32,
+    ue_ipv4: AtomicU32,
+    flags: AtomicU32,
+    _spare: AtomicU32,
+    ue_prefix64: AtomicU64,
+    /// MAG: the UE's MAC (out of `access`), with [`MAC_PRESENT`].
+    access_mac: AtomicU64,
+    uplink_packets: Counter,
+    uplink_bytes: Counter,
+    downlink_packets: Counter,
+    downlink_bytes: Counter,
+}
+
+/// One binding's slot in a worker's table. See the module documentation.
+#[derive(Debug, Default)]
+#[repr(C, align(128))]
+pub struct Record {
+    hot: Hot,
+    template: [AtomicU64; 8],
+}
+
+const _: () = assert!(std::mem::size_of::<Hot>() == 64 && std::mem::size_of::<Record>() == 128);
+
+/// A record's data, read out once for a packet (the counters aside).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct View {
+    pub flags: u32,
+    pub rx_key: u32,
+    pub ue_ipv4: u32,
+    pub ue_prefix64: u64,
+}
+
+impl View {
+    #[inline(always)]
+    pub fn has(&self, bits: u32) -> bool {
+        self.flags & bits == bits
+    }
+    #[inline(always)]
+    pub fn function(&self) -> Function {
+        if self.flags & flag::MAG != 0 {
+            Function::Mag
+        } else {
+            Function::Lma
+        }
+    }
+    /// Is this a live binding of `function` that receives with `key`?
+    #[inline(always)]
+    pub fn receives(&self, function: Function, key: u32) -> bool {
+        let want = flag::VALID | flag::RX_KEY | if function == Function::Mag { flag::MAG } else { 0 };
+        self.flags & (flag::VALID | flag::RX_KEY | flag::MAG) == want && self.rx_key == key
+    }
+    /// Is this a live binding of `function` whose UE has the IPv4 home address `address`?
+    #[inline(always)]
+    pub fn serves_ipv4(&self, function: Function, address: u32) -> bool {
+        let want = flag::VALID | flag::UE_IPV4 | if function == Function::Mag { flag::MAG } else { 0 };
+        self.flags & (flag::VALID | flag::UE_IPV4 | flag::MAG) == want && self.ue_ipv4 == address
+    }
+    /// Is this a live binding of `function` whose UE has the /64 with upper bits `prefix64`?
+    #[inline(always)]
+    pub fn serves_prefix64(&self, function: Function, prefix64: u64) -> bool {
+        let want = flag::VALID | flag::UE_IPV6 | if function == Function::Mag { flag::MAG } else { 0 };
+        self.flags & (flag::VALID | flag::UE_IPV6 | flag::MAG) == want && self.ue_prefix64 == prefix64
+    }
+}
+
+/// Which way a packet crossed the binding, for its counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Way {
+    Uplink,
+    Downlink,
+}
+
+impl Record {
+    /// Starts loading both lines.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self) {
+        crate::dpdk::prefetch(&self.hot);
+        crate::dpdk::prefetch(&self.template);
+    }
+
+    /// Reads line 0's binding data.
+    #[inline(always)]
+    pub(crate) fn view(&self) -> View {
+        View {
+            flags: self.hot.flags.load(Relaxed),
+            rx_key: self.hot.rx_key.load(Relaxed),
+            ue_ipv4: self.hot.ue_ipv4.load(Relaxed),
+            ue_prefix64: self.hot.ue_prefix64.load(Relaxed),
+        }
+    }
+
+    /// The UE's MAC for MAG downlink, if the binding has one.
+    #[inline(always)]
+    pub(crate) fn access_mac(&self) -> Option<MacAddr> {
+        let value = self.hot.access_mac.load(Relaxed);
+        (value & MAC_PRESENT != 0).then(|| decode_mac(value))
+    }
+
+    /// Is `src` (the outer source of a received packet, 4 or 16 bytes) this tunnel's remote end?
+    #[inline(always)]
+    pub(crate) fn remote_is(&self, flags: u32, src: &[u8]) -> bool {
+        // The remote address is word-aligned in line 1 (see TEMPLATE_AT): compare whole words.
+        let word = |at: usize| self.template.get(at / 8).map_or(0, |w| w.load(Relaxed)).to_ne_bytes();
+        if flags & flag::OUTER_IPV6 != 0 {
+            src.len() == 16 && src[..8] == word(V6_REMOTE_AT) && src[8..] == word(V6_REMOTE_AT + 8)
+        } else {
+            src.len() == 4 && src[..] == word(V4_REMOTE_AT)[..4]
+        }
+    }
+
+    /// Adds a run of packets to the binding's counters.
+    #[inline(always)]
+    pub(crate) fn count(&self, way: Way, packets: u64, bytes: u64) {
+        let (p, b) = match way {
+            Way::Uplink => (&self.hot.uplink_packets, &self.hot.uplink_bytes),
+            Way::Downlink => (&self.hot.downlink_packets, &self.hot.downlink_bytes),
+        };
+        p.add(packets);
+        b.add(bytes);
+    }
+
+    /// The GRE key packets are sent with (0 without one).
+    pub fn tx_key(&self) -> u32 {
+        let line = self.template_bytes();
+        let end = TEMPLATE_AT
+            + if self.hot.flags.load(Relaxed) & flag::OUTER_IPV6 != 0 { TEMPLATE_LEN_V6 } else { TEMPLATE_LEN_V4 };
+        line.get(end - 4..end).map_or(0, |key| u32::from_be_bytes([key[0], key[1], key[2], key[3]]))
+    }
+
+    pub fn counters(&self) -> BindingSnapshot {
+        BindingSnapshot {
+            uplink_packets: self.hot.uplink_packets.get(),
+            uplink_bytes: self.hot.uplink_bytes.get(),
+            downlink_packets: self.hot.downlink_packets.get(),
+            downlink_bytes: self.hot.downlink_bytes.get(),
+        }
+    }
+
+    #[inline(always)]
+    fn template_bytes(&self) -> [u8; 64] {
+        let mut line = [0u8; 64];
+        for (chunk, word) in line.chunks_exact_mut(8).zip(&self.template) {
+            chunk.copy_from_slice(&word.load(Relaxed).to_ne_bytes());
+        }
+        line
+    }
+
+    /// Writes the outer headers in front of an inner packet of `inner_len` bytes: `frame` starts where the
+    /// template goes and is at least the template's length. `core_mac` replaces the template's destination
+    /// when the binding has no MAC of its own. Returns the template's length.
+    #[inline(always)]
+    pub(crate) fn write_outer(
+        &self,
+        flags: u32,
+        frame: &mut [u8],
+        core_mac: Option<MacAddr>,
+        inner_ethertype: u16,
+        inner_len: usize,
+        outer_ecn: u8,
+    ) -> Option<usize> {
+        let line = self.template_bytes();
+        let len = if flags & flag::OUTER_IPV6 != 0 {
+            let out = array_at_mut::<TEMPLATE_LEN_V6>(frame, 0)?;
+            out.copy_from_slice(line.get(TEMPLATE_AT..TEMPLATE_AT + TEMPLATE_LEN_V6)?);
+            let payload_len = (gre::KEYED_HEADER_LEN + inner_len) as u16;
+            out[V6_PAYLOAD_LEN..V6_PAYLOAD_LEN + 2].copy_from_slice(&payload_len.to_be_bytes());
+            out[ethernet::HEADER_LEN + 1] |= (outer_ecn & 0x03) << 4;
+            out[V6_GRE_PROTOCOL..V6_GRE_PROTOCOL + 2].copy_from_slice(&inner_ethertype.to_be_bytes());
+            TEMPLATE_LEN_V6
+        } else {
+            let out = array_at_mut::<TEMPLATE_LEN_V4>(frame, 0)?;
+            out.copy_from_slice(line.get(TEMPLATE_AT..TEMPLATE_AT + TEMPLATE_LEN_V4)?);
+            let total_len = (ipv4::MIN_HEADER_LEN + gre::KEYED_HEADER_LEN + inner_len) as u16;
+            let ecn = outer_ecn & 0x03;
+            out[V4_TOTAL_LEN..V4_TOTAL_LEN + 2].copy_from_slice(&total_len.to_be_bytes());
+            out[ethernet::HEADER_LEN + 1] |= ecn;
+            if flags & flag::CHECKSUM_OFFLOAD == 0 {
+                // RFC 1624: the template's checksum covers a zero length and ECN; add both words' new values.
+                let old = u16::from_be_bytes([out[V4_CHECKSUM], out[V4_CHECKSUM + 1]]);
+                let sum = u32::from(!old) + u32::from(total_len) + u32::from(ecn);
+                let sum = (sum & 0xffff) + (sum >> 16);
+                let sum = (sum & 0xffff) + (sum >> 16);
+                out[V4_CHECKSUM..V4_CHECKSUM + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            }
+            out[V4_GRE_PROTOCOL..V4_GRE_PROTOCOL + 2].copy_from_slice(&inner_ethertype.to_be_bytes());
+            TEMPLATE_LEN_V4
+        };
+        if let Some(mac) = core_mac {
+            frame.get_mut(..6)?.copy_from_slice(&mac.0);
+        }
+        Some(len)
+    }
+
+    /// Fills the slot from `binding`; with `fresh`, a new occupant, the counters restart from zero.
+    pub(crate) fn store(&self, binding: &Binding, context: &TemplateContext, fresh: bool) {
+        let mut flags = flag::VALID;
+        if binding.function == Function::Mag {
+            flags |= flag::MAG;
+        }
+        let rx_key = match binding.function {
+            Function::Lma => binding.uplink_key,
+            Function::Mag => binding.downlink_key,
+        };
+        if rx_key.is_some() {
+            flags |= flag::RX_KEY;
+        }
+        let tx_key = binding.tx_key();
+        if tx_key.is_some() {
+            flags |= flag::TX;
+        }
+        if binding.ue_ipv4.is_some() {
+            flags |= flag::UE_IPV4;
+        }
+        if binding.ue_ipv6_prefix.is_some() {
+            flags |= flag::UE_IPV6;
+        }
+        if matches!(binding.tunnel, TunnelEndpoints::Ipv6 { .. }) {
+            flags |= flag::OUTER_IPV6;
+        }
+        if binding.next_hop.core.is_none() {
+            flags |= flag::CORE_MAC_FROM_PORT;
+        }
+        if context.checksum_offload && matches!(binding.tunnel, TunnelEndpoints::Ipv4 { .. }) {
+            flags |= flag::CHECKSUM_OFFLOAD;
+        }
+        let mut line = [0u8; 64];
+        write_template(&mut line[TEMPLATE_AT..], binding, tx_key.unwrap_or(0), context);
+        for (word, chunk) in self.template.iter().zip(line.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            word.store(u64::from_ne_bytes(bytes), Relaxed);
+        }
+        let hot = &self.hot;
+        hot.rx_key.store(rx_key.unwrap_or(0), Relaxed);
+        hot.ue_ipv4.store(binding.ue_ipv4.map_or(0, u32::from), Relaxed);
+        hot.ue_prefix64.store(binding.ue_prefix64().unwrap_or(0), Relaxed);
+        hot.access_mac.store(binding.next_hop.access.map_or(0, encode_mac), Relaxed);
+        if fresh {
+            for counter in [&hot.uplink_packets, &hot.uplink_bytes, &hot.downlink_packets, &hot.downlink_bytes] {
+                counter.reset();
+            }
+        }
+        hot.flags.store(flags, Relaxed);
+    }
+
+    /// Empties the slot: no lookup matches it any more.
+    pub(crate) fn clear(&self) {
+        self.hot.flags.store(0, Relaxed);
+    }
+
+    /// The values this record is found by, for the worker's index.
+    pub(crate) fn remote_fold(&self, flags: u32) -> u32 {
+        let line = self.template_bytes();
+        let range = if flags & flag::OUTER_IPV6 != 0 {
+            V6_REMOTE_AT..V6_REMOTE_AT + 16
+        } else {
+            V4_REMOTE_AT..V4_REMOTE_AT + 4
+        };
+        fold_address(line.get(range).unwrap_or_default())
+    }
+}
+
+/// A 32-bit summary of an address, for hashing only (the record compares the whole address).
+#[inline(always)]
+pub(crate) fn fold_address(address: &[u8]) -> u32 {
+    address.chunks(4).fold(0u32, |acc, chunk| {
+        let mut word = [0u8; 4];
+        word[..chunk.len()].copy_from_slice(chunk);
+        acc.rotate_left(5) ^ u32::from_ne_bytes(word)
+    })
+}
+
+/// The outer headers with zero length and ECN, and the IPv4 checksum over exactly that.
+fn write_template(out: &mut [u8], binding: &Binding, tx_key: u32, context: &TemplateContext) {
+    let destination = binding.next_hop.core.unwrap_or_default();
+    let (ethertype, ip_len) = match binding.tunnel {
+        TunnelEndpoints::Ipv4 { local, remote } => {
+            if let Some(header) = array_at_mut(out, ethernet::HEADER_LEN) {
+                ipv4::write_header(
+                    header,
+                    &OuterIpv4 {
+                        src: local,
+                        dst: remote,
+                        protocol: ipv4::PROTOCOL_GRE,
+                        ttl: context.hop_limit,
+                        ecn: 0,
+                        payload_len: 0,
+                        checksum_offloaded: context.checksum_offload,
+                    },
+                );
+                // write_header adds the 20-byte header to the length: take it out again, so that the checksum
+                // covers a zero total length.
+                header[2..4].copy_from_slice(&[0, 0]);
+                if !context.checksum_offload {
+                    header[10..12].copy_from_slice(&[0, 0]);
+                    let sum = crate::wire::checksum::checksum(header);
+                    header[10..12].copy_from_slice(&sum.to_be_bytes());
+                }
+            }
+            (ethernet::ETHERTYPE_IPV4, ipv4::MIN_HEADER_LEN)
+        }
+        TunnelEndpoints::Ipv6 { local, remote } => {
+            if let Some(header) = array_at_mut(out, ethernet::HEADER_LEN) {
+                ipv6::write_header(
+                    header,
+                    &OuterIpv6 {
+                        src: local,
+                        dst: remote,
+                        next_header: ipv6::NEXT_HEADER_GRE,
+                        hop_limit: context.hop_limit,
+                        ecn: 0,
+                        payload_len: 0,
+                    },
+                );
+            }
+            (ethernet::ETHERTYPE_IPV6, ipv6::HEADER_LEN)
+        }
+    };
+    if let Some(header) = array_at_mut(out, 0) {
+        ethernet::write_header(header, destination, context.core_mac, ethertype);
+    }
+    if let Some(header) = array_at_mut(out, ethernet::HEADER_LEN + ip_len) {
+        gre::write_keyed(header, 0, tx_key);
+    }
+}
+
+fn encode_mac(mac: MacAddr) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes[2..].copy_from_slice(&mac.0);
+    u64::from_be_bytes(bytes) | MAC_PRESENT
+}
+
+fn decode_mac(value: u64) -> MacAddr {
+    let bytes = value.to_be_bytes();
+    MacAddr([bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
+}
+
+/// A worker's records, one per slot, shared with the threads that read their counters.
+#[derive(Debug)]
+pub struct Records(Box<[Record]>);
+
+impl Records {
+    /// `len` empty slots; a power of two, so a key's home slot is a mask away.
+    pub(crate) fn new(len: usize) -> Self {
+        Records((0..len).map(|_| Record::default()).collect())
+    }
+
+    #[inline(always)]
+    pub(crate) fn get(&self, slot: u32) -> Option<&Record> {
+        self.0.get(slot as usize)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// One slot's counters; `None` beyond the table.
+    pub fn counters(&self, slot: u32) -> Option<BindingSnapshot> {
+        self.get(slot).map(Record::counters)
+    }
+}

@@ -1,0 +1,267 @@
+//! A worker's own table: one [`Record`] per slot, found by a receive key directly and by anything else through
+//! the hash [`Index`].
+//!
+//! **Direct lookups.** A receive key's *home slot* is its low bits (`key & (slots - 1)`). The gateway allocates
+//! its receive keys itself — the LMA its uplink keys (TS 29.275 §6.3), the MAG its downlink keys (§6.2) — from a
+//! range, reusing released keys before new ones, so the keys in use at any time lie within a window no wider than
+//! the table and their home slots are all different. The control side puts such a binding in its home slot, and a
+//! GRE packet finds it with a mask and one compare of the full key in the record (plus the LMAA on a MAG): no
+//! hash, no probe. A key whose home slot is taken (a key reserved to equal a GTP TEID, §6.3; static bindings with
+//! arbitrary keys) is *displaced*: it lives in another slot and the index finds it.
+//!
+//! **Indexed lookups**: UE addresses (LMA downlink by destination, MAG uplink by source) and displaced keys.
+
+use super::index::{Index, Kind, Probe};
+use super::record::{flag, fold_address, Record, Records, TemplateContext};
+use super::update::{AppliedEpoch, Message, TableUpdate};
+use crate::binding::{Binding, BindingId, Function};
+use crate::counters::WorkerCounters;
+use crossbeam_channel::Receiver;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Slots of a table of `capacity` bindings: a power of two, so a home slot is a mask away.
+pub fn slot_count(capacity: usize) -> usize {
+    capacity.max(1).next_power_of_two()
+}
+
+/// The slot where a receive key is found without a probe.
+#[inline(always)]
+pub fn home_slot(key: u32, slots: usize) -> u32 {
+    key & (slots as u32).wrapping_sub(1)
+}
+
+/// What a receive key is indexed as when displaced: the LMA's uplink key alone (§6.3: unique within the LMA), a
+/// MAG's downlink key with its LMAA folded in (§6.2: unique per LMAA).
+#[inline(always)]
+fn rx_value(function: Function, key: u32, remote_fold: u32) -> u64 {
+    match function {
+        Function::Lma => u64::from(key),
+        Function::Mag => u64::from(key) | u64::from(remote_fold) << 32,
+    }
+}
+
+/// A worker's records, its index, and the queue of updates that changes them.
+#[derive(Debug)]
+pub struct WorkerTable {
+    records: Arc<Records>,
+    index: Index,
+    /// Receive keys in the index; while zero, a key that misses its home slot is unknown without a probe.
+    displaced: usize,
+    len: usize,
+    context: TemplateContext,
+    /// Bindings installed before this table was started with its context ([`WorkerTable::start`]).
+    initial: Vec<(BindingId, Binding)>,
+    updates: Receiver<Message>,
+    applied: Arc<AppliedEpoch>,
+}
+
+impl WorkerTable {
+    pub(super) fn new(
+        capacity: usize,
+        initial: Vec<(BindingId, Binding)>,
+        updates: Receiver<Message>,
+        applied: Arc<AppliedEpoch>,
+    ) -> Self {
+        WorkerTable {
+            records: Arc::new(Records::new(slot_count(capacity))),
+            // Up to two UE entries per binding, and displaced keys.
+            index: Index::new(capacity.saturating_mul(2).saturating_add(64)),
+            displaced: 0,
+            len: 0,
+            context: TemplateContext::default(),
+            initial,
+            updates,
+            applied,
+        }
+    }
+
+    /// Sets how templates are built (the `core` port's MAC, hop limit, checksum offload) and installs the
+    /// bindings that existed when the worker was added. The pipeline calls it once, before the first burst.
+    pub fn start(&mut self, context: TemplateContext) {
+        self.context = context;
+        for (id, binding) in std::mem::take(&mut self.initial) {
+            let _ = self.install(id, &binding);
+        }
+    }
+
+    /// The records, shared with readers of the per-binding counters.
+    pub fn records(&self) -> &Arc<Records> {
+        &self.records
+    }
+
+    pub fn len(&self) -> usize {
+        self.len + self.initial.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline(always)]
+    pub(crate) fn record(&self, slot: u32) -> Option<&Record> {
+        self.records.get(slot)
+    }
+
+    #[inline(always)]
+    pub(crate) fn home(&self, key: u32) -> u32 {
+        home_slot(key, self.records.len())
+    }
+
+    #[inline(always)]
+    pub(crate) fn index(&self) -> &Index {
+        &self.index
+    }
+
+    #[inline(always)]
+    pub(crate) fn has_displaced_keys(&self) -> bool {
+        self.displaced != 0
+    }
+
+    /// The binding of `function` that receives with `key`; `remote` is the outer source (4 or 16 bytes), which
+    /// must be a MAG binding's LMAA.
+    pub fn find_rx(&self, function: Function, key: u32, remote: &[u8]) -> Option<BindingId> {
+        let matches = |slot: u32| {
+            self.record(slot).is_some_and(|record| {
+                let view = record.view();
+                view.receives(function, key) && (function == Function::Lma || record.remote_is(view.flags, remote))
+            })
+        };
+        let home = self.home(key);
+        if matches(home) {
+            return Some(BindingId(home));
+        }
+        if !self.has_displaced_keys() {
+            return None;
+        }
+        let probe = self.rx_probe(function, key, remote);
+        self.index.find(probe, matches).map(BindingId)
+    }
+
+    #[inline(always)]
+    pub(crate) fn rx_probe(&self, function: Function, key: u32, remote: &[u8]) -> Probe {
+        let fold = if function == Function::Mag { fold_address(remote) } else { 0 };
+        self.index.probe(Kind::RxKey(function), rx_value(function, key, fold))
+    }
+
+    /// The binding of `function` whose UE has the IPv4 home address `address`.
+    pub fn find_ue_ipv4(&self, function: Function, address: u32) -> Option<BindingId> {
+        let probe = self.index.probe(Kind::UeIpv4(function), u64::from(address));
+        self.index
+            .find(probe, |slot| self.record(slot).is_some_and(|r| r.view().serves_ipv4(function, address)))
+            .map(BindingId)
+    }
+
+    /// The binding of `function` whose UE has the /64 with upper bits `prefix64`.
+    pub fn find_ue_prefix64(&self, function: Function, prefix64: u64) -> Option<BindingId> {
+        let probe = self.index.probe(Kind::UePrefix(function), prefix64);
+        self.index
+            .find(probe, |slot| self.record(slot).is_some_and(|r| r.view().serves_prefix64(function, prefix64)))
+            .map(BindingId)
+    }
+
+    /// Applies up to `max` queued updates and publishes the last epoch applied; call it between bursts.
+    /// Returns how many were applied.
+    pub fn apply_pending(&mut self, counters: &WorkerCounters, max: usize) -> usize {
+        if !self.initial.is_empty() {
+            self.start(self.context);
+        }
+        let mut applied = 0;
+        let mut last = None;
+        while applied < max {
+            let Ok(message) = self.updates.try_recv() else { break };
+            let done = match message.update {
+                TableUpdate::Install { id, binding } => self.install(id, &binding),
+                TableUpdate::Modify { id, binding } => self.modify(id, &binding),
+                TableUpdate::Remove { id } => self.remove(id),
+            };
+            if done {
+                counters.path.updates_applied.add(1);
+            } else {
+                counters.path.updates_refused.add(1);
+            }
+            last = Some(message.epoch);
+            applied += 1;
+        }
+        if let Some(epoch) = last {
+            // Release: the table changes above happen-before the control thread's Acquire load sees this epoch.
+            self.applied.0.store(epoch.0, Ordering::Release);
+        }
+        applied
+    }
+
+    /// The index entries of the record in `slot`: its UE addresses and, if displaced, its receive key.
+    fn entries(&self, slot: u32) -> [Option<(Kind, u64)>; 3] {
+        let Some(record) = self.record(slot) else { return [None; 3] };
+        let view = record.view();
+        if !view.has(flag::VALID) {
+            return [None; 3];
+        }
+        let function = view.function();
+        let displaced = view.has(flag::RX_KEY) && self.home(view.rx_key) != slot;
+        [
+            displaced.then(|| (Kind::RxKey(function), rx_value(function, view.rx_key, record.remote_fold(view.flags)))),
+            view.has(flag::UE_IPV4).then_some((Kind::UeIpv4(function), u64::from(view.ue_ipv4))),
+            view.has(flag::UE_IPV6).then_some((Kind::UePrefix(function), view.ue_prefix64)),
+        ]
+    }
+
+    fn index_entries(&mut self, slot: u32, entries: [Option<(Kind, u64)>; 3], add: bool) {
+        for (kind, value) in entries.into_iter().flatten() {
+            let probe = self.index.probe(kind, value);
+            let done = if add { self.index.insert(probe, slot) } else { self.index.remove(probe, slot) };
+            if done && matches!(kind, Kind::RxKey(_)) {
+                if add {
+                    self.displaced += 1;
+                } else {
+                    self.displaced -= 1;
+                }
+            }
+        }
+    }
+
+    fn occupied(&self, slot: u32) -> bool {
+        self.record(slot).is_some_and(|r| r.view().has(flag::VALID))
+    }
+
+    fn install(&mut self, id: BindingId, binding: &Binding) -> bool {
+        let Some(record) = self.record(id.0) else { return false };
+        if record.view().has(flag::VALID) {
+            return false;
+        }
+        record.store(binding, &self.context, true);
+        let entries = self.entries(id.0);
+        self.index_entries(id.0, entries, true);
+        self.len += 1;
+        true
+    }
+
+    fn modify(&mut self, id: BindingId, binding: &Binding) -> bool {
+        if !self.occupied(id.0) {
+            return false;
+        }
+        let old = self.entries(id.0);
+        if let Some(record) = self.record(id.0) {
+            record.store(binding, &self.context, false);
+        }
+        let new = self.entries(id.0);
+        if old != new {
+            self.index_entries(id.0, old, false);
+            self.index_entries(id.0, new, true);
+        }
+        true
+    }
+
+    fn remove(&mut self, id: BindingId) -> bool {
+        if !self.occupied(id.0) {
+            return false;
+        }
+        let old = self.entries(id.0);
+        self.index_entries(id.0, old, false);
+        if let Some(record) = self.record(id.0) {
+            record.clear();
+        }
+        self.len -= 1;
+        true
+    }
+}
