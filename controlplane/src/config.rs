@@ -246,7 +246,7 @@ pub struct MagConfig {
     pub max_retransmissions: u32,
     /// TimestampBasedApproachInUse (RFC 5213 §9.2): put a Timestamp option in PBUs.
     pub timestamp_based: bool,
-    /// Downlink GRE keys handed out (unique per LMAA, TS 29.275 §6.2).
+    /// Downlink GRE keys handed out: unique across all LMAAs (TS 29.275 §6.2 asks for unique per LMAA).
     pub downlink_keys: KeyRange,
     pub heartbeat: HeartbeatConfig,
     /// PDN connections the MAG holds at most.

@@ -9,8 +9,8 @@
 //! * [`UplinkKeys`] — the LMA's keys, unique within the LMA (§6.3), plus reservations of given values (§6.3: the
 //!   value of a GTP default-bearer TEID), each for one named PDN connection.
 //!
-//! The MAG's downlink keys are unique per LMAA (§6.2): one [`KeyAllocator`] per LMA address, see
-//! [`crate::mag`].
+//! The MAG's downlink keys must be unique per LMAA (§6.2); the MAG makes them unique across all its LMAAs with
+//! one [`KeyAllocator`], see [`crate::mag`].
 
 use crate::session::PdnIdent;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,7 @@
 //! The MAG: PDN connection creation (TS 29.275 §5.1.1 / §6.2), PBU retransmission (RFC 5213 §6.9.4), PBA
 //! acceptance (§6.9.1.2), refresh, de-registration, BRI responder (RFC 5846 §9.1) and heartbeats — as a sans-IO
-//! state machine. Downlink GRE keys come from one allocator per LMAA (TS 29.275 §6.2).
+//! state machine. Downlink GRE keys come from one allocator for all LMAAs: unique per MAG, stronger than the
+//! per-LMAA uniqueness TS 29.275 §6.2 asks for.
 //!
 //! Modules: `procedures` (PBU / PBA / BRI handling), [`bule`] (the Binding Update List entry).
 
@@ -22,7 +23,7 @@ use crate::timers::Timers;
 use crate::transport::FrameHeader;
 use crate::wire::MhRepr;
 use bule::{Bule, BuleState};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Deadlines the MAG keeps.
@@ -40,8 +41,10 @@ enum MagTimer {
 #[derive(Debug)]
 pub struct Mag {
     config: MagConfig,
-    /// Downlink keys, one allocator per LMA address.
-    downlink_keys: BTreeMap<IpAddr, KeyAllocator>,
+    /// Downlink keys, unique across every LMA address: stronger than TS 29.275 §6.2 asks (unique per LMAA), so
+    /// that the keys in use lie within one window no wider than the data plane's table and each finds its binding
+    /// in its own home slot without a hash (dataplane `tables/worker.rs`).
+    downlink_keys: KeyAllocator,
     bules: Slots<Bule>,
     by_pdn: HashMap<PdnIdent, TunnelId>,
     /// Sequence numbers of outstanding PBUs.
@@ -60,7 +63,7 @@ impl Mag {
         Ok(Mag {
             bules: Slots::new(config.max_bindings),
             heartbeats: Heartbeats::new(config.heartbeat.clone(), restart_counter),
-            downlink_keys: BTreeMap::new(),
+            downlink_keys: KeyAllocator::new(config.downlink_keys),
             by_pdn: HashMap::new(),
             by_seq: HashMap::new(),
             next_seq: 1,
@@ -214,7 +217,7 @@ impl Mag {
         Stats {
             role: Role::Mag,
             bindings: self.bules.len() as u64,
-            keys_in_use: self.downlink_keys.values().map(|k| k.in_use() as u64).sum(),
+            keys_in_use: self.downlink_keys.in_use() as u64,
             signalling: self.counters.message_rows(),
             events: self.counters.event_rows(),
             dataplane: None,
@@ -240,29 +243,21 @@ impl Mag {
         self.bules.get(id).map(|b| (id, b))
     }
 
-    /// Checks the bookkeeping: one downlink key per BULE in its LMAA's allocator, indexes consistent. For tests.
+    /// Checks the bookkeeping: one downlink key per BULE in the allocator, indexes consistent. For tests.
     pub fn check_invariants(&self) -> Result<(), String> {
-        let mut per_lma: BTreeMap<IpAddr, usize> = BTreeMap::new();
         for (id, b) in self.bules.iter() {
-            *per_lma.entry(b.lma()).or_default() += 1;
             if self.by_pdn.get(&b.pdn) != Some(&id) {
                 return Err(format!("PDN index wrong for {id:?}"));
             }
-            if !self.downlink_keys.get(&b.lma()).is_some_and(|k| k.is_in_use(b.downlink_key)) {
+            if !self.downlink_keys.is_in_use(b.downlink_key) {
                 return Err(format!("downlink key of {id:?} not held"));
             }
             if self.heartbeats.bindings_with(b.lma()) == 0 {
                 return Err(format!("heartbeat does not count {id:?}"));
             }
         }
-        for (lma, keys) in &self.downlink_keys {
-            if keys.in_use() != per_lma.get(lma).copied().unwrap_or(0) {
-                return Err(format!(
-                    "{} downlink keys in use towards {lma} for {:?} BULEs",
-                    keys.in_use(),
-                    per_lma.get(lma)
-                ));
-            }
+        if self.downlink_keys.in_use() != self.bules.len() {
+            return Err(format!("{} downlink keys in use for {} BULEs", self.downlink_keys.in_use(), self.bules.len()));
         }
         if self.by_pdn.len() != self.bules.len() {
             return Err("PDN index holds entries for BULEs that are gone".into());

@@ -5,7 +5,6 @@ use super::bule::{Bule, BuleState, Procedure, ProcedureKind};
 use super::{Mag, MagTimer};
 use crate::api::{PdnCreate, PdnType, Response};
 use crate::fastpath::{TunnelId, TunnelUpdate};
-use crate::keys::KeyAllocator;
 use crate::machine::{EndReason, Event, Output};
 use crate::names::ba_status_text;
 use crate::session::{pdn_connection_id_option, PdnIdent};
@@ -53,8 +52,7 @@ impl Mag {
             Err(e) => return Some(Response::error(e)),
         };
         let lma = path.dst;
-        let keys = self.downlink_keys.entry(lma).or_insert_with(|| KeyAllocator::new(self.config.downlink_keys));
-        let Some(downlink_key) = keys.allocate() else {
+        let Some(downlink_key) = self.downlink_keys.allocate() else {
             return Some(Response::error(format!("no downlink GRE key left for LMA {lma}")));
         };
         let bule = Bule {
@@ -79,9 +77,7 @@ impl Mag {
             waiting_api: p.wait.then_some(api_id),
         };
         let Some(id) = self.bules.insert(bule) else {
-            if let Some(k) = self.downlink_keys.get_mut(&lma) {
-                k.release(downlink_key);
-            }
+            self.downlink_keys.release(downlink_key);
             return Some(Response::error("the MAG holds as many PDN connections as it may"));
         };
         self.by_pdn.insert(pdn, id);
@@ -400,9 +396,7 @@ impl Mag {
         if b.installed {
             self.gate.issue(TunnelUpdate::Remove { id }, out);
         }
-        if let Some(keys) = self.downlink_keys.get_mut(&b.lma()) {
-            keys.release(b.downlink_key);
-        }
+        self.downlink_keys.release(b.downlink_key);
         self.heartbeats.binding_removed(b.lma());
         self.timers.cancel(&MagTimer::Refresh(id));
         self.timers.cancel(&MagTimer::Expiry(id));
