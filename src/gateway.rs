@@ -18,7 +18,7 @@ use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{inject_queue, punt_queue, Exit, Worker};
 use serde_json::json;
 
-use crate::config::{Config, PortSection, RoleName};
+use crate::config::{BindingSection, Config, PortSection, RoleName};
 use crate::control::{Control, ControlPort, ControlStats, Procedures};
 use crate::neighbors::{Neighbors, PortNeighbors};
 
@@ -57,6 +57,7 @@ pub fn queues(workers: usize) -> (u16, u16) {
 pub fn run(
     eal: &Eal,
     config: &Config,
+    bindings: Vec<BindingSection>,
     ports: &[(&PortSection, Port)],
     pool: &Arc<Mempool>,
     idle_exit: Option<Duration>,
@@ -70,11 +71,12 @@ pub fn run(
         queue_wait: UPDATE_QUEUE_WAIT,
     });
     // Static bindings go in through the same update path the control plane will use.
-    let mut installed = Vec::new();
-    for (i, section) in config.bindings.iter().enumerate() {
-        let binding = section.to_binding().map_err(|e| format!("key 'binding[{i}]': {e}"))?;
-        let done = tables.install(binding).map_err(|e| format!("key 'binding[{i}]': {e}"))?;
-        installed.push((done.id, binding));
+    let mut installed = Vec::with_capacity(bindings.len());
+    for (i, section) in bindings.into_iter().enumerate() {
+        let binding = section.to_binding().map_err(|e| format!("key '{}': {e}", config.binding_key(i)))?;
+        let done = tables.install(binding).map_err(|e| format!("key '{}': {e}", config.binding_key(i)))?;
+        // Only the slot: the binding itself is in the tables' replica, read back for the report at exit.
+        installed.push(done.id);
     }
 
     // Everything the control thread needs that can fail is set up before any worker runs.
@@ -118,6 +120,7 @@ pub fn run(
 
     // The control thread runs here, on the main lcore, until every worker has ended and closed the punt queue.
     let mut punts_received = 0u64;
+    let report;
     let control = match signalling {
         Some(setup) => {
             let neighbors = neighbors(config, ports, &pipeline);
@@ -125,6 +128,7 @@ pub fn run(
             control.run(&punt_rx);
             punts_received = control.stats.punted;
             let stats = control.final_stats();
+            report = static_report(&installed, control.tables(), &counters);
             Some((control.stats.clone(), stats))
         }
         None => {
@@ -136,6 +140,7 @@ pub fn run(
                     drop(punted);
                 }
             }
+            report = static_report(&installed, &tables, &counters);
             None
         }
     };
@@ -147,8 +152,24 @@ pub fn run(
             None => return Err("a worker failed (panicked)".into()),
         }
     }
-    let bindings = installed.into_iter().map(|(id, binding)| (id, binding, counters.binding(id))).collect();
-    Ok(Outcome { exit, per_worker: counters.per_worker(), total: counters.total(), bindings, punts_received, control })
+    Ok(Outcome {
+        exit,
+        per_worker: counters.per_worker(),
+        total: counters.total(),
+        bindings: report,
+        punts_received,
+        control,
+    })
+}
+
+/// The static bindings as they are now, in config order, with their traffic.
+fn static_report(
+    installed: &[BindingId],
+    tables: &UpdateSender,
+    counters: &CountersHandle,
+) -> Vec<(BindingId, Binding, BindingSnapshot)> {
+    let table = tables.table();
+    installed.iter().filter_map(|&id| table.get(id).map(|binding| (id, *binding, counters.binding(id)))).collect()
 }
 
 fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<PipelineConfig, String> {

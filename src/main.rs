@@ -23,7 +23,7 @@ use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker;
 use serde_json::json;
 
-use config::Config;
+use config::{BindingSection, Config};
 
 /// A DPDK PMIPv6 (3GPP TS 29.275) MAG/LMA user-plane gateway.
 #[derive(Parser, Debug)]
@@ -48,7 +48,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(&cli.config) {
+    let mut config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("error: {err}");
@@ -60,7 +60,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
-    match run(&cli, &config) {
+    // Static bindings are handed over (and freed once installed) rather than kept for the whole run.
+    let bindings = std::mem::take(&mut config.bindings);
+    match run(&cli, &config, bindings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
@@ -81,7 +83,7 @@ fn init_logging(config: &Config) {
         .init();
 }
 
-fn run(cli: &Cli, config: &Config) -> Result<(), String> {
+fn run(cli: &Cli, config: &Config, bindings: Vec<BindingSection>) -> Result<(), String> {
     // `-l 0-3` names lcores = CPUs; `--lcores` syntax (`0@(0-1)`, lcore groups) maps lcores onto CPU sets, e.g.
     // to let a gateway float over shared cores. EAL refuses `--lcores` next to `-l`, so the form is chosen here.
     let lcores_option = if config.dpdk.lcores.contains(['@', '(']) { "--lcores" } else { "-l" };
@@ -106,7 +108,8 @@ fn run(cli: &Cli, config: &Config) -> Result<(), String> {
         );
         let ports = open_ports(&eal, config, &pool)?;
         let result = if config.is_fast_path() {
-            gateway::run(&eal, config, &ports, &pool, idle_exit, &stop).map(|o| Processing::FastPath(Box::new(o)))
+            gateway::run(&eal, config, bindings, &ports, &pool, idle_exit, &stop)
+                .map(|o| Processing::FastPath(Box::new(o)))
         } else {
             forward(config, idle_exit, &stop, &ports).map(Processing::L2)
         };

@@ -341,6 +341,15 @@ fn check_capture(summary: &Value, pcap: &Path, transport: &str) -> Vec<String> {
         }
     }
     let expected = expected_flows(summary);
+    // The ipv6 group's uplink key was reserved on the LMA beforehand (a GTP TEID, TS 29.275 §6.3): tshark must see
+    // uplink GRE with exactly that key.
+    const RESERVED_UPLINK_KEY: u64 = 0x5eed_0001;
+    if summary["groups"]["ipv6"]["reserved_uplink_key"] != RESERVED_UPLINK_KEY {
+        problems.push(format!("the ipv6 group did not run on the reserved uplink key: {}", summary["groups"]["ipv6"]));
+    }
+    if !seen.keys().any(|(_, dst, key)| *dst == lma && *key == RESERVED_UPLINK_KEY) {
+        problems.push(format!("no uplink GRE with the reserved key {RESERVED_UPLINK_KEY:#010x} on the wire"));
+    }
     let seen_flows: BTreeSet<Flow> = seen.keys().cloned().collect();
     if expected.is_empty() || seen_flows != expected {
         problems.push(format!("GRE flows on the wire {seen:?} differ from the bindings' {expected:?}"));

@@ -61,16 +61,24 @@ fn all_roles(role: Role) -> Vec<&'static str> {
     }
 }
 
-/// Writes the configuration; with 1M bindings the file is about 230 MB.
+/// The bindings file next to a configuration: `x.toml` → `x.bindings`.
+pub fn bindings_path(config: &Path) -> std::path::PathBuf {
+    config.with_extension("bindings")
+}
+
+/// Writes the configuration and, next to it, its bindings file (`gateway.bindings_file`, one line per binding:
+/// about 110 MB at 1M bindings).
 pub fn write(path: &Path, run: &GatewayRun) -> io::Result<()> {
-    let mut out = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    out.write_all(header(run).as_bytes())?;
-    out.write_all(run.extra.as_bytes())?;
-    let mut block = String::with_capacity(256);
+    let bindings = bindings_path(path);
+    let file_name = bindings.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    std::fs::write(path, format!("{}{}", header(run, &file_name), run.extra))?;
+    let mut out = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&bindings)?);
+    writeln!(out, "function,local,remote,uplink_key,downlink_key,ue_ipv4,ue_ipv6_prefix")?;
+    let mut line = String::with_capacity(160);
     for i in 0..run.bindings {
-        block.clear();
-        binding_toml(&mut block, run.role, run.family, i);
-        out.write_all(block.as_bytes())?;
+        line.clear();
+        binding_line(&mut line, run.role, run.family, i);
+        out.write_all(line.as_bytes())?;
     }
     out.flush()
 }
@@ -80,7 +88,7 @@ fn toml_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-fn header(run: &GatewayRun) -> String {
+fn header(run: &GatewayRun, bindings_file: &str) -> String {
     let addresses_key = match run.role {
         Role::Lma => "lmaa",
         Role::Mag => "proxy_coa",
@@ -106,6 +114,7 @@ policy = "spin"
 outer_hop_limit = 64
 inner_source_check = true
 table_capacity = {capacity}
+bindings_file = {bindings_file:?}
 "#,
         bindings = run.bindings,
         lcores = run.lcores,
@@ -129,7 +138,7 @@ table_capacity = {capacity}
     text
 }
 
-fn binding_toml(out: &mut String, role: Role, family: Family, i: u32) {
+fn binding_line(out: &mut String, role: Role, family: Family, i: u32) {
     let b = traffic::binding(role, family, i);
     let (local, remote) = match b.tunnel {
         TunnelEndpoints::Ipv4 { local, remote } => (local.to_string(), remote.to_string()),
@@ -139,10 +148,9 @@ fn binding_toml(out: &mut String, role: Role, family: Family, i: u32) {
         Role::Lma => "lma",
         Role::Mag => "mag",
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "[[binding]]\nfunction = \"{function}\"\nlocal = \"{local}\"\nremote = \"{remote}\"\nuplink_key = {}\n\
-         downlink_key = {}\nue_ipv4 = \"{}\"\nue_ipv6_prefix = \"{}/64\"\n",
+        "{function},{local},{remote},{:#x},{:#x},{},{}/64",
         traffic::uplink_key(i),
         traffic::downlink_key(i),
         traffic::ue_ipv4(i),
@@ -155,7 +163,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_is_toml_with_every_binding() {
+    fn config_is_toml_with_a_bindings_file_holding_every_binding() {
         let run = GatewayRun {
             role: Role::Mag,
             family: Family::V4,
@@ -172,9 +180,11 @@ mod tests {
         let path = dir.join("c.toml");
         write(&path, &run).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
+        let lines = std::fs::read_to_string(bindings_path(&path)).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(text.matches("[[binding]]").count(), 3);
-        assert!(text.contains("ue_ipv6_prefix = \"2001:db8:8000:2::/64\""), "{text}");
+        assert!(text.contains("bindings_file = \"c.bindings\""), "{text}");
+        assert_eq!(lines.lines().count(), 4, "a header and 3 bindings: {lines}");
+        assert!(lines.contains(",2001:db8:8000:2::/64\n"), "{lines}");
         assert!(text.contains("proxy_coa = [\"192.0.2.1\"]"));
         assert!(text.contains("eal_args = [\"--no-huge\", \"-m\", \"512\"]"));
         assert!(text.contains("roles = [\"core\", \"access\"]"), "{text}");

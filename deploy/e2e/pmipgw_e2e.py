@@ -68,6 +68,9 @@ MACS = {
 }
 DOWNLINK_KEYS = {"mag1": (0x00010001, 0x0001FFFF), "mag2": (0x00020001, 0x0002FFFF)}
 UPLINK_KEYS = (0x0A0B0C01, 0x0A0BFFFF)
+# The ipv6 group's uplink key is reserved on the LMA beforehand, as for a PDN connection moved from GTP-based S5
+# whose default bearer's TEID must become the key (TS 29.275 §6.3): outside the LMA's range, chosen by the operator.
+RESERVED_UPLINK_KEY = 0x5EED0001
 # --l2 static (diagnostic): the UE's interface identifier and the router's link-local address, set by hand.
 STATIC_UE_IID = "::ff:fe00:ee01"
 STATIC_ROUTER_V6 = "fe80::ff:fe00:aa01"
@@ -787,7 +790,17 @@ class Run:
         try:
             with self.step(f"{pdn_type}: UE attaches to MAG1; pdn create (PBU/PBA on the core link)"):
                 self.ue_attach()
+                reserved = RESERVED_UPLINK_KEY if pdn_type == "ipv6" else None
+                if reserved is not None:
+                    self.ctl("lma", "keys", "reserve", "--key", fmt_key(reserved), "--mn-id", mn_id, "--apn", APN)
+                    self.out.ok(f"LMA: uplink key {fmt_key(reserved)} reserved for {mn_id} (a GTP TEID, §6.3)")
                 binding = self.pdn_create(group, "mag1", pdn_type, mn_id)
+                if reserved is not None:
+                    if binding.get("uplink_key") != reserved:
+                        raise Failed(f"the PBA carries uplink key {fmt_key(binding.get('uplink_key'))}, not the "
+                                     f"reserved {fmt_key(reserved)}")
+                    group["reserved_uplink_key"] = reserved
+                    self.out.ok(f"the tunnel uses the reserved uplink key {fmt_key(reserved)}")
             with self.step(f"{pdn_type}: UE configures its home address(es)"):
                 if v4:
                     hoa = binding.get("ipv4_home_address")

@@ -172,6 +172,11 @@ impl Control {
     }
 
     /// Runs until every worker has ended (the punt queue closes).
+    /// The tables' control handle (the replica of every binding).
+    pub fn tables(&self) -> &UpdateSender {
+        &self.tables
+    }
+
     pub fn run(&mut self, punts: &PuntReceiver) {
         let now = self.clock.now().mono.0;
         self.neighbors.start(now, &mut self.frames);

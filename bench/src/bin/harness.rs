@@ -486,7 +486,8 @@ impl<'c> Env<'c> {
         if let Ok(entries) = std::fs::read_dir(self.cli.work.join("cfg")) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if name.ends_with(&format!("-{n}.toml")) || name.ends_with(&format!("-{n}-input.pcap")) {
+                let ours = [".toml", ".bindings", "-input.pcap"].map(|end| format!("-{n}{end}"));
+                if ours.iter().any(|end| name.ends_with(end.as_str())) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }

@@ -6,6 +6,7 @@ use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::{PacketBuf, RxChecksum};
 use crate::tables::{Kind, Probe};
+
 use crate::wire::ethernet::{self, EthernetHeader};
 use crate::wire::gre::{self, GreError};
 use crate::wire::icmp::*;
@@ -29,7 +30,7 @@ pub(super) enum Op {
 }
 
 /// One packet between the stages: what stage 1 read, and where the binding should be.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Pending {
     pub op: Op,
     /// The family of the packet inside (or going inside) the tunnel.
@@ -61,44 +62,57 @@ pub(super) struct Pending {
     pub slot: u32,
 }
 
-pub(super) const NO_SLOT: u32 = u32::MAX;
-
-fn done(reason: DropReason) -> Pending {
-    Pending { op: Op::Done(Next::drop(reason)), ..Pending::default() }
+impl Default for Pending {
+    fn default() -> Self {
+        Pending {
+            op: Op::Gre,
+            family: Family::Ipv4,
+            ttl: 0,
+            inner_ecn: 0,
+            outer_ecn: 0,
+            lmaa: false,
+            proxy_coa: false,
+            inner_malformed: false,
+            src_at: 0,
+            src_len: 0,
+            inner_at: ethernet::HEADER_LEN as u16,
+            inner_len: 0,
+            key: 0,
+            ue_dst: 0,
+            ue_src: 0,
+            probe: Probe::NONE,
+            slot: NO_SLOT,
+        }
+    }
 }
 
-const PUNT: Pending = Pending {
-    op: Op::Done(Next::PUNT),
-    family: Family::Ipv4,
-    ttl: 0,
-    inner_ecn: 0,
-    outer_ecn: 0,
-    lmaa: false,
-    proxy_coa: false,
-    inner_malformed: false,
-    src_at: 0,
-    src_len: 0,
-    inner_at: 0,
-    inner_len: 0,
-    key: 0,
-    ue_dst: 0,
-    ue_src: 0,
-    probe: Probe::NONE,
-    slot: NO_SLOT,
-};
+pub(super) const NO_SLOT: u32 = u32::MAX;
+
+impl Pending {
+    /// Decided in stage 1: dropped for `reason`.
+    #[inline(always)]
+    fn refuse(&mut self, reason: DropReason) {
+        self.op = Op::Done(Next::drop(reason));
+    }
+    /// Decided in stage 1: for the control thread.
+    #[inline(always)]
+    fn punt(&mut self) {
+        self.op = Op::Done(Next::PUNT);
+    }
+}
 
 impl FastPath {
     /// Stage 1: reads the packet; decides punts and header-level drops; starts loading the binding.
     #[inline(always)]
-    pub(super) fn classify<P: PacketBuf>(&self, context: &BurstContext, packet: &P) -> Pending {
+    pub(super) fn classify<P: PacketBuf>(&self, context: &BurstContext, packet: &P, work: &mut Pending) {
         let frame = packet.data();
-        let Some(header) = EthernetHeader::parse(frame) else { return done(DropReason::EthernetTruncated) };
+        let Some(header) = EthernetHeader::parse(frame) else { return work.refuse(DropReason::EthernetTruncated) };
         match header.ethertype() {
-            ethernet::ETHERTYPE_IPV4 => self.classify_ipv4(context.roles, frame, packet.rx_ipv4_checksum()),
-            ethernet::ETHERTYPE_IPV6 => self.classify_ipv6(context.roles, frame),
+            ethernet::ETHERTYPE_IPV4 => self.classify_ipv4(context.roles, frame, packet.rx_ipv4_checksum(), work),
+            ethernet::ETHERTYPE_IPV6 => self.classify_ipv6(context.roles, frame, work),
             // Address resolution for our addresses is the control thread's job.
-            ethernet::ETHERTYPE_ARP => PUNT,
-            _ => done(DropReason::UnsupportedEthertype),
+            ethernet::ETHERTYPE_ARP => work.punt(),
+            _ => work.refuse(DropReason::UnsupportedEthertype),
         }
     }
 
@@ -112,22 +126,23 @@ impl FastPath {
         }
     }
 
-    fn classify_ipv4(&self, roles: Roles, frame: &[u8], nic_checksum: RxChecksum) -> Pending {
+    #[inline(always)]
+    fn classify_ipv4(&self, roles: Roles, frame: &[u8], nic_checksum: RxChecksum, work: &mut Pending) {
         let l3 = frame.get(ethernet::HEADER_LEN..).unwrap_or_default();
-        let Ok(ip) = Ipv4Packet::parse(l3) else { return done(DropReason::Ipv4Malformed) };
+        let Ok(ip) = Ipv4Packet::parse(l3) else { return work.refuse(DropReason::Ipv4Malformed) };
         let checksum_ok = match nic_checksum {
             RxChecksum::Good => true,
             RxChecksum::Bad => false,
             RxChecksum::Unknown => ip.header_checksum_ok(),
         };
         if !checksum_ok {
-            return done(DropReason::Ipv4Checksum);
+            return work.refuse(DropReason::Ipv4Checksum);
         }
         let dst = u32::from(ip.dst());
         let local = self.local.ipv4(dst);
         if local.any() {
             if ip.is_fragment() {
-                return done(DropReason::Fragment);
+                return work.refuse(DropReason::Fragment);
             }
             let l4 = ip.payload();
             return match ip.protocol() {
@@ -139,12 +154,17 @@ impl FastPath {
                     4,
                     ethernet::HEADER_LEN + ip.header_len(),
                     ethernet::HEADER_LEN + ip.total_len(),
+                    work,
                 ),
-                ipv4::PROTOCOL_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => PUNT,
-                ipv4::PROTOCOL_ICMP if matches!(l4.first(), Some(&(ICMP_ECHO_REQUEST | ICMP_ECHO_REPLY))) => PUNT,
+                ipv4::PROTOCOL_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => {
+                    work.punt()
+                }
+                ipv4::PROTOCOL_ICMP if matches!(l4.first(), Some(&(ICMP_ECHO_REQUEST | ICMP_ECHO_REPLY))) => {
+                    work.punt()
+                }
                 // The 3GPP IPv4 form of signalling: IPv6 with a Mobility Header inside IPv4 (pmipv6.md §5.1).
-                ipv4::PROTOCOL_IPV6 if local.tunnel() && carries_mobility_header(l4) => PUNT,
-                _ => done(DropReason::LocalUnsupported),
+                ipv4::PROTOCOL_IPV6 if local.tunnel() && carries_mobility_header(l4) => work.punt(),
+                _ => work.refuse(DropReason::LocalUnsupported),
             };
         }
         self.classify_plain(
@@ -155,19 +175,21 @@ impl FastPath {
             ip.ecn(),
             u64::from(dst),
             u64::from(u32::from(ip.src())),
+            work,
         )
     }
 
-    fn classify_ipv6(&self, roles: Roles, frame: &[u8]) -> Pending {
+    #[inline(always)]
+    fn classify_ipv6(&self, roles: Roles, frame: &[u8], work: &mut Pending) {
         let l3 = frame.get(ethernet::HEADER_LEN..).unwrap_or_default();
-        let Ok(ip) = Ipv6Packet::parse(l3) else { return done(DropReason::Ipv6Malformed) };
+        let Ok(ip) = Ipv6Packet::parse(l3) else { return work.refuse(DropReason::Ipv6Malformed) };
         let dst = ip.dst_octets();
         let local = self.local.ipv6(&dst);
         if local.any() || is_link_scope(&dst) {
             let (protocol, offset) = match ipv6::upper_layer(ip.next_header(), ip.payload()) {
                 Ok(found) => found,
-                Err(ExtensionHeaderError::Fragment) => return done(DropReason::Fragment),
-                Err(ExtensionHeaderError::Unsupported) => return done(DropReason::Ipv6ExtensionHeader),
+                Err(ExtensionHeaderError::Fragment) => return work.refuse(DropReason::Fragment),
+                Err(ExtensionHeaderError::Unsupported) => return work.refuse(DropReason::Ipv6ExtensionHeader),
             };
             let l4 = ip.payload().get(offset..).unwrap_or_default();
             let unhandled = if local.any() { DropReason::LocalUnsupported } else { DropReason::LinkScope };
@@ -180,18 +202,21 @@ impl FastPath {
                     16,
                     ethernet::HEADER_LEN + ipv6::HEADER_LEN + offset,
                     ethernet::HEADER_LEN + ip.total_len(),
+                    work,
                 ),
-                ipv6::NEXT_HEADER_MOBILITY if local.tunnel() => PUNT,
-                ipv6::NEXT_HEADER_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => PUNT,
+                ipv6::NEXT_HEADER_MOBILITY if local.tunnel() => work.punt(),
+                ipv6::NEXT_HEADER_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => {
+                    work.punt()
+                }
                 ipv6::NEXT_HEADER_ICMPV6 => match l4.first() {
                     // Neighbour discovery is link-local by nature (hop limit 255): whatever its destination.
                     Some(
                         &(ICMPV6_ROUTER_SOLICITATION | ICMPV6_NEIGHBOR_SOLICITATION | ICMPV6_NEIGHBOR_ADVERTISEMENT),
-                    ) => PUNT,
-                    Some(&(ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY)) if local.any() => PUNT,
-                    _ => done(unhandled),
+                    ) => work.punt(),
+                    Some(&(ICMPV6_ECHO_REQUEST | ICMPV6_ECHO_REPLY)) if local.any() => work.punt(),
+                    _ => work.refuse(unhandled),
                 },
-                _ => done(unhandled),
+                _ => work.refuse(unhandled),
             };
         }
         self.classify_plain(
@@ -202,12 +227,14 @@ impl FastPath {
             ip.ecn(),
             prefix64(&dst),
             prefix64(&ip.src_octets()),
+            work,
         )
     }
 
     /// Plain IP: LMA downlink by destination on `sgi`, MAG uplink by source on `access`. Prefetches the bucket
     /// of the first lookup that applies.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn classify_plain(
         &self,
         roles: Roles,
@@ -217,9 +244,10 @@ impl FastPath {
         ecn: u8,
         ue_dst: u64,
         ue_src: u64,
-    ) -> Pending {
+        work: &mut Pending,
+    ) {
         if !roles.sgi && !roles.access {
-            return done(unrouted(roles));
+            return work.refuse(unrouted(roles));
         }
         let index = self.tables.index();
         let probe = match (roles.sgi, family) {
@@ -229,25 +257,21 @@ impl FastPath {
             (false, Family::Ipv6) => index.probe(Kind::UePrefix(Function::Mag), ue_src),
         };
         index.prefetch(probe);
-        Pending {
-            op: Op::Plain,
-            family,
-            ttl,
-            inner_ecn: ecn,
-            inner_at: ethernet::HEADER_LEN as u16,
-            inner_len: len as u16,
-            ue_dst,
-            ue_src,
-            probe,
-            slot: NO_SLOT,
-            ..Pending::default()
-        }
+        work.op = Op::Plain;
+        work.family = family;
+        work.ttl = ttl;
+        work.inner_ecn = ecn;
+        work.inner_len = len as u16;
+        work.ue_dst = ue_dst;
+        work.ue_src = ue_src;
+        work.probe = probe;
     }
 
     /// GRE for one of our tunnel addresses: the receive rules in order — version, must-be-zero bits, length, key,
     /// protocol type, checksum (RFC 2784 §2.3, RFC 2890, TS 29.275 §6) — then the inner header, whose errors are
     /// reported after the lookup. Prefetches the key's home slot.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn classify_gre(
         &self,
         frame: &[u8],
@@ -257,23 +281,24 @@ impl FastPath {
         src_len: u8,
         gre_offset: usize,
         end: usize,
-    ) -> Pending {
-        let Some(gre_packet) = frame.get(gre_offset..end) else { return done(DropReason::GreMalformed) };
+        work: &mut Pending,
+    ) {
+        let Some(gre_packet) = frame.get(gre_offset..end) else { return work.refuse(DropReason::GreMalformed) };
         let header = match gre::parse(gre_packet) {
             Ok(header) => header,
-            Err(GreError::Truncated) => return done(DropReason::GreMalformed),
-            Err(GreError::Version) => return done(DropReason::GreVersion),
-            Err(GreError::ReservedBits) => return done(DropReason::GreReservedBits),
+            Err(GreError::Truncated) => return work.refuse(DropReason::GreMalformed),
+            Err(GreError::Version) => return work.refuse(DropReason::GreVersion),
+            Err(GreError::ReservedBits) => return work.refuse(DropReason::GreReservedBits),
         };
-        let Some(key) = header.key else { return done(DropReason::GreNoKey) };
+        let Some(key) = header.key else { return work.refuse(DropReason::GreNoKey) };
         let family = match header.protocol {
             ethernet::ETHERTYPE_IPV4 => Family::Ipv4,
             ethernet::ETHERTYPE_IPV6 => Family::Ipv6,
-            _ => return done(DropReason::GreProtocol),
+            _ => return work.refuse(DropReason::GreProtocol),
         };
         // RFC 2784 §2.5: the checksum covers the GRE header and the payload.
         if header.checksum_present && !checksum::verifies(gre_packet) {
-            return done(DropReason::GreChecksum);
+            return work.refuse(DropReason::GreChecksum);
         }
         let tables = &self.tables;
         if let Some(record) = tables.record(tables.home(key)) {
@@ -281,21 +306,18 @@ impl FastPath {
         }
         let inner_at = gre_offset + header.header_len;
         let payload = gre_packet.get(header.header_len..).unwrap_or_default();
-        let mut work = Pending {
-            op: Op::Gre,
-            family,
-            outer_ecn,
-            lmaa: local.lmaa,
-            proxy_coa: local.proxy_coa,
-            src_at: src_at as u16,
-            src_len,
-            inner_at: inner_at as u16,
-            key,
-            slot: NO_SLOT,
-            ..Pending::default()
-        };
+        work.op = Op::Gre;
+        work.family = family;
+        work.outer_ecn = outer_ecn;
+        work.lmaa = local.lmaa;
+        work.proxy_coa = local.proxy_coa;
+        work.src_at = src_at as u16;
+        work.src_len = src_len;
+        work.inner_at = inner_at as u16;
+        work.key = key;
         match read_inner(family, payload) {
             Some((len, ttl, ecn, source)) => {
+                work.inner_malformed = false;
                 work.inner_len = len as u16;
                 work.ttl = ttl;
                 work.inner_ecn = ecn;
@@ -303,7 +325,6 @@ impl FastPath {
             }
             None => work.inner_malformed = true,
         }
-        work
     }
 }
 

@@ -218,7 +218,7 @@ impl FastPath {
         // 1. Classify; prefetch the record (a key's home slot) or the bucket (a UE address).
         for (packet, work) in packets.iter().zip(pending.iter_mut()) {
             tally.rx_bytes += packet.data().len() as u64;
-            *work = self.classify(context, packet);
+            self.classify(context, packet, work);
         }
         // 2. Resolve hashed lookups to a candidate record and prefetch it.
         for work in pending.iter_mut().take(packets.len()) {

@@ -274,3 +274,37 @@ fn keys_away_from_their_home_slot_are_found_through_the_index() {
     assert!(worker.find_rx(Function::Lma, 0x0a00_0005, &[]).is_none());
     assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]), Some(home.id));
 }
+
+#[test]
+fn a_full_table_of_a_million_refuses_the_next_install_with_its_capacity() {
+    const MILLION: usize = 1 << 20;
+    let mut sender =
+        UpdateSender::new(TableConfig { capacity: MILLION, queue_depth: 1 << 16, queue_wait: Duration::ZERO });
+    let mut worker = sender.add_worker().unwrap();
+    let counters = counters_of(&worker);
+    for n in 0..MILLION as u32 {
+        let binding = Binding { ue_ipv6_prefix: None, ..lma(n) };
+        sender.install(binding).unwrap();
+        if n % (1 << 15) == 0 {
+            worker.apply_pending(&counters, usize::MAX);
+        }
+    }
+    worker.apply_pending(&counters, usize::MAX);
+    assert_eq!(sender.install(lma(MILLION as u32)), Err(TableError::Full { capacity: MILLION }));
+    assert_eq!(
+        TableError::Full { capacity: MILLION }.to_string(),
+        "binding table full (1048576 bindings)",
+        "the error an operator sees"
+    );
+    assert_eq!(worker.len(), MILLION);
+    assert_eq!(counters.snapshot().updates_refused, 0);
+    // Keys allocated from a range: every one in its home slot.
+    for n in [0u32, 1, 4095, 1 << 19, MILLION as u32 - 1] {
+        let key = 0x0a00_0000 + n;
+        assert_eq!(worker.find_rx(Function::Lma, key, &[]), Some(BindingId(home_slot(key, MILLION))));
+        assert!(worker.find_ue_ipv4(Function::Lma, 0x0a2d_0000 + n).is_some());
+    }
+    // Room again after a removal.
+    sender.remove(BindingId(home_slot(0x0a00_0000, MILLION))).unwrap();
+    assert!(sender.install(lma(MILLION as u32)).is_ok());
+}

@@ -4,6 +4,7 @@
 mod adversarial;
 mod concurrency;
 mod directions;
+mod lookups;
 mod next_hops;
 mod punt;
 
