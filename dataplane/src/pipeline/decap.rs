@@ -85,9 +85,19 @@ impl FastPath {
 }
 
 /// The binding of `function` receiving with `key` from `src`: the key's home slot (prefetched in stage 1),
-/// else the index when any key is displaced.
+/// checked here inline, else the index when any key is displaced.
 #[inline(always)]
 fn find(tables: &WorkerTable, function: Function, key: u32, src: &[u8]) -> Option<BindingId> {
+    let home = tables.home(key);
+    if let Some(record) = tables.record(home) {
+        let view = record.view();
+        if view.receives(function, key) && (function == Function::Lma || record.remote_is(view.flags, src)) {
+            return Some(BindingId(home));
+        }
+    }
+    if !tables.has_displaced_keys() {
+        return None;
+    }
     tables.find_rx(function, key, src)
 }
 

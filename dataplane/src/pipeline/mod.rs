@@ -132,15 +132,18 @@ struct BurstContext {
     access: Option<Out>,
 }
 
+const NO_RUN: u32 = u32::MAX;
+
 /// Counts accumulated over a burst and added once.
-#[derive(Default)]
 struct Tally {
     rx_bytes: u64,
     encapsulated: u64,
     decapsulated: u64,
     punted: u64,
-    /// The binding of the current run of packets, its direction, and the run's packets and bytes.
-    run: Option<(BindingId, Direction)>,
+    /// The binding of the current run of packets (`NO_RUN`: none), its direction, and the run's packets and
+    /// bytes.
+    run_slot: u32,
+    run_direction: Direction,
     run_packets: u64,
     run_bytes: u64,
 }
@@ -197,7 +200,16 @@ impl FastPath {
         let count = packets.len().min(nexts.len());
         let (Some(packets), Some(nexts)) = (packets.get_mut(..count), nexts.get_mut(..count)) else { return };
         let context = self.burst_context(rx_port);
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            rx_bytes: 0,
+            encapsulated: 0,
+            decapsulated: 0,
+            punted: 0,
+            run_slot: NO_RUN,
+            run_direction: Direction::LmaUplink,
+            run_packets: 0,
+            run_bytes: 0,
+        };
         for (packets, nexts) in packets.chunks_mut(MAX_BURST).zip(nexts.chunks_mut(MAX_BURST)) {
             self.stages(&context, packets, nexts, &mut tally);
         }
@@ -270,20 +282,21 @@ impl FastPath {
     /// Adds a packet to its binding's counters, batched while consecutive packets share the binding.
     #[inline(always)]
     fn count_binding(&self, tally: &mut Tally, id: BindingId, direction: Direction, bytes: usize) {
-        if tally.run != Some((id, direction)) {
+        if tally.run_slot != id.0 || tally.run_direction != direction {
             self.flush_run(tally);
-            tally.run = Some((id, direction));
+            tally.run_slot = id.0;
+            tally.run_direction = direction;
         }
         tally.run_packets += 1;
         tally.run_bytes += bytes as u64;
     }
 
+    #[inline(always)]
     fn flush_run(&self, tally: &mut Tally) {
-        if let Some((id, direction)) = tally.run.take() {
-            if let Some(record) = self.tables.record(id.0) {
-                record.count(direction.way(), tally.run_packets, tally.run_bytes);
-            }
+        if let Some(record) = self.tables.record(tally.run_slot) {
+            record.count(tally.run_direction.way(), tally.run_packets, tally.run_bytes);
         }
+        tally.run_slot = NO_RUN;
         tally.run_packets = 0;
         tally.run_bytes = 0;
     }

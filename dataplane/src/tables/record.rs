@@ -225,6 +225,30 @@ impl Record {
         line
     }
 
+    /// Copies the template's first `N` bytes (42 or 62) word by word: the first word's last six bytes, then whole
+    /// words, then what is left of the last one.
+    #[inline(always)]
+    fn copy_template<const N: usize>(&self, out: &mut [u8; N]) {
+        let word = |i: usize| self.template.get(i).map_or(0, |w| w.load(Relaxed)).to_ne_bytes();
+        let first = 8 - TEMPLATE_AT;
+        if let (Some(to), Some(from)) = (out.get_mut(..first), word(0).get(TEMPLATE_AT..)) {
+            to.copy_from_slice(from);
+        }
+        let mut at = first;
+        let mut i = 1;
+        while at + 8 <= N {
+            if let Some(to) = out.get_mut(at..at + 8) {
+                to.copy_from_slice(&word(i));
+            }
+            at += 8;
+            i += 1;
+        }
+        let rest = N - at;
+        if let (Some(to), Some(from)) = (out.get_mut(at..), word(i).get(..rest)) {
+            to.copy_from_slice(from);
+        }
+    }
+
     /// Writes the outer headers in front of an inner packet of `inner_len` bytes: `frame` starts where the
     /// template goes and is at least the template's length. `core_mac` replaces the template's destination
     /// when the binding has no MAC of its own. Returns the template's length.
@@ -238,10 +262,9 @@ impl Record {
         inner_len: usize,
         outer_ecn: u8,
     ) -> Option<usize> {
-        let line = self.template_bytes();
         let len = if flags & flag::OUTER_IPV6 != 0 {
             let out = array_at_mut::<TEMPLATE_LEN_V6>(frame, 0)?;
-            out.copy_from_slice(line.get(TEMPLATE_AT..TEMPLATE_AT + TEMPLATE_LEN_V6)?);
+            self.copy_template(out);
             let payload_len = (gre::KEYED_HEADER_LEN + inner_len) as u16;
             out[V6_PAYLOAD_LEN..V6_PAYLOAD_LEN + 2].copy_from_slice(&payload_len.to_be_bytes());
             out[ethernet::HEADER_LEN + 1] |= (outer_ecn & 0x03) << 4;
@@ -249,7 +272,7 @@ impl Record {
             TEMPLATE_LEN_V6
         } else {
             let out = array_at_mut::<TEMPLATE_LEN_V4>(frame, 0)?;
-            out.copy_from_slice(line.get(TEMPLATE_AT..TEMPLATE_AT + TEMPLATE_LEN_V4)?);
+            self.copy_template(out);
             let total_len = (ipv4::MIN_HEADER_LEN + gre::KEYED_HEADER_LEN + inner_len) as u16;
             let ecn = outer_ecn & 0x03;
             out[V4_TOTAL_LEN..V4_TOTAL_LEN + 2].copy_from_slice(&total_len.to_be_bytes());
