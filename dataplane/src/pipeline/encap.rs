@@ -22,7 +22,7 @@ impl FastPath {
         tally: &mut Tally,
     ) -> Result<Next, DropReason> {
         let (id, direction) = self.find_ue(context, work).ok_or(unrouted(context.roles))?;
-        let record = self.tables.record(id.0).ok_or(DropReason::NoBinding)?;
+        let Some(record) = self.tables.record(id.0) else { return Err(DropReason::NoBinding) };
         let view = record.view();
         // Only a MAG binding can lack its sending key: the uplink key may not have arrived yet (TS 29.275 §6.2).
         if !view.has(flag::TX) {
@@ -72,13 +72,7 @@ impl FastPath {
     fn find_ue(&self, context: &BurstContext, work: &Pending) -> Option<(BindingId, Direction)> {
         let roles = context.roles;
         let serves = |function: Function, value: u64, slot: u32| {
-            self.tables.record(slot).is_some_and(|record| {
-                let view = record.view();
-                match work.family {
-                    Family::Ipv4 => view.serves_ipv4(function, value as u32),
-                    Family::Ipv6 => view.serves_prefix64(function, value),
-                }
-            })
+            self.tables.record(slot).is_some_and(|record| record.serves(function, work.family == Family::Ipv6, value))
         };
         let (first, value, direction) = if roles.sgi {
             (Function::Lma, work.ue_dst, Direction::LmaDownlink)

@@ -158,6 +158,22 @@ impl Record {
         crate::dpdk::prefetch(&self.template);
     }
 
+    /// Is this a live binding of `function` whose UE has the IPv4 address (`ipv6` false) or the /64 upper bits
+    /// (`ipv6` true) `value`? Reads only what the answer needs.
+    #[inline(always)]
+    pub(crate) fn serves(&self, function: Function, ipv6: bool, value: u64) -> bool {
+        let has = if ipv6 { flag::UE_IPV6 } else { flag::UE_IPV4 };
+        let want = flag::VALID | has | if function == Function::Mag { flag::MAG } else { 0 };
+        if self.hot.flags.load(Relaxed) & (flag::VALID | has | flag::MAG) != want {
+            return false;
+        }
+        if ipv6 {
+            self.hot.ue_prefix64.load(Relaxed) == value
+        } else {
+            u64::from(self.hot.ue_ipv4.load(Relaxed)) == value
+        }
+    }
+
     /// Reads line 0's binding data.
     #[inline(always)]
     pub(crate) fn view(&self) -> View {
