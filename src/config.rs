@@ -849,6 +849,58 @@ mod tests {
         assert!(err.contains("port[1].neighbor[0].mac") && err.contains("not a MAC"), "{err}");
     }
 
+    /// Writes `config` and `lines` (as `b.csv`) into a scratch directory and loads the config.
+    fn load_with_file(config: &str, lines: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.csv"), lines).unwrap();
+        let config = config.replace("[gateway]\n", "[gateway]\nbindings_file = \"b.csv\"\n");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, config).unwrap();
+        Config::load(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_bindings_file_adds_static_bindings_and_errors_name_its_line() {
+        let lines = "function,local,remote,uplink_key,downlink_key,ue_ipv4,ue_ipv6_prefix\n\
+            # two LMA bindings\n\
+            lma,2001:db8:2::1,2001:db8:1::1,0x0a0b0c0d,65537,10.45.0.2,2001:db8:aaaa:1::/64\n\
+            \n\
+            lma, 198.51.100.1, 192.0.2.1, 0x0a0b0c0e, 0x00010002, 10.45.0.3,  # IPv4 transport, no prefix\n";
+        let c = load_with_file(
+            &format!("{LMA}{BINDING}")
+                .replace("0x0a0b0c0d", "0x0a0b0c0f")
+                .replace("10.45.0.2", "10.45.0.9")
+                .replace("aaaa:1::", "aaaa:9::"),
+            lines,
+        )
+        .unwrap();
+        assert_eq!(c.bindings.len(), 3, "one [[binding]] table, then two lines");
+        let file = c.bindings[1].to_binding().unwrap();
+        assert_eq!((file.uplink_key, file.downlink_key), (Some(0x0a0b_0c0d), Some(0x0001_0001)));
+        assert_eq!(file.ue_ipv6_prefix, Some("2001:db8:aaaa:1::".parse().unwrap()));
+        let v4 = c.bindings[2].to_binding().unwrap();
+        assert_eq!((v4.ue_ipv4, v4.ue_ipv6_prefix), (Some(Ipv4Addr::new(10, 45, 0, 3)), None));
+        assert_eq!((c.binding_key(0), c.binding_key(2)), ("binding[0]".into(), "gateway.bindings_file line 5".into()));
+
+        for (bad, key, problem) in [
+            ("lma,2001:db8:2::1,2001:db8:1::1,1,2,10.45.0.2\n", "gateway.bindings_file", "line 1: 6 fields"),
+            ("lma,2001:db8:2::1,2001:db8:1::1,0x1ffffffff,2,10.45.0.2,\n", "gateway.bindings_file", "uplink_key"),
+            ("lmx,2001:db8:2::1,2001:db8:1::1,1,2,10.45.0.2,\n", "gateway.bindings_file", "neither"),
+            ("lma,2001:db8:2::1,2001:db8:1::1,1,2,10.45.0.2,2001:db8::/48\n", "gateway.bindings_file", "/64"),
+            ("\nlma,2001:db8:9::1,2001:db8:1::1,1,2,10.45.0.2,\n", "gateway.bindings_file line 2 (local)", "lmaa"),
+            (
+                "lma,2001:db8:2::1,2001:db8:1::1,7,2,10.45.0.2,\nlma,2001:db8:2::1,2001:db8:1::1,7,3,10.45.0.3,\n",
+                "gateway.bindings_file line 2",
+                "uplink GRE key 0x00000007",
+            ),
+        ] {
+            let err = load_with_file(LMA, bad).unwrap_err();
+            assert!(err.contains(&format!("key '{key}")) && err.contains(problem), "{bad:?}: {err}");
+        }
+        let missing = Config::load(Path::new("/nonexistent")).unwrap_err().to_string();
+        assert!(missing.contains("cannot read"), "{missing}");
+    }
+
     #[test]
     fn fast_path_config_with_a_static_binding() {
         let c = parse(&format!("{LMA}{BINDING}")).unwrap();

@@ -71,6 +71,7 @@ pub fn run(
         queue_wait: UPDATE_QUEUE_WAIT,
     });
     // Static bindings go in through the same update path the control plane will use.
+    let installing = std::time::Instant::now();
     let mut installed = Vec::with_capacity(bindings.len());
     for (i, section) in bindings.into_iter().enumerate() {
         let binding = section.to_binding().map_err(|e| format!("key '{}': {e}", config.binding_key(i)))?;
@@ -115,6 +116,7 @@ pub fn run(
         ?policy,
         ?idle_exit,
         bindings = installed.len(),
+        tables_ms = installing.elapsed().as_millis() as u64,
         "fast path running"
     );
 

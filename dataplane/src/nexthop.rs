@@ -42,29 +42,31 @@ impl PortNextHops {
     /// Sets (or with `None` withdraws) the next hop of `port` for `family`; ports beyond [`MAX_PORTS`] are ignored.
     pub fn set(&self, port: usize, family: IpFamily, mac: Option<MacAddr>) {
         if let Some(slot) = self.macs.get(port) {
-            slot[family as usize].store(mac.map_or(0, encode), Relaxed);
+            slot[family as usize].store(pack_mac(mac), Relaxed);
         }
     }
 
     /// The next hop of `port` for `family`, if resolved.
     #[inline]
     pub fn get(&self, port: usize, family: IpFamily) -> Option<MacAddr> {
-        let value = self.macs.get(port)?[family as usize].load(Relaxed);
-        (value & PRESENT != 0).then(|| decode(value))
+        unpack_mac(self.macs.get(port)?[family as usize].load(Relaxed))
     }
 }
 
-fn encode(mac: MacAddr) -> u64 {
+/// An optional MAC in one `u64`, for an atomic: the six bytes and a presence bit.
+#[inline]
+pub(crate) fn pack_mac(mac: Option<MacAddr>) -> u64 {
+    let Some(mac) = mac else { return 0 };
     let mut bytes = [0u8; 8];
     bytes[2..].copy_from_slice(&mac.0);
     u64::from_be_bytes(bytes) | PRESENT
 }
 
-fn decode(value: u64) -> MacAddr {
+/// The inverse of [`pack_mac`].
+#[inline]
+pub(crate) fn unpack_mac(value: u64) -> Option<MacAddr> {
     let bytes = value.to_be_bytes();
-    let mut mac = [0u8; 6];
-    mac.copy_from_slice(&bytes[2..]);
-    MacAddr(mac)
+    (value & PRESENT != 0).then(|| MacAddr([bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]))
 }
 
 #[cfg(test)]

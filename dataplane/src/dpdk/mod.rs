@@ -1,4 +1,5 @@
-//! The only safe layer over `dpdk-sys`: EAL, mempools, ports, mbufs and bursts.
+//! The only safe layer over `dpdk-sys`: EAL, mempools, ports, mbufs and bursts; and the two CPU and memory hints
+//! the fast path needs (cache prefetch, huge pages for its tables).
 //!
 //! Every `unsafe` block of the data plane lives in this module, each with a `// SAFETY:` line saying why it holds.
 //! The types encode DPDK's ownership rules: an [`Mbuf`] is freed when dropped, a [`Burst`] frees whatever it still
@@ -10,6 +11,7 @@ mod eal;
 mod error;
 mod hint;
 mod mbuf;
+mod memory;
 mod mempool;
 mod port;
 
@@ -18,5 +20,6 @@ pub use eal::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle};
 pub use error::DpdkError;
 pub use hint::prefetch;
 pub use mbuf::Mbuf;
+pub use memory::huge_page_vec;
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Port, PortCapabilities, PortConfig, PortStats, RxQueue, TxOutcome, TxQueue};

@@ -66,7 +66,7 @@ impl Index {
     pub fn new(entries: usize) -> Self {
         let buckets = entries.div_ceil(4).max(2).next_power_of_two();
         Index {
-            buckets: vec![Bucket::default(); buckets].into_boxed_slice(),
+            buckets: crate::dpdk::huge_page_vec(buckets, Bucket::default).into_boxed_slice(),
             shift: 64 - buckets.trailing_zeros(),
             len: 0,
         }

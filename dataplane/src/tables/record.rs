@@ -12,6 +12,7 @@
 
 use crate::binding::{Binding, Function, TunnelEndpoints};
 use crate::counters::{BindingSnapshot, Counter};
+use crate::nexthop::{pack_mac, unpack_mac};
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::ipv4::{self, OuterIpv4};
 use crate::wire::ipv6::{self, OuterIpv6};
@@ -55,9 +56,6 @@ const V6_GRE_PROTOCOL: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN + 2;
 const V4_REMOTE_AT: usize = TEMPLATE_AT + ethernet::HEADER_LEN + 16;
 const V6_REMOTE_AT: usize = TEMPLATE_AT + ethernet::HEADER_LEN + 24;
 
-/// Marks a stored MAC as present, so that 00:00:00:00:00:00 stays representable.
-const MAC_PRESENT: u64 = 1 << 48;
-
 /// What the worker knows when it builds a template: the `core` port's address and how it sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TemplateContext {
@@ -83,7 +81,7 @@ struct Hot {
     flags: AtomicU32,
     _spare: AtomicU32,
     ue_prefix64: AtomicU64,
-    /// MAG: the UE's MAC (out of `access`), with [`MAC_PRESENT`].
+    /// MAG: the UE's MAC (out of `access`), packed by [`pack_mac`].
     access_mac: AtomicU64,
     uplink_packets: Counter,
     uplink_bytes: Counter,
@@ -188,8 +186,7 @@ impl Record {
     /// The UE's MAC for MAG downlink, if the binding has one.
     #[inline(always)]
     pub(crate) fn access_mac(&self) -> Option<MacAddr> {
-        let value = self.hot.access_mac.load(Relaxed);
-        (value & MAC_PRESENT != 0).then(|| decode_mac(value))
+        unpack_mac(self.hot.access_mac.load(Relaxed))
     }
 
     /// Is `src` (the outer source of a received packet, 4 or 16 bytes) this tunnel's remote end?
@@ -353,7 +350,7 @@ impl Record {
         hot.rx_key.store(rx_key.unwrap_or(0), Relaxed);
         hot.ue_ipv4.store(binding.ue_ipv4.map_or(0, u32::from), Relaxed);
         hot.ue_prefix64.store(binding.ue_prefix64().unwrap_or(0), Relaxed);
-        hot.access_mac.store(binding.next_hop.access.map_or(0, encode_mac), Relaxed);
+        hot.access_mac.store(pack_mac(binding.next_hop.access), Relaxed);
         if fresh {
             for counter in [&hot.uplink_packets, &hot.uplink_bytes, &hot.downlink_packets, &hot.downlink_bytes] {
                 counter.reset();
@@ -443,17 +440,6 @@ fn write_template(out: &mut [u8], binding: &Binding, tx_key: u32, context: &Temp
     }
 }
 
-fn encode_mac(mac: MacAddr) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes[2..].copy_from_slice(&mac.0);
-    u64::from_be_bytes(bytes) | MAC_PRESENT
-}
-
-fn decode_mac(value: u64) -> MacAddr {
-    let bytes = value.to_be_bytes();
-    MacAddr([bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
-}
-
 /// A worker's records, one per slot, shared with the threads that read their counters.
 #[derive(Debug)]
 pub struct Records(Box<[Record]>);
@@ -461,7 +447,7 @@ pub struct Records(Box<[Record]>);
 impl Records {
     /// `len` empty slots; a power of two, so a key's home slot is a mask away.
     pub(crate) fn new(len: usize) -> Self {
-        Records((0..len).map(|_| Record::default()).collect())
+        Records(crate::dpdk::huge_page_vec(len, Record::default).into_boxed_slice())
     }
 
     #[inline(always)]
