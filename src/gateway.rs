@@ -40,7 +40,9 @@ pub struct Outcome {
     pub exit: Exit,
     pub per_worker: Vec<CountersSnapshot>,
     pub total: CountersSnapshot,
-    pub bindings: Vec<(BindingId, Binding, BindingSnapshot)>,
+    /// The static bindings still installed: their index among the static bindings (config order), slot, binding
+    /// as it is now, and traffic.
+    pub bindings: Vec<(usize, BindingId, Binding, BindingSnapshot)>,
     /// Packets the control thread received from the workers.
     pub punts_received: u64,
     /// With `[lma]` / `[mag]`: what the control thread did, and the procedures' own statistics.
@@ -164,14 +166,16 @@ pub fn run(
     })
 }
 
-/// The static bindings as they are now, in config order, with their traffic.
+/// The static bindings as they are now, in config order, with their traffic. Only the control plane's own
+/// tunnels are ever removed, so a static binding's slot still holds it at exit.
 fn static_report(
     installed: &[BindingId],
     tables: &UpdateSender,
     counters: &CountersHandle,
-) -> Vec<(BindingId, Binding, BindingSnapshot)> {
+) -> Vec<(usize, BindingId, Binding, BindingSnapshot)> {
     let table = tables.table();
-    installed.iter().filter_map(|&id| table.get(id).map(|binding| (id, *binding, counters.binding(id)))).collect()
+    let report = |(i, &id): (usize, &BindingId)| table.get(id).map(|binding| (i, id, *binding, counters.binding(id)));
+    installed.iter().enumerate().filter_map(report).collect()
 }
 
 fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<PipelineConfig, String> {
@@ -268,8 +272,8 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
             println!("  drop {:<24} {count}", reason.name());
         }
     }
-    // Numbered as in the config (`binding[i]`); the table slot is in the JSON.
-    for (i, (_, binding, traffic)) in outcome.bindings.iter().enumerate() {
+    // Numbered in config order (`binding[i]`, then the bindings file's lines); the table slot is in the JSON.
+    for (i, _, binding, traffic) in &outcome.bindings {
         println!(
             "binding {i} ({}{}{}): uplink {} pkts {} bytes, downlink {} pkts {} bytes",
             function_name(binding.function),
@@ -332,7 +336,7 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
     json!({
         "total": snapshot(&outcome.total),
         "workers": outcome.per_worker.iter().map(snapshot).collect::<Vec<_>>(),
-        "bindings": outcome.bindings.iter().enumerate().map(|(i, (id, b, t))| json!({
+        "bindings": outcome.bindings.iter().map(|(i, id, b, t)| json!({
             "id": i, "slot": id.0, "function": function_name(b.function),
             "uplink_key": b.uplink_key, "downlink_key": b.downlink_key,
             "uplink_packets": t.uplink_packets, "uplink_bytes": t.uplink_bytes,

@@ -53,11 +53,40 @@ pub enum Conflict {
     UePrefix(Function, Ipv6Addr),
 }
 
-/// A MAG's downlink lookup key: downlink keys are unique per LMAA (TS 29.275 §6.2). IPv4 LMAAs are stored mapped.
+/// A MAG's downlink lookup key: downlink keys are unique per LMAA (TS 29.275 §6.2). The LMAA is its number in
+/// [`Lmaas`], so an entry is 8 bytes rather than 20.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct DownlinkKey {
-    lmaa: [u8; 16],
+    lmaa: u32,
     key: u32,
+}
+
+/// The number of an LMAA no binding has used: matches nothing.
+const UNKNOWN_LMAA: u32 = u32::MAX;
+
+/// The LMAAs MAG bindings send to, numbered in order of first use (a gateway has a handful; never shrinks). IPv4
+/// LMAAs are stored mapped.
+#[derive(Debug, Default)]
+struct Lmaas {
+    ids: HashMap<[u8; 16], u32>,
+    addresses: Vec<[u8; 16]>,
+}
+
+impl Lmaas {
+    fn id(&self, lmaa: &[u8; 16]) -> u32 {
+        self.ids.get(lmaa).copied().unwrap_or(UNKNOWN_LMAA)
+    }
+
+    fn intern(&mut self, lmaa: [u8; 16]) {
+        if !self.ids.contains_key(&lmaa) {
+            self.ids.insert(lmaa, self.addresses.len() as u32);
+            self.addresses.push(lmaa);
+        }
+    }
+
+    fn address(&self, id: u32) -> [u8; 16] {
+        self.addresses.get(id as usize).copied().unwrap_or_default()
+    }
 }
 
 /// Every map entry a binding owns.
@@ -70,13 +99,13 @@ enum TableKey {
 }
 
 impl TableKey {
-    fn for_binding(binding: &Binding) -> [Option<TableKey>; 3] {
+    fn for_binding(binding: &Binding, lmaas: &Lmaas) -> [Option<TableKey>; 3] {
         let function = binding.function;
         let tunnel_key = match function {
             Function::Lma => binding.uplink_key.map(TableKey::LmaUplink),
-            Function::Mag => binding
-                .downlink_key
-                .map(|key| TableKey::MagDownlink(DownlinkKey { lmaa: binding.tunnel.lmaa(function).octets(), key })),
+            Function::Mag => binding.downlink_key.map(|key| {
+                TableKey::MagDownlink(DownlinkKey { lmaa: lmaas.id(&binding.tunnel.lmaa(function).octets()), key })
+            }),
         };
         [
             tunnel_key,
@@ -85,10 +114,12 @@ impl TableKey {
         ]
     }
 
-    fn conflict(self) -> Conflict {
+    fn conflict(self, lmaas: &Lmaas) -> Conflict {
         match self {
             TableKey::LmaUplink(key) => Conflict::UplinkKey(key),
-            TableKey::MagDownlink(DownlinkKey { lmaa, key }) => Conflict::DownlinkKey { lmaa: lmaa.into(), key },
+            TableKey::MagDownlink(DownlinkKey { lmaa, key }) => {
+                Conflict::DownlinkKey { lmaa: lmaas.address(lmaa).into(), key }
+            }
             TableKey::UeIpv4(function, ip) => Conflict::UeIpv4(function, ip.into()),
             TableKey::UePrefix(function, prefix) => Conflict::UePrefix(function, (u128::from(prefix) << 64).into()),
         }
@@ -125,6 +156,7 @@ pub struct BindingTable {
     len: usize,
     lma_uplink: HashMap<u32, BindingId>,
     mag_downlink: HashMap<DownlinkKey, BindingId>,
+    lmaas: Lmaas,
     lma_ue: UeIndex,
     mag_ue: UeIndex,
 }
@@ -139,6 +171,7 @@ impl BindingTable {
             len: 0,
             lma_uplink: preallocated(capacity),
             mag_downlink: preallocated(capacity),
+            lmaas: Lmaas::default(),
             lma_ue: UeIndex::new(capacity),
             mag_ue: UeIndex::new(capacity),
         }
@@ -169,7 +202,7 @@ impl BindingTable {
     /// MAG downlink: (LMAA, downlink key), the LMAA in IPv6 or IPv4-mapped form.
     #[inline]
     pub fn mag_by_downlink_key(&self, lmaa: [u8; 16], key: u32) -> Option<(BindingId, &Binding)> {
-        self.resolve(self.mag_downlink.get(&DownlinkKey { lmaa, key }))
+        self.resolve(self.mag_downlink.get(&DownlinkKey { lmaa: self.lmaas.id(&lmaa), key }))
     }
     /// The binding of `function` whose UE IPv4 home address is `address`.
     #[inline]
@@ -238,9 +271,9 @@ impl BindingTable {
     }
 
     fn check_conflicts(&self, binding: &Binding, id: BindingId) -> Result<(), TableError> {
-        for key in TableKey::for_binding(binding).into_iter().flatten() {
+        for key in TableKey::for_binding(binding, &self.lmaas).into_iter().flatten() {
             match self.lookup(key) {
-                Some(owner) if owner != id => return Err(TableError::Conflict(key.conflict(), owner)),
+                Some(owner) if owner != id => return Err(TableError::Conflict(key.conflict(&self.lmaas), owner)),
                 _ => {}
             }
         }
@@ -258,7 +291,10 @@ impl BindingTable {
     }
 
     fn index(&mut self, binding: &Binding, id: BindingId) {
-        for key in TableKey::for_binding(binding).into_iter().flatten() {
+        if binding.function == Function::Mag {
+            self.lmaas.intern(binding.tunnel.lmaa(Function::Mag).octets());
+        }
+        for key in TableKey::for_binding(binding, &self.lmaas).into_iter().flatten() {
             match key {
                 TableKey::LmaUplink(k) => self.lma_uplink.insert(k, id),
                 TableKey::MagDownlink(k) => self.mag_downlink.insert(k, id),
@@ -269,7 +305,7 @@ impl BindingTable {
     }
 
     fn unindex(&mut self, binding: &Binding) {
-        for key in TableKey::for_binding(binding).into_iter().flatten() {
+        for key in TableKey::for_binding(binding, &self.lmaas).into_iter().flatten() {
             match key {
                 TableKey::LmaUplink(k) => self.lma_uplink.remove(&k),
                 TableKey::MagDownlink(k) => self.mag_downlink.remove(&k),

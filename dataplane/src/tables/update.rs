@@ -265,53 +265,71 @@ impl Backoff {
     }
 }
 
-/// The free slots of a table, each takeable by number (a key's home slot) or as the highest free one, in O(1).
+/// The free slots of a table: one bit each, takeable by number (a key's home slot) or as the highest free one, so
+/// that bindings without a home slot stay away from the low slots that keys allocated from a range take.
 #[derive(Debug)]
 struct FreeSlots {
-    /// Free slots; the top of the stack is handed out first.
-    stack: Vec<u32>,
-    /// Each slot's place in `stack`, or `TAKEN`.
-    place: Vec<u32>,
+    words: Vec<u64>,
+    slots: usize,
 }
-
-const TAKEN: u32 = u32::MAX;
 
 impl FreeSlots {
     fn new(slots: usize) -> Self {
-        FreeSlots { stack: (0..slots as u32).collect(), place: (0..slots as u32).collect() }
+        let mut words = vec![u64::MAX; slots.div_ceil(64)];
+        // The last word's bits beyond the table are not slots.
+        match (slots % 64, words.last_mut()) {
+            (0, _) | (_, None) => {}
+            (tail, Some(last)) => *last = (1u64 << tail) - 1,
+        }
+        FreeSlots { words, slots }
     }
 
     fn slots(&self) -> usize {
-        self.place.len()
+        self.slots
     }
 
     fn is_free(&self, slot: u32) -> bool {
-        self.place.get(slot as usize).is_some_and(|&p| p != TAKEN)
+        self.words.get(slot as usize / 64).is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
-    /// A free slot, preferring high numbers (slots are handed back on top, so a freed slot comes first).
+    /// The highest free slot: a scan from the top, one word per 64 slots (the control thread's work, and short
+    /// unless the table's upper end is full).
     fn highest(&self) -> Option<u32> {
-        self.stack.last().copied()
+        let (at, word) = self.words.iter().enumerate().rev().find(|(_, w)| **w != 0)?;
+        Some((at * 64 + 63 - word.leading_zeros() as usize) as u32)
     }
 
     fn take(&mut self, slot: u32) {
-        let Some(&at) = self.place.get(slot as usize) else { return };
-        if at == TAKEN {
-            return;
+        if let Some(word) = self.words.get_mut(slot as usize / 64) {
+            *word &= !(1 << (slot % 64));
         }
-        if let Some(last) = self.stack.pop() {
-            if last != slot {
-                self.stack[at as usize] = last;
-                self.place[last as usize] = at;
-            }
-        }
-        self.place[slot as usize] = TAKEN;
     }
 
     fn give_back(&mut self, slot: u32) {
-        if self.place.get(slot as usize) == Some(&TAKEN) {
-            self.place[slot as usize] = self.stack.len() as u32;
-            self.stack.push(slot);
+        if let Some(word) = self.words.get_mut(slot as usize / 64) {
+            *word |= 1 << (slot % 64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FreeSlots;
+
+    #[test]
+    fn the_highest_free_slot_stays_the_highest_whatever_was_taken_by_number() {
+        let mut free = FreeSlots::new(130);
+        assert_eq!(free.highest(), Some(129));
+        free.take(2);
+        free.take(129);
+        assert_eq!(free.highest(), Some(128), "a home slot taken by number does not move the top");
+        free.take(128);
+        free.give_back(2);
+        assert_eq!(free.highest(), Some(127), "a freed low slot is not handed out before the high ones");
+        assert!(free.is_free(2) && !free.is_free(128) && !free.is_free(130));
+        for slot in 0..130 {
+            free.take(slot);
+        }
+        assert_eq!(free.highest(), None);
     }
 }

@@ -65,8 +65,8 @@ impl WorkerTable {
     ) -> Self {
         WorkerTable {
             records: Arc::new(Records::new(slot_count(capacity))),
-            // Up to two UE entries per binding, and displaced keys.
-            index: Index::new(capacity.saturating_mul(2).saturating_add(64)),
+            // Up to two UE entries per binding, and displaced keys (a power of two stays one).
+            index: Index::new(capacity.saturating_mul(2).max(64)),
             displaced: 0,
             len: 0,
             context: TemplateContext::default(),

@@ -82,11 +82,10 @@ impl<'a> Ipv4Packet<'a> {
 
 /// Decrements the TTL of the header starting `fixed`, keeping its checksum valid. The caller has checked TTL > 1.
 pub fn decrement_ttl(fixed: &mut [u8; MIN_HEADER_LEN]) {
+    let old = u16::from_be_bytes([fixed[8], fixed[9]]);
     fixed[8] = fixed[8].wrapping_sub(1);
-    // RFC 1624 §3 with m' = m - 0x0100: the checksum grows by 0x0100, one's-complement (end-around carry).
-    let sum = u32::from(u16::from_be_bytes([fixed[10], fixed[11]])) + 0x0100;
-    let sum = (sum & 0xffff) + (sum >> 16);
-    fixed[10..12].copy_from_slice(&(sum as u16).to_be_bytes());
+    // RFC 1624 eqn. 3, not RFC 1141's HC + 0x0100, which can yield 0xffff where a full recomputation gives 0.
+    rewrite_word_checksum(fixed, old, u16::from_be_bytes([fixed[8], fixed[9]]));
 }
 
 /// Sets the ECN field, keeping the checksum valid.
