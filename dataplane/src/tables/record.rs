@@ -364,7 +364,7 @@ impl Record {
         self.hot.flags.store(0, Relaxed);
     }
 
-    /// The values this record is found by, for the worker's index.
+    /// The 32-bit fold of the remote (LMAA) address that a displaced MAG key is indexed with (applying updates).
     pub(crate) fn remote_fold(&self, flags: u32) -> u32 {
         let line = self.template_bytes();
         let range = if flags & flag::OUTER_IPV6 != 0 {
