@@ -2,10 +2,9 @@
 
 use super::ingress::Pending;
 use super::{BurstContext, Direction, Family, FastPath, Next, Tally};
-use crate::binding::{BindingId, Function};
+use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
-use crate::tables::WorkerTable;
 use crate::wire::ipv4;
 use crate::wire::ipv6;
 use crate::wire::{array_at_mut, ecn, ethernet};
@@ -28,10 +27,10 @@ impl FastPath {
         let src_at = usize::from(work.src_at);
         let src = frame.get(src_at..src_at + usize::from(work.src_len)).unwrap_or_default();
         let tables = &self.tables;
-        let lma = if work.lmaa { find(tables, Function::Lma, work.key, src) } else { None };
+        let lma = if work.lmaa { tables.find_rx(Function::Lma, work.key, src) } else { None };
         let (id, direction) = match lma {
             Some(id) => (id, Direction::LmaUplink),
-            None if work.proxy_coa => match find(tables, Function::Mag, work.key, src) {
+            None if work.proxy_coa => match tables.find_rx(Function::Mag, work.key, src) {
                 Some(id) => (id, Direction::MagDownlink),
                 None => return Err(DropReason::UnknownKey),
             },
@@ -41,17 +40,10 @@ impl FastPath {
             return Err(DropReason::InnerMalformed);
         }
         let record = tables.record(id.0).ok_or(DropReason::UnknownKey)?;
-        let view = record.view();
         // LMA uplink goes to the SGi router; MAG downlink to the UE itself.
         let (out, binding_mac) = if direction == Direction::LmaUplink {
-            if self.inner_source_check {
-                let owned = match work.family {
-                    Family::Ipv4 => view.serves_ipv4(Function::Lma, work.ue_src as u32),
-                    Family::Ipv6 => view.serves_prefix64(Function::Lma, work.ue_src),
-                };
-                if !owned {
-                    return Err(DropReason::InnerSourceMismatch);
-                }
+            if self.inner_source_check && !record.serves(Function::Lma, work.family == Family::Ipv6, work.ue_src) {
+                return Err(DropReason::InnerSourceMismatch);
             }
             (context.sgi.as_ref(), None)
         } else {
@@ -82,23 +74,6 @@ impl FastPath {
         self.count_binding(tally, id, direction, inner_len);
         Ok(Next::forward(out.port))
     }
-}
-
-/// The binding of `function` receiving with `key` from `src`: the key's home slot (prefetched in stage 1),
-/// checked here inline, else the index when any key is displaced.
-#[inline(always)]
-fn find(tables: &WorkerTable, function: Function, key: u32, src: &[u8]) -> Option<BindingId> {
-    let home = tables.home(key);
-    if let Some(record) = tables.record(home) {
-        let view = record.view();
-        if view.receives(function, key) && (function == Function::Lma || record.remote_is(view.flags, src)) {
-            return Some(BindingId(home));
-        }
-    }
-    if !tables.has_displaced_keys() {
-        return None;
-    }
-    tables.find_rx(function, key, src)
 }
 
 /// Decrements the TTL / hop limit of the IP header at the Ethernet header's end and, if given, sets its ECN field.

@@ -82,10 +82,8 @@ impl FastPath {
         if serves(first, value, work.slot) {
             return Some((BindingId(work.slot), direction));
         }
-        let lookup = |function: Function, value: u64| match work.family {
-            Family::Ipv4 => self.tables.find_ue_ipv4(function, value as u32),
-            Family::Ipv6 => self.tables.find_ue_prefix64(function, value),
-        };
+        let ipv6 = work.family == Family::Ipv6;
+        let lookup = |function: Function, value: u64| self.tables.find_ue(function, ipv6, value);
         if roles.sgi {
             if let Some(id) = lookup(Function::Lma, work.ue_dst) {
                 return Some((id, Direction::LmaDownlink));

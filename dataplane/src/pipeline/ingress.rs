@@ -5,7 +5,7 @@ use super::{BurstContext, Family, FastPath, Local, Next, Roles};
 use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::{PacketBuf, RxChecksum};
-use crate::tables::{Kind, Probe};
+use crate::tables::Probe;
 
 use crate::wire::ethernet::{self, EthernetHeader};
 use crate::wire::gre::{self, GreError};
@@ -249,14 +249,13 @@ impl FastPath {
         if !roles.sgi && !roles.access {
             return work.refuse(unrouted(roles));
         }
-        let index = self.tables.index();
-        let probe = match (roles.sgi, family) {
-            (true, Family::Ipv4) => index.probe(Kind::UeIpv4(Function::Lma), ue_dst),
-            (true, Family::Ipv6) => index.probe(Kind::UePrefix(Function::Lma), ue_dst),
-            (false, Family::Ipv4) => index.probe(Kind::UeIpv4(Function::Mag), ue_src),
-            (false, Family::Ipv6) => index.probe(Kind::UePrefix(Function::Mag), ue_src),
+        let ipv6 = family == Family::Ipv6;
+        let probe = if roles.sgi {
+            self.tables.ue_probe(Function::Lma, ipv6, ue_dst)
+        } else {
+            self.tables.ue_probe(Function::Mag, ipv6, ue_src)
         };
-        index.prefetch(probe);
+        self.tables.index().prefetch(probe);
         work.op = Op::Plain;
         work.family = family;
         work.ttl = ttl;

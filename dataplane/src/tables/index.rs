@@ -32,6 +32,17 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// A UE's IPv6 /64 (`ipv6`) or IPv4 home address.
+    #[inline(always)]
+    pub fn ue(function: Function, ipv6: bool) -> Kind {
+        if ipv6 {
+            Kind::UePrefix(function)
+        } else {
+            Kind::UeIpv4(function)
+        }
+    }
+
+    #[inline(always)]
     fn salt(self) -> u64 {
         let (kind, function) = match self {
             Kind::UeIpv4(f) => (1, f),

@@ -11,7 +11,7 @@ mod record;
 mod update;
 mod worker;
 
-pub(crate) use index::{Kind, Probe};
+pub(crate) use index::Probe;
 pub(crate) use record::{flag, Way, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
 pub use record::{Record, Records, TemplateContext};
 pub use update::{Epoch, Installed, TableConfig, TableUpdate, UpdateSender};

@@ -127,18 +127,6 @@ impl View {
         let want = flag::VALID | flag::RX_KEY | if function == Function::Mag { flag::MAG } else { 0 };
         self.flags & (flag::VALID | flag::RX_KEY | flag::MAG) == want && self.rx_key == key
     }
-    /// Is this a live binding of `function` whose UE has the IPv4 home address `address`?
-    #[inline(always)]
-    pub fn serves_ipv4(&self, function: Function, address: u32) -> bool {
-        let want = flag::VALID | flag::UE_IPV4 | if function == Function::Mag { flag::MAG } else { 0 };
-        self.flags & (flag::VALID | flag::UE_IPV4 | flag::MAG) == want && self.ue_ipv4 == address
-    }
-    /// Is this a live binding of `function` whose UE has the /64 with upper bits `prefix64`?
-    #[inline(always)]
-    pub fn serves_prefix64(&self, function: Function, prefix64: u64) -> bool {
-        let want = flag::VALID | flag::UE_IPV6 | if function == Function::Mag { flag::MAG } else { 0 };
-        self.flags & (flag::VALID | flag::UE_IPV6 | flag::MAG) == want && self.ue_prefix64 == prefix64
-    }
 }
 
 /// Which way a packet crossed the binding, for its counters.

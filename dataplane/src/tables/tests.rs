@@ -159,9 +159,9 @@ fn an_install_is_acknowledged_only_after_every_worker_applied_it() {
     assert_eq!(sender.wait_applied(installed.epoch, Duration::from_millis(5)), Ok(()));
     for worker in &workers {
         assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]), Some(BindingId(1)));
-        assert_eq!(worker.find_ue_ipv4(Function::Lma, 0x0a2d_0001), Some(BindingId(1)));
-        assert_eq!(worker.find_ue_prefix64(Function::Lma, 0x2001_0db8_aaaa_0001), Some(BindingId(1)));
-        assert_eq!(worker.find_ue_ipv4(Function::Mag, 0x0a2d_0001), None, "the other function");
+        assert_eq!(worker.find_ue(Function::Lma, false, 0x0a2d_0001), Some(BindingId(1)));
+        assert_eq!(worker.find_ue(Function::Lma, true, 0x2001_0db8_aaaa_0001), Some(BindingId(1)));
+        assert_eq!(worker.find_ue(Function::Mag, false, 0x0a2d_0001), None, "the other function");
     }
     assert_eq!(counters.snapshot().updates_applied, 2);
 }
@@ -228,7 +228,7 @@ fn late_workers_start_with_every_binding_and_a_reused_slot_has_fresh_counters_an
     assert_eq!(counters.binding_snapshot(first.id).unwrap(), BindingSnapshot::default());
     assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0005, &[]), Some(first.id));
     assert!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]).is_none(), "the stale key finds nothing");
-    assert!(worker.find_ue_ipv4(Function::Lma, 0x0a2d_0001).is_none(), "nor the old UE address");
+    assert!(worker.find_ue(Function::Lma, false, 0x0a2d_0001).is_none(), "nor the old UE address");
     sender.sync(Duration::from_millis(50)).unwrap();
 }
 
@@ -302,7 +302,7 @@ fn a_full_table_of_a_million_refuses_the_next_install_with_its_capacity() {
     for n in [0u32, 1, 4095, 1 << 19, MILLION as u32 - 1] {
         let key = 0x0a00_0000 + n;
         assert_eq!(worker.find_rx(Function::Lma, key, &[]), Some(BindingId(home_slot(key, MILLION))));
-        assert!(worker.find_ue_ipv4(Function::Lma, 0x0a2d_0000 + n).is_some());
+        assert!(worker.find_ue(Function::Lma, false, u64::from(0x0a2d_0000 + n)).is_some());
     }
     // Room again after a removal.
     sender.remove(BindingId(home_slot(0x0a00_0000, MILLION))).unwrap();

@@ -119,45 +119,53 @@ impl WorkerTable {
     }
 
     /// The binding of `function` that receives with `key`; `remote` is the outer source (4 or 16 bytes), which
-    /// must be a MAG binding's LMAA.
+    /// must be a MAG binding's LMAA. The key's home slot first (the pipeline prefetched it), the index only while
+    /// some key is displaced.
+    #[inline(always)]
     pub fn find_rx(&self, function: Function, key: u32, remote: &[u8]) -> Option<BindingId> {
-        let matches = |slot: u32| {
-            self.record(slot).is_some_and(|record| {
-                let view = record.view();
-                view.receives(function, key) && (function == Function::Lma || record.remote_is(view.flags, remote))
-            })
-        };
         let home = self.home(key);
-        if matches(home) {
+        if self.receives(home, function, key, remote) {
             return Some(BindingId(home));
         }
         if !self.has_displaced_keys() {
             return None;
         }
+        self.find_displaced(function, key, remote)
+    }
+
+    /// Is the record in `slot` the binding of `function` receiving with `key` from `remote`?
+    #[inline(always)]
+    fn receives(&self, slot: u32, function: Function, key: u32, remote: &[u8]) -> bool {
+        self.record(slot).is_some_and(|record| {
+            let view = record.view();
+            view.receives(function, key) && (function == Function::Lma || record.remote_is(view.flags, remote))
+        })
+    }
+
+    /// The rare case, kept out of the packet loop: a key away from its home slot.
+    #[inline(never)]
+    fn find_displaced(&self, function: Function, key: u32, remote: &[u8]) -> Option<BindingId> {
         let probe = self.rx_probe(function, key, remote);
-        self.index.find(probe, matches).map(BindingId)
+        self.index.find(probe, |slot| self.receives(slot, function, key, remote)).map(BindingId)
     }
 
     #[inline(always)]
-    pub(crate) fn rx_probe(&self, function: Function, key: u32, remote: &[u8]) -> Probe {
+    fn rx_probe(&self, function: Function, key: u32, remote: &[u8]) -> Probe {
         let fold = if function == Function::Mag { fold_address(remote) } else { 0 };
         self.index.probe(Kind::RxKey(function), rx_value(function, key, fold))
     }
 
-    /// The binding of `function` whose UE has the IPv4 home address `address`.
-    pub fn find_ue_ipv4(&self, function: Function, address: u32) -> Option<BindingId> {
-        let probe = self.index.probe(Kind::UeIpv4(function), u64::from(address));
-        self.index
-            .find(probe, |slot| self.record(slot).is_some_and(|r| r.view().serves_ipv4(function, address)))
-            .map(BindingId)
+    /// Where the index keeps the binding of `function` whose UE has `value`: the /64's upper bits (`ipv6`) or the
+    /// IPv4 home address.
+    #[inline(always)]
+    pub(crate) fn ue_probe(&self, function: Function, ipv6: bool, value: u64) -> Probe {
+        self.index.probe(Kind::ue(function, ipv6), value)
     }
 
-    /// The binding of `function` whose UE has the /64 with upper bits `prefix64`.
-    pub fn find_ue_prefix64(&self, function: Function, prefix64: u64) -> Option<BindingId> {
-        let probe = self.index.probe(Kind::UePrefix(function), prefix64);
-        self.index
-            .find(probe, |slot| self.record(slot).is_some_and(|r| r.view().serves_prefix64(function, prefix64)))
-            .map(BindingId)
+    /// The binding of `function` whose UE has `value`: the /64's upper bits (`ipv6`) or the IPv4 home address.
+    pub fn find_ue(&self, function: Function, ipv6: bool, value: u64) -> Option<BindingId> {
+        let probe = self.ue_probe(function, ipv6, value);
+        self.index.find(probe, |slot| self.record(slot).is_some_and(|r| r.serves(function, ipv6, value))).map(BindingId)
     }
 
     /// Applies up to `max` queued updates and publishes the last epoch applied; call it between bursts.
@@ -201,8 +209,8 @@ impl WorkerTable {
         let displaced = view.has(flag::RX_KEY) && self.home(view.rx_key) != slot;
         [
             displaced.then(|| (Kind::RxKey(function), rx_value(function, view.rx_key, record.remote_fold(view.flags)))),
-            view.has(flag::UE_IPV4).then_some((Kind::UeIpv4(function), u64::from(view.ue_ipv4))),
-            view.has(flag::UE_IPV6).then_some((Kind::UePrefix(function), view.ue_prefix64)),
+            view.has(flag::UE_IPV4).then_some((Kind::ue(function, false), u64::from(view.ue_ipv4))),
+            view.has(flag::UE_IPV6).then_some((Kind::ue(function, true), view.ue_prefix64)),
         ]
     }
 
