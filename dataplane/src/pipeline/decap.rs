@@ -16,22 +16,22 @@ impl FastPath {
     /// everything in front of the inner packet and the padding behind it, writes a fresh Ethernet header in the
     /// last 14 bytes of what was stripped, and forwards the inner packet one hop.
     #[inline(always)]
-    pub(super) fn decapsulate<P: PacketBuf>(
-        &self,
+    pub(super) fn decapsulate<'a, P: PacketBuf>(
+        &'a self,
         context: &BurstContext,
         work: &Pending,
         packet: &mut P,
-        tally: &mut Tally,
+        tally: &mut Tally<'a>,
     ) -> Result<Next, DropReason> {
         let frame = packet.data();
         let src_at = usize::from(work.src_at);
         let src = frame.get(src_at..src_at + usize::from(work.src_len)).unwrap_or_default();
         let tables = &self.tables;
-        let lma = if work.lmaa { tables.find_rx(Function::Lma, work.key, src) } else { None };
-        let (id, direction) = match lma {
-            Some(id) => (id, Direction::LmaUplink),
-            None if work.proxy_coa => match tables.find_rx(Function::Mag, work.key, src) {
-                Some(id) => (id, Direction::MagDownlink),
+        let lma = if work.lmaa { tables.rx_record(Function::Lma, work.key, src) } else { None };
+        let ((_, record), direction) = match lma {
+            Some(found) => (found, Direction::LmaUplink),
+            None if work.proxy_coa => match tables.rx_record(Function::Mag, work.key, src) {
+                Some(found) => (found, Direction::MagDownlink),
                 None => return Err(DropReason::UnknownKey),
             },
             None => return Err(DropReason::UnknownKey),
@@ -39,7 +39,6 @@ impl FastPath {
         if work.inner_malformed {
             return Err(DropReason::InnerMalformed);
         }
-        let record = tables.record(id.0).ok_or(DropReason::UnknownKey)?;
         // LMA uplink goes to the SGi router; MAG downlink to the UE itself.
         let (out, binding_mac) = if direction == Direction::LmaUplink {
             if self.inner_source_check && !record.serves(Function::Lma, work.family == Family::Ipv6, work.ue_src) {
@@ -57,7 +56,10 @@ impl FastPath {
         if inner_len > out.mtu {
             return Err(DropReason::OverMtu);
         }
-        let next_hop = binding_mac.or_else(|| out.next_hop(work.family)).ok_or(DropReason::NextHopUnresolved)?;
+        let header = out.header(work.family);
+        if header.is_none() && binding_mac.is_none() {
+            return Err(DropReason::NextHopUnresolved);
+        }
         let new_ecn = ecn::on_decapsulation(work.outer_ecn, work.inner_ecn);
 
         let inner_at = usize::from(work.inner_at);
@@ -67,11 +69,15 @@ impl FastPath {
             return Err(DropReason::InnerMalformed);
         }
         let data = packet.data_mut();
-        let header = array_at_mut(data, 0).ok_or(DropReason::InnerMalformed)?;
-        ethernet::write_header(header, next_hop, out.mac, work.family.ethertype());
+        let to = array_at_mut(data, 0).ok_or(DropReason::InnerMalformed)?;
+        // The port's header has the port's MAC and the family's EtherType whether or not its next hop resolved.
+        *to = out.header[work.family as usize & 1];
+        if let Some(mac) = binding_mac {
+            to[..6].copy_from_slice(&mac.0);
+        }
         forward_one_hop(data, work.family, (new_ecn != work.inner_ecn).then_some(new_ecn))?;
         tally.decapsulated += 1;
-        self.count_binding(tally, id, direction, inner_len);
+        self.count_binding(tally, record, direction, inner_len);
         Ok(Next::forward(out.port))
     }
 }

@@ -2,11 +2,11 @@
 
 use super::decap::forward_one_hop;
 use super::ingress::{unrouted, Pending};
-use super::{BurstContext, Direction, Family, FastPath, Next, Tally};
-use crate::binding::{BindingId, Function};
+use super::{BurstContext, Direction, Family, FastPath, Next, Roles, Tally};
+use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
-use crate::tables::{flag, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
+use crate::tables::{flag, Record, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
 use crate::wire::{ecn, ethernet};
 
 impl FastPath {
@@ -14,26 +14,28 @@ impl FastPath {
     /// egress, TTL, MTU, headroom and next hop, forwards the inner packet one hop, cuts link padding, and writes
     /// the outer headers in front of it.
     #[inline(always)]
-    pub(super) fn encapsulate<P: PacketBuf>(
-        &self,
+    pub(super) fn encapsulate<'a, P: PacketBuf>(
+        &'a self,
         context: &BurstContext,
         work: &Pending,
         packet: &mut P,
-        tally: &mut Tally,
+        tally: &mut Tally<'a>,
     ) -> Result<Next, DropReason> {
-        let (id, direction) = self.find_ue(context, work).ok_or(unrouted(context.roles))?;
-        let Some(record) = self.tables.record(id.0) else { return Err(DropReason::NoBinding) };
-        let view = record.view();
+        let (record, direction) = self.find_ue(context, work).ok_or(unrouted(context.roles))?;
+        let flags = record.flags();
         // Only a MAG binding can lack its sending key: the uplink key may not have arrived yet (TS 29.275 §6.2).
-        if !view.has(flag::TX) {
+        if flags & flag::TX == 0 {
             return Err(DropReason::NoUplinkKey);
         }
         let out = context.core.as_ref().ok_or(DropReason::NoEgressPort)?;
         if work.ttl <= 1 {
             return Err(DropReason::TtlExpired);
         }
-        let (template_len, outer_family) =
-            if view.has(flag::OUTER_IPV6) { (TEMPLATE_LEN_V6, Family::Ipv6) } else { (TEMPLATE_LEN_V4, Family::Ipv4) };
+        let (template_len, outer_family) = if flags & flag::OUTER_IPV6 != 0 {
+            (TEMPLATE_LEN_V6, Family::Ipv6)
+        } else {
+            (TEMPLATE_LEN_V4, Family::Ipv4)
+        };
         let overhead = template_len - ethernet::HEADER_LEN;
         let inner_len = usize::from(work.inner_len);
         if overhead + inner_len > out.mtu {
@@ -42,8 +44,8 @@ impl FastPath {
         if packet.headroom() < overhead {
             return Err(DropReason::NoHeadroom);
         }
-        let core_mac = if view.has(flag::CORE_MAC_FROM_PORT) {
-            Some(out.next_hop(outer_family).ok_or(DropReason::NextHopUnresolved)?)
+        let core_mac = if flags & flag::CORE_MAC_FROM_PORT != 0 {
+            Some(out.header(outer_family).ok_or(DropReason::NextHopUnresolved)?)
         } else {
             None
         };
@@ -56,42 +58,45 @@ impl FastPath {
         packet.prepend(overhead).ok_or(DropReason::NoHeadroom)?;
         let outer_ecn = ecn::on_encapsulation(work.inner_ecn);
         record
-            .write_outer(view.flags, packet.data_mut(), core_mac, work.family.ethertype(), inner_len, outer_ecn)
+            .write_outer(flags, packet.data_mut(), core_mac, work.family.ethertype(), inner_len, outer_ecn)
             .ok_or(DropReason::NoHeadroom)?;
-        if view.has(flag::CHECKSUM_OFFLOAD) {
+        if flags & flag::CHECKSUM_OFFLOAD != 0 {
             packet.request_tx_ipv4_checksum(ethernet::HEADER_LEN as u8, crate::wire::ipv4::MIN_HEADER_LEN as u8);
         }
         tally.encapsulated += 1;
-        self.count_binding(tally, id, direction, inner_len);
+        self.count_binding(tally, record, direction, inner_len);
         Ok(Next::forward(out.port))
     }
 
     /// The binding of a plain packet: stage 2's candidate when the record confirms it, else every lookup the
     /// rx port's roles allow, in order (LMA by destination on `sgi`, MAG by source on `access`).
     #[inline(always)]
-    fn find_ue(&self, context: &BurstContext, work: &Pending) -> Option<(BindingId, Direction)> {
+    fn find_ue(&self, context: &BurstContext, work: &Pending) -> Option<(&Record, Direction)> {
         let roles = context.roles;
-        let serves = |function: Function, value: u64, slot: u32| {
-            self.tables.record(slot).is_some_and(|record| record.serves(function, work.family == Family::Ipv6, value))
-        };
+        let ipv6 = work.family == Family::Ipv6;
         let (first, value, direction) = if roles.sgi {
             (Function::Lma, work.ue_dst, Direction::LmaDownlink)
         } else {
             (Function::Mag, work.ue_src, Direction::MagUplink)
         };
-        if serves(first, value, work.slot) {
-            return Some((BindingId(work.slot), direction));
+        if let Some(record) = self.tables.record(work.slot).filter(|record| record.serves(first, ipv6, value)) {
+            return Some((record, direction));
         }
-        let ipv6 = work.family == Family::Ipv6;
-        let lookup = |function: Function, value: u64| self.tables.find_ue(function, ipv6, value);
+        self.find_ue_again(roles, ipv6, work)
+    }
+
+    /// Past a false signature match, or on a port with both UE-facing roles: every lookup, in order.
+    #[inline(never)]
+    fn find_ue_again(&self, roles: Roles, ipv6: bool, work: &Pending) -> Option<(&Record, Direction)> {
+        let tables = &self.tables;
         if roles.sgi {
-            if let Some(id) = lookup(Function::Lma, work.ue_dst) {
-                return Some((id, Direction::LmaDownlink));
+            if let Some((_, record)) = tables.ue_record(Function::Lma, ipv6, work.ue_dst) {
+                return Some((record, Direction::LmaDownlink));
             }
         }
         if roles.access {
-            if let Some(id) = lookup(Function::Mag, work.ue_src) {
-                return Some((id, Direction::MagUplink));
+            if let Some((_, record)) = tables.ue_record(Function::Mag, ipv6, work.ue_src) {
+                return Some((record, Direction::MagUplink));
             }
         }
         None

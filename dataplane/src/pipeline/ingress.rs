@@ -30,7 +30,7 @@ pub(super) enum Op {
 }
 
 /// One packet between the stages: what stage 1 read, and where the binding should be.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Pending {
     pub op: Op,
     /// The family of the packet inside (or going inside) the tunnel.
@@ -106,10 +106,19 @@ impl FastPath {
     #[inline(always)]
     pub(super) fn classify<P: PacketBuf>(&self, context: &BurstContext, packet: &P, work: &mut Pending) {
         let frame = packet.data();
+        if self.classify_common(context.roles, frame, packet.rx_ipv4_checksum(), work) {
+            return;
+        }
+        self.classify_any(context.roles, frame, packet.rx_ipv4_checksum(), work);
+    }
+
+    /// The full parser: every frame the fast lane (`shape.rs`) leaves, and every decision.
+    #[inline(never)]
+    pub(super) fn classify_any(&self, roles: Roles, frame: &[u8], nic_checksum: RxChecksum, work: &mut Pending) {
         let Some(header) = EthernetHeader::parse(frame) else { return work.refuse(DropReason::EthernetTruncated) };
         match header.ethertype() {
-            ethernet::ETHERTYPE_IPV4 => self.classify_ipv4(context.roles, frame, packet.rx_ipv4_checksum(), work),
-            ethernet::ETHERTYPE_IPV6 => self.classify_ipv6(context.roles, frame, work),
+            ethernet::ETHERTYPE_IPV4 => self.classify_ipv4(roles, frame, nic_checksum, work),
+            ethernet::ETHERTYPE_IPV6 => self.classify_ipv6(roles, frame, work),
             // Address resolution for our addresses is the control thread's job.
             ethernet::ETHERTYPE_ARP => work.punt(),
             _ => work.refuse(DropReason::UnsupportedEthertype),
@@ -235,7 +244,7 @@ impl FastPath {
     /// of the first lookup that applies.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn classify_plain(
+    pub(super) fn classify_plain(
         &self,
         roles: Roles,
         family: Family,
@@ -299,12 +308,32 @@ impl FastPath {
         if header.checksum_present && !checksum::verifies(gre_packet) {
             return work.refuse(DropReason::GreChecksum);
         }
+        let inner_at = gre_offset + header.header_len;
+        let payload = gre_packet.get(header.header_len..).unwrap_or_default();
+        let inner = read_inner(family, payload);
+        self.tunnelled(local, outer_ecn, (src_at, src_len), inner_at, key, family, inner, work);
+    }
+
+    /// A GRE packet for one of our tunnel addresses, parsed: prefetches the key's home slot and hands stage 3
+    /// what it needs. `inner` is (total length, TTL, ECN, source as a binding holds it), `None` when the inner
+    /// packet is malformed.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn tunnelled(
+        &self,
+        local: Local,
+        outer_ecn: u8,
+        (src_at, src_len): (usize, u8),
+        inner_at: usize,
+        key: u32,
+        family: Family,
+        inner: Option<(usize, u8, u8, u64)>,
+        work: &mut Pending,
+    ) {
         let tables = &self.tables;
         if let Some(record) = tables.record(tables.home(key)) {
             record.prefetch();
         }
-        let inner_at = gre_offset + header.header_len;
-        let payload = gre_packet.get(header.header_len..).unwrap_or_default();
         work.op = Op::Gre;
         work.family = family;
         work.outer_ecn = outer_ecn;
@@ -314,7 +343,7 @@ impl FastPath {
         work.src_len = src_len;
         work.inner_at = inner_at as u16;
         work.key = key;
-        match read_inner(family, payload) {
+        match inner {
             Some((len, ttl, ecn, source)) => {
                 work.inner_malformed = false;
                 work.inner_len = len as u16;
@@ -363,6 +392,6 @@ fn carries_mobility_header(l4: &[u8]) -> bool {
 
 /// Link-local unicast (fe80::/10) or link-scope multicast (ff02::/16, e.g. solicited-node, all-routers):
 /// addresses a router never forwards.
-fn is_link_scope(address: &[u8; 16]) -> bool {
+pub(super) fn is_link_scope(address: &[u8; 16]) -> bool {
     (address[0] == 0xfe && address[1] & 0xc0 == 0x80) || (address[0] == 0xff && address[1] & 0x0f == 0x02)
 }

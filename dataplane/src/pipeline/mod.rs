@@ -20,16 +20,16 @@ mod config;
 mod decap;
 mod encap;
 mod ingress;
+mod shape;
 
 pub use config::{PipelineConfig, PipelineConfigError, PortConfig, Roles, MIN_MTU};
 
-use crate::binding::BindingId;
 use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::MAX_BURST;
 use crate::nexthop::{IpFamily, PortNextHops};
 use crate::packet::PacketBuf;
-use crate::tables::{TemplateContext, WorkerTable};
-use crate::wire::ethernet::{self, MacAddr};
+use crate::tables::{Record, TemplateContext, Way, WorkerTable};
+use crate::wire::ethernet;
 use config::Egress;
 use ingress::{Op, Pending};
 use std::net::IpAddr;
@@ -112,15 +112,30 @@ pub struct FastPath {
 struct Out {
     port: usize,
     mtu: usize,
-    mac: MacAddr,
-    /// The port's resolved default next hop for IPv4 and IPv6.
-    next_hop: [Option<MacAddr>; 2],
+    /// Per [`Family`], the Ethernet header of a frame to the port's resolved default next hop (the
+    /// destination MAC, the port's MAC, the family's EtherType), ready to copy; `resolved` says which are real.
+    header: [[u8; ethernet::HEADER_LEN]; 2],
+    resolved: [bool; 2],
 }
 
 impl Out {
+    fn new(port: usize, config: &PortConfig, next_hops: &PortNextHops) -> Self {
+        let mut out =
+            Out { port, mtu: usize::from(config.mtu), header: [[0; ethernet::HEADER_LEN]; 2], resolved: [false; 2] };
+        for (family, ip) in [(Family::Ipv4, IpFamily::V4), (Family::Ipv6, IpFamily::V6)] {
+            let next_hop = next_hops.get(port, ip);
+            out.resolved[family as usize] = next_hop.is_some();
+            let header = &mut out.header[family as usize];
+            ethernet::write_header(header, next_hop.unwrap_or_default(), config.mac, family.ethertype());
+        }
+        out
+    }
+
+    /// The header towards the resolved next hop for `family`.
     #[inline(always)]
-    fn next_hop(&self, family: Family) -> Option<MacAddr> {
-        self.next_hop[family as usize]
+    fn header(&self, family: Family) -> Option<&[u8; ethernet::HEADER_LEN]> {
+        let at = family as usize & 1;
+        self.resolved[at].then_some(&self.header[at])
     }
 }
 
@@ -132,18 +147,14 @@ struct BurstContext {
     access: Option<Out>,
 }
 
-const NO_RUN: u32 = u32::MAX;
-
 /// Counts accumulated over a burst and added once.
-struct Tally {
+struct Tally<'a> {
     rx_bytes: u64,
     encapsulated: u64,
     decapsulated: u64,
     punted: u64,
-    /// The binding of the current run of packets (`NO_RUN`: none), its direction, and the run's packets and
-    /// bytes.
-    run_slot: u32,
-    run_direction: Direction,
+    /// The binding of the current run of packets and the way they crossed it, and the run's packets and bytes.
+    run: Option<(&'a Record, Way)>,
     run_packets: u64,
     run_bytes: u64,
 }
@@ -200,20 +211,12 @@ impl FastPath {
         let count = packets.len().min(nexts.len());
         let (Some(packets), Some(nexts)) = (packets.get_mut(..count), nexts.get_mut(..count)) else { return };
         let context = self.burst_context(rx_port);
-        let mut tally = Tally {
-            rx_bytes: 0,
-            encapsulated: 0,
-            decapsulated: 0,
-            punted: 0,
-            run_slot: NO_RUN,
-            run_direction: Direction::LmaUplink,
-            run_packets: 0,
-            run_bytes: 0,
-        };
+        let mut tally =
+            Tally { rx_bytes: 0, encapsulated: 0, decapsulated: 0, punted: 0, run: None, run_packets: 0, run_bytes: 0 };
         for (packets, nexts) in packets.chunks_mut(MAX_BURST).zip(nexts.chunks_mut(MAX_BURST)) {
             self.stages(&context, packets, nexts, &mut tally);
         }
-        self.flush_run(&mut tally);
+        flush_run(&mut tally);
         let counters = &self.counters;
         if let Some(port) = counters.port(rx_port) {
             port.rx_packets.add(count as u64);
@@ -225,7 +228,13 @@ impl FastPath {
     }
 
     #[inline(always)]
-    fn stages<P: PacketBuf>(&self, context: &BurstContext, packets: &mut [P], nexts: &mut [Next], tally: &mut Tally) {
+    fn stages<'a, P: PacketBuf>(
+        &'a self,
+        context: &BurstContext,
+        packets: &mut [P],
+        nexts: &mut [Next],
+        tally: &mut Tally<'a>,
+    ) {
         let mut pending = [Pending::default(); MAX_BURST];
         // 1. Classify; prefetch the record (a key's home slot) or the bucket (a UE address).
         for (packet, work) in packets.iter().zip(pending.iter_mut()) {
@@ -263,13 +272,7 @@ impl FastPath {
     fn burst_context(&self, rx_port: usize) -> BurstContext {
         let out = |index: Option<usize>| {
             let port = index?;
-            let config = self.ports.get(port)?;
-            Some(Out {
-                port,
-                mtu: usize::from(config.mtu),
-                mac: config.mac,
-                next_hop: [self.next_hops.get(port, IpFamily::V4), self.next_hops.get(port, IpFamily::V6)],
-            })
+            Some(Out::new(port, self.ports.get(port)?, &self.next_hops))
         };
         BurstContext {
             roles: self.ports.get(rx_port).map_or(Roles::default(), |port| port.roles),
@@ -279,47 +282,50 @@ impl FastPath {
         }
     }
 
-    /// Adds a packet to its binding's counters, batched while consecutive packets share the binding.
+    /// Adds a packet to its binding's counters, batched while consecutive packets share the binding and way.
     #[inline(always)]
-    fn count_binding(&self, tally: &mut Tally, id: BindingId, direction: Direction, bytes: usize) {
-        if tally.run_slot != id.0 || tally.run_direction != direction {
-            self.flush_run(tally);
-            tally.run_slot = id.0;
-            tally.run_direction = direction;
+    fn count_binding<'a>(&self, tally: &mut Tally<'a>, record: &'a Record, direction: Direction, bytes: usize) {
+        let way = direction.way();
+        if !matches!(tally.run, Some((run, run_way)) if std::ptr::eq(run, record) && run_way == way) {
+            flush_run(tally);
+            tally.run = Some((record, way));
         }
         tally.run_packets += 1;
         tally.run_bytes += bytes as u64;
     }
-
-    #[inline(always)]
-    fn flush_run(&self, tally: &mut Tally) {
-        if let Some(record) = self.tables.record(tally.run_slot) {
-            record.count(tally.run_direction.way(), tally.run_packets, tally.run_bytes);
-        }
-        tally.run_slot = NO_RUN;
-        tally.run_packets = 0;
-        tally.run_bytes = 0;
-    }
 }
 
-/// Which way through which function a packet is going.
+/// Adds the current run to its binding's counters.
+#[inline(always)]
+fn flush_run(tally: &mut Tally) {
+    if let Some((record, way)) = tally.run.take() {
+        record.count(way, tally.run_packets, tally.run_bytes);
+    }
+    tally.run_packets = 0;
+    tally.run_bytes = 0;
+}
+
+/// Which way through which function a packet is going; the low bit is the [`Way`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum Direction {
     /// `core` → `sgi`, decapsulated.
-    LmaUplink,
+    LmaUplink = 0,
     /// `sgi` → `core`, encapsulated.
-    LmaDownlink,
+    LmaDownlink = 1,
     /// `access` → `core`, encapsulated.
-    MagUplink,
+    MagUplink = 2,
     /// `core` → `access`, decapsulated.
-    MagDownlink,
+    MagDownlink = 3,
 }
 
 impl Direction {
-    fn way(self) -> crate::tables::Way {
-        match self {
-            Direction::LmaUplink | Direction::MagUplink => crate::tables::Way::Uplink,
-            Direction::LmaDownlink | Direction::MagDownlink => crate::tables::Way::Downlink,
+    #[inline(always)]
+    fn way(self) -> Way {
+        if self as u8 & 1 == 0 {
+            Way::Uplink
+        } else {
+            Way::Downlink
         }
     }
 }

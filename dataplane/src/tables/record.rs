@@ -83,10 +83,8 @@ struct Hot {
     ue_prefix64: AtomicU64,
     /// MAG: the UE's MAC (out of `access`), packed by [`pack_mac`].
     access_mac: AtomicU64,
-    uplink_packets: Counter,
-    uplink_bytes: Counter,
-    downlink_packets: Counter,
-    downlink_bytes: Counter,
+    /// Packets and bytes per [`Way`]: uplink packets, uplink bytes, downlink packets, downlink bytes.
+    counters: [Counter; 4],
 }
 
 /// One binding's slot in a worker's table. See the module documentation.
@@ -121,19 +119,14 @@ impl View {
             Function::Lma
         }
     }
-    /// Is this a live binding of `function` that receives with `key`?
-    #[inline(always)]
-    pub fn receives(&self, function: Function, key: u32) -> bool {
-        let want = flag::VALID | flag::RX_KEY | if function == Function::Mag { flag::MAG } else { 0 };
-        self.flags & (flag::VALID | flag::RX_KEY | flag::MAG) == want && self.rx_key == key
-    }
 }
 
 /// Which way a packet crossed the binding, for its counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Way {
-    Uplink,
-    Downlink,
+    Uplink = 0,
+    Downlink = 1,
 }
 
 impl Record {
@@ -158,6 +151,23 @@ impl Record {
         } else {
             u64::from(self.hot.ue_ipv4.load(Relaxed)) == value
         }
+    }
+
+    /// The flags word ([`flag`]).
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> u32 {
+        self.hot.flags.load(Relaxed)
+    }
+
+    /// Is this a live binding of `function` that receives with `key` from `remote` (the outer source, 4 or 16
+    /// bytes; a MAG binding's LMAA — the LMA does not check it, TS 29.275 §6.3)?
+    #[inline(always)]
+    pub(crate) fn receives(&self, function: Function, key: u32, remote: &[u8]) -> bool {
+        let flags = self.flags();
+        let want = flag::VALID | flag::RX_KEY | if function == Function::Mag { flag::MAG } else { 0 };
+        flags & (flag::VALID | flag::RX_KEY | flag::MAG) == want
+            && self.hot.rx_key.load(Relaxed) == key
+            && (function == Function::Lma || self.remote_is(flags, remote))
     }
 
     /// Reads line 0's binding data.
@@ -192,12 +202,9 @@ impl Record {
     /// Adds a run of packets to the binding's counters.
     #[inline(always)]
     pub(crate) fn count(&self, way: Way, packets: u64, bytes: u64) {
-        let (p, b) = match way {
-            Way::Uplink => (&self.hot.uplink_packets, &self.hot.uplink_bytes),
-            Way::Downlink => (&self.hot.downlink_packets, &self.hot.downlink_bytes),
-        };
-        p.add(packets);
-        b.add(bytes);
+        let at = way as usize * 2;
+        self.hot.counters[at].add(packets);
+        self.hot.counters[at + 1].add(bytes);
     }
 
     /// The GRE key packets are sent with (0 without one).
@@ -210,10 +217,10 @@ impl Record {
 
     pub fn counters(&self) -> BindingSnapshot {
         BindingSnapshot {
-            uplink_packets: self.hot.uplink_packets.get(),
-            uplink_bytes: self.hot.uplink_bytes.get(),
-            downlink_packets: self.hot.downlink_packets.get(),
-            downlink_bytes: self.hot.downlink_bytes.get(),
+            uplink_packets: self.hot.counters[0].get(),
+            uplink_bytes: self.hot.counters[1].get(),
+            downlink_packets: self.hot.counters[2].get(),
+            downlink_bytes: self.hot.counters[3].get(),
         }
     }
 
@@ -251,14 +258,15 @@ impl Record {
     }
 
     /// Writes the outer headers in front of an inner packet of `inner_len` bytes: `frame` starts where the
-    /// template goes and is at least the template's length. `core_mac` replaces the template's destination
-    /// when the binding has no MAC of its own. Returns the template's length.
+    /// template goes and is at least the template's length. `core_mac` (the first six bytes of an Ethernet header
+    /// towards the `core` port's next hop) replaces the template's destination when the binding has no MAC of its
+    /// own. Returns the template's length.
     #[inline(always)]
     pub(crate) fn write_outer(
         &self,
         flags: u32,
         frame: &mut [u8],
-        core_mac: Option<MacAddr>,
+        core_mac: Option<&[u8; ethernet::HEADER_LEN]>,
         inner_ethertype: u16,
         inner_len: usize,
         outer_ecn: u8,
@@ -289,8 +297,8 @@ impl Record {
             out[V4_GRE_PROTOCOL..V4_GRE_PROTOCOL + 2].copy_from_slice(&inner_ethertype.to_be_bytes());
             TEMPLATE_LEN_V4
         };
-        if let Some(mac) = core_mac {
-            frame.get_mut(..6)?.copy_from_slice(&mac.0);
+        if let (Some(mac), Some(to)) = (core_mac, frame.get_mut(..6)) {
+            to.copy_from_slice(&mac[..6]);
         }
         Some(len)
     }
@@ -340,7 +348,7 @@ impl Record {
         hot.ue_prefix64.store(binding.ue_prefix64().unwrap_or(0), Relaxed);
         hot.access_mac.store(pack_mac(binding.next_hop.access), Relaxed);
         if fresh {
-            for counter in [&hot.uplink_packets, &hot.uplink_bytes, &hot.downlink_packets, &hot.downlink_bytes] {
+            for counter in &hot.counters {
                 counter.reset();
             }
         }

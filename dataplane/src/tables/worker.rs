@@ -121,11 +121,16 @@ impl WorkerTable {
     /// The binding of `function` that receives with `key`; `remote` is the outer source (4 or 16 bytes), which
     /// must be a MAG binding's LMAA. The key's home slot first (the pipeline prefetched it), the index only while
     /// some key is displaced.
-    #[inline(always)]
     pub fn find_rx(&self, function: Function, key: u32, remote: &[u8]) -> Option<BindingId> {
+        self.rx_record(function, key, remote).map(|(slot, _)| BindingId(slot))
+    }
+
+    /// [`WorkerTable::find_rx`] with the record, for the fast path.
+    #[inline(always)]
+    pub(crate) fn rx_record(&self, function: Function, key: u32, remote: &[u8]) -> Option<(u32, &Record)> {
         let home = self.home(key);
-        if self.receives(home, function, key, remote) {
-            return Some(BindingId(home));
+        if let Some(record) = self.record(home).filter(|record| record.receives(function, key, remote)) {
+            return Some((home, record));
         }
         if !self.has_displaced_keys() {
             return None;
@@ -133,20 +138,13 @@ impl WorkerTable {
         self.find_displaced(function, key, remote)
     }
 
-    /// Is the record in `slot` the binding of `function` receiving with `key` from `remote`?
-    #[inline(always)]
-    fn receives(&self, slot: u32, function: Function, key: u32, remote: &[u8]) -> bool {
-        self.record(slot).is_some_and(|record| {
-            let view = record.view();
-            view.receives(function, key) && (function == Function::Lma || record.remote_is(view.flags, remote))
-        })
-    }
-
     /// The rare case, kept out of the packet loop: a key away from its home slot.
     #[inline(never)]
-    fn find_displaced(&self, function: Function, key: u32, remote: &[u8]) -> Option<BindingId> {
+    fn find_displaced(&self, function: Function, key: u32, remote: &[u8]) -> Option<(u32, &Record)> {
         let probe = self.rx_probe(function, key, remote);
-        self.index.find(probe, |slot| self.receives(slot, function, key, remote)).map(BindingId)
+        let receives = |slot| self.record(slot).is_some_and(|record| record.receives(function, key, remote));
+        let slot = self.index.find(probe, receives)?;
+        Some((slot, self.record(slot)?))
     }
 
     #[inline(always)]
@@ -164,8 +162,16 @@ impl WorkerTable {
 
     /// The binding of `function` whose UE has `value`: the /64's upper bits (`ipv6`) or the IPv4 home address.
     pub fn find_ue(&self, function: Function, ipv6: bool, value: u64) -> Option<BindingId> {
+        self.ue_record(function, ipv6, value).map(|(slot, _)| BindingId(slot))
+    }
+
+    /// [`WorkerTable::find_ue`] with the record, for the fast path.
+    #[inline(always)]
+    pub(crate) fn ue_record(&self, function: Function, ipv6: bool, value: u64) -> Option<(u32, &Record)> {
         let probe = self.ue_probe(function, ipv6, value);
-        self.index.find(probe, |slot| self.record(slot).is_some_and(|r| r.serves(function, ipv6, value))).map(BindingId)
+        let serves = |slot| self.record(slot).is_some_and(|record| record.serves(function, ipv6, value));
+        let slot = self.index.find(probe, serves)?;
+        Some((slot, self.record(slot)?))
     }
 
     /// Applies up to `max` queued updates and publishes the last epoch applied; call it between bursts.

@@ -39,7 +39,7 @@ pub fn verifies(data: &[u8]) -> bool {
 /// [`verifies`] for the common 20-byte IPv4 header: five native-endian words. The one's-complement sum is
 /// independent of byte order (RFC 1071 §2(B)), and all-ones reads the same either way.
 #[inline]
-fn verifies_20(header: &[u8; 20]) -> bool {
+pub(crate) fn verifies_20(header: &[u8; 20]) -> bool {
     let word = |i: usize| u64::from(u32::from_ne_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]));
     fold(word(0) + word(4) + word(8) + word(12) + word(16)) == 0xffff
 }

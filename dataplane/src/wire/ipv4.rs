@@ -81,11 +81,15 @@ impl<'a> Ipv4Packet<'a> {
 }
 
 /// Decrements the TTL of the header starting `fixed`, keeping its checksum valid. The caller has checked TTL > 1.
+#[inline(always)]
 pub fn decrement_ttl(fixed: &mut [u8; MIN_HEADER_LEN]) {
-    let old = u16::from_be_bytes([fixed[8], fixed[9]]);
     fixed[8] = fixed[8].wrapping_sub(1);
-    // RFC 1624 eqn. 3, not RFC 1141's HC + 0x0100, which can yield 0xffff where a full recomputation gives 0.
-    rewrite_word_checksum(fixed, old, u16::from_be_bytes([fixed[8], fixed[9]]));
+    // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), not RFC 1141's HC + 0x0100, which can yield 0xffff where a full
+    // recomputation gives 0. The word m = TTL·256 + protocol becomes m' = m − 0x0100, so ~m + m' is the constant
+    // 0xfeff (TTL > 0), and one fold suffices: 0xffff + 0xfeff carries once and the fold cannot carry again.
+    let sum = u32::from(!u16::from_be_bytes([fixed[10], fixed[11]])) + 0xfeff;
+    let sum = (sum & 0xffff) + (sum >> 16);
+    fixed[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }
 
 /// Sets the ECN field, keeping the checksum valid.
@@ -95,6 +99,7 @@ pub fn set_ecn(fixed: &mut [u8; MIN_HEADER_LEN], ecn: u8) {
     rewrite_word_checksum(fixed, old, u16::from_be_bytes([fixed[0], fixed[1]]));
 }
 
+#[inline]
 fn rewrite_word_checksum(fixed: &mut [u8; MIN_HEADER_LEN], old: u16, new: u16) {
     let sum = checksum::update(u16::from_be_bytes([fixed[10], fixed[11]]), old, new);
     fixed[10..12].copy_from_slice(&sum.to_be_bytes());
@@ -212,6 +217,27 @@ mod tests {
         bytes[6] = 0x00;
         bytes[7] = 0x01; // offset 8
         assert!(Ipv4Packet::parse(&bytes).unwrap().is_fragment());
+    }
+
+    #[test]
+    fn ttl_decrement_equals_a_full_recomputation_for_every_checksum() {
+        // Every starting checksum, whether or not the header was consistent: the update must be exactly the
+        // RFC 1624 general form, which a valid header turns into the recomputed value.
+        for ttl in [2u8, 64, 255] {
+            for start in 0..=u16::MAX {
+                let mut fixed = [0x45, 0, 0, 40, 0, 0, 0x40, 0, ttl, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+                fixed[10..12].copy_from_slice(&start.to_be_bytes());
+                let expected =
+                    checksum::update(start, u16::from_be_bytes([ttl, 17]), u16::from_be_bytes([ttl - 1, 17]));
+                decrement_ttl(&mut fixed);
+                assert_eq!(u16::from_be_bytes([fixed[10], fixed[11]]), expected, "ttl {ttl}, checksum {start:#06x}");
+            }
+        }
+        let mut bytes = hex(V9);
+        let fixed: &mut [u8; 20] = (&mut bytes[..20]).try_into().unwrap();
+        decrement_ttl(fixed);
+        let theirs = etherparse::Ipv4HeaderSlice::from_slice(&bytes).unwrap().to_header();
+        assert_eq!(theirs.header_checksum, theirs.calc_header_checksum());
     }
 
     #[test]

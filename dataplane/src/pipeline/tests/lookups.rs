@@ -2,6 +2,7 @@
 //! whose home slot was taken, UE addresses). Slots are reused; a stale key must never reach the new occupant.
 
 use super::*;
+use crate::binding::BindingId;
 use crate::tables::{home_slot, slot_count};
 use std::net::IpAddr;
 

@@ -4,6 +4,7 @@
 mod adversarial;
 mod concurrency;
 mod directions;
+mod lane;
 mod lookups;
 mod next_hops;
 mod punt;
