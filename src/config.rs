@@ -8,10 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dataplane::binding::BindingId;
 use dataplane::binding::{Binding, Function, TunnelEndpoints};
 use dataplane::idle::IdlePolicy;
 use dataplane::pipeline::Roles;
-use dataplane::tables::BindingTable;
+use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::wire::ethernet::MacAddr;
 use serde::Deserialize;
 
@@ -26,16 +27,13 @@ pub struct Config {
     pub ports: Vec<PortSection>,
     #[serde(default)]
     pub gateway: GatewaySection,
-    /// Static bindings, installed before the first packet is read: the `[[binding]]` tables, then the lines of
-    /// `gateway.bindings_file`.
+    /// Static bindings written as `[[binding]]` tables; installed before the first packet is read, then those of
+    /// `gateway.bindings_file` (see [`Config::static_tables`]).
     #[serde(rename = "binding", default)]
     pub bindings: Vec<BindingSection>,
-    /// How many bindings came from `[[binding]]` tables; those from `gateway.bindings_file` follow, and
-    /// `file_lines` holds each one's line number there.
+    /// What [`Config::load`] built: the tables with every static binding installed.
     #[serde(skip)]
-    pub table_bindings: usize,
-    #[serde(skip)]
-    pub file_lines: Vec<u32>,
+    pub static_tables: Option<StaticTables>,
     /// `[lma]`: run the LMA procedures (PBU/PBA, revocation, heartbeat) on this gateway.
     pub lma: Option<controlplane::config::LmaConfig>,
     /// `[mag]`: run the MAG procedures on this gateway.
@@ -47,6 +45,17 @@ pub struct Config {
     #[serde(default)]
     pub metrics: controlplane::config::MetricsConfig,
 }
+
+/// The tables of a fast-path config with its static bindings installed, and each binding's slot in config order
+/// (the `[[binding]]` tables, then the file's lines).
+#[derive(Debug)]
+pub struct StaticTables {
+    pub tables: UpdateSender,
+    pub installed: Vec<BindingId>,
+}
+
+/// How long an install waits for room in a worker's update queue.
+const UPDATE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `[dpdk]`: how EAL starts and how much packet memory it gets.
 #[derive(Debug, Deserialize)]
@@ -265,17 +274,47 @@ impl std::str::FromStr for Prefix64 {
     }
 }
 
+/// The last address text a bindings file had in one column, and its value.
+#[derive(Debug, Default)]
+pub struct LastAddress(Option<(String, IpAddr)>);
+
+impl LastAddress {
+    fn parse(&mut self, text: &str, parse: impl Fn(&str) -> Result<IpAddr, String>) -> Result<IpAddr, String> {
+        match &self.0 {
+            Some((last, address)) if last == text => Ok(*address),
+            _ => {
+                let address = parse(text)?;
+                self.0 = Some((text.to_owned(), address));
+                Ok(address)
+            }
+        }
+    }
+}
+
 impl BindingSection {
     /// One line of a bindings file: `function,local,remote,uplink_key,downlink_key,ue_ipv4,ue_ipv6_prefix`, keys
-    /// in decimal or `0x` hex, empty fields for none.
-    pub fn from_line(text: &str) -> Result<BindingSection, String> {
-        let fields: Vec<&str> = text.split(',').map(str::trim).collect();
-        let [function, local, remote, uplink, downlink, ipv4, prefix] = fields[..] else {
+    /// in decimal or `0x` hex, empty fields for none. `last` remembers the last `local` and `remote` parsed: in a
+    /// file of a million lines they repeat (one LMAA, a few MAGs), and parsing them again would be a third of the
+    /// load time.
+    pub fn from_line(text: &str, last: &mut [LastAddress; 2]) -> Result<BindingSection, String> {
+        // Into a fixed array, not a Vec, and split by bytes: a million lines load at start-up.
+        let mut fields = [""; 7];
+        let mut count = 0;
+        let mut start = 0;
+        for end in text.bytes().enumerate().filter(|(_, b)| *b == b',').map(|(i, _)| i).chain([text.len()]) {
+            if let Some(slot) = fields.get_mut(count) {
+                // ',' is ASCII: both ends are character boundaries.
+                *slot = text.get(start..end).unwrap_or_default().trim_ascii();
+            }
+            start = end + 1;
+            count += 1;
+        }
+        if count != fields.len() {
             return Err(format!(
-                "{} fields where 7 are expected: function,local,remote,uplink_key,downlink_key,ue_ipv4,ue_ipv6_prefix",
-                fields.len()
+                "{count} fields where 7 are expected: function,local,remote,uplink_key,downlink_key,ue_ipv4,ue_ipv6_prefix"
             ));
-        };
+        }
+        let [function, local, remote, uplink, downlink, ipv4, prefix] = fields;
         let function = match function {
             "lma" => FunctionName::Lma,
             "mag" => FunctionName::Mag,
@@ -294,10 +333,11 @@ impl BindingSection {
             };
             parsed.map(Some).map_err(|_| format!("{name} {text:?} is not a 32-bit GRE key"))
         };
+        let [last_local, last_remote] = last;
         Ok(BindingSection {
             function,
-            local: address("local", local)?,
-            remote: address("remote", remote)?,
+            local: last_local.parse(local, |text| address("local", text))?,
+            remote: last_remote.parse(remote, |text| address("remote", text))?,
             uplink_key: key("uplink_key", uplink)?,
             downlink_key: key("downlink_key", downlink)?,
             ue_ipv4: match ipv4 {
@@ -403,20 +443,19 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Reads and checks a config file, static bindings included: they are installed in `static_tables`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let mut config = Self::read(path)?;
+        config.static_tables = config.static_tables(path)?;
+        Ok(config)
+    }
+
+    /// Reads and checks a config file but for its static bindings, which [`Config::static_tables`] installs (the
+    /// gateway does that while EAL starts).
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let mut config = Self::parse(&text, path)?;
+        let config = Self::parse(&text, path)?;
         drop(text);
-        config.table_bindings = config.bindings.len();
-        if let Some(file) = config.gateway.bindings_file.clone() {
-            let file = path.parent().map_or(file.clone(), |dir| dir.join(&file));
-            config.read_bindings_file(&file).map_err(|problem| ConfigError::Invalid {
-                path: path.into(),
-                key: "gateway.bindings_file".into(),
-                problem,
-                line: None,
-            })?;
-        }
         config.validate().map_err(|(key, problem)| ConfigError::Invalid {
             path: path.into(),
             key,
@@ -424,6 +463,33 @@ impl Config {
             line: None,
         })?;
         Ok(config)
+    }
+
+    /// The fast path's tables with the static bindings installed — the `[[binding]]` tables, then the lines of
+    /// `gateway.bindings_file`, streamed, never held as text — or `None` without the fast path. `path` is the
+    /// config file's, which a relative bindings file is read from. Errors name the table or the file's line.
+    pub fn static_tables(&self, path: &Path) -> Result<Option<StaticTables>, ConfigError> {
+        let invalid =
+            |(key, problem): (String, String)| ConfigError::Invalid { path: path.into(), key, problem, line: None };
+        if !self.is_fast_path() {
+            if !self.bindings.is_empty() || self.gateway.bindings_file.is_some() {
+                return Err(invalid(("binding".into(), "bindings need ports with roles (core, access, sgi)".into())));
+            }
+            return Ok(None);
+        }
+        let mut loaded = StaticTables { tables: UpdateSender::new(self.table_config()), installed: Vec::new() };
+        for (i, section) in self.bindings.iter().enumerate() {
+            let name = |field: Option<&str>| match field {
+                Some(field) => format!("binding[{i}].{field}"),
+                None => format!("binding[{i}]"),
+            };
+            self.install_static(&mut loaded, section, name).map_err(invalid)?;
+        }
+        if let Some(file) = &self.gateway.bindings_file {
+            let file = path.parent().map_or(file.clone(), |dir| dir.join(file));
+            self.stream_bindings_file(&file, &mut loaded).map_err(invalid)?;
+        }
+        Ok(Some(loaded))
     }
 
     fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -440,34 +506,95 @@ impl Config {
         })
     }
 
-    /// Appends the bindings of a bindings file (see [`GatewaySection::bindings_file`]), reading it line by line.
-    fn read_bindings_file(&mut self, file: &Path) -> Result<(), String> {
+    /// Installs the bindings of a bindings file (see [`GatewaySection::bindings_file`]), line by line.
+    fn stream_bindings_file(&self, file: &Path, loaded: &mut StaticTables) -> Result<(), (String, String)> {
         use std::io::BufRead;
-        let open = std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        for (n, line) in std::io::BufReader::with_capacity(1 << 20, open).lines().enumerate() {
-            let number = n + 1;
-            let line = line.map_err(|e| format!("{} line {number}: {e}", file.display()))?;
-            let text = line.split('#').next().unwrap_or_default().trim();
+        const KEY: &str = "gateway.bindings_file";
+        let open =
+            std::fs::File::open(file).map_err(|e| (KEY.into(), format!("cannot read {}: {e}", file.display())))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, open);
+        let mut line = String::new();
+        let mut last = [LastAddress::default(), LastAddress::default()];
+        for number in 1.. {
+            line.clear();
+            let read = reader.read_line(&mut line);
+            let read = read.map_err(|e| (KEY.into(), format!("{} line {number}: {e}", file.display())))?;
+            if read == 0 {
+                return Ok(());
+            }
+            let comment = line.bytes().position(|b| b == b'#').unwrap_or(line.len());
+            let text = line.get(..comment).unwrap_or_default().trim_ascii();
             if text.is_empty() || text.starts_with("function,") {
                 continue;
             }
-            let section =
-                BindingSection::from_line(text).map_err(|e| format!("{} line {number}: {e}", file.display()))?;
-            self.bindings.push(section);
-            self.file_lines.push(number as u32);
+            let section = BindingSection::from_line(text, &mut last)
+                .map_err(|e| (KEY.into(), format!("{} line {number}: {e}", file.display())))?;
+            let name = |field: Option<&str>| match field {
+                Some(field) => format!("{KEY} line {number} ({field})"),
+                None => format!("{KEY} line {number}"),
+            };
+            self.install_static(loaded, &section, name)?;
         }
         Ok(())
     }
 
-    /// How errors name static binding `i`: `binding[i]` for a `[[binding]]` table, the file's line otherwise.
-    pub fn binding_key(&self, i: usize) -> String {
-        match i.checked_sub(self.table_bindings).and_then(|k| self.file_lines.get(k)) {
-            Some(line) => format!("gateway.bindings_file line {line}"),
-            None => format!("binding[{i}]"),
+    /// Checks one static binding against the rest of the config and installs it. `name(None)` names the binding
+    /// in errors, `name(Some(field))` one of its fields (only when there is an error to name).
+    fn install_static(
+        &self,
+        loaded: &mut StaticTables,
+        section: &BindingSection,
+        name: impl Fn(Option<&str>) -> String,
+    ) -> Result<(), (String, String)> {
+        let key = |field: &str| name(Some(field));
+        let g = &self.gateway;
+        if loaded.installed.len() >= g.table_capacity {
+            return Err((
+                "gateway.table_capacity".into(),
+                format!("{} is less than the static bindings: {} is one more", g.table_capacity, name(None)),
+            ));
+        }
+        let (own, own_key, needs) = match section.function {
+            FunctionName::Lma => (&g.lmaa, "gateway.lmaa", RoleName::Sgi),
+            FunctionName::Mag => (&g.proxy_coa, "gateway.proxy_coa", RoleName::Access),
+        };
+        if !own.contains(&section.local) {
+            return Err((key("local"), format!("{} is not in {own_key}", section.local)));
+        }
+        let role_ports = self.role_ports();
+        for role in [RoleName::Core, needs] {
+            if role_ports[role as usize].is_none() {
+                return Err((key("function"), format!("no port has the role {:?} this binding sends to", role.name())));
+            }
+        }
+        let binding = section.to_binding().map_err(|problem| (key("remote"), problem))?;
+        let done = loaded.tables.install(binding).map_err(|problem| (name(None), problem.to_string()))?;
+        loaded.installed.push(done.id);
+        Ok(())
+    }
+
+    /// The port of each role, by [`RoleName`] (the first, if a config names one twice: `validate` refuses that).
+    fn role_ports(&self) -> [Option<usize>; 3] {
+        let mut role_ports = [None; 3];
+        for (i, port) in self.ports.iter().enumerate() {
+            for role in &port.roles {
+                role_ports[*role as usize].get_or_insert(i);
+            }
+        }
+        role_ports
+    }
+
+    /// The sizes of the fast path's tables.
+    pub fn table_config(&self) -> TableConfig {
+        TableConfig {
+            capacity: self.gateway.table_capacity,
+            queue_depth: self.gateway.update_queue_depth,
+            queue_wait: UPDATE_QUEUE_WAIT,
         }
     }
 
-    /// Checks what the types alone cannot: references between keys, ranges, uniqueness.
+    /// Checks what the types alone cannot: references between keys, ranges, uniqueness (the static bindings:
+    /// [`Config::static_tables`]).
     fn validate(&self) -> Result<(), (String, String)> {
         let d = &self.dpdk;
         if d.lcores.trim().is_empty() {
@@ -620,9 +747,6 @@ impl Config {
     fn validate_fast_path(&self) -> Result<(), (String, String)> {
         let g = &self.gateway;
         if !self.is_fast_path() {
-            if !self.bindings.is_empty() {
-                return Err(("binding".into(), "bindings need ports with roles (core, access, sgi)".into()));
-            }
             return Ok(());
         }
         if g.outer_hop_limit == 0 {
@@ -630,12 +754,6 @@ impl Config {
         }
         if !(1..=1 << 24).contains(&g.table_capacity) {
             return Err(("gateway.table_capacity".into(), format!("{} is outside 1..=16777216", g.table_capacity)));
-        }
-        if g.table_capacity < self.bindings.len() {
-            return Err((
-                "gateway.table_capacity".into(),
-                format!("{} is less than the {} static bindings", g.table_capacity, self.bindings.len()),
-            ));
         }
         for (key, depth) in
             [("gateway.update_queue_depth", g.update_queue_depth), ("gateway.punt_queue_depth", g.punt_queue_depth)]
@@ -666,37 +784,6 @@ impl Config {
                 ));
             }
             self.validate_neighbours(i, port)?;
-        }
-        // Same checks the tables apply, so a bad binding is named here rather than after EAL started.
-        let mut table = BindingTable::new(self.bindings.len());
-        for (i, section) in self.bindings.iter().enumerate() {
-            let key = |field: &str| {
-                let at = self.binding_key(i);
-                if at.starts_with("binding[") {
-                    format!("{at}.{field}")
-                } else {
-                    format!("{at} ({field})")
-                }
-            };
-            let (own, own_key, needs) = match section.function {
-                FunctionName::Lma => (&g.lmaa, "gateway.lmaa", RoleName::Sgi),
-                FunctionName::Mag => (&g.proxy_coa, "gateway.proxy_coa", RoleName::Access),
-            };
-            if !own.contains(&section.local) {
-                return Err((key("local"), format!("{} is not in {own_key}", section.local)));
-            }
-            for role in [RoleName::Core, needs] {
-                if role_ports[role as usize].is_none() {
-                    return Err((
-                        key("function"),
-                        format!("no port has the role {:?} this binding sends to", role.name()),
-                    ));
-                }
-            }
-            let binding = section.to_binding().map_err(|problem| (key("remote"), problem))?;
-            table
-                .insert(dataplane::binding::BindingId(i as u32), binding)
-                .map_err(|problem| (self.binding_key(i), problem.to_string()))?;
         }
         Ok(())
     }
@@ -775,9 +862,16 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, String> {
-        let config = Config::parse(text, Path::new("t.toml")).map_err(|e| e.to_string())?;
+        let mut config = Config::parse(text, Path::new("t.toml")).map_err(|e| e.to_string())?;
         config.validate().map_err(|(k, p)| format!("key '{k}': {p}"))?;
+        config.static_tables = config.static_tables(Path::new("t.toml")).map_err(|e| e.to_string())?;
         Ok(config)
+    }
+
+    /// The static binding installed `n`th (config order).
+    fn static_binding(config: &Config, n: usize) -> dataplane::binding::Binding {
+        let loaded = config.static_tables.as_ref().expect("a fast-path config");
+        *loaded.tables.table().get(loaded.installed[n]).expect("installed")
     }
 
     const MINIMAL: &str = "[dpdk]\n[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n";
@@ -874,13 +968,13 @@ mod tests {
             lines,
         )
         .unwrap();
-        assert_eq!(c.bindings.len(), 3, "one [[binding]] table, then two lines");
-        let file = c.bindings[1].to_binding().unwrap();
+        assert_eq!(c.static_tables.as_ref().unwrap().installed.len(), 3, "one [[binding]] table, then two lines");
+        assert_eq!(static_binding(&c, 0).uplink_key, Some(0x0a0b_0c0f));
+        let file = static_binding(&c, 1);
         assert_eq!((file.uplink_key, file.downlink_key), (Some(0x0a0b_0c0d), Some(0x0001_0001)));
         assert_eq!(file.ue_ipv6_prefix, Some("2001:db8:aaaa:1::".parse().unwrap()));
-        let v4 = c.bindings[2].to_binding().unwrap();
+        let v4 = static_binding(&c, 2);
         assert_eq!((v4.ue_ipv4, v4.ue_ipv6_prefix), (Some(Ipv4Addr::new(10, 45, 0, 3)), None));
-        assert_eq!((c.binding_key(0), c.binding_key(2)), ("binding[0]".into(), "gateway.bindings_file line 5".into()));
 
         for (bad, key, problem) in [
             ("lma,2001:db8:2::1,2001:db8:1::1,1,2,10.45.0.2\n", "gateway.bindings_file", "line 1: 6 fields"),
@@ -897,6 +991,9 @@ mod tests {
             let err = load_with_file(LMA, bad).unwrap_err();
             assert!(err.contains(&format!("key '{key}")) && err.contains(problem), "{bad:?}: {err}");
         }
+        let two = "lma,2001:db8:2::1,2001:db8:1::1,7,2,10.45.0.2,\nlma,2001:db8:2::1,2001:db8:1::1,8,3,10.45.0.3,\n";
+        let err = load_with_file(&LMA.replace("[gateway]\n", "[gateway]\ntable_capacity = 1\n"), two).unwrap_err();
+        assert!(err.contains("key 'gateway.table_capacity'") && err.contains("line 2 is one more"), "{err}");
         let missing = Config::load(Path::new("/nonexistent")).unwrap_err().to_string();
         assert!(missing.contains("cannot read"), "{missing}");
     }

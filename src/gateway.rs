@@ -13,12 +13,12 @@ use dataplane::idle::Idler;
 use dataplane::neighbor::CacheTimers;
 use dataplane::nexthop::PortNextHops;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
-use dataplane::tables::{TableConfig, UpdateSender};
+use dataplane::tables::UpdateSender;
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{inject_queue, punt_queue, Exit, Worker};
 use serde_json::json;
 
-use crate::config::{BindingSection, Config, PortSection, RoleName};
+use crate::config::{Config, PortSection, RoleName, StaticTables};
 use crate::control::{Control, ControlPort, ControlStats, Procedures};
 use crate::neighbors::{Neighbors, PortNeighbors};
 
@@ -31,9 +31,6 @@ const API_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// How long a metrics scrape waits for the control thread (Prometheus scrapes time out after about 10 s).
 const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long an install waits for room in a worker's update queue.
-const UPDATE_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 /// What a fast-path run did, for the final report.
 pub struct Outcome {
@@ -59,7 +56,7 @@ pub fn queues(workers: usize) -> (u16, u16) {
 pub fn run(
     eal: &Eal,
     config: &Config,
-    bindings: Vec<BindingSection>,
+    static_tables: StaticTables,
     ports: &[(&PortSection, Port)],
     pool: &Arc<Mempool>,
     idle_exit: Option<Duration>,
@@ -67,20 +64,8 @@ pub fn run(
 ) -> Result<Outcome, String> {
     let pipeline = pipeline_config(config, ports)?;
     let g = &config.gateway;
-    let mut tables = UpdateSender::new(TableConfig {
-        capacity: g.table_capacity,
-        queue_depth: g.update_queue_depth,
-        queue_wait: UPDATE_QUEUE_WAIT,
-    });
-    // Static bindings go in through the same update path the control plane will use.
+    let StaticTables { mut tables, installed } = static_tables;
     let installing = std::time::Instant::now();
-    let mut installed = Vec::with_capacity(bindings.len());
-    for (i, section) in bindings.into_iter().enumerate() {
-        let binding = section.to_binding().map_err(|e| format!("key '{}': {e}", config.binding_key(i)))?;
-        let done = tables.install(binding).map_err(|e| format!("key '{}': {e}", config.binding_key(i)))?;
-        // Only the slot: the binding itself is in the tables' replica, read back for the report at exit.
-        installed.push(done.id);
-    }
 
     // Everything the control thread needs that can fail is set up before any worker runs.
     let signalling = if config.has_procedures() { Some(SignallingSetup::new(config)?) } else { None };

@@ -23,7 +23,7 @@ use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker;
 use serde_json::json;
 
-use config::{BindingSection, Config};
+use config::{Config, StaticTables};
 
 /// A DPDK PMIPv6 (3GPP TS 29.275) MAG/LMA user-plane gateway.
 #[derive(Parser, Debug)]
@@ -48,7 +48,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = match Config::load(&cli.config) {
+    // The static bindings (a million take about a second) are installed on another thread while EAL starts;
+    // `--check-config` installs them here.
+    let read = if cli.check_config { Config::load } else { Config::read };
+    let config = match read(&cli.config) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("error: {err}");
@@ -60,14 +63,40 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
-    // Static bindings are handed over (and freed once installed) rather than kept for the whole run.
-    let bindings = std::mem::take(&mut config.bindings);
-    match run(&cli, &config, bindings) {
+    let outcome = std::thread::scope(|scope| {
+        let tables = scope.spawn(|| {
+            let started = std::time::Instant::now();
+            let loaded = config.static_tables(&cli.config);
+            if let Ok(Some(loaded)) = &loaded {
+                let (bindings, ms) = (loaded.installed.len(), started.elapsed().as_millis() as u64);
+                tracing::info!(bindings, ms, "static bindings installed");
+            }
+            loaded
+        });
+        run(&cli, &config, tables)
+    });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+        Err(Failure::Config(err)) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(err)) => {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Why a run ended early: the config (exit status 2, as when it is read) or anything else.
+enum Failure {
+    Config(config::ConfigError),
+    Run(String),
+}
+
+impl From<String> for Failure {
+    fn from(problem: String) -> Self {
+        Failure::Run(problem)
     }
 }
 
@@ -83,7 +112,7 @@ fn init_logging(config: &Config) {
         .init();
 }
 
-fn run(cli: &Cli, config: &Config, bindings: Vec<BindingSection>) -> Result<(), String> {
+fn run(cli: &Cli, config: &Config, tables: StaticLoad<'_>) -> Result<(), Failure> {
     // `-l 0-3` names lcores = CPUs; `--lcores` syntax (`0@(0-1)`, lcore groups) maps lcores onto CPU sets, e.g.
     // to let a gateway float over shared cores. EAL refuses `--lcores` next to `-l`, so the form is chosen here.
     let lcores_option = if config.dpdk.lcores.contains(['@', '(']) { "--lcores" } else { "-l" };
@@ -107,11 +136,14 @@ fn run(cli: &Cli, config: &Config, bindings: Vec<BindingSection>) -> Result<(), 
             .map_err(|e| format!("key 'dpdk.mempool_size': {e}"))?,
         );
         let ports = open_ports(&eal, config, &pool)?;
-        let result = if config.is_fast_path() {
-            gateway::run(&eal, config, bindings, &ports, &pool, idle_exit, &stop)
-                .map(|o| Processing::FastPath(Box::new(o)))
-        } else {
-            forward(config, idle_exit, &stop, &ports).map(Processing::L2)
+        let tables = match tables.join() {
+            Ok(loaded) => loaded.map_err(Failure::Config)?,
+            Err(_) => return Err(Failure::Run("loading the static bindings failed (panicked)".into())),
+        };
+        let result = match tables {
+            Some(tables) => gateway::run(&eal, config, tables, &ports, &pool, idle_exit, &stop)
+                .map(|o| Processing::FastPath(Box::new(o))),
+            None => forward(config, idle_exit, &stop, &ports).map(Processing::L2),
         };
         // Port statistics are read while the ports exist; closing them returns their mbufs and flushes pcaps.
         let stats: Vec<PortReport> = ports
@@ -129,8 +161,11 @@ fn run(cli: &Cli, config: &Config, bindings: Vec<BindingSection>) -> Result<(), 
     };
     drop(eal);
     let (processing, stats, in_use, pool_size) = outcome;
-    report(cli, &processing, &stats, in_use, pool_size)
+    Ok(report(cli, &processing, &stats, in_use, pool_size)?)
 }
+
+/// The thread installing the static bindings ([`Config::static_tables`]).
+type StaticLoad<'scope> = std::thread::ScopedJoinHandle<'scope, Result<Option<StaticTables>, config::ConfigError>>;
 
 /// What ran, and its counters.
 enum Processing {

@@ -76,6 +76,40 @@ mod tests {
     }
 
     #[test]
+    fn the_20_byte_check_agrees_with_the_folded_sum() {
+        // Pseudo-random headers, each also with its checksum set right and off by one, and the edge cases.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut headers = vec![[0u8; 20], [0xff; 20]];
+        for _ in 0..200_000 {
+            let mut header = [0u8; 20];
+            for chunk in header.chunks_mut(8) {
+                let bytes = next().to_ne_bytes();
+                chunk.copy_from_slice(&bytes[..chunk.len()]);
+            }
+            headers.push(header);
+            header[10..12].copy_from_slice(&[0, 0]);
+            let good = checksum(&header);
+            header[10..12].copy_from_slice(&good.to_be_bytes());
+            headers.push(header);
+            header[10..12].copy_from_slice(&good.wrapping_add(1).to_be_bytes());
+            headers.push(header);
+        }
+        let mut valid = 0;
+        for header in &headers {
+            let expected = sum(header) == 0xffff;
+            valid += usize::from(expected);
+            assert_eq!(verifies_20(header), expected, "{header:02x?}");
+        }
+        assert!(valid >= 200_000, "the valid headers are among them: {valid}");
+    }
+
+    #[test]
     fn rfc1071_example() {
         // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2.
         assert_eq!(sum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0xddf2);
