@@ -197,6 +197,8 @@ pub struct PathCounters {
     /// Table updates applied, and those the worker's table refused (a bug: the control side validates first).
     pub updates_applied: Counter,
     pub updates_refused: Counter,
+    /// Time-stamp-counter cycles the worker spent applying table updates: what churn costs the fast path.
+    pub update_cycles: Counter,
 }
 
 #[derive(Debug, Default)]
@@ -267,6 +269,7 @@ impl WorkerCounters {
             punted: self.path.punted.get(),
             updates_applied: self.path.updates_applied.get(),
             updates_refused: self.path.updates_refused.get(),
+            update_cycles: self.path.update_cycles.get(),
             drops: std::array::from_fn(|i| self.drops.0[i].get()),
         }
     }
@@ -348,6 +351,7 @@ pub struct CountersSnapshot {
     pub punted: u64,
     pub updates_applied: u64,
     pub updates_refused: u64,
+    pub update_cycles: u64,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -373,6 +377,7 @@ impl std::ops::AddAssign<&CountersSnapshot> for CountersSnapshot {
         self.punted += other.punted;
         self.updates_applied += other.updates_applied;
         self.updates_refused += other.updates_refused;
+        self.update_cycles += other.update_cycles;
         for (mine, theirs) in self.drops.iter_mut().zip(&other.drops) {
             *mine += theirs;
         }

@@ -3,7 +3,8 @@
 //! per worker, spinning), for what pmipgw cannot do yet:
 //!
 //! - **churn**: the control thread applies binding updates at a fixed rate while the workers forward
-//!   (`--churn-rate`); it measures idle, churn and idle again from the port counters and prints the ratio;
+//!   (`--churn-rate`); idle and churn phases alternate, and it reports each churn phase's rate against the idle
+//!   phases around it, and the share of worker time the updates took;
 //! - **several workers** on a machine with as many CPUs as workers (`--lcores` maps lcores onto CPUs; pmipgw
 //!   passes `-l`, which cannot).
 //!
@@ -45,7 +46,7 @@ struct Cli {
     /// Table capacity (default: bindings + room for the churn's extra bindings).
     #[arg(long)]
     capacity: Option<usize>,
-    /// Binding updates per second applied by the control thread; measures idle / churn / idle and exits.
+    /// Binding updates per second applied by the control thread; measures idle and churn phases in turn and exits.
     #[arg(long)]
     churn_rate: Option<u32>,
     /// Length of each churn-run phase, seconds.
@@ -182,7 +183,12 @@ fn rate(port: &Port, seconds: f64) -> Result<f64, String> {
     Ok((b.tx_packets - a.tx_packets) as f64 / t.elapsed().as_secs_f64())
 }
 
-/// Idle, churn, idle: the forwarding rate of each phase, and what the churn did.
+/// Churn phases, each between two idle ones.
+const CHURN_PHASES: usize = 3;
+
+/// Idle and churn phases in turn, idle first and last: each churn phase's rate against the mean of the two idle
+/// phases around it (this machine drifts by tens of percent over a run; neighbours drift least), and the share of
+/// the workers' time that applying the updates took — the churn's own cost, which no drift blurs.
 fn churn(
     cli: &Cli,
     direction: Direction,
@@ -200,44 +206,68 @@ fn churn(
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(1));
-    let idle_before = rate(port, cli.phase_seconds)?;
-
     let mut churner = Churner::new(direction, cli.bindings);
-    let before = counters.total();
-    let start = Instant::now();
-    let tx_start = port.stats().map_err(|e| e.to_string())?.tx_packets;
-    let phase = Duration::from_secs_f64(cli.phase_seconds);
-    let mut sent = 0u64;
-    while start.elapsed() < phase && !stop.load(Ordering::Relaxed) {
-        // Catch up with the schedule in 1 ms steps: 100 updates per step at 100,000/s.
-        let due = (start.elapsed().as_secs_f64() * f64::from(rate_per_s)) as u64;
-        while sent < due {
-            churner.step(sender)?;
-            sent += 1;
+    let before = counters.per_worker();
+    let mut idle = vec![rate(port, cli.phase_seconds)?];
+    let (mut churn_rates, mut ratios) = (Vec::new(), Vec::new());
+    let (mut sent, mut churn_seconds, mut synced) = (0u64, 0.0, true);
+    for _ in 0..CHURN_PHASES {
+        let start = Instant::now();
+        let tx_start = port.stats().map_err(|e| e.to_string())?.tx_packets;
+        let phase = Duration::from_secs_f64(cli.phase_seconds);
+        let mut phase_sent = 0u64;
+        while start.elapsed() < phase && !stop.load(Ordering::Relaxed) {
+            // Catch up with the schedule in 1 ms steps: 100 updates per step at 100,000/s.
+            let due = (start.elapsed().as_secs_f64() * f64::from(rate_per_s)) as u64;
+            while phase_sent < due {
+                churner.step(sender)?;
+                phase_sent += 1;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
-        std::thread::sleep(Duration::from_millis(1));
+        let elapsed = start.elapsed().as_secs_f64();
+        churn_rates.push((port.stats().map_err(|e| e.to_string())?.tx_packets - tx_start) as f64 / elapsed);
+        sent += phase_sent;
+        churn_seconds += elapsed;
+        synced &= sender.sync(Duration::from_secs(5)).is_ok();
+        idle.push(rate(port, cli.phase_seconds)?);
+        let around = (idle[idle.len() - 2] + idle[idle.len() - 1]) / 2.0;
+        ratios.push(if around > 0.0 { churn_rates[churn_rates.len() - 1] / around } else { 0.0 });
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    let churn_pps = (port.stats().map_err(|e| e.to_string())?.tx_packets - tx_start) as f64 / elapsed;
-    let synced = sender.sync(Duration::from_secs(5)).is_ok();
-    let idle_after = rate(port, cli.phase_seconds)?;
-    let after = counters.total();
-    let idle = (idle_before + idle_after) / 2.0;
+    let after = counters.per_worker();
+    // Each worker applies every update: the busiest one's share.
+    let cycles = after.iter().zip(&before).map(|(a, b)| a.update_cycles - b.update_cycles).max().unwrap_or(0);
+    let update_share = cycles as f64 / (churn_seconds * cycles_per_second() as f64).max(1.0);
+    let total = |snapshots: &[dataplane::counters::CountersSnapshot]| {
+        snapshots.iter().fold(dataplane::counters::CountersSnapshot::default(), |mut sum, s| {
+            sum += s;
+            sum
+        })
+    };
+    let (before, after) = (total(&before), total(&after));
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     Ok(json!({
         "direction": direction.to_string(),
         "bindings": cli.bindings,
         "bindings_label": results::short_count(cli.bindings),
         "updates_per_s_target": rate_per_s,
-        "updates_per_s": sent as f64 / elapsed,
+        "updates_per_s": sent as f64 / churn_seconds,
         "updates_sent": sent,
         "updates_applied": after.updates_applied - before.updates_applied,
         "updates_refused": after.updates_refused - before.updates_refused,
         "all_applied": synced,
         "drops": after.total_drops(),
-        "idle_before_mpps": idle_before / 1e6,
-        "churn_mpps": churn_pps / 1e6,
-        "idle_after_mpps": idle_after / 1e6,
-        "ratio": if idle > 0.0 { churn_pps / idle } else { 0.0 },
+        "idle_mpps": idle.iter().map(|r| r / 1e6).collect::<Vec<_>>(),
+        "churn_mpps": churn_rates.iter().map(|r| r / 1e6).collect::<Vec<_>>(),
+        "idle_mean_mpps": mean(&idle) / 1e6,
+        "churn_mean_mpps": mean(&churn_rates) / 1e6,
+        "ratios": ratios,
+        "ratio": sorted[sorted.len() / 2],
+        "ratio_min": sorted[0],
+        "ratio_max": sorted[sorted.len() - 1],
+        "update_share": update_share,
         "phase_seconds": cli.phase_seconds,
     }))
 }

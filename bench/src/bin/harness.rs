@@ -62,7 +62,8 @@ struct Cli {
     #[arg(long, default_value = "dpdk-testpmd")]
     testpmd: String,
     /// Churn instead of throughput: the fastpath driver forwards while its control thread applies this many
-    /// binding updates per second; each phase (idle, churn, idle) lasts --seconds. Writes <out>/<name>.md.
+    /// binding updates per second; idle and churn phases alternate (3 churn phases between 4 idle ones), each
+    /// --seconds long. Writes <out>/<name>.md.
     #[arg(long)]
     churn_rate: Option<u32>,
     /// Signalling through the DPDK punt path instead of throughput: pmipgw as an LMA with its control plane
@@ -164,11 +165,12 @@ fn run(cli: &Cli) -> Result<(), String> {
     finish(cli, &rows)
 }
 
-/// Churn runs: idle / churn / idle rates from the driver, into a Markdown table.
+/// Churn runs: idle and churn phases in turn from the driver, into a Markdown table.
 fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<(), String> {
     let mut table = String::from(
-        "| scenario | bindings | inner B | idle Mpps (before / after) | churn Mpps | × idle | updates/s | applied | \
-         refused | drops | mode | date |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+        "| scenario | bindings | inner B | idle Mpps (mean) | churn Mpps (mean) | × idle (median; min–max) | worker time on \
+         updates | updates/s | applied | refused | drops | mode | date |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
     );
     for &n in &cli.bindings {
         for &direction in directions {
@@ -204,12 +206,15 @@ fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<()
                 let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
                 // One row for the table and the console alike.
                 let row = format!(
-                    "| {direction} | {} | {size} | {:.2} / {:.2} | {:.2} | {:.3} | {:.0} | {} | {} | {} | {} | {} |\n",
+                    "| {direction} | {} | {size} | {:.2} | {:.2} | {:.3}; {:.3}–{:.3} | {:.2} % | {:.0} | {} | {} | {} | {} \
+                     | {} |\n",
                     results::short_count(n),
-                    f("idle_before_mpps"),
-                    f("idle_after_mpps"),
-                    f("churn_mpps"),
+                    f("idle_mean_mpps"),
+                    f("churn_mean_mpps"),
                     f("ratio"),
+                    f("ratio_min"),
+                    f("ratio_max"),
+                    f("update_share") * 100.0,
                     f("updates_per_s"),
                     r["updates_applied"],
                     r["updates_refused"],

@@ -193,9 +193,16 @@ impl FastPath {
         &self.tables
     }
 
-    /// Applies up to `max` queued table updates; call between bursts.
+    /// Applies up to `max` queued table updates; call between bursts. The time it takes is counted in
+    /// time-stamp-counter cycles (`update_cycles`).
     pub fn apply_updates(&mut self, max: usize) -> usize {
-        self.tables.apply_pending(&self.counters, max)
+        if !self.tables.has_pending() {
+            return 0;
+        }
+        let start = crate::dpdk::cpu_cycles();
+        let applied = self.tables.apply_pending(&self.counters, max);
+        self.counters.path.update_cycles.add(crate::dpdk::cpu_cycles().wrapping_sub(start));
+        applied
     }
 
     /// Processes one packet received on `rx_port` (a burst of one).

@@ -174,6 +174,12 @@ impl WorkerTable {
         Some((slot, self.record(slot)?))
     }
 
+    /// Updates are waiting (or the bindings of a table not started yet).
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        !self.updates.is_empty() || !self.initial.is_empty()
+    }
+
     /// Applies up to `max` queued updates and publishes the last epoch applied; call it between bursts.
     /// Returns how many were applied.
     pub fn apply_pending(&mut self, counters: &WorkerCounters, max: usize) -> usize {
