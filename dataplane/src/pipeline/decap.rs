@@ -16,12 +16,12 @@ impl FastPath {
     /// everything in front of the inner packet and the padding behind it, writes a fresh Ethernet header in the
     /// last 14 bytes of what was stripped, and forwards the inner packet one hop.
     #[inline(always)]
-    pub(super) fn decapsulate<'a, P: PacketBuf>(
-        &'a self,
+    pub(super) fn decapsulate<P: PacketBuf>(
+        &self,
         context: &BurstContext,
         work: &Pending,
         packet: &mut P,
-        tally: &mut Tally<'a>,
+        tally: &mut Tally,
     ) -> Result<Next, DropReason> {
         let frame = packet.data();
         let src_at = usize::from(work.src_at);
@@ -77,7 +77,7 @@ impl FastPath {
         }
         forward_one_hop(data, work.family, (new_ecn != work.inner_ecn).then_some(new_ecn))?;
         tally.decapsulated += 1;
-        self.count_binding(tally, record, direction, inner_len);
+        self.count_binding(record, direction, inner_len);
         Ok(Next::forward(out.port))
     }
 }

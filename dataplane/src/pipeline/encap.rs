@@ -14,12 +14,12 @@ impl FastPath {
     /// egress, TTL, MTU, headroom and next hop, forwards the inner packet one hop, cuts link padding, and writes
     /// the outer headers in front of it.
     #[inline(always)]
-    pub(super) fn encapsulate<'a, P: PacketBuf>(
-        &'a self,
+    pub(super) fn encapsulate<P: PacketBuf>(
+        &self,
         context: &BurstContext,
         work: &Pending,
         packet: &mut P,
-        tally: &mut Tally<'a>,
+        tally: &mut Tally,
     ) -> Result<Next, DropReason> {
         let (record, direction) = self.find_ue(context, work).ok_or(unrouted(context.roles))?;
         let flags = record.flags();
@@ -64,7 +64,7 @@ impl FastPath {
             packet.request_tx_ipv4_checksum(ethernet::HEADER_LEN as u8, crate::wire::ipv4::MIN_HEADER_LEN as u8);
         }
         tally.encapsulated += 1;
-        self.count_binding(tally, record, direction, inner_len);
+        self.count_binding(record, direction, inner_len);
         Ok(Next::forward(out.port))
     }
 

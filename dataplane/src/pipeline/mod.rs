@@ -3,18 +3,20 @@
 //! A burst goes through three stages, each starting the memory loads the next one needs, so that the cache misses
 //! of a whole burst overlap instead of being paid one after another:
 //!
-//! 1. **Classify** (`ingress.rs`): parse every header the decision needs, refuse malformed packets, pick out what
-//!    goes to the control thread, and compute where the binding is — a GRE key's home slot (prefetch the record)
-//!    or a UE address's hash bucket (prefetch the bucket).
+//! 1. **Classify**: parse every header the decision needs, refuse malformed packets, pick out what goes to the
+//!    control thread, and compute where the binding is — a GRE key's home slot (prefetch the record) or a UE
+//!    address's hash bucket (prefetch the bucket). The frame shapes nearly all traffic has are read at fixed
+//!    offsets (`shape.rs`); everything else, and every refusal and punt, goes through the full parser
+//!    (`ingress.rs`).
 //! 2. **Resolve**: scan the prefetched buckets for the candidate slot and prefetch its record.
 //! 3. **Act** (`decap.rs`, `encap.rs`): confirm the record really is the packet's binding (full key, LMAA, UE
 //!    address), decide, and rewrite in place: decapsulation moves the data offset, encapsulation copies the
 //!    record's precomputed outer headers into the headroom and patches lengths, ECN and checksum.
 //!
 //! A refused packet leaves exactly as it came, counted under its [`DropReason`]. Values that are constant for a
-//! burst (the rx port's roles, each egress port's MTU, MAC and resolved next hops) are read once per burst;
-//! counters are added once per burst, per-binding ones once per run of packets of the same binding. Per packet
-//! there is no allocation, lock, syscall, log or panic path.
+//! burst (the rx port's roles, each egress port's MTU and Ethernet header per family) are read once per burst;
+//! counters are added once per burst, per-binding ones straight into the record stage 3 has just read. Per
+//! packet there is no allocation, lock, syscall, log or panic path.
 
 mod config;
 mod decap;
@@ -148,15 +150,11 @@ struct BurstContext {
 }
 
 /// Counts accumulated over a burst and added once.
-struct Tally<'a> {
+struct Tally {
     rx_bytes: u64,
     encapsulated: u64,
     decapsulated: u64,
     punted: u64,
-    /// The binding of the current run of packets and the way they crossed it, and the run's packets and bytes.
-    run: Option<(&'a Record, Way)>,
-    run_packets: u64,
-    run_bytes: u64,
 }
 
 impl FastPath {
@@ -218,12 +216,10 @@ impl FastPath {
         let count = packets.len().min(nexts.len());
         let (Some(packets), Some(nexts)) = (packets.get_mut(..count), nexts.get_mut(..count)) else { return };
         let context = self.burst_context(rx_port);
-        let mut tally =
-            Tally { rx_bytes: 0, encapsulated: 0, decapsulated: 0, punted: 0, run: None, run_packets: 0, run_bytes: 0 };
+        let mut tally = Tally { rx_bytes: 0, encapsulated: 0, decapsulated: 0, punted: 0 };
         for (packets, nexts) in packets.chunks_mut(MAX_BURST).zip(nexts.chunks_mut(MAX_BURST)) {
             self.stages(&context, packets, nexts, &mut tally);
         }
-        flush_run(&mut tally);
         let counters = &self.counters;
         if let Some(port) = counters.port(rx_port) {
             port.rx_packets.add(count as u64);
@@ -235,13 +231,7 @@ impl FastPath {
     }
 
     #[inline(always)]
-    fn stages<'a, P: PacketBuf>(
-        &'a self,
-        context: &BurstContext,
-        packets: &mut [P],
-        nexts: &mut [Next],
-        tally: &mut Tally<'a>,
-    ) {
+    fn stages<P: PacketBuf>(&self, context: &BurstContext, packets: &mut [P], nexts: &mut [Next], tally: &mut Tally) {
         let mut pending = [Pending::default(); MAX_BURST];
         // 1. Classify; prefetch the record (a key's home slot) or the bucket (a UE address).
         for (packet, work) in packets.iter().zip(pending.iter_mut()) {
@@ -289,27 +279,13 @@ impl FastPath {
         }
     }
 
-    /// Adds a packet to its binding's counters, batched while consecutive packets share the binding and way.
+    /// Adds a packet to its binding's counters. Straight into the record, whose line stage 3 has just read:
+    /// two adds cost fewer instructions than keeping runs of packets of one binding did (callgrind: 10–26 fewer
+    /// per packet with every packet on another binding, 13–18 fewer with all of them on one).
     #[inline(always)]
-    fn count_binding<'a>(&self, tally: &mut Tally<'a>, record: &'a Record, direction: Direction, bytes: usize) {
-        let way = direction.way();
-        if !matches!(tally.run, Some((run, run_way)) if std::ptr::eq(run, record) && run_way == way) {
-            flush_run(tally);
-            tally.run = Some((record, way));
-        }
-        tally.run_packets += 1;
-        tally.run_bytes += bytes as u64;
+    fn count_binding(&self, record: &Record, direction: Direction, bytes: usize) {
+        record.count(direction.way(), 1, bytes as u64);
     }
-}
-
-/// Adds the current run to its binding's counters.
-#[inline(always)]
-fn flush_run(tally: &mut Tally) {
-    if let Some((record, way)) = tally.run.take() {
-        record.count(way, tally.run_packets, tally.run_bytes);
-    }
-    tally.run_packets = 0;
-    tally.run_bytes = 0;
 }
 
 /// Which way through which function a packet is going; the low bit is the [`Way`].

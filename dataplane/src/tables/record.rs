@@ -199,7 +199,7 @@ impl Record {
         }
     }
 
-    /// Adds a run of packets to the binding's counters.
+    /// Adds packets and bytes to the binding's counters for `way`.
     #[inline(always)]
     pub(crate) fn count(&self, way: Way, packets: u64, bytes: u64) {
         let at = way as usize * 2;
