@@ -83,6 +83,12 @@ harness=("$bin/harness" --out "$out" --work "$work" --pmipgw "$bin/pmipgw" --fas
 
 if [ "$only" = all ] || [ "$only" = throughput ]; then
   "${harness[@]}" --name "throughput$suffix" --bindings "$bindings" --sizes "$sizes" --seconds "$seconds" 2>&1 | tee -a "$log"
+  # The fast path's UE-address index against DPDK's rte_hash, each looked up the way the pipeline would.
+  if [ "$mounted" -eq 1 ]; then hash_mem=(--huge-dir "$huge_dir"); else hash_mem=(--no-huge -m 1536); fi
+  hash_prefix="pmipgw-hashcmp-$$"
+  timeout -k 10 600 "$bin/hashcmp" --bindings "$bindings" -- -l 0 --no-pci --file-prefix "$hash_prefix" \
+    --log-level lib.eal:warning "${hash_mem[@]}" 2>&1 | grep '^|' | tee "$out/hashcmp$suffix.md" | tee -a "$log"
+  rm -rf "/var/run/dpdk/$hash_prefix"
 fi
 if [ "$only" = all ] || [ "$only" = scaling ]; then
   # pmipgw passes its lcores with -l, so two workers plus its control thread do not fit two CPUs: the fastpath

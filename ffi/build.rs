@@ -52,6 +52,8 @@ fn main() {
         .allowlist_function("rte_eal_(init|cleanup|get_runtime_dir|process_type|mp_wait_for_lcores|get_lcore_state|remote_launch|wait_lcore)")
         .allowlist_function("rte_eth_(dev_(configure|start|stop|close|info_get|count_avail|get_port_by_name|socket_id|set_mtu|get_mtu|is_valid_port)|macaddr_get|stats_(get|reset)|rx_queue_setup|tx_queue_setup|promiscuous_enable|link_get_nowait|find_next_owned_by|xstats_get|dev_adjust_nb_rx_tx_desc)")
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
+        .allowlist_function("rte_hash_(create|free|add_key_with_hash_data|lookup_with_hash_bulk_data)")
+        .allowlist_type("rte_hash_parameters")
         .allowlist_function("rte_dev_(probe|remove)")
         .allowlist_function("rte_mempool_(avail_count|in_use_count|free|lookup)")
         .allowlist_function("rte_(lcore_count|get_main_lcore|get_next_lcore|socket_id|lcore_to_socket_id|get_tsc_hz|strerror|version|delay_us_block)")

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dataplane::dpdk::{Burst, DpdkError, Eal, Mempool, MempoolConfig, Port, PortConfig, MAX_BURST};
+use dataplane::dpdk::{Burst, DpdkError, Eal, Mempool, MempoolConfig, Port, PortConfig, RteHash, MAX_BURST};
 use dataplane::packet::PacketBuf;
 
 #[test]
@@ -17,6 +17,7 @@ fn dpdk_wrapper_owns_every_mbuf() {
         let pool = Arc::new(Mempool::create(&MempoolConfig::new("wrapper_pool", 4095)).expect("mempool"));
         mbuf_bounds(&pool);
         burst_drain_frees_the_rest(&pool);
+        rte_hash_finds_what_was_added();
         // net_ring0's tx ring is its own rx ring, of bounded size: transmitting without receiving fills it, so
         // a transmit is eventually partial.
         eal.probe_device("net_ring0").expect("net_ring0");
@@ -111,4 +112,20 @@ fn partial_transmit_frees_the_refused(pool: &Mempool, port: &Port) {
     }
     assert_eq!(received, sent, "everything sent came back through the loopback ring");
     assert_eq!(pool.in_use(), 0);
+}
+
+fn rte_hash_finds_what_was_added() {
+    let mut hash = RteHash::new("wrapper_hash", 1024).expect("rte_hash");
+    for key in 0..1000u64 {
+        assert!(hash.add(key * 7919, key as u32 + 1), "key {key}");
+    }
+    // Present and absent keys mixed, one bulk call.
+    let keys: Vec<u64> = (0..64u64).map(|i| if i % 2 == 0 { i * 7919 } else { 1_000_000 + i }).collect();
+    let mut hashes: Vec<u32> = keys.iter().map(|k| RteHash::hash(*k)).collect();
+    let mut out = [Some(0u32); 64];
+    hash.lookup_bulk(&keys, &mut hashes, &mut out);
+    for (i, found) in out.iter().enumerate() {
+        let expected = (i % 2 == 0).then_some(i as u32 + 1);
+        assert_eq!(*found, expected, "key {}", keys[i]);
+    }
 }

@@ -44,3 +44,11 @@ unsigned int shim_rte_lcore_id(void) { return rte_lcore_id(); }
 uint64_t shim_rte_rdtsc(void) { return rte_rdtsc(); }
 
 void shim_rte_pause(void) { rte_pause(); }
+
+uint32_t shim_rte_hash_crc(const void *key, uint32_t key_len, uint32_t init_val) {
+    return rte_hash_crc(key, key_len, init_val);
+}
+
+uint32_t shim_rte_hash_crc_8byte(uint64_t data, uint32_t init_val) {
+    return rte_hash_crc_8byte(data, init_val);
+}

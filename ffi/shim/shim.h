@@ -10,12 +10,18 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
 #include <rte_ether.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_version.h>
+
+/* rte_hash_crc as a function (the hash a table is created with) and per 8-byte key (precomputed hashes). */
+uint32_t shim_rte_hash_crc(const void *key, uint32_t key_len, uint32_t init_val);
+uint32_t shim_rte_hash_crc_8byte(uint64_t data, uint32_t init_val);
 
 /* rte_errno is a per-lcore (thread-local) variable behind a macro. */
 int shim_rte_errno(void);

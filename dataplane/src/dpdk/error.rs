@@ -11,6 +11,8 @@ pub enum DpdkError {
     EalArgument(String),
     #[error("creating mempool {name:?} with {size} mbufs failed: {reason}")]
     MempoolCreate { name: String, size: u32, reason: String },
+    #[error("creating hash table {name:?} for {entries} keys failed: {reason}")]
+    HashCreate { name: String, entries: u32, reason: String },
     #[error("DPDK could not create device {devargs:?}: {reason} (unknown driver or bad devargs?)")]
     Probe { devargs: String, reason: String },
     #[error("no DPDK device named {0:?} (is its --vdev/--allow argument in the EAL arguments?)")]

@@ -9,6 +9,7 @@
 mod burst;
 mod eal;
 mod error;
+mod hash;
 mod hint;
 mod mbuf;
 mod memory;
@@ -18,6 +19,7 @@ mod port;
 pub use burst::{Burst, MAX_BURST};
 pub use eal::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle};
 pub use error::DpdkError;
+pub use hash::{RteHash, HASH_BULK_MAX};
 pub use hint::prefetch;
 pub use mbuf::Mbuf;
 pub use memory::huge_page_vec;

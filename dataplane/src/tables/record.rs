@@ -459,6 +459,18 @@ impl Records {
         self.0.is_empty()
     }
 
+    /// Starts loading a slot's record (for measuring other tables against the index).
+    pub fn prefetch(&self, slot: u32) {
+        if let Some(record) = self.get(slot) {
+            record.prefetch();
+        }
+    }
+
+    /// The slot holds a binding.
+    pub fn is_live(&self, slot: u32) -> bool {
+        self.get(slot).is_some_and(|record| record.flags() & flag::VALID != 0)
+    }
+
     /// One slot's counters; `None` beyond the table.
     pub fn counters(&self, slot: u32) -> Option<BindingSnapshot> {
         self.get(slot).map(Record::counters)

@@ -308,3 +308,24 @@ fn a_full_table_of_a_million_refuses_the_next_install_with_its_capacity() {
     sender.remove(BindingId(home_slot(0x0a00_0000, MILLION))).unwrap();
     assert!(sender.install(lma(MILLION as u32)).is_ok());
 }
+
+#[test]
+fn bulk_ue_lookups_answer_as_single_ones() {
+    let mut sender = UpdateSender::new(quick(256, 512));
+    let mut worker = sender.add_worker().unwrap();
+    let counters = counters_of(&worker);
+    for n in 0..200 {
+        sender.install(if n % 2 == 0 { lma(n) } else { mag(n) }).unwrap();
+    }
+    worker.apply_pending(&counters, usize::MAX);
+    // Present and absent values, more than one step of the staged lookup, both families and functions.
+    for (function, ipv6) in [(Function::Lma, false), (Function::Lma, true), (Function::Mag, false)] {
+        let values: Vec<u64> =
+            (0..150u64).map(|n| if ipv6 { 0x2001_0db8_aaaa_0000 + n * 3 } else { 0x0a2d_0000 + n * 3 }).collect();
+        let mut bulk = vec![None; values.len()];
+        worker.find_ue_bulk(function, ipv6, &values, &mut bulk);
+        let single: Vec<_> = values.iter().map(|v| worker.find_ue(function, ipv6, *v)).collect();
+        assert_eq!(bulk, single, "{function:?} ipv6 {ipv6}");
+        assert!(single.iter().filter(|id| id.is_some()).count() > 20, "some values are bound");
+    }
+}
