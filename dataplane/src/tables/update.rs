@@ -50,7 +50,7 @@ pub enum TableUpdate {
     Remove { id: BindingId },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Message {
     pub epoch: Epoch,
     pub update: TableUpdate,

@@ -20,6 +20,9 @@ use crossbeam_channel::Receiver;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// Updates a worker takes from its queue at a time, to prefetch what they touch together.
+const UPDATE_BATCH: usize = 32;
+
 /// Slots of a table of `capacity` bindings: a power of two, so a home slot is a mask away.
 pub fn slot_count(capacity: usize) -> usize {
     capacity.max(1).next_power_of_two()
@@ -216,26 +219,59 @@ impl WorkerTable {
         }
         let mut applied = 0;
         let mut last = None;
+        let mut batch = [None::<Message>; UPDATE_BATCH];
         while applied < max {
-            let Ok(message) = self.updates.try_recv() else { break };
-            let done = match message.update {
-                TableUpdate::Install { id, binding } => self.install(id, &binding),
-                TableUpdate::Modify { id, binding } => self.modify(id, &binding),
-                TableUpdate::Remove { id } => self.remove(id),
-            };
-            if done {
-                counters.path.updates_applied.add(1);
-            } else {
-                counters.path.updates_refused.add(1);
+            // Take a batch and start loading what each update touches, then apply them in order: the cache
+            // misses of a batch overlap, as those of a burst of packets do.
+            let mut taken = 0;
+            while taken < UPDATE_BATCH && applied + taken < max {
+                let Ok(message) = self.updates.try_recv() else { break };
+                self.prefetch_update(&message.update);
+                batch[taken] = Some(message);
+                taken += 1;
             }
-            last = Some(message.epoch);
-            applied += 1;
+            if taken == 0 {
+                break;
+            }
+            for message in batch.iter_mut().take(taken).filter_map(Option::take) {
+                let done = match message.update {
+                    TableUpdate::Install { id, binding } => self.install(id, &binding),
+                    TableUpdate::Modify { id, binding } => self.modify(id, &binding),
+                    TableUpdate::Remove { id } => self.remove(id),
+                };
+                if done {
+                    counters.path.updates_applied.add(1);
+                } else {
+                    counters.path.updates_refused.add(1);
+                }
+                last = Some(message.epoch);
+                applied += 1;
+            }
         }
         if let Some(epoch) = last {
             // Release: the table changes above happen-before the control thread's Acquire load sees this epoch.
             self.applied.0.store(epoch.0, Ordering::Release);
         }
         applied
+    }
+
+    /// Starts loading the record an update writes and the index buckets of the UE addresses it brings.
+    fn prefetch_update(&self, update: &TableUpdate) {
+        let (id, binding) = match update {
+            TableUpdate::Install { id, binding } | TableUpdate::Modify { id, binding } => (id, Some(binding)),
+            TableUpdate::Remove { id } => (id, None),
+        };
+        if let Some(record) = self.record(id.0) {
+            record.prefetch();
+        }
+        if let Some(binding) = binding {
+            if let Some(address) = binding.ue_ipv4 {
+                self.index.prefetch(self.ue_probe(binding.function, false, u64::from(u32::from(address))));
+            }
+            if let Some(prefix) = binding.ue_prefix64() {
+                self.index.prefetch(self.ue_probe(binding.function, true, prefix));
+            }
+        }
     }
 
     /// The index entries of the record in `slot`: its UE addresses and, if displaced, its receive key.
