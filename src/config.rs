@@ -478,16 +478,17 @@ impl Config {
             return Ok(None);
         }
         let mut loaded = StaticTables { tables: UpdateSender::new(self.table_config()), installed: Vec::new() };
+        let role_ports = self.role_ports();
         for (i, section) in self.bindings.iter().enumerate() {
             let name = |field: Option<&str>| match field {
                 Some(field) => format!("binding[{i}].{field}"),
                 None => format!("binding[{i}]"),
             };
-            self.install_static(&mut loaded, section, name).map_err(invalid)?;
+            self.install_static(&mut loaded, &role_ports, section, name).map_err(invalid)?;
         }
         if let Some(file) = &self.gateway.bindings_file {
             let file = path.parent().map_or(file.clone(), |dir| dir.join(file));
-            self.stream_bindings_file(&file, &mut loaded).map_err(invalid)?;
+            self.stream_bindings_file(&file, &role_ports, &mut loaded).map_err(invalid)?;
         }
         Ok(Some(loaded))
     }
@@ -507,7 +508,12 @@ impl Config {
     }
 
     /// Installs the bindings of a bindings file (see [`GatewaySection::bindings_file`]), line by line.
-    fn stream_bindings_file(&self, file: &Path, loaded: &mut StaticTables) -> Result<(), (String, String)> {
+    fn stream_bindings_file(
+        &self,
+        file: &Path,
+        role_ports: &[Option<usize>; 3],
+        loaded: &mut StaticTables,
+    ) -> Result<(), (String, String)> {
         use std::io::BufRead;
         const KEY: &str = "gateway.bindings_file";
         let open =
@@ -533,16 +539,18 @@ impl Config {
                 Some(field) => format!("{KEY} line {number} ({field})"),
                 None => format!("{KEY} line {number}"),
             };
-            self.install_static(loaded, &section, name)?;
+            self.install_static(loaded, role_ports, &section, name)?;
         }
         Ok(())
     }
 
-    /// Checks one static binding against the rest of the config and installs it. `name(None)` names the binding
-    /// in errors, `name(Some(field))` one of its fields (only when there is an error to name).
+    /// Checks one static binding against the rest of the config (`role_ports`: [`Config::role_ports`]) and
+    /// installs it. `name(None)` names the binding in errors, `name(Some(field))` one of its fields (only when
+    /// there is an error to name).
     fn install_static(
         &self,
         loaded: &mut StaticTables,
+        role_ports: &[Option<usize>; 3],
         section: &BindingSection,
         name: impl Fn(Option<&str>) -> String,
     ) -> Result<(), (String, String)> {
@@ -561,7 +569,6 @@ impl Config {
         if !own.contains(&section.local) {
             return Err((key("local"), format!("{} is not in {own_key}", section.local)));
         }
-        let role_ports = self.role_ports();
         for role in [RoleName::Core, needs] {
             if role_ports[role as usize].is_none() {
                 return Err((key("function"), format!("no port has the role {:?} this binding sends to", role.name())));

@@ -56,8 +56,7 @@ impl FastPath {
         if inner_len > out.mtu {
             return Err(DropReason::OverMtu);
         }
-        let header = out.header(work.family);
-        if header.is_none() && binding_mac.is_none() {
+        if !out.reaches(work.family, binding_mac) {
             return Err(DropReason::NextHopUnresolved);
         }
         let new_ecn = ecn::on_decapsulation(work.outer_ecn, work.inner_ecn);
@@ -69,12 +68,7 @@ impl FastPath {
             return Err(DropReason::InnerMalformed);
         }
         let data = packet.data_mut();
-        let to = array_at_mut(data, 0).ok_or(DropReason::InnerMalformed)?;
-        // The port's header has the port's MAC and the family's EtherType whether or not its next hop resolved.
-        *to = out.header[work.family as usize & 1];
-        if let Some(mac) = binding_mac {
-            to[..6].copy_from_slice(&mac.0);
-        }
+        out.write_header(work.family, binding_mac, array_at_mut(data, 0).ok_or(DropReason::InnerMalformed)?);
         forward_one_hop(data, work.family, (new_ecn != work.inner_ecn).then_some(new_ecn))?;
         tally.decapsulated += 1;
         self.count_binding(record, direction, inner_len);

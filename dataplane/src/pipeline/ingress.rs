@@ -105,11 +105,11 @@ impl FastPath {
     /// Stage 1: reads the packet; decides punts and header-level drops; starts loading the binding.
     #[inline(always)]
     pub(super) fn classify<P: PacketBuf>(&self, context: &BurstContext, packet: &P, work: &mut Pending) {
-        let frame = packet.data();
-        if self.classify_common(context.roles, frame, packet.rx_ipv4_checksum(), work) {
+        let (frame, nic_checksum) = (packet.data(), packet.rx_ipv4_checksum());
+        if self.classify_common(context.roles, frame, nic_checksum, work) {
             return;
         }
-        self.classify_any(context.roles, frame, packet.rx_ipv4_checksum(), work);
+        self.classify_any(context.roles, frame, nic_checksum, work);
     }
 
     /// The full parser: every frame the fast lane (`shape.rs`) leaves, and every decision.
@@ -128,11 +128,7 @@ impl FastPath {
     /// Stage 2: finds the candidate record of a UE-address lookup in its (prefetched) bucket and prefetches it.
     #[inline(always)]
     pub(super) fn resolve(&self, work: &mut Pending) {
-        let tables = &self.tables;
-        work.slot = tables.index().find(work.probe, |_| true).unwrap_or(NO_SLOT);
-        if let Some(record) = tables.record(work.slot) {
-            record.prefetch();
-        }
+        work.slot = self.tables.ue_candidate(work.probe).unwrap_or(NO_SLOT);
     }
 
     #[inline(always)]

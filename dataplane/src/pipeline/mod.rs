@@ -31,7 +31,7 @@ use crate::dpdk::MAX_BURST;
 use crate::nexthop::{IpFamily, PortNextHops};
 use crate::packet::PacketBuf;
 use crate::tables::{Record, TemplateContext, Way, WorkerTable};
-use crate::wire::ethernet;
+use crate::wire::ethernet::{self, MacAddr};
 use config::Egress;
 use ingress::{Op, Pending};
 use std::net::IpAddr;
@@ -138,6 +138,21 @@ impl Out {
     fn header(&self, family: Family) -> Option<&[u8; ethernet::HEADER_LEN]> {
         let at = family as usize & 1;
         self.resolved[at].then_some(&self.header[at])
+    }
+
+    /// A `family` frame can leave: to `to` (a binding's own next hop) or else to the resolved default one.
+    #[inline(always)]
+    fn reaches(&self, family: Family, to: Option<MacAddr>) -> bool {
+        to.is_some() || self.resolved[family as usize & 1]
+    }
+
+    /// Writes the header of a `family` frame to `to`, or else to the default next hop ([`Out::reaches`] first).
+    #[inline(always)]
+    fn write_header(&self, family: Family, to: Option<MacAddr>, header: &mut [u8; ethernet::HEADER_LEN]) {
+        *header = self.header[family as usize & 1];
+        if let Some(mac) = to {
+            header[..6].copy_from_slice(&mac.0);
+        }
     }
 }
 

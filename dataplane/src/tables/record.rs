@@ -170,6 +170,12 @@ impl Record {
             && (function == Function::Lma || self.remote_is(flags, remote))
     }
 
+    /// The slot holds a binding.
+    #[inline(always)]
+    pub(crate) fn is_live(&self) -> bool {
+        self.flags() & flag::VALID != 0
+    }
+
     /// Reads line 0's binding data.
     #[inline(always)]
     pub(crate) fn view(&self) -> View {
@@ -468,7 +474,7 @@ impl Records {
 
     /// The slot holds a binding.
     pub fn is_live(&self, slot: u32) -> bool {
-        self.get(slot).is_some_and(|record| record.flags() & flag::VALID != 0)
+        self.get(slot).is_some_and(Record::is_live)
     }
 
     /// One slot's counters; `None` beyond the table.

@@ -182,10 +182,7 @@ impl WorkerTable {
                 self.index.prefetch(*probe);
             }
             for (slot, probe) in slots.iter_mut().zip(&probes).take(values.len()) {
-                *slot = self.index.find(*probe, |_| true).unwrap_or(u32::MAX);
-                if let Some(record) = self.record(*slot) {
-                    record.prefetch();
-                }
+                *slot = self.ue_candidate(*probe).unwrap_or(u32::MAX);
             }
             for ((slot, value), out) in slots.iter().zip(values).zip(out) {
                 *out = match self.record(*slot) {
@@ -194,6 +191,17 @@ impl WorkerTable {
                 };
             }
         }
+    }
+
+    /// The first slot whose signature matches `probe` (its bucket prefetched before), with its record's load
+    /// started: the candidate the record will confirm or refuse.
+    #[inline(always)]
+    pub(crate) fn ue_candidate(&self, probe: Probe) -> Option<u32> {
+        let slot = self.index.find(probe, |_| true)?;
+        if let Some(record) = self.record(slot) {
+            record.prefetch();
+        }
+        Some(slot)
     }
 
     /// [`WorkerTable::find_ue`] with the record, for the fast path.
@@ -305,12 +313,12 @@ impl WorkerTable {
     }
 
     fn occupied(&self, slot: u32) -> bool {
-        self.record(slot).is_some_and(|r| r.view().has(flag::VALID))
+        self.record(slot).is_some_and(Record::is_live)
     }
 
     fn install(&mut self, id: BindingId, binding: &Binding) -> bool {
         let Some(record) = self.record(id.0) else { return false };
-        if record.view().has(flag::VALID) {
+        if record.is_live() {
             return false;
         }
         record.store(binding, &self.context, true);
