@@ -3,6 +3,7 @@
 use super::*;
 use crate::tables::Epoch;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 const UES: u32 = 64;
 const UPDATES: u32 = 100_000;
@@ -43,10 +44,14 @@ fn acknowledged_installs_and_removals_hold_for_every_packet_while_100k_updates_s
     let mut fast_path = FastPath::new(&config(), tables).unwrap();
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..UES).map(|_| AtomicU64::new(removed(0))).collect());
     let stop = Arc::new(AtomicBool::new(false));
+    // Bursts the worker has finished: the control side waits on it so that every acknowledged state is exercised
+    // by real packets however the two threads are scheduled.
+    let bursts = Arc::new(AtomicU64::new(0));
 
     let worker = {
         let acked = Arc::clone(&acked);
         let stop = Arc::clone(&stop);
+        let bursts = Arc::clone(&bursts);
         std::thread::spawn(move || {
             let frames: Vec<VecPacket> =
                 (0..UES).map(|ue| VecPacket::new(&plain(&udp4(CN4, Ipv4Addr::from(0x0a01_0000 + ue), 64)))).collect();
@@ -81,6 +86,7 @@ fn acknowledged_installs_and_removals_hold_for_every_packet_while_100k_updates_s
                         _ => {}
                     }
                 }
+                bursts.fetch_add(1, Ordering::Release);
             }
             (violations, seen_installed, seen_removed, fast_path)
         })
@@ -110,8 +116,13 @@ fn acknowledged_installs_and_removals_hold_for_every_packet_while_100k_updates_s
             let state = if ids[ue].is_some() { installed(generation[ue]) } else { removed(generation[ue]) };
             acked[ue].store(state, Ordering::Release);
         }
-        // Let the worker see the acknowledged state for a moment.
-        std::thread::yield_now();
+        // Let the worker run two whole bursts in the acknowledged state: the second starts after the stores above.
+        let seen = bursts.load(Ordering::Acquire);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while bursts.load(Ordering::Acquire) < seen + 2 {
+            assert!(Instant::now() < deadline, "the worker stopped running bursts");
+            std::thread::yield_now();
+        }
     }
     stop.store(true, Ordering::Relaxed);
     let (violations, seen_installed, seen_removed, fast_path) = worker.join().unwrap();
