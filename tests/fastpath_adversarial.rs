@@ -96,6 +96,11 @@ fn every_bad_frame_is_dropped_under_its_reason() {
         "inner-source-mismatch",
         tunnelled(pcoa4, lmaa4, 47, &gre_keyed(UL_B, &udp4(UE_A4, CN4, 64, b"spoof"))),
     );
+    // Outer CE over a Not-ECT inner packet (RFC 6040 §4.2).
+    let mut congested = tunnelled(pcoa4, lmaa4, 47, &gre_keyed(UL_B, &udp4(UE_B4, CN4, 64, b"ce")));
+    congested[14 + 1] |= 0b11;
+    refresh_ipv4_checksum(&mut congested);
+    add(&mut core, "ce-on-not-ect", congested);
     // Not IP, or ours but nothing we serve.
     let mut vlan = good.clone();
     vlan[12..14].copy_from_slice(&0x8100u16.to_be_bytes());

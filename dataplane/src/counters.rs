@@ -57,6 +57,9 @@ pub enum DropReason {
     InnerMalformed,
     /// LMA uplink whose inner source is not the binding's UE address or inside its prefix.
     InnerSourceMismatch,
+    /// Outer header marked CE (congestion experienced) around a Not-ECT inner packet, which cannot carry the mark
+    /// (RFC 6040 §4.2).
+    CeOnNotEct,
     /// No binding for the UE address (`sgi` destination, `access` source).
     NoBinding,
     /// MAG binding without an uplink key yet.
@@ -79,7 +82,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 30] = [
         DropReason::EthernetTruncated,
         DropReason::UnsupportedEthertype,
         DropReason::MultiSegment,
@@ -100,6 +103,7 @@ impl DropReason {
         DropReason::LinkScope,
         DropReason::InnerMalformed,
         DropReason::InnerSourceMismatch,
+        DropReason::CeOnNotEct,
         DropReason::NoBinding,
         DropReason::NoUplinkKey,
         DropReason::TtlExpired,
@@ -135,6 +139,7 @@ impl DropReason {
             DropReason::LinkScope => "link-scope",
             DropReason::InnerMalformed => "inner-malformed",
             DropReason::InnerSourceMismatch => "inner-source-mismatch",
+            DropReason::CeOnNotEct => "ce-on-not-ect",
             DropReason::NoBinding => "no-binding",
             DropReason::NoUplinkKey => "no-uplink-key",
             DropReason::TtlExpired => "ttl-expired",

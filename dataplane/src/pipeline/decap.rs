@@ -59,7 +59,7 @@ impl FastPath {
         if !out.reaches(work.family, binding_mac) {
             return Err(DropReason::NextHopUnresolved);
         }
-        let new_ecn = ecn::on_decapsulation(work.outer_ecn, work.inner_ecn);
+        let new_ecn = ecn::on_decapsulation(work.outer_ecn, work.inner_ecn).ok_or(DropReason::CeOnNotEct)?;
 
         let inner_at = usize::from(work.inner_at);
         let padding = frame.len().saturating_sub(inner_at + inner_len);

@@ -186,7 +186,7 @@ fn udp_like_v9_with_ttl(v9: &[u8], ttl: u8) -> Vec<u8> {
 }
 
 #[test]
-fn ecn_is_copied_on_encapsulation_and_ce_propagated_on_decapsulation() {
+fn ecn_is_copied_on_encapsulation_and_follows_rfc_6040_on_decapsulation() {
     let gateway = Gateway::standard();
     // Encapsulation (RFC 3168 §9.1.1 full functionality): ECT copied, CE becomes ECT(0), Not-ECT stays.
     for (inner_ecn, outer_ecn) in [(0b00, 0b00), (0b01, 0b01), (0b10, 0b10), (0b11, 0b10)] {
@@ -201,25 +201,38 @@ fn ecn_is_copied_on_encapsulation_and_ce_propagated_on_decapsulation() {
             assert_eq!(decode_ip(&decoded.inner).3, inner_ecn, "inner unchanged");
         }
     }
-    // Decapsulation: outer CE marks an ECT inner packet CE (with a valid IPv4 checksum); otherwise unchanged.
-    for (outer_ecn, inner_ecn, expected) in
-        [(0b11, 0b10, 0b11), (0b11, 0b01, 0b11), (0b11, 0b00, 0b00), (0b10, 0b01, 0b01), (0b00, 0b11, 0b11)]
-    {
-        let mut inner = udp4(UE_B4, CN4, 64);
-        with_ipv4_ecn(&mut inner, inner_ecn);
-        let mut frame = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &inner));
-        with_ipv4_ecn(&mut frame[14..], outer_ecn);
-        let (verdict, output) = gateway.run(CORE, &frame);
-        assert_eq!(verdict, Verdict::Forward(SGI));
-        assert_eq!(decode_ip(&output.data()[14..]).3, expected, "outer {outer_ecn:02b} inner {inner_ecn:02b}");
+    // Decapsulation (RFC 6040 §4.2): outer CE marks an ECT inner packet CE (with a valid IPv4 checksum), outer
+    // ECT(1) turns inner ECT(0) into ECT(1), CE over Not-ECT is dropped; otherwise the inner field is unchanged.
+    let (not_ect, ect1, ect0, ce) = (0b00, 0b01, 0b10, 0b11);
+    for (inner_ecn, outcomes) in [
+        (not_ect, [Some(not_ect), Some(not_ect), Some(not_ect), None]),
+        (ect1, [Some(ect1), Some(ect1), Some(ect1), Some(ce)]),
+        (ect0, [Some(ect0), Some(ect1), Some(ect0), Some(ce)]),
+        (ce, [Some(ce), Some(ce), Some(ce), Some(ce)]),
+    ] {
+        for (outer_ecn, expected) in [not_ect, ect1, ect0, ce].into_iter().zip(outcomes) {
+            let mut inner = udp4(UE_B4, CN4, 64);
+            with_ipv4_ecn(&mut inner, inner_ecn);
+            let mut frame = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &inner));
+            with_ipv4_ecn(&mut frame[14..], outer_ecn);
 
-        let mut inner6 = udp6(UE_A6, CN6, 64);
-        inner6[1] = (inner6[1] & !0x30) | (inner_ecn << 4);
-        let mut frame6_ = frame6(PCOA6, LMAA6, 47, &gre_keyed(UL_A, &inner6));
-        frame6_[15] = (frame6_[15] & !0x30) | (outer_ecn << 4);
-        let (verdict, output) = gateway.run(CORE, &frame6_);
-        assert_eq!(verdict, Verdict::Forward(SGI));
-        assert_eq!(decode_ip(&output.data()[14..]).3, expected, "v6 outer {outer_ecn:02b} inner {inner_ecn:02b}");
+            let mut inner6 = udp6(UE_A6, CN6, 64);
+            inner6[1] = (inner6[1] & !0x30) | (inner_ecn << 4);
+            let mut frame6_ = frame6(PCOA6, LMAA6, 47, &gre_keyed(UL_A, &inner6));
+            frame6_[15] = (frame6_[15] & !0x30) | (outer_ecn << 4);
+
+            for frame in [frame, frame6_] {
+                let what = format!("outer {outer_ecn:02b} inner {inner_ecn:02b} ({} bytes)", frame.len());
+                match expected {
+                    Some(expected) => {
+                        let (verdict, output) = gateway.run(CORE, &frame);
+                        assert_eq!(verdict, Verdict::Forward(SGI), "{what}");
+                        assert_eq!(decode_ip(&output.data()[14..]).3, expected, "{what}");
+                    }
+                    None => gateway.assert_dropped(CORE, &frame, DropReason::CeOnNotEct),
+                }
+            }
+        }
     }
 }
 
