@@ -36,12 +36,19 @@ pub fn verifies(data: &[u8]) -> bool {
     }
 }
 
-/// [`verifies`] for the common 20-byte IPv4 header: five native-endian words. The one's-complement sum is
-/// independent of byte order (RFC 1071 §2(B)), and all-ones reads the same either way.
+/// [`verifies`] for the common 20-byte IPv4 header, without folding. Since 2^16 ≡ 1 (mod 2^16 − 1), the
+/// one's-complement sum of any words is their plain sum modulo 2^16 − 1, except that a non-zero sum folds to
+/// all-ones, never to zero: the header verifies exactly when the plain sum is a non-zero multiple of 2^16 − 1.
+/// Reading the words native-endian swaps bytes, which multiplies by 2^8 modulo 2^16 − 1 (RFC 1071 §2(B)) and
+/// keeps a multiple a multiple. Divisibility by the odd 2^16 − 1 is one multiply by its inverse modulo 2^64 and
+/// one compare: the multiples are exactly the values the product maps to at most (2^64 − 1) / (2^16 − 1).
 #[inline]
 pub(crate) fn verifies_20(header: &[u8; 20]) -> bool {
+    const INVERSE: u64 = 0xfffe_fffe_fffe_ffff; // 0xffff × INVERSE ≡ 1 (mod 2^64)
+    const LIMIT: u64 = u64::MAX / 0xffff;
     let word = |i: usize| u64::from(u32::from_ne_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]));
-    fold(word(0) + word(4) + word(8) + word(12) + word(16)) == 0xffff
+    let sum = word(0) + word(4) + word(8) + word(12) + word(16);
+    sum.wrapping_mul(INVERSE) <= LIMIT && sum != 0
 }
 
 /// The checksum after one 16-bit word of the covered data changes from `old` to `new` (RFC 1624 eqn. 3:
@@ -76,6 +83,15 @@ mod tests {
     }
 
     #[test]
+    fn the_divisibility_constants_are_an_inverse_and_its_limit() {
+        assert_eq!(0xffffu64.wrapping_mul(0xfffe_fffe_fffe_ffff), 1);
+        for k in [0u64, 1, 2, 0x1_0001, 5 * 0x1_0001] {
+            assert!((k * 0xffff).wrapping_mul(0xfffe_fffe_fffe_ffff) <= u64::MAX / 0xffff);
+            assert!((k * 0xffff + 1).wrapping_mul(0xfffe_fffe_fffe_ffff) > u64::MAX / 0xffff);
+        }
+    }
+
+    #[test]
     fn the_20_byte_check_agrees_with_the_folded_sum() {
         // Pseudo-random headers, each also with its checksum set right and off by one, and the edge cases.
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -86,6 +102,15 @@ mod tests {
             state
         };
         let mut headers = vec![[0u8; 20], [0xff; 20]];
+        // Sums of exactly one and two times 2^16 - 1 (both fold to all-ones), and one short of it.
+        for ones in [&[10usize][..], &[10, 12], &[11]] {
+            let mut header = [0u8; 20];
+            for &at in ones {
+                header[at..at + 2].copy_from_slice(&[0xff, 0xff]);
+            }
+            header[11] = header[11].wrapping_sub(u8::from(ones == [11]));
+            headers.push(header);
+        }
         for _ in 0..200_000 {
             let mut header = [0u8; 20];
             for chunk in header.chunks_mut(8) {
