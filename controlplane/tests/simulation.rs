@@ -281,6 +281,10 @@ fn refresh_at_80_percent_keeps_the_binding_and_its_keys() {
     assert_eq!(refresh.options.gre_key, Some(GreKeyOpt::Key(v.downlink_key.unwrap())));
     assert_eq!(refresh.options.hnps[0].len, 64, "refresh names the assigned prefix");
     assert_ne!(refresh.options.ipv4_hoa_reqs[0].addr, Ipv4Addr::UNSPECIFIED);
+    // RFC 5844 §3.3.1: the prefix length of the home network, as granted (the pool is a /16), not a host's /32.
+    let granted = pbas(&sim)[0].options.ipv4_hoa_reply.expect("an IPv4 home address reply");
+    assert_eq!(granted.prefix_len, 16);
+    assert_eq!(refresh.options.ipv4_hoa_reqs[0], Ipv4HoaRequest { prefix_len: 16, addr: granted.addr });
     for p in pbas(&sim) {
         assert_eq!(p.status, BaStatus::ACCEPTED);
         assert_eq!(p.options.gre_key.and_then(|k| k.key()), v.uplink_key, "uplink key sticks");
@@ -397,6 +401,12 @@ fn deregistration_answers_at_once_drops_traffic_and_deletes_after_min_delay() {
     assert_eq!(dereg.lifetime_units, 0);
     assert_eq!(dereg.options.hi, Some(HandoffIndicator::UNKNOWN));
     assert_eq!(dereg.options.gre_key, None, "RFC 5845: no GRE Key in a de-registration");
+    let granted = pbas(&sim)[0].options.ipv4_hoa_reply.expect("an IPv4 home address reply");
+    assert_eq!(
+        dereg.options.ipv4_hoa_reqs,
+        vec![Ipv4HoaRequest { prefix_len: granted.prefix_len, addr: granted.addr }],
+        "the home network's prefix length, as granted (RFC 5844 §3.3.1)"
+    );
     assert_eq!(pbas(&sim).last().unwrap().status, BaStatus::ACCEPTED);
     assert!(sim.now.0 - t0.0 <= 3, "PBA at once");
     // The LMA dropped the traffic (entry gone) but keeps the BCE for MinDelayBeforeBCEDelete.

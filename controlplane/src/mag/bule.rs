@@ -66,6 +66,9 @@ pub struct Bule {
     pub uplink_key: Option<u32>,
     pub hnp: Option<Ipv6Addr>,
     pub ipv4: Option<Ipv4Addr>,
+    /// The prefix length of the IPv4 home network, as the last accepting PBA gave it; refreshes and the
+    /// de-registration send it back with the address (RFC 5844 §3.3.1). 32 until a PBA says otherwise.
+    pub ipv4_prefix_len: u8,
     pub link_local: Option<Ipv6Addr>,
     /// Handoff Indicator of the initial PBU (1, or 2/3/4 when taking over after a handover).
     pub handoff: HandoffIndicator,

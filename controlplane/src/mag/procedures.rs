@@ -65,6 +65,7 @@ impl Mag {
             uplink_key: p.uplink_key,
             hnp: p.home_prefix,
             ipv4: p.ipv4_home_address,
+            ipv4_prefix_len: 32,
             link_local: None,
             handoff,
             state: BuleState::Registering,
@@ -149,7 +150,7 @@ impl Mag {
             None => Ipv6Prefix::UNSPECIFIED,
         };
         let ipv4 = match b.ipv4 {
-            Some(addr) => Ipv4HoaRequest { prefix_len: 32, addr },
+            Some(addr) => Ipv4HoaRequest { prefix_len: b.ipv4_prefix_len, addr },
             None => Ipv4HoaRequest { prefix_len: 0, addr: Ipv4Addr::UNSPECIFIED },
         };
         let hnps = b.pdn_type.wants_ipv6().then_some(hnp);
@@ -285,11 +286,12 @@ impl Mag {
             .wants_ipv6()
             .then(|| o.hnps.iter().find(|p| p.len == 64 && !p.is_unspecified()).map(|p| p.addr))
             .flatten();
-        let ipv4 = b
+        let ipv4_reply = b
             .pdn_type
             .wants_ipv4()
-            .then(|| o.ipv4_hoa_reply.filter(|r| r.status < 128 && !r.addr.is_unspecified()).map(|r| r.addr))
+            .then(|| o.ipv4_hoa_reply.filter(|r| r.status < 128 && !r.addr.is_unspecified()))
             .flatten();
+        let ipv4 = ipv4_reply.map(|r| r.addr);
         let problem = match (uplink_key, hnp.or(b.hnp).is_some() || ipv4.or(b.ipv4).is_some(), pba.lifetime_units) {
             (None, _, _) => Some("the PBA carries no uplink GRE key"),
             (_, false, _) => Some("the PBA assigns no home address"),
@@ -305,6 +307,9 @@ impl Mag {
         b.uplink_key = uplink_key;
         b.hnp = hnp.or(b.hnp);
         b.ipv4 = ipv4.or(b.ipv4);
+        if let Some(reply) = ipv4_reply {
+            b.ipv4_prefix_len = reply.prefix_len;
+        }
         b.link_local = o.link_local.or(b.link_local);
         b.lifetime_units = pba.lifetime_units;
         b.expires_at = now.mono + lifetime_ms;
