@@ -751,3 +751,47 @@ fn the_mag_answers_each_kind_of_bri_with_the_right_status() {
     assert_eq!(sim.mags[0].machine.stats().keys_in_use, 0, "downlink keys released");
     sim.check().unwrap();
 }
+
+/// A de-registration of one family of a dual-family binding (RFC 5844 §3.1.2.5, options as §3.2.3.3 has the MAG
+/// send them): only that family's state goes; the BCE, its keys and the other family stay.
+#[test]
+fn a_de_registration_naming_one_family_releases_only_that_family() {
+    for release_ipv4 in [true, false] {
+        let mut sim = Sim::new(31, 1);
+        let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+        let granted = pbas(&sim)[0].clone();
+        let ipv4 = granted.options.ipv4_hoa_reply.expect("an IPv4 home address");
+        let hnp = granted.options.hnps[0];
+        let mut pbu = pbus_from(&sim, NodeId::Mag(0))[0].1.clone();
+        pbu.seq = pbu.seq.wrapping_add(1);
+        pbu.options.timestamp = Some(Timestamp(pbu.options.timestamp.unwrap().0 + 1));
+        pbu.lifetime_units = 0;
+        pbu.options.gre_key = None;
+        if release_ipv4 {
+            pbu.options.hnps.clear();
+            pbu.options.ipv4_hoa_reqs = vec![Ipv4HoaRequest { prefix_len: ipv4.prefix_len, addr: ipv4.addr }];
+        } else {
+            pbu.options.hnps = vec![hnp];
+            pbu.options.ipv4_hoa_reqs.clear();
+        }
+        let header = sim.wire[0].header;
+        sim.inject(NodeId::Lma, header, MhRepr::Pbu(pbu.clone()));
+        sim.run_for(100);
+
+        let what = if release_ipv4 { "IPv4 released" } else { "IPv6 released" };
+        let reply = pbas(&sim).last().copied().cloned().unwrap();
+        assert_eq!((reply.status, reply.seq), (BaStatus::ACCEPTED, pbu.seq), "{what}");
+        // §3.1.2.6: the PBA names the released family only.
+        assert_eq!(reply.options.ipv4_hoa_reply.is_some(), release_ipv4, "{what}");
+        assert_eq!(reply.options.hnps.is_empty(), release_ipv4, "{what}");
+        assert_eq!(sim.lma.machine.binding_count(), 1, "{what}: the BCE stays");
+        let entry = *sim.lma.fastpath.table.values().next().expect("the binding's tunnel stays");
+        assert_eq!(entry.uplink_key, v.uplink_key, "{what}");
+        assert_eq!(entry.ue_ipv4.is_some(), !release_ipv4, "{what}");
+        assert_eq!(entry.ue_ipv6_prefix.is_some(), release_ipv4, "{what}");
+        assert_eq!(sim.lma.machine.counters().get("selective-deregistrations"), 1);
+        assert_eq!(sim.lma.machine.counters().get("deregistrations"), 0);
+        // The pool accounting agrees with the BCE (the released address is free again).
+        sim.check().unwrap();
+    }
+}

@@ -57,7 +57,7 @@ impl Lma {
             // RFC 5213 §5.3.5: a de-registration that matches no binding is silently ignored.
             (None, true) => self.ignore(v.header.src, "de-registration for no binding", out),
             (None, false) => self.create(v, now, out),
-            (Some(id), true) => self.deregister(id, v.header, v.pbu, now, out),
+            (Some(id), true) => self.deregister(id, v, now, out),
             (Some(id), false) => self.refresh_or_move(id, v, now, out),
         }
     }
@@ -344,11 +344,18 @@ impl Lma {
     }
 
     /// De-registration (RFC 5213 §5.3.5): only from the binding's MAG; PBA at once, traffic dropped, the BCE kept
-    /// for MinDelayBeforeBCEDelete. A held handover PBU proceeds at once (the wait is over).
-    fn deregister(&mut self, id: TunnelId, header: FrameHeader, pbu: PbuRepr, now: Now, out: &mut Vec<Output>) {
+    /// for MinDelayBeforeBCEDelete. A held handover PBU proceeds at once (the wait is over). A de-registration
+    /// that names one address family of a binding holding both is selective (RFC 5844 §3.1.2.5): only that
+    /// family goes.
+    fn deregister(&mut self, id: TunnelId, v: ValidPbu, now: Now, out: &mut Vec<Output>) {
+        let ValidPbu { header, pbu, checked } = v;
         let Some(b) = self.cache.get_mut(id) else { return };
         if header.src != b.proxy_coa() {
             return self.ignore(header.src, "de-registration from a MAG that is not the binding's", out);
+        }
+        let (ipv4, ipv6) = (checked.ipv4.is_requested(), checked.hnp.is_requested());
+        if b.hnp.is_some() && b.ipv4.is_some() && ipv4 != ipv6 {
+            return self.deregister_family(id, header, pbu, ipv4, out);
         }
         b.last_timestamp = pbu.options.timestamp;
         b.last_seq = pbu.seq;
@@ -373,6 +380,46 @@ impl Lma {
             b.token = self.gate.issue(TunnelUpdate::Remove { id }, out);
         }
         self.timers.set(LmaTimer::Lifetime(id), deadline);
+    }
+
+    /// Selective de-registration (RFC 5844 §3.1.2.5): the BCE stays and keeps its lifetime; only the IPv4 home
+    /// address (`ipv4`) or the home network prefix goes back to its pool and out of the fast path. The PBA names
+    /// just the released family (§3.1.2.6) and leaves once the workers no longer forward it.
+    fn deregister_family(
+        &mut self,
+        id: TunnelId,
+        header: FrameHeader,
+        pbu: PbuRepr,
+        ipv4: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(b) = self.cache.get_mut(id) else { return };
+        b.last_timestamp = pbu.options.timestamp;
+        b.last_seq = pbu.seq;
+        let (apn_index, hnp, address) = (b.apn_index, b.hnp, b.ipv4);
+        let granted = if ipv4 {
+            Granted { ipv4: self.ipv4_grant(apn_index, address), ..Default::default() }
+        } else {
+            Granted { hnp, ..Default::default() }
+        };
+        if ipv4 {
+            self.release_ipv4(apn_index, address);
+            self.cache.set_ipv4(id, None);
+        } else {
+            self.release_hnp(apn_index, hnp);
+            self.cache.set_hnp(id, None);
+        }
+        self.counters.event("selective-deregistrations");
+        let reply = pba::accept(&pbu, &granted, self.config.timestamp_based);
+        let Some(b) = self.cache.get_mut(id) else { return };
+        if b.installed {
+            if let Some(spec) = spec_of(b) {
+                b.token = self.gate.issue(TunnelUpdate::Modify { id, spec }, out);
+            }
+        }
+        b.last_pba = Some((b.token, reply.clone()));
+        let (token, path) = (b.token, header.reply());
+        self.gate.after(token, Output::Send { header: path, msg: MhRepr::Pba(reply) }, out);
     }
 
     pub(super) fn on_lifetime_end(&mut self, id: TunnelId, out: &mut Vec<Output>) {
