@@ -147,6 +147,10 @@ pub struct PortSection {
     /// Proxy-CoA without listing them.
     #[serde(default)]
     pub addresses: Vec<IpAddr>,
+    /// Source of the ICMP errors (Time Exceeded, Fragmentation Needed, Packet Too Big) sent back out of this port,
+    /// at most one per family; by default the first address of each family in `addresses`.
+    #[serde(default)]
+    pub icmp_source: Vec<IpAddr>,
     /// Static neighbour entries (IP → MAC); they win over what is learned.
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<StaticNeighbor>,
@@ -191,6 +195,10 @@ pub struct GatewaySection {
     /// LMA uplink: drop packets whose inner source is not the binding's UE address or inside its prefix.
     #[serde(default = "default_true")]
     pub inner_source_check: bool,
+    /// ICMP errors each worker may send per second (in bursts of up to a tenth of that) about packets that cannot
+    /// go into their tunnel; 0 sends none.
+    #[serde(default = "default_icmp_errors_per_second")]
+    pub icmp_errors_per_second: u32,
     /// Bindings each worker's table holds (memory is reserved at start; the tables never grow).
     #[serde(default = "default_table_capacity")]
     pub table_capacity: usize,
@@ -215,6 +223,7 @@ impl Default for GatewaySection {
             proxy_coa: Vec::new(),
             outer_hop_limit: default_outer_hop_limit(),
             inner_source_check: true,
+            icmp_errors_per_second: default_icmp_errors_per_second(),
             table_capacity: default_table_capacity(),
             bindings_file: None,
             update_queue_depth: default_update_queue_depth(),
@@ -422,6 +431,9 @@ fn default_true() -> bool {
 }
 fn default_outer_hop_limit() -> u8 {
     64
+}
+fn default_icmp_errors_per_second() -> u32 {
+    dataplane::pipeline::DEFAULT_ICMP_ERRORS_PER_SECOND
 }
 fn default_table_capacity() -> usize {
     1 << 20
@@ -723,6 +735,13 @@ impl Config {
         if v4.len() > 1 || v6.len() > 1 {
             return Err((key, "at most one IPv4 and one IPv6 next hop".into()));
         }
+        let sources = &port.icmp_source;
+        if sources.iter().filter(|a| a.is_ipv4()).count() > 1 || sources.iter().filter(|a| a.is_ipv6()).count() > 1 {
+            return Err((format!("port[{i}].icmp_source"), "at most one IPv4 and one IPv6 address".into()));
+        }
+        if let Some(bad) = sources.iter().find(|a| a.is_unspecified() || a.is_multicast() || a.is_loopback()) {
+            return Err((format!("port[{i}].icmp_source"), format!("{bad} does not name this gateway")));
+        }
         if let Some(hop) = v4.first() {
             let own = self.port_addresses(i);
             if !own.iter().any(|a| a.is_ipv4()) {
@@ -735,6 +754,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The source of ICMP errors sent out of port `i`, per family: `icmp_source`, else the first of `addresses`.
+    pub fn icmp_sources(&self, i: usize) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+        let Some(port) = self.ports.get(i) else { return (None, None) };
+        let listed = if port.icmp_source.is_empty() { &port.addresses } else { &port.icmp_source };
+        let v4 = listed.iter().find_map(|a| match a {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        });
+        let v6 = listed.iter().find_map(|a| match a {
+            IpAddr::V6(v6) if !v6.is_unicast_link_local() => Some(*v6),
+            _ => None,
+        });
+        (v4, v6)
     }
 
     /// The gateway's own addresses on port `i`: its `addresses`, plus the tunnel addresses on a `core` port.
@@ -924,6 +958,28 @@ mod tests {
     const BINDING: &str = "[[binding]]\nfunction = \"lma\"\nlocal = \"2001:db8:2::1\"\nremote = \"2001:db8:1::1\"\n\
         uplink_key = 0x0a0b0c0d\ndownlink_key = 0x00010001\nue_ipv4 = \"10.45.0.2\"\n\
         ue_ipv6_prefix = \"2001:db8:aaaa:1::/64\"\n";
+
+    #[test]
+    fn icmp_sources_default_to_the_port_addresses_and_are_checked() {
+        let sgi = |lines: &str| {
+            LMA.replace(
+                "next_hop_mac = \"02:00:00:00:00:02\"\n",
+                &format!("next_hop_mac = \"02:00:00:00:00:02\"\n{lines}"),
+            )
+        };
+        let c =
+            parse(&sgi("addresses = [\"fe80::1\", \"2001:db8:50::1\", \"203.0.113.1\", \"203.0.113.2\"]\n")).unwrap();
+        let expected = (Some(Ipv4Addr::new(203, 0, 113, 1)), Some("2001:db8:50::1".parse().unwrap()));
+        assert_eq!(c.icmp_sources(1), expected, "the first of each family, never a link-local one");
+        assert_eq!(c.icmp_sources(0), (None, None));
+        assert_eq!(c.gateway.icmp_errors_per_second, 1000);
+        let c = parse(&sgi("addresses = [\"203.0.113.1\"]\nicmp_source = [\"192.0.2.77\"]\n")).unwrap();
+        assert_eq!(c.icmp_sources(1), (Some(Ipv4Addr::new(192, 0, 2, 77)), None), "icmp_source wins");
+        let err = parse(&sgi("icmp_source = [\"192.0.2.1\", \"192.0.2.2\"]\n")).unwrap_err();
+        assert!(err.contains("key 'port[1].icmp_source'") && err.contains("at most one IPv4"), "{err}");
+        let err = parse(&sgi("icmp_source = [\"224.0.0.1\"]\n")).unwrap_err();
+        assert!(err.contains("key 'port[1].icmp_source'") && err.contains("224.0.0.1"), "{err}");
+    }
 
     #[test]
     fn neighbour_keys_are_checked_per_port() {

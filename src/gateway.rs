@@ -173,6 +173,8 @@ fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<Pi
             next_hop_mac: section.next_hop_mac,
             mtu: port.mtu().map_err(key)?,
             tx_ipv4_checksum_offload: port.tx_ipv4_checksum_offloaded(),
+            icmp_source_v4: config.icmp_sources(i).0,
+            icmp_source_v6: config.icmp_sources(i).1,
         });
     }
     let g = &config.gateway;
@@ -189,6 +191,8 @@ fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<Pi
         inner_source_check: g.inner_source_check,
         host_addresses,
         next_hops: Arc::new(PortNextHops::new()),
+        icmp_errors_per_second: g.icmp_errors_per_second,
+        clock: dataplane::pipeline::Clock::monotonic(),
     };
     pipeline.validate().map_err(|e| format!("key 'port': {e}"))?;
     Ok(pipeline)
@@ -257,6 +261,9 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
             println!("  drop {:<24} {count}", reason.name());
         }
     }
+    if total.icmp_errors_sent + total.icmp_rate_limited != 0 {
+        println!("  icmp errors sent {}, rate-limited {}", total.icmp_errors_sent, total.icmp_rate_limited);
+    }
     // Numbered in config order (`binding[i]`, then the bindings file's lines); the table slot is in the JSON.
     for (i, _, binding, traffic) in &outcome.bindings {
         println!(
@@ -314,6 +321,8 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
             "punted": s.punted,
             "dropped": s.total_drops(),
             "drops": DropReason::ALL.iter().map(|r| (r.name().to_owned(), json!(s.drops(*r)))).collect::<serde_json::Map<_, _>>(),
+            "icmp_errors_sent": s.icmp_errors_sent,
+            "icmp_rate_limited": s.icmp_rate_limited,
             "updates_applied": s.updates_applied,
             "updates_refused": s.updates_refused,
         })

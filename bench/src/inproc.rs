@@ -25,6 +25,8 @@ pub fn pipeline_config(role: Role) -> PipelineConfig {
             next_hop_mac: Some(MacAddr(traffic::NEXT_HOP_MAC)),
             mtu: 1500,
             tx_ipv4_checksum_offload: false,
+            icmp_source_v4: None,
+            icmp_source_v6: None,
         }],
         lmaa,
         proxy_coa,

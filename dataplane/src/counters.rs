@@ -204,6 +204,10 @@ pub struct PathCounters {
     pub updates_refused: Counter,
     /// Time-stamp-counter cycles the worker spent applying table updates: what churn costs the fast path.
     pub update_cycles: Counter,
+    /// ICMP errors sent back instead of a silent drop (the refused packet is still counted under its reason),
+    /// and those the rate limit held back.
+    pub icmp_errors_sent: Counter,
+    pub icmp_rate_limited: Counter,
 }
 
 #[derive(Debug, Default)]
@@ -275,6 +279,8 @@ impl WorkerCounters {
             updates_applied: self.path.updates_applied.get(),
             updates_refused: self.path.updates_refused.get(),
             update_cycles: self.path.update_cycles.get(),
+            icmp_errors_sent: self.path.icmp_errors_sent.get(),
+            icmp_rate_limited: self.path.icmp_rate_limited.get(),
             drops: std::array::from_fn(|i| self.drops.0[i].get()),
         }
     }
@@ -357,6 +363,8 @@ pub struct CountersSnapshot {
     pub updates_applied: u64,
     pub updates_refused: u64,
     pub update_cycles: u64,
+    pub icmp_errors_sent: u64,
+    pub icmp_rate_limited: u64,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -383,6 +391,8 @@ impl std::ops::AddAssign<&CountersSnapshot> for CountersSnapshot {
         self.updates_applied += other.updates_applied;
         self.updates_refused += other.updates_refused;
         self.update_cycles += other.update_cycles;
+        self.icmp_errors_sent += other.icmp_errors_sent;
+        self.icmp_rate_limited += other.icmp_rate_limited;
         for (mine, theirs) in self.drops.iter_mut().zip(&other.drops) {
             *mine += theirs;
         }
@@ -404,6 +414,7 @@ impl fmt::Display for CountersSnapshot {
         writeln!(f, "encapsulated {}", self.encapsulated)?;
         writeln!(f, "decapsulated {}", self.decapsulated)?;
         writeln!(f, "punted {}", self.punted)?;
+        writeln!(f, "icmp errors sent {}, rate-limited {}", self.icmp_errors_sent, self.icmp_rate_limited)?;
         writeln!(f, "dropped {}", self.total_drops())?;
         for reason in DropReason::ALL {
             let count = self.drops(reason);

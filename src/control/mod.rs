@@ -450,6 +450,9 @@ impl Control {
                 stats.events.insert("control.nd_answered".into(), self.stats.nd_answered);
                 stats.events.insert("control.router_advertisements".into(), self.stats.router_advertisements);
                 stats.events.insert("control.echo_answered".into(), self.stats.echo_answered);
+                let dataplane = self.counters.total();
+                stats.events.insert("fastpath.icmp_errors_sent".into(), dataplane.icmp_errors_sent);
+                stats.events.insert("fastpath.icmp_rate_limited".into(), dataplane.icmp_rate_limited);
                 let n = &self.neighbors.stats;
                 stats.events.insert("neighbour.solicitations_sent".into(), n.solicitations_sent);
                 stats.events.insert("neighbour.resolved".into(), n.resolved);

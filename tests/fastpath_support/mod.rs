@@ -25,7 +25,7 @@ pub const DL_B: u32 = 0x0001_0002;
 
 pub const PORTS: [&str; 3] = ["core", "sgi", "access"];
 pub const NEXT_HOP: [[u8; 6]; 3] = [[2, 0, 0, 0, 0xc0, 1], [2, 0, 0, 0, 0x5a, 1], [2, 0, 0, 0, 0xac, 1]];
-const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0x99, 0x99];
+pub const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0x99, 0x99];
 
 /// The input frames of each port, in port order (core, sgi, access).
 pub type Inputs = [Vec<Vec<u8>>; 3];
@@ -58,6 +58,17 @@ impl Run {
 /// Runs a gateway with both functions (LMA and MAG, each with UE A tunnelled over IPv6 and UE B over IPv4) on
 /// ports core, sgi and access fed with `inputs`; `extra_gateway` adds lines to `[gateway]`, `lcores` sets EAL's.
 pub fn run_both_functions(name: &str, inputs: &Inputs, extra_gateway: &str, lcores: &str) -> Run {
+    run_both_functions_with_ports(name, inputs, extra_gateway, ["", "", ""], lcores)
+}
+
+/// [`run_both_functions`] with `extra_ports[i]` added to port `i`'s section.
+pub fn run_both_functions_with_ports(
+    name: &str,
+    inputs: &Inputs,
+    extra_gateway: &str,
+    extra_ports: [&str; 3],
+    lcores: &str,
+) -> Run {
     let scenario = Scenario::new(name);
     let mut config = scenario.dpdk_section().replace("lcores = \"0\"", &format!("lcores = \"{lcores}\""));
     config.push_str(&format!(
@@ -69,9 +80,10 @@ pub fn run_both_functions(name: &str, inputs: &Inputs, extra_gateway: &str, lcor
         let [a, b, c, d, e, f] = NEXT_HOP[i];
         config.push_str(&format!(
             "[[port]]\nname = \"{port}\"\ndevice = \"net_pcap{i}\"\ndevargs = \"rx_pcap={},tx_pcap={}\"\n\
-             roles = [\"{port}\"]\nnext_hop_mac = \"{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}\"\n\n",
+             roles = [\"{port}\"]\nnext_hop_mac = \"{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}\"\n{}\n\n",
             rx.display(),
-            scenario.path(&format!("{port}-tx.pcap")).display()
+            scenario.path(&format!("{port}-tx.pcap")).display(),
+            extra_ports[i]
         ));
     }
     for (function, local6, remote6, local4, remote4) in

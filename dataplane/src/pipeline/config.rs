@@ -1,10 +1,11 @@
 //! What the pipeline needs to know about ports and the gateway's own addresses: plain data, mapped from the
 //! config file by the `pmipgw` package.
 
+use super::icmp::Clock;
 use crate::counters::MAX_PORTS;
 use crate::nexthop::{IpFamily, PortNextHops};
 use crate::wire::ethernet::MacAddr;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// What a port faces. One port may have several roles (a one-armed deployment).
@@ -31,7 +32,15 @@ pub struct PortConfig {
     pub mtu: u16,
     /// The NIC fills outer IPv4 header checksums.
     pub tx_ipv4_checksum_offload: bool,
+    /// Source of the ICMP errors sent back out of this port about packets that arrived on it, per family; without
+    /// one, such packets are only dropped and counted.
+    pub icmp_source_v4: Option<Ipv4Addr>,
+    pub icmp_source_v6: Option<Ipv6Addr>,
 }
+
+/// ICMP errors per second and worker unless configured: enough for path MTU discovery of a thousand new flows a
+/// second per worker, little enough that the errors never crowd out traffic.
+pub const DEFAULT_ICMP_ERRORS_PER_SECOND: u32 = 1000;
 
 /// The smallest MTU accepted: every IPv4 host must take 576-byte datagrams (RFC 791).
 pub const MIN_MTU: u16 = 576;
@@ -53,6 +62,11 @@ pub struct PipelineConfig {
     pub host_addresses: Vec<IpAddr>,
     /// Each port's default next hop per family, shared with the control thread that resolves them.
     pub next_hops: Arc<PortNextHops>,
+    /// ICMP errors (Time Exceeded, Fragmentation Needed, Packet Too Big) each worker may send per second, in
+    /// bursts of up to a tenth of that; 0 sends none.
+    pub icmp_errors_per_second: u32,
+    /// The time the ICMP error budget is measured with.
+    pub clock: Clock,
 }
 
 impl Default for PipelineConfig {
@@ -65,6 +79,8 @@ impl Default for PipelineConfig {
             inner_source_check: true,
             host_addresses: Vec::new(),
             next_hops: Arc::new(PortNextHops::new()),
+            icmp_errors_per_second: DEFAULT_ICMP_ERRORS_PER_SECOND,
+            clock: Clock::monotonic(),
         }
     }
 }

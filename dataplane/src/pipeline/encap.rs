@@ -71,7 +71,7 @@ impl FastPath {
     /// The binding of a plain packet: stage 2's candidate when the record confirms it, else every lookup the
     /// rx port's roles allow, in order (LMA by destination on `sgi`, MAG by source on `access`).
     #[inline(always)]
-    fn find_ue(&self, context: &BurstContext, work: &Pending) -> Option<(&Record, Direction)> {
+    pub(super) fn find_ue(&self, context: &BurstContext, work: &Pending) -> Option<(&Record, Direction)> {
         let roles = context.roles;
         let ipv6 = work.family == Family::Ipv6;
         let (first, value, direction) = if roles.sgi {

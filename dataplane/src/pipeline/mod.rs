@@ -21,10 +21,12 @@
 mod config;
 mod decap;
 mod encap;
+mod icmp;
 mod ingress;
 mod shape;
 
-pub use config::{PipelineConfig, PipelineConfigError, PortConfig, Roles, MIN_MTU};
+pub use config::{PipelineConfig, PipelineConfigError, PortConfig, Roles, DEFAULT_ICMP_ERRORS_PER_SECOND, MIN_MTU};
+pub use icmp::Clock;
 
 use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::MAX_BURST;
@@ -107,6 +109,7 @@ pub struct FastPath {
     next_hops: Arc<PortNextHops>,
     tables: WorkerTable,
     counters: Arc<WorkerCounters>,
+    error_budget: Box<icmp::ErrorBudget>,
 }
 
 /// An egress port as one burst sees it.
@@ -158,6 +161,7 @@ impl Out {
 
 /// Everything constant for one burst, read once.
 struct BurstContext {
+    rx_port: usize,
     roles: Roles,
     core: Option<Out>,
     sgi: Option<Out>,
@@ -194,6 +198,7 @@ impl FastPath {
             next_hops: Arc::clone(&config.next_hops),
             tables,
             counters,
+            error_budget: Box::new(icmp::ErrorBudget::new(config.icmp_errors_per_second, config.clock)),
         })
     }
 
@@ -273,12 +278,28 @@ impl FastPath {
                     }
                     next
                 }
-                Err(reason) => {
-                    self.counters.count_drop(reason);
-                    Next::drop(reason)
-                }
+                Err(reason) => self.refused(context, work, packet, reason),
             };
         }
+    }
+
+    /// Counts a refused packet under its reason. A plain packet at the end of its TTL, or too big for its tunnel,
+    /// is answered with an ICMP error (`icmp.rs`) where one may be sent, instead of vanishing.
+    #[inline(always)]
+    fn refused<P: PacketBuf>(
+        &self,
+        context: &BurstContext,
+        work: &Pending,
+        packet: &mut P,
+        reason: DropReason,
+    ) -> Next {
+        if work.op == Op::Plain && matches!(reason, DropReason::TtlExpired | DropReason::OverMtu) {
+            if let Some(next) = self.answer_with_error(context, work, packet, reason) {
+                return next;
+            }
+        }
+        self.counters.count_drop(reason);
+        Next::drop(reason)
     }
 
     fn burst_context(&self, rx_port: usize) -> BurstContext {
@@ -287,6 +308,7 @@ impl FastPath {
             Some(Out::new(port, self.ports.get(port)?, &self.next_hops))
         };
         BurstContext {
+            rx_port,
             roles: self.ports.get(rx_port).map_or(Roles::default(), |port| port.roles),
             core: out(self.egress.core),
             sgi: out(self.egress.sgi),

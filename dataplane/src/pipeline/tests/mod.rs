@@ -4,6 +4,7 @@
 mod adversarial;
 mod concurrency;
 mod directions;
+mod icmp;
 mod lane;
 mod lookups;
 mod next_hops;
@@ -51,6 +52,8 @@ fn port(roles: Roles, index: usize) -> PortConfig {
         next_hop_mac: Some(NEXT_HOP[index]),
         mtu: 1500,
         tx_ipv4_checksum_offload: false,
+        icmp_source_v4: None,
+        icmp_source_v6: None,
     }
 }
 
