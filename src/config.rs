@@ -151,6 +151,10 @@ pub struct PortSection {
     /// at most one per family; by default the first address of each family in `addresses`.
     #[serde(default)]
     pub icmp_source: Vec<IpAddr>,
+    /// On `core`: the DSCP of outer headers, `"copy"` (the inner packet's, RFC 2983's uniform model; the
+    /// default) or a fixed value 0–63 (the pipe model).
+    #[serde(default)]
+    pub outer_dscp: OuterDscpSetting,
     /// Static neighbour entries (IP → MAC); they win over what is learned.
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<StaticNeighbor>,
@@ -160,6 +164,32 @@ pub struct PortSection {
     /// L2 forwarding (Foundation processing, a plumbing check): the port that frames received here are sent out
     /// of. Not combinable with roles.
     pub forward_to: Option<String>,
+}
+
+/// `port.outer_dscp`: `"copy"` or a number.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum OuterDscpSetting {
+    Fixed(u8),
+    Named(String),
+}
+
+impl Default for OuterDscpSetting {
+    fn default() -> Self {
+        OuterDscpSetting::Named("copy".into())
+    }
+}
+
+impl OuterDscpSetting {
+    /// The pipeline's form, or what is wrong with the setting.
+    pub fn to_pipeline(&self) -> Result<dataplane::pipeline::OuterDscp, String> {
+        match self {
+            OuterDscpSetting::Fixed(dscp @ 0..=63) => Ok(dataplane::pipeline::OuterDscp::Fixed(*dscp)),
+            OuterDscpSetting::Fixed(dscp) => Err(format!("{dscp} is outside 0..=63")),
+            OuterDscpSetting::Named(name) if name == "copy" => Ok(dataplane::pipeline::OuterDscp::Copy),
+            OuterDscpSetting::Named(name) => Err(format!("{name:?}: use \"copy\" or a DSCP value 0-63")),
+        }
+    }
 }
 
 /// `[[port.neighbor]]`: one static neighbour entry.
@@ -661,6 +691,7 @@ impl Config {
                     return Err((key("mtu"), format!("{mtu} is outside 576..=9600")));
                 }
             }
+            port.outer_dscp.to_pipeline().map_err(|problem| (key("outer_dscp"), problem))?;
         }
         for (i, port) in self.ports.iter().enumerate() {
             if let Some(target) = &port.forward_to {
@@ -979,6 +1010,25 @@ mod tests {
         assert!(err.contains("key 'port[1].icmp_source'") && err.contains("at most one IPv4"), "{err}");
         let err = parse(&sgi("icmp_source = [\"224.0.0.1\"]\n")).unwrap_err();
         assert!(err.contains("key 'port[1].icmp_source'") && err.contains("224.0.0.1"), "{err}");
+    }
+
+    #[test]
+    fn outer_dscp_is_copy_or_a_value() {
+        use dataplane::pipeline::OuterDscp;
+        let core = |line: &str| LMA.replace("roles = [\"core\"]\n", &format!("roles = [\"core\"]\n{line}"));
+        assert_eq!(parse(LMA).unwrap().ports[0].outer_dscp.to_pipeline(), Ok(OuterDscp::Copy), "the default");
+        assert_eq!(
+            parse(&core("outer_dscp = 46\n")).unwrap().ports[0].outer_dscp.to_pipeline(),
+            Ok(OuterDscp::Fixed(46))
+        );
+        assert_eq!(
+            parse(&core("outer_dscp = \"copy\"\n")).unwrap().ports[0].outer_dscp.to_pipeline(),
+            Ok(OuterDscp::Copy)
+        );
+        for (bad, says) in [("64", "outside 0..=63"), ("\"ef\"", "use \"copy\"")] {
+            let err = parse(&core(&format!("outer_dscp = {bad}\n"))).unwrap_err();
+            assert!(err.contains("key 'port[0].outer_dscp'") && err.contains(says), "{err}");
+        }
     }
 
     #[test]

@@ -175,6 +175,7 @@ fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<Pi
             tx_ipv4_checksum_offload: port.tx_ipv4_checksum_offloaded(),
             icmp_source_v4: config.icmp_sources(i).0,
             icmp_source_v6: config.icmp_sources(i).1,
+            outer_dscp: section.outer_dscp.to_pipeline().map_err(|e| format!("key 'port[{i}].outer_dscp': {e}"))?,
         });
     }
     let g = &config.gateway;

@@ -27,6 +27,7 @@ pub fn pipeline_config(role: Role) -> PipelineConfig {
             tx_ipv4_checksum_offload: false,
             icmp_source_v4: None,
             icmp_source_v6: None,
+            outer_dscp: Default::default(),
         }],
         lmaa,
         proxy_coa,

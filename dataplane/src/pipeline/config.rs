@@ -36,6 +36,19 @@ pub struct PortConfig {
     /// one, such packets are only dropped and counted.
     pub icmp_source_v4: Option<Ipv4Addr>,
     pub icmp_source_v6: Option<Ipv6Addr>,
+    /// `core`: the DSCP of the outer headers written here.
+    pub outer_dscp: OuterDscp,
+}
+
+/// The DSCP of an outer header (RFC 2983 §3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OuterDscp {
+    /// The uniform model: the inner packet's DSCP, so a transport network that queues by DSCP treats the tunnel
+    /// as it would treat the packet without it.
+    #[default]
+    Copy,
+    /// The pipe model: this value (0–63) on every outer header, whatever the inner one says.
+    Fixed(u8),
 }
 
 /// ICMP errors per second and worker unless configured: enough for path MTU discovery of a thousand new flows a

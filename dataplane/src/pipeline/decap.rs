@@ -59,7 +59,7 @@ impl FastPath {
         if !out.reaches(work.family, binding_mac) {
             return Err(DropReason::NextHopUnresolved);
         }
-        let new_ecn = ecn::on_decapsulation(work.outer_ecn, work.inner_ecn).ok_or(DropReason::CeOnNotEct)?;
+        let new_ecn = ecn::on_decapsulation(work.outer_ecn, work.inner_tos).ok_or(DropReason::CeOnNotEct)?;
 
         let inner_at = usize::from(work.inner_at);
         let padding = frame.len().saturating_sub(inner_at + inner_len);
@@ -69,7 +69,7 @@ impl FastPath {
         }
         let data = packet.data_mut();
         out.write_header(work.family, binding_mac, array_at_mut(data, 0).ok_or(DropReason::InnerMalformed)?);
-        forward_one_hop(data, work.family, (new_ecn != work.inner_ecn).then_some(new_ecn))?;
+        forward_one_hop(data, work.family, (new_ecn != work.inner_tos & 0x03).then_some(new_ecn))?;
         tally.decapsulated += 1;
         self.count_binding(record, direction, inner_len);
         Ok(Next::forward(out.port))

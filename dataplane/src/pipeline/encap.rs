@@ -56,9 +56,9 @@ impl FastPath {
         }
         forward_one_hop(packet.data_mut(), work.family, None)?;
         packet.prepend(overhead).ok_or(DropReason::NoHeadroom)?;
-        let outer_ecn = ecn::on_encapsulation(work.inner_ecn);
+        let outer_tos = (work.inner_tos & out.dscp_mask) | ecn::on_encapsulation(work.inner_tos);
         record
-            .write_outer(flags, packet.data_mut(), core_mac, work.family.ethertype(), inner_len, outer_ecn)
+            .write_outer(flags, packet.data_mut(), core_mac, work.family.ethertype(), inner_len, outer_tos)
             .ok_or(DropReason::NoHeadroom)?;
         if flags & flag::CHECKSUM_OFFLOAD != 0 {
             packet.request_tx_ipv4_checksum(ethernet::HEADER_LEN as u8, crate::wire::ipv4::MIN_HEADER_LEN as u8);

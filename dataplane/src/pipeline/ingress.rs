@@ -36,8 +36,8 @@ pub(super) struct Pending {
     /// The family of the packet inside (or going inside) the tunnel.
     pub family: Family,
     pub ttl: u8,
-    /// The inner packet's ECN field.
-    pub inner_ecn: u8,
+    /// The inner packet's TOS / traffic class byte (DSCP and ECN).
+    pub inner_tos: u8,
     /// GRE: the outer header's ECN field.
     pub outer_ecn: u8,
     /// GRE: the outer destination is an LMAA / a Proxy-CoA.
@@ -68,7 +68,7 @@ impl Default for Pending {
             op: Op::Gre,
             family: Family::Ipv4,
             ttl: 0,
-            inner_ecn: 0,
+            inner_tos: 0,
             outer_ecn: 0,
             lmaa: false,
             proxy_coa: false,
@@ -177,7 +177,7 @@ impl FastPath {
             Family::Ipv4,
             ip.total_len(),
             ip.ttl(),
-            ip.ecn(),
+            ip.tos(),
             u64::from(dst),
             u64::from(u32::from(ip.src())),
             work,
@@ -229,7 +229,7 @@ impl FastPath {
             Family::Ipv6,
             ip.total_len(),
             ip.hop_limit(),
-            ip.ecn(),
+            ip.traffic_class(),
             prefix64(&dst),
             prefix64(&ip.src_octets()),
             work,
@@ -246,7 +246,7 @@ impl FastPath {
         family: Family,
         len: usize,
         ttl: u8,
-        ecn: u8,
+        tos: u8,
         ue_dst: u64,
         ue_src: u64,
         work: &mut Pending,
@@ -264,7 +264,7 @@ impl FastPath {
         work.op = Op::Plain;
         work.family = family;
         work.ttl = ttl;
-        work.inner_ecn = ecn;
+        work.inner_tos = tos;
         work.inner_len = len as u16;
         work.ue_dst = ue_dst;
         work.ue_src = ue_src;
@@ -340,11 +340,11 @@ impl FastPath {
         work.inner_at = inner_at as u16;
         work.key = key;
         match inner {
-            Some((len, ttl, ecn, source)) => {
+            Some((len, ttl, tos, source)) => {
                 work.inner_malformed = false;
                 work.inner_len = len as u16;
                 work.ttl = ttl;
-                work.inner_ecn = ecn;
+                work.inner_tos = tos;
                 work.ue_src = source;
             }
             None => work.inner_malformed = true,
@@ -352,17 +352,17 @@ impl FastPath {
     }
 }
 
-/// Parses the packet inside the tunnel as the GRE protocol type says: (total length, TTL, ECN, the source as a
+/// Parses the packet inside the tunnel as the GRE protocol type says: (total length, TTL, TOS, the source as a
 /// binding holds it). `None` when truncated, invalid, or an IPv4 header with a wrong checksum.
 fn read_inner(family: Family, payload: &[u8]) -> Option<(usize, u8, u8, u64)> {
     match family {
         Family::Ipv4 => {
             let ip = Ipv4Packet::parse(payload).ok()?;
-            ip.header_checksum_ok().then(|| (ip.total_len(), ip.ttl(), ip.ecn(), u64::from(u32::from(ip.src()))))
+            ip.header_checksum_ok().then(|| (ip.total_len(), ip.ttl(), ip.tos(), u64::from(u32::from(ip.src()))))
         }
         Family::Ipv6 => {
             let ip = Ipv6Packet::parse(payload).ok()?;
-            Some((ip.total_len(), ip.hop_limit(), ip.ecn(), prefix64(&ip.src_octets())))
+            Some((ip.total_len(), ip.hop_limit(), ip.traffic_class(), prefix64(&ip.src_octets())))
         }
     }
 }

@@ -25,7 +25,9 @@ mod icmp;
 mod ingress;
 mod shape;
 
-pub use config::{PipelineConfig, PipelineConfigError, PortConfig, Roles, DEFAULT_ICMP_ERRORS_PER_SECOND, MIN_MTU};
+pub use config::{
+    OuterDscp, PipelineConfig, PipelineConfigError, PortConfig, Roles, DEFAULT_ICMP_ERRORS_PER_SECOND, MIN_MTU,
+};
 pub use icmp::Clock;
 
 use crate::counters::{DropReason, WorkerCounters};
@@ -121,12 +123,15 @@ struct Out {
     /// destination MAC, the port's MAC, the family's EtherType), ready to copy; `resolved` says which are real.
     header: [[u8; ethernet::HEADER_LEN]; 2],
     resolved: [bool; 2],
+    /// The inner TOS bits an outer header written here takes: the DSCP under [`OuterDscp::Copy`], else none.
+    dscp_mask: u8,
 }
 
 impl Out {
     fn new(port: usize, config: &PortConfig, next_hops: &PortNextHops) -> Self {
-        let mut out =
-            Out { port, mtu: usize::from(config.mtu), header: [[0; ethernet::HEADER_LEN]; 2], resolved: [false; 2] };
+        let dscp_mask = if config.outer_dscp == OuterDscp::Copy { 0xfc } else { 0 };
+        let header = [[0; ethernet::HEADER_LEN]; 2];
+        let mut out = Out { port, mtu: usize::from(config.mtu), header, resolved: [false; 2], dscp_mask };
         for (family, ip) in [(Family::Ipv4, IpFamily::V4), (Family::Ipv6, IpFamily::V6)] {
             let next_hop = next_hops.get(port, ip);
             out.resolved[family as usize] = next_hop.is_some();
@@ -188,6 +193,10 @@ impl FastPath {
             core_mac: core.map(|p| p.mac).unwrap_or_default(),
             hop_limit: config.outer_hop_limit,
             checksum_offload: core.is_some_and(|p| p.tx_ipv4_checksum_offload),
+            fixed_dscp: match core.map(|p| p.outer_dscp) {
+                Some(OuterDscp::Fixed(dscp)) => dscp & 0x3f,
+                _ => 0,
+            },
         });
         let counters = Arc::new(WorkerCounters::new(Arc::clone(tables.records())));
         Ok(FastPath {

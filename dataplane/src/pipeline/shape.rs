@@ -13,7 +13,7 @@ use crate::packet::RxChecksum;
 use crate::wire::checksum::verifies_20;
 use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN as ETH};
 use crate::wire::ipv4::{MIN_HEADER_LEN as IPV4_LEN, PROTOCOL_GRE};
-use crate::wire::ipv6::{HEADER_LEN as IPV6_LEN, NEXT_HEADER_GRE};
+use crate::wire::ipv6::{traffic_class, HEADER_LEN as IPV6_LEN, NEXT_HEADER_GRE};
 use crate::wire::{array_at, gre::KEYED_HEADER_LEN as GRE_LEN};
 
 /// The first GRE word with only the key present, version 0 (RFC 2784 §2, RFC 2890 §2), carrying IPv4 / IPv6.
@@ -69,17 +69,17 @@ impl FastPath {
         }
         let dst = be32(h, ETH + 16);
         let local = self.local.ipv4(dst);
-        let ecn = h[ETH + 1] & 0x03;
+        let tos = h[ETH + 1];
         if !local.any() {
             let src = be32(h, ETH + 12);
-            self.classify_plain(roles, Family::Ipv4, total, h[ETH + 8], ecn, dst.into(), src.into(), work);
+            self.classify_plain(roles, Family::Ipv4, total, h[ETH + 8], tos, dst.into(), src.into(), work);
             return true;
         }
         let fragment = be16(h, ETH + 6) & 0x3fff != 0;
         if h[ETH + 9] != PROTOCOL_GRE || !local.tunnel() || !roles.core || fragment {
             return false;
         }
-        self.common_gre(frame, local, ecn, (ETH + 12, 4), END, ETH + total, work)
+        self.common_gre(frame, local, tos & 0x03, (ETH + 12, 4), END, ETH + total, work)
     }
 
     #[inline(always)]
@@ -92,16 +92,17 @@ impl FastPath {
         }
         let Some(dst) = array_at::<16>(h, ETH + 24) else { return false };
         let local = self.local.ipv6(dst);
-        let ecn = (h[ETH + 1] >> 4) & 0x03;
+        let Some(fixed) = array_at::<2>(h, ETH) else { return false };
+        let class = traffic_class(fixed);
         if !local.any() && !is_link_scope(dst) {
             let (dst, src) = (be64(h, ETH + 24), be64(h, ETH + 8));
-            self.classify_plain(roles, Family::Ipv6, total, h[ETH + 7], ecn, dst, src, work);
+            self.classify_plain(roles, Family::Ipv6, total, h[ETH + 7], class, dst, src, work);
             return true;
         }
         if h[ETH + 6] != NEXT_HEADER_GRE || !local.tunnel() || !roles.core {
             return false;
         }
-        self.common_gre(frame, local, ecn, (ETH + 8, 16), END, ETH + total, work)
+        self.common_gre(frame, local, class & 0x03, (ETH + 8, 16), END, ETH + total, work)
     }
 
     /// Keyed GRE at `at`, the outer packet ending at `end`, around an inner packet the lane can read.
@@ -132,7 +133,7 @@ impl FastPath {
                 if ip[0] != IPV4_NO_OPTIONS || len < IPV4_LEN || len > room || !verifies_20(ip) {
                     return false;
                 }
-                (len, ip[8], ip[1] & 0x03, u64::from(be32(ip, 12)))
+                (len, ip[8], ip[1], u64::from(be32(ip, 12)))
             }
             Family::Ipv6 => {
                 let Some(ip) = array_at::<IPV6_LEN>(frame, inner_at) else { return false };
@@ -140,7 +141,7 @@ impl FastPath {
                 if ip[0] >> 4 != 6 || len > room {
                     return false;
                 }
-                (len, ip[7], (ip[1] >> 4) & 0x03, be64(ip, 8))
+                (len, ip[7], traffic_class(ip), be64(ip, 8))
             }
         };
         self.tunnelled(local, outer_ecn, src, inner_at, be32(gre, 4), family, Some(inner), work);

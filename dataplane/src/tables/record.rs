@@ -65,11 +65,13 @@ pub struct TemplateContext {
     pub hop_limit: u8,
     /// The `core` port fills outer IPv4 checksums.
     pub checksum_offload: bool,
+    /// The DSCP every outer header carries, or 0 when each copies its inner packet's (added per packet).
+    pub fixed_dscp: u8,
 }
 
 impl Default for TemplateContext {
     fn default() -> Self {
-        TemplateContext { core_mac: MacAddr::default(), hop_limit: 64, checksum_offload: false }
+        TemplateContext { core_mac: MacAddr::default(), hop_limit: 64, checksum_offload: false, fixed_dscp: 0 }
     }
 }
 
@@ -275,27 +277,29 @@ impl Record {
         core_mac: Option<&[u8; ethernet::HEADER_LEN]>,
         inner_ethertype: u16,
         inner_len: usize,
-        outer_ecn: u8,
+        outer_tos: u8,
     ) -> Option<usize> {
         let len = if flags & flag::OUTER_IPV6 != 0 {
             let out = array_at_mut::<TEMPLATE_LEN_V6>(frame, 0)?;
             self.copy_template(out);
             let payload_len = (gre::KEYED_HEADER_LEN + inner_len) as u16;
             out[V6_PAYLOAD_LEN..V6_PAYLOAD_LEN + 2].copy_from_slice(&payload_len.to_be_bytes());
-            out[ethernet::HEADER_LEN + 1] |= (outer_ecn & 0x03) << 4;
+            // The traffic class sits across the first two bytes, after the version (RFC 8200 §3).
+            out[ethernet::HEADER_LEN] |= outer_tos >> 4;
+            out[ethernet::HEADER_LEN + 1] |= outer_tos << 4;
             out[V6_GRE_PROTOCOL..V6_GRE_PROTOCOL + 2].copy_from_slice(&inner_ethertype.to_be_bytes());
             TEMPLATE_LEN_V6
         } else {
             let out = array_at_mut::<TEMPLATE_LEN_V4>(frame, 0)?;
             self.copy_template(out);
             let total_len = (ipv4::MIN_HEADER_LEN + gre::KEYED_HEADER_LEN + inner_len) as u16;
-            let ecn = outer_ecn & 0x03;
             out[V4_TOTAL_LEN..V4_TOTAL_LEN + 2].copy_from_slice(&total_len.to_be_bytes());
-            out[ethernet::HEADER_LEN + 1] |= ecn;
+            out[ethernet::HEADER_LEN + 1] |= outer_tos;
             if flags & flag::CHECKSUM_OFFLOAD == 0 {
-                // RFC 1624: the template's checksum covers a zero length and ECN; add both words' new values.
+                // RFC 1624: the template's checksum covers a zero length and the TOS bits it has; add what the
+                // packet adds to both words.
                 let old = u16::from_be_bytes([out[V4_CHECKSUM], out[V4_CHECKSUM + 1]]);
-                let sum = u32::from(!old) + u32::from(total_len) + u32::from(ecn);
+                let sum = u32::from(!old) + u32::from(total_len) + u32::from(outer_tos);
                 let sum = (sum & 0xffff) + (sum >> 16);
                 let sum = (sum & 0xffff) + (sum >> 16);
                 out[V4_CHECKSUM..V4_CHECKSUM + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
@@ -388,7 +392,7 @@ pub(crate) fn fold_address(address: &[u8]) -> u32 {
     })
 }
 
-/// The outer headers with zero length and ECN, and the IPv4 checksum over exactly that.
+/// The outer headers with zero length and ECN and the fixed DSCP (if any), and the IPv4 checksum over exactly that.
 fn write_template(out: &mut [u8], binding: &Binding, tx_key: u32, context: &TemplateContext) {
     let destination = binding.next_hop.core.unwrap_or_default();
     let (ethertype, ip_len) = match binding.tunnel {
@@ -406,6 +410,7 @@ fn write_template(out: &mut [u8], binding: &Binding, tx_key: u32, context: &Temp
                         checksum_offloaded: context.checksum_offload,
                     },
                 );
+                header[1] = context.fixed_dscp << 2;
                 // write_header adds the 20-byte header to the length: take it out again, so that the checksum
                 // covers a zero total length.
                 header[2..4].copy_from_slice(&[0, 0]);
@@ -430,6 +435,9 @@ fn write_template(out: &mut [u8], binding: &Binding, tx_key: u32, context: &Temp
                         payload_len: 0,
                     },
                 );
+                let class = context.fixed_dscp << 2;
+                header[0] |= class >> 4;
+                header[1] |= class << 4;
             }
             (ethernet::ETHERTYPE_IPV6, ipv6::HEADER_LEN)
         }

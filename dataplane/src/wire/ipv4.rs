@@ -54,6 +54,10 @@ impl<'a> Ipv4Packet<'a> {
     pub fn ecn(&self) -> u8 {
         self.fixed[1] & 0x03
     }
+    /// The TOS byte: DSCP (upper six bits) and ECN (RFC 2474, RFC 3168).
+    pub fn tos(&self) -> u8 {
+        self.fixed[1]
+    }
     pub fn ttl(&self) -> u8 {
         self.fixed[8]
     }

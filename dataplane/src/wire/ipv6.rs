@@ -56,6 +56,10 @@ impl<'a> Ipv6Packet<'a> {
     pub fn ecn(&self) -> u8 {
         (self.fixed[1] >> 4) & 0x03
     }
+    /// The traffic class: DSCP (upper six bits) and ECN, across the first two bytes.
+    pub fn traffic_class(&self) -> u8 {
+        traffic_class(self.fixed)
+    }
     pub fn next_header(&self) -> u8 {
         self.fixed[6]
     }
@@ -85,6 +89,12 @@ fn octets_at(fixed: &[u8; HEADER_LEN], at: usize) -> [u8; 16] {
 }
 
 /// The upper 64 bits of an address: the key of a UE's /64 home network prefix.
+/// The traffic class of the IPv6 header starting at `header[0]` (RFC 8200 §3: after the 4-bit version).
+#[inline(always)]
+pub fn traffic_class<const N: usize>(header: &[u8; N]) -> u8 {
+    (u16::from_be_bytes([header[0], header[1]]) >> 4) as u8
+}
+
 pub fn prefix64(address: &[u8; 16]) -> u64 {
     let mut high = [0u8; 8];
     high.copy_from_slice(&address[..8]);

@@ -368,3 +368,52 @@ fn a_burst_gets_the_same_verdicts_as_single_packets() {
     assert_eq!(snapshot.ports[SGI].rx_packets, 4);
     assert_eq!(snapshot.encapsulated + snapshot.punted + snapshot.total_drops(), 4, "every packet accounted once");
 }
+
+/// RFC 2983: by default the outer header carries the inner DSCP (the uniform model), with the ECN rules on top;
+/// a fixed `outer_dscp` (the pipe model) puts its value on every outer header. Decapsulation leaves the inner
+/// DSCP alone.
+#[test]
+fn the_outer_dscp_copies_the_inner_one_or_is_fixed() {
+    let (copying, fixed) = (Gateway::standard(), {
+        let mut config = config();
+        config.ports[CORE].outer_dscp = OuterDscp::Fixed(10);
+        Gateway::new(&config, &[lma_a(), lma_b(), mag_a(), mag_b()])
+    });
+    for dscp in [0u8, 10, 46, 63] {
+        for ecn in [0b00, 0b01, 0b11] {
+            let tos = (dscp << 2) | ecn;
+            let mut v4 = udp4(CN4, UE_B4, 64);
+            let (mut header, _) = etherparse::Ipv4Header::from_slice(&v4).unwrap();
+            header.dscp = etherparse::Ipv4Dscp::try_new(dscp).unwrap();
+            header.ecn = etherparse::Ipv4Ecn::try_new(ecn).unwrap();
+            header.header_checksum = header.calc_header_checksum();
+            v4[..20].copy_from_slice(&header.to_bytes());
+            let mut v6 = udp6(CN6, UE_A6, 64);
+            v6[0] = 0x60 | (tos >> 4);
+            v6[1] = (v6[1] & 0x0f) | (tos << 4);
+            // UE B's tunnel is over IPv4, UE A's over IPv6: the inner family does not matter.
+            for (inner, outer_v6) in [(&v4, false), (&v6, true)] {
+                let what = format!("DSCP {dscp} ECN {ecn:02b} outer IPv{}", if outer_v6 { 6 } else { 4 });
+                let outer_ecn = if ecn == 0b11 { 0b10 } else { ecn };
+                let (verdict, output) = copying.run(SGI, &plain(inner));
+                assert_eq!(verdict, Verdict::Forward(CORE), "{what}");
+                let decoded = decode_encapsulated(output.data());
+                assert_eq!((decoded.outer_dscp, decoded.outer_ecn), (dscp, outer_ecn), "copied: {what}");
+                let (verdict, output) = fixed.run(SGI, &plain(inner));
+                assert_eq!(verdict, Verdict::Forward(CORE), "{what}");
+                let decoded = decode_encapsulated(output.data());
+                assert_eq!((decoded.outer_dscp, decoded.outer_ecn), (10, outer_ecn), "fixed: {what}");
+                assert_eq!(decoded.inner[1] & 0xfc, inner[1] & 0xfc, "the inner header keeps its own");
+            }
+        }
+    }
+    // Back through the tunnel, the inner DSCP arrives as it was sent.
+    let mut inner = udp4(UE_B4, CN4, 64);
+    let (mut header, _) = etherparse::Ipv4Header::from_slice(&inner).unwrap();
+    header.dscp = etherparse::Ipv4Dscp::try_new(46).unwrap();
+    header.header_checksum = header.calc_header_checksum();
+    inner[..20].copy_from_slice(&header.to_bytes());
+    let (verdict, output) = fixed.run(CORE, &frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &inner)));
+    assert_eq!(verdict, Verdict::Forward(SGI));
+    assert_eq!(output.data()[14 + 1] >> 2, 46);
+}

@@ -54,6 +54,7 @@ fn port(roles: Roles, index: usize) -> PortConfig {
         tx_ipv4_checksum_offload: false,
         icmp_source_v4: None,
         icmp_source_v6: None,
+        outer_dscp: Default::default(),
     }
 }
 
@@ -235,6 +236,7 @@ pub struct Encapsulated {
     pub outer_src: std::net::IpAddr,
     pub outer_dst: std::net::IpAddr,
     pub outer_hop_limit: u8,
+    pub outer_dscp: u8,
     pub outer_ecn: u8,
     pub protocol: u16,
     pub key: u32,
@@ -245,7 +247,10 @@ pub struct Encapsulated {
 pub fn decode_encapsulated(frame: &[u8]) -> Encapsulated {
     let sliced = etherparse::SlicedPacket::from_ethernet(frame).expect("etherparse reads the frame");
     let Some(etherparse::LinkSlice::Ethernet2(eth)) = sliced.link else { panic!("no Ethernet II header") };
-    let (outer_src, outer_dst, outer_hop_limit, outer_ecn, payload) = match sliced.net.expect("an IP header") {
+    let (outer_src, outer_dst, outer_hop_limit, (outer_dscp, outer_ecn), payload) = match sliced
+        .net
+        .expect("an IP header")
+    {
         etherparse::NetSlice::Ipv4(ip) => {
             let header = ip.header().to_header();
             assert_eq!(eth.ether_type(), etherparse::EtherType::IPV4);
@@ -257,7 +262,7 @@ pub fn decode_encapsulated(frame: &[u8]) -> Encapsulated {
                 Ipv4Addr::from(header.source).into(),
                 Ipv4Addr::from(header.destination).into(),
                 header.time_to_live,
-                header.ecn.value(),
+                (header.dscp.value(), header.ecn.value()),
                 ip.payload().payload,
             )
         }
@@ -270,7 +275,7 @@ pub fn decode_encapsulated(frame: &[u8]) -> Encapsulated {
                 Ipv6Addr::from(header.source).into(),
                 Ipv6Addr::from(header.destination).into(),
                 header.hop_limit,
-                header.traffic_class & 0x03,
+                (header.traffic_class >> 2, header.traffic_class & 0x03),
                 ip.payload().payload,
             )
         }
@@ -283,6 +288,7 @@ pub fn decode_encapsulated(frame: &[u8]) -> Encapsulated {
         outer_src,
         outer_dst,
         outer_hop_limit,
+        outer_dscp,
         outer_ecn,
         protocol: u16::from_be_bytes([payload[2], payload[3]]),
         key: u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]),
