@@ -46,7 +46,8 @@ const FIELDS: [&str; 13] = [
 fn errors_for_packets_too_big_for_their_tunnel_or_at_the_end_of_their_ttl() {
     let (cn4, cn6): (IpAddr, IpAddr) = (CN4.into(), CN6.into());
     let inputs: Inputs = [
-        vec![],
+        // Through the tunnel from UE B (over IPv4) with TTL 1: traceroute's first hop.
+        vec![tunnelled(PCOA4.into(), LMAA4.into(), 47, &gre_keyed(UL_B, &sized(UE_B4.into(), cn4, 1, 100)))],
         vec![
             // To UE A (tunnel over IPv6, 48 bytes): 1452 fit.
             frame(&sized(cn4, UE_A4.into(), 64, 1480)),
@@ -83,9 +84,24 @@ fn errors_for_packets_too_big_for_their_tunnel_or_at_the_end_of_their_ttl() {
     for frame in run.sent("sgi").iter().chain(&run.sent("access")) {
         assert_eq!(frame[..6], PEER_MAC);
     }
-    assert!(run.sent("core").is_empty());
-    assert_eq!(run.total("icmp_errors_sent"), 5);
-    assert_eq!((run.total("drops.over-mtu"), run.total("drops.ttl-expired")), (3, 2));
+    // The error about the tunnelled packet goes back into UE B's tunnel with its downlink key: tshark reads the
+    // outer header, the error's, then the quoted packet's.
+    let core = tshark_fields(&run.tx_pcap("core"), &["ip.src", "ip.dst", "gre.key", "icmp.type", "icmp.code"]);
+    let (lmaa4, pcoa4) = (LMAA4.to_string(), PCOA4.to_string());
+    assert_eq!(
+        core,
+        vec![vec![
+            format!("{lmaa4},{sgi4},{ue_b4}"),
+            format!("{pcoa4},{ue_b4},{cn4s}"),
+            format!("0x{DL_B:08x}"),
+            "11".to_string(),
+            "0".to_string(),
+        ]],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.total("icmp_errors_sent"), 6);
+    assert_eq!((run.total("drops.over-mtu"), run.total("drops.ttl-expired")), (3, 3));
 }
 
 /// The first of each field's values (tshark lists the quoted packet's after ours).

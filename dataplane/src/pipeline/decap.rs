@@ -5,6 +5,7 @@ use super::{BurstContext, Direction, Family, FastPath, Next, Tally};
 use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
+use crate::tables::Record;
 use crate::wire::ipv4;
 use crate::wire::ipv6;
 use crate::wire::{array_at_mut, ecn, ethernet};
@@ -24,18 +25,7 @@ impl FastPath {
         tally: &mut Tally,
     ) -> Result<Next, DropReason> {
         let frame = packet.data();
-        let src_at = usize::from(work.src_at);
-        let src = frame.get(src_at..src_at + usize::from(work.src_len)).unwrap_or_default();
-        let tables = &self.tables;
-        let lma = if work.lmaa { tables.rx_record(Function::Lma, work.key, src) } else { None };
-        let ((_, record), direction) = match lma {
-            Some(found) => (found, Direction::LmaUplink),
-            None if work.proxy_coa => match tables.rx_record(Function::Mag, work.key, src) {
-                Some(found) => (found, Direction::MagDownlink),
-                None => return Err(DropReason::UnknownKey),
-            },
-            None => return Err(DropReason::UnknownKey),
-        };
+        let (record, direction) = self.tunnel_binding(work, frame)?;
         if work.inner_malformed {
             return Err(DropReason::InnerMalformed);
         }
@@ -73,6 +63,25 @@ impl FastPath {
         tally.decapsulated += 1;
         self.count_binding(record, direction, inner_len);
         Ok(Next::forward(out.port))
+    }
+}
+
+impl FastPath {
+    /// The binding a GRE packet belongs to, and which way it is going (see [`FastPath::decapsulate`]).
+    #[inline(always)]
+    pub(super) fn tunnel_binding(&self, work: &Pending, frame: &[u8]) -> Result<(&Record, Direction), DropReason> {
+        let src_at = usize::from(work.src_at);
+        let src = frame.get(src_at..src_at + usize::from(work.src_len)).unwrap_or_default();
+        let tables = &self.tables;
+        let lma = if work.lmaa { tables.rx_record(Function::Lma, work.key, src) } else { None };
+        match lma {
+            Some((_, record)) => Ok((record, Direction::LmaUplink)),
+            None if work.proxy_coa => match tables.rx_record(Function::Mag, work.key, src) {
+                Some((_, record)) => Ok((record, Direction::MagDownlink)),
+                None => Err(DropReason::UnknownKey),
+            },
+            None => Err(DropReason::UnknownKey),
+        }
     }
 }
 

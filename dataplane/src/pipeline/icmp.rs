@@ -1,17 +1,19 @@
-//! ICMP errors instead of silent drops, for packets from the plain side (`sgi` at the LMA, `access` at the MAG)
-//! that cannot go into their tunnel: too big for it (ICMP Fragmentation Needed, RFC 792 / RFC 1191; ICMPv6 Packet
-//! Too Big, RFC 4443 §3.2), or at the end of their TTL / hop limit (Time Exceeded, RFC 792; RFC 4443 §3.3).
+//! ICMP errors instead of silent drops, for packets the gateway cannot forward: too big for where they go (ICMP
+//! Fragmentation Needed, RFC 792 / RFC 1191; ICMPv6 Packet Too Big, RFC 4443 §3.2) or at the end of their TTL /
+//! hop limit (Time Exceeded, RFC 792; RFC 4443 §3.3).
 //!
 //! The error is built in the packet's own buffer (the quoted packet stays where it is, the new headers go in
-//! front of it) and sent back out of the port the packet came in on, to the link-layer address it came from: that
-//! neighbour is the first hop of the way back to its source. Everything here is off the forwarding path: it runs
-//! only for a packet that would otherwise be dropped, and the packet is still counted under its drop reason.
+//! front of it) and heads back towards the packet's source: a plain packet's out of the port it came in on, to
+//! the link-layer address it came from (that neighbour is the first hop of the way back); a tunnelled packet's
+//! back into its tunnel, encapsulated with the binding's template like any packet for the peer. Everything here
+//! is off the forwarding path: it runs only for a packet that would otherwise be dropped, and the packet is
+//! still counted under its drop reason.
 
-use super::ingress::Pending;
-use super::{BurstContext, Family, FastPath, Next};
+use super::ingress::{Op, Pending};
+use super::{BurstContext, Direction, Family, FastPath, Next};
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
-use crate::tables::{flag, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
+use crate::tables::{flag, Record, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
 use crate::wire::icmp::{self, ErrorKind};
 use crate::wire::{ethernet, ipv4, ipv6};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -70,9 +72,10 @@ impl ErrorBudget {
 }
 
 impl FastPath {
-    /// The ICMP error for a plain packet refused for `reason` (its TTL ends here, or it is too big for its
-    /// tunnel), built in its buffer and headed back out of the rx port; `None` leaves the packet as it came, to be
-    /// dropped. An IPv4 packet without DF that is too big would be fragmented, never answered (not yet: dropped).
+    /// The ICMP error for a packet refused for `reason` — its TTL ends here, or it is too big for where it goes —
+    /// built in its buffer and headed back towards its source: out of the rx port for a plain packet, back into
+    /// its tunnel for a decapsulated one. `None` leaves the packet as it came, to be dropped. An IPv4 packet
+    /// without DF that is too big would be fragmented, never answered (not yet: dropped).
     #[cold]
     #[inline(never)]
     pub(super) fn answer_with_error<P: PacketBuf>(
@@ -82,64 +85,90 @@ impl FastPath {
         packet: &mut P,
         reason: DropReason,
     ) -> Option<Next> {
-        let kind = match reason {
-            DropReason::OverMtu => {
-                let at = usize::from(work.inner_at);
-                let dont_fragment = packet.data().get(at + 6).is_some_and(|flags| flags & 0x40 != 0);
-                if work.family == Family::Ipv4 && !dont_fragment {
-                    return None;
-                }
-                // The largest packet that fits: the core port's MTU less this binding's tunnel headers.
-                let (record, _) = self.find_ue(context, work)?;
-                let outer = if record.flags() & flag::OUTER_IPV6 != 0 { TEMPLATE_LEN_V6 } else { TEMPLATE_LEN_V4 };
-                let mtu = context.core.as_ref()?.mtu.saturating_sub(outer - ethernet::HEADER_LEN);
-                ErrorKind::TooBig { mtu: u16::try_from(mtu).unwrap_or(u16::MAX) }
+        if reason == DropReason::OverMtu && work.family == Family::Ipv4 {
+            let dont_fragment = packet.data().get(usize::from(work.inner_at) + 6).is_some_and(|f| f & 0x40 != 0);
+            if !dont_fragment {
+                return None;
             }
+        }
+        let (way_back, source_port, mtu) = if work.op == Op::Gre {
+            // Out of the tunnel towards `sgi` (LMA uplink) or `access` (MAG downlink): that port's MTU, and its
+            // address as the error's source; the error goes back into the tunnel.
+            let (record, direction) = self.tunnel_binding(work, packet.data()).ok()?;
+            let out = if direction == Direction::LmaUplink { context.sgi.as_ref() } else { context.access.as_ref() }?;
+            (WayBack::Tunnel(record), out.port, out.mtu)
+        } else {
+            // Into the tunnel: the core port's MTU less this binding's tunnel headers.
+            let (record, _) = self.find_ue(context, work)?;
+            let mtu = context.core.as_ref()?.mtu.saturating_sub(template_len(record.flags()) - ethernet::HEADER_LEN);
+            (WayBack::Link, context.rx_port, mtu)
+        };
+        let kind = match reason {
+            DropReason::OverMtu => ErrorKind::TooBig { mtu: u16::try_from(mtu).unwrap_or(u16::MAX) },
             _ => ErrorKind::TimeExceeded,
         };
-        self.answer(context.rx_port, work, packet, kind, reason).ok()
+        let next = self.answer(context, work, packet, kind, way_back, source_port)?;
+        self.counters.count_drop(reason);
+        self.counters.path.icmp_errors_sent.add(1);
+        Some(next)
     }
 
-    /// Rewrites `packet` (refused for `reason`) into the ICMP error `kind` to its source and sends it back out of
-    /// `rx_port`; `Err(reason)`, with the packet unchanged, when no error may be sent: the packet is itself an
-    /// ICMP error, a non-first fragment, to or from an address that is not one host's, the port has no source
-    /// address of the family, or the budget is spent (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)).
+    /// Rewrites `packet` into the ICMP error `kind` to its source, from `source_port`'s address; `None`, with the
+    /// packet unchanged, when no error may be sent: the packet is itself an ICMP error, a non-first fragment, to
+    /// or from an address that is not one host's, there is no source address of the family, or the budget is
+    /// spent (RFC 1812 §4.3.2.7, RFC 4443 §2.4(e)).
     fn answer<P: PacketBuf>(
         &self,
-        rx_port: usize,
+        context: &BurstContext,
         work: &Pending,
         packet: &mut P,
         kind: ErrorKind,
-        reason: DropReason,
-    ) -> Result<Next, DropReason> {
-        let port = self.ports.get(rx_port).ok_or(reason)?;
+        way_back: WayBack,
+        source_port: usize,
+    ) -> Option<Next> {
+        let port = self.ports.get(source_port)?;
         let frame = packet.data();
         let at = usize::from(work.inner_at);
-        let original = frame.get(at..at + usize::from(work.inner_len)).ok_or(reason)?;
+        let original = frame.get(at..at + usize::from(work.inner_len))?;
         let too_big = matches!(kind, ErrorKind::TooBig { .. });
-        // A Packet Too Big may answer multicast (RFC 4443 §2.4(e.3)); nothing else may.
-        let link_multicast = frame.first().is_some_and(|byte| byte & 1 != 0);
+        // A Packet Too Big may answer multicast (RFC 4443 §2.4(e.3)); nothing else may. A tunnelled packet came
+        // to our own unicast address.
+        let link_multicast = matches!(way_back, WayBack::Link) && frame.first().is_some_and(|byte| byte & 1 != 0);
         let (source, destination): (IpAddr, IpAddr) = match work.family {
             Family::Ipv4 => {
-                let (source, destination) = ipv4_addresses(original).ok_or(reason)?;
+                let (source, destination) = ipv4_addresses(original)?;
                 if link_multicast || !may_answer_ipv4(original, source, destination) {
-                    return Err(reason);
+                    return None;
                 }
-                (port.icmp_source_v4.ok_or(reason)?.into(), source.into())
+                (port.icmp_source_v4?.into(), source.into())
             }
             Family::Ipv6 => {
-                let (source, destination) = ipv6_addresses(original).ok_or(reason)?;
+                let (source, destination) = ipv6_addresses(original)?;
                 if (link_multicast && !too_big) || !may_answer_ipv6(original, source, destination, too_big) {
-                    return Err(reason);
+                    return None;
                 }
-                (port.icmp_source_v6.ok_or(reason)?.into(), source.into())
+                (port.icmp_source_v6?.into(), source.into())
+            }
+        };
+        // Towards the tunnel peer the core port must know where to send (as for any encapsulated packet).
+        let core = context.core.as_ref();
+        let (front, core_mac) = match way_back {
+            WayBack::Link => (ethernet::HEADER_LEN, None),
+            WayBack::Tunnel(record) => {
+                let flags = record.flags();
+                let outer = if flags & flag::OUTER_IPV6 != 0 { Family::Ipv6 } else { Family::Ipv4 };
+                let core_mac = if flags & flag::CORE_MAC_FROM_PORT != 0 { Some(core?.header(outer)?) } else { None };
+                if flags & flag::TX == 0 {
+                    return None;
+                }
+                (template_len(flags), core_mac)
             }
         };
         if !self.error_budget.take() {
             self.counters.path.icmp_rate_limited.add(1);
-            return Err(reason);
+            return None;
         }
-        let previous_hop = ethernet::MacAddr(*crate::wire::array_at::<6>(frame, 6).ok_or(reason)?);
+        let previous_hop = ethernet::MacAddr(*crate::wire::array_at::<6>(frame, 6)?);
         let (headers, largest) = match work.family {
             Family::Ipv4 => (ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN, icmp::IPV4_ERROR_MAX),
             Family::Ipv6 => (ipv6::HEADER_LEN + icmp::HEADER_LEN, icmp::IPV6_ERROR_MAX),
@@ -147,19 +176,16 @@ impl FastPath {
         let largest = largest.min(usize::from(port.mtu));
         let quoted = original.len().min(largest - headers);
         // Cut everything after the quote, then make room for the new headers in front of it.
-        let front = ethernet::HEADER_LEN + headers;
+        let front = front + headers;
         if packet.headroom() + at < front || !packet.trim(packet.data().len().saturating_sub(at + quoted)) {
-            return Err(reason);
+            return None;
         }
         let grown = if at < front { packet.prepend(front - at).is_some() } else { packet.adj(at - front) };
         let data = packet.data_mut();
         if !grown || data.len() < front {
-            return Err(DropReason::NoHeadroom);
+            return None;
         }
-        let (header, datagram) = data.split_at_mut(ethernet::HEADER_LEN);
-        let ethertype = work.family.ethertype();
-        let header = crate::wire::array_at_mut(header, 0).ok_or(reason)?;
-        ethernet::write_header(header, previous_hop, port.mac, ethertype);
+        let (outside, datagram) = data.split_at_mut(front - headers);
         let written = match (source, destination) {
             (IpAddr::V4(source), IpAddr::V4(destination)) => {
                 icmp::write_ipv4_error(datagram, source, destination, kind)
@@ -169,10 +195,50 @@ impl FastPath {
             }
             _ => None,
         };
-        written.ok_or(reason)?;
-        self.counters.count_drop(reason);
-        self.counters.path.icmp_errors_sent.add(1);
-        Ok(Next::forward(rx_port))
+        written?;
+        let ethertype = work.family.ethertype();
+        match way_back {
+            WayBack::Link => {
+                let header = crate::wire::array_at_mut(outside, 0)?;
+                ethernet::write_header(header, previous_hop, port.mac, ethertype);
+                Some(Next::forward(context.rx_port))
+            }
+            WayBack::Tunnel(record) => {
+                let core = core?;
+                let flags = record.flags();
+                let tos = datagram.get(1).map_or(0, |&tos| if work.family == Family::Ipv4 { tos } else { 0 });
+                record.write_outer(
+                    flags,
+                    packet.data_mut(),
+                    core_mac,
+                    ethertype,
+                    headers + quoted,
+                    tos & core.dscp_mask,
+                )?;
+                if flags & flag::CHECKSUM_OFFLOAD != 0 {
+                    packet.request_tx_ipv4_checksum(ethernet::HEADER_LEN as u8, ipv4::MIN_HEADER_LEN as u8);
+                }
+                Some(Next::forward(core.port))
+            }
+        }
+    }
+}
+
+/// Where an error about a refused packet goes.
+#[derive(Clone, Copy)]
+enum WayBack<'a> {
+    /// Out of the port the packet came in on, to the neighbour it came from.
+    Link,
+    /// Back into the tunnel the packet came out of.
+    Tunnel(&'a Record),
+}
+
+/// Ethernet + outer IP + GRE of a binding's tunnel.
+fn template_len(flags: u32) -> usize {
+    if flags & flag::OUTER_IPV6 != 0 {
+        TEMPLATE_LEN_V6
+    } else {
+        TEMPLATE_LEN_V4
     }
 }
 

@@ -302,7 +302,7 @@ impl FastPath {
         packet: &mut P,
         reason: DropReason,
     ) -> Next {
-        if work.op == Op::Plain && matches!(reason, DropReason::TtlExpired | DropReason::OverMtu) {
+        if !matches!(work.op, Op::Done(_)) && matches!(reason, DropReason::TtlExpired | DropReason::OverMtu) {
             if let Some(next) = self.answer_with_error(context, work, packet, reason) {
                 return next;
             }

@@ -67,6 +67,14 @@ struct Error {
 fn decode_error(frame: &[u8]) -> Error {
     let sliced = SlicedPacket::from_ethernet(frame).expect("an Ethernet frame");
     let Some(etherparse::LinkSlice::Ethernet2(eth)) = &sliced.link else { panic!("Ethernet II") };
+    let error = decode_error_ip(&frame[14..]);
+    assert_eq!(frame.len(), 14 + error.ip_len, "no padding, lengths agree");
+    Error { eth_dst: eth.destination(), eth_src: eth.source(), ..error }
+}
+
+/// [`decode_error`] of an IP packet (one that came out of a tunnel); no link-layer addresses.
+fn decode_error_ip(ip: &[u8]) -> Error {
+    let sliced = SlicedPacket::from_ip(ip).expect("an IP packet");
     let (src, dst, ip_len, pseudo) = match sliced.net.as_ref().expect("an IP header") {
         NetSlice::Ipv4(ip) => {
             let header = ip.header().to_header();
@@ -81,7 +89,7 @@ fn decode_error(frame: &[u8]) -> Error {
             (header.source.into(), header.destination.into(), len, Some((header.source, header.destination)))
         }
     };
-    assert_eq!(frame.len(), 14 + ip_len, "no padding, lengths agree");
+    assert_eq!(ip.len(), ip_len, "the IP length covers the packet");
     let (kind, quote) = match sliced.transport.expect("an ICMP message") {
         TransportSlice::Icmpv4(icmp) => {
             let checksum = Icmpv4Header::with_checksum(icmp.icmp_type(), icmp.payload()).checksum;
@@ -108,7 +116,7 @@ fn decode_error(frame: &[u8]) -> Error {
         }
         other => panic!("not ICMP: {other:?}"),
     };
-    Error { eth_dst: eth.destination(), eth_src: eth.source(), src, dst, kind, quote, ip_len }
+    Error { eth_dst: [0; 6], eth_src: [0; 6], src, dst, kind, quote, ip_len }
 }
 
 /// Runs a frame that must come back as an ICMP error on `port`, counted under `reason` and as sent.
@@ -245,4 +253,72 @@ fn errors_are_rate_limited_per_worker() {
     // Zero per second sends none.
     let silent = with_sources(0, Clock::monotonic());
     silent.assert_dropped(SGI, &expiring, DropReason::TtlExpired);
+}
+
+/// Runs a tunnelled frame whose inner packet must be answered back through the same tunnel: the error is
+/// encapsulated towards the peer with the binding's sending key.
+#[track_caller]
+fn assert_answered_through_tunnel(gateway: &Gateway, frame: &[u8], reason: DropReason) -> (Encapsulated, Error) {
+    let before = gateway.snapshot();
+    let (verdict, output) = gateway.run(CORE, frame);
+    assert_eq!(verdict, Verdict::Forward(CORE), "back into the tunnel");
+    let after = gateway.snapshot();
+    assert_eq!(after.drops(reason), before.drops(reason) + 1, "the packet still counts under {reason}");
+    assert_eq!(after.icmp_errors_sent, before.icmp_errors_sent + 1);
+    assert_eq!((after.encapsulated, after.decapsulated), (before.encapsulated, before.decapsulated));
+    let tunnel = decode_encapsulated(output.data());
+    let error = decode_error_ip(&tunnel.inner);
+    (tunnel, error)
+}
+
+#[test]
+fn a_tunnelled_packet_at_the_end_of_its_ttl_is_answered_through_its_tunnel() {
+    let gateway = gateway();
+    // LMA uplink from UE B (tunnel over IPv4): traceroute's first hop from the UE is the LMA.
+    let inner = udp4(UE_B4, CN4, 1);
+    let frame = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &inner));
+    let (tunnel, error) = assert_answered_through_tunnel(&gateway, &frame, DropReason::TtlExpired);
+    assert_eq!((tunnel.outer_src, tunnel.outer_dst, tunnel.key), (LMAA4.into(), PCOA4.into(), DL_B));
+    assert_eq!(tunnel.protocol, 0x0800);
+    assert_eq!((error.src, error.dst), (SGI4.into(), UE_B4.into()), "from the LMA's SGi address");
+    assert_eq!(error.kind, (11, 0, 0));
+    assert_eq!(error.quote, inner);
+    // MAG downlink to UE A (tunnel over IPv6): back to the LMA with the uplink key, from the access address.
+    let inner = udp6(CN6, UE_A6, 1);
+    let frame = frame6(LMAA6, PCOA6, 47, &gre_keyed(DL_A, &inner));
+    let (tunnel, error) = assert_answered_through_tunnel(&gateway, &frame, DropReason::TtlExpired);
+    assert_eq!((tunnel.outer_src, tunnel.outer_dst, tunnel.key), (PCOA6.into(), LMAA6.into(), UL_A));
+    assert_eq!(tunnel.protocol, 0x86dd);
+    assert_eq!((error.src, error.dst), (ACCESS6.into(), CN6.into()));
+    assert_eq!(error.kind, (3, 0, 0));
+    assert_eq!(error.quote, inner);
+}
+
+#[test]
+fn a_tunnelled_packet_too_big_for_its_egress_is_answered_through_its_tunnel() {
+    let mut config = config();
+    config.ports[SGI].mtu = 1280;
+    config.ports[SGI].icmp_source_v4 = Some(SGI4);
+    config.ports[SGI].icmp_source_v6 = Some(SGI6);
+    let gateway = Gateway::new(&config, &[lma_a(), lma_b()]);
+    let inner = udp4_of(UE_B4, CN4, 64, 1400, true);
+    let (tunnel, error) = assert_answered_through_tunnel(
+        &gateway,
+        &frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &inner)),
+        DropReason::OverMtu,
+    );
+    assert_eq!(tunnel.key, DL_B);
+    assert_eq!((error.src, error.dst, error.kind), (SGI4.into(), UE_B4.into(), (3, 4, 1280)));
+    assert_eq!(error.quote, inner[..576 - 28]);
+    let inner = udp6_of(UE_A6, CN6, 64, 1400);
+    let (tunnel, error) = assert_answered_through_tunnel(
+        &gateway,
+        &frame6(PCOA6, LMAA6, 47, &gre_keyed(UL_A, &inner)),
+        DropReason::OverMtu,
+    );
+    assert_eq!((tunnel.key, error.kind), (DL_A, (2, 0, 1280)));
+    assert_eq!(error.dst, std::net::IpAddr::from(UE_A6));
+    // Without DF: to be fragmented (not yet), never answered.
+    let frame = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &udp4_of(UE_B4, CN4, 64, 1400, false)));
+    gateway.assert_dropped(CORE, &frame, DropReason::OverMtu);
 }
