@@ -1,5 +1,6 @@
 //! Settings of both roles, as plain structs the root configuration embeds (`serde`, unknown keys refused).
-//! Defaults are the RFC values (spec digest §3.7); durations are in the unit their name ends with.
+//! Defaults are the RFC values (RFC 5213 §9, RFC 5846, RFC 5847, RFC 6275; each field names its section);
+//! durations are in the unit their name ends with.
 
 use crate::keys::KeyRange;
 use crate::net::IpPrefix;
@@ -200,7 +201,7 @@ impl LmaConfig {
     }
 }
 
-/// How a MAG frames signalling towards an LMA it knows only by an IPv4 address (spec digest §5.1).
+/// How a MAG frames signalling towards an LMA it knows only by an IPv4 address (TS 29.275 §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ipv4Signalling {
@@ -236,11 +237,11 @@ pub struct MagConfig {
     pub ipv4_signalling: Ipv4Signalling,
     /// Lifetime requested in PBUs, seconds.
     pub lifetime_s: u32,
-    /// Refresh when this share of the granted lifetime has passed (spec digest §9 item 8: implementation choice).
+    /// Refresh when this share of the granted lifetime has passed (not specified by RFC 5213: implementation choice).
     pub refresh_at_percent: u8,
-    /// INITIAL_BINDACK_TIMEOUT (RFC 6275 §13): first retransmission delay.
+    /// INITIAL_BINDACK_TIMEOUT (RFC 6275 §12): first retransmission delay.
     pub initial_bindack_timeout_ms: u64,
-    /// MAX_BINDACK_TIMEOUT (RFC 6275 §13): the doubling stops here.
+    /// MAX_BINDACK_TIMEOUT (RFC 6275 §12): the doubling stops here.
     pub max_bindack_timeout_ms: u64,
     /// Retransmissions of a PBU before the procedure is reported failed.
     pub max_retransmissions: u32,

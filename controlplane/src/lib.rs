@@ -1,7 +1,8 @@
 //! PMIPv6 control plane: everything about signalling and binding state.
 //!
 //! This crate does not know DPDK exists: it consumes punted packets as byte slices and talks to the data plane
-//! through a narrow table-update interface (see `ARCHITECTURE.md`).
+//! through a narrow table-update interface ([`fastpath`]): the `pmipgw` control thread applies each update to
+//! every worker's tables and reports back once it is live (crate layout: README.md, "Repository layout").
 //!
 //! * [`wire`] — the Mobility Header codec (messages, options, checksum).
 //! * [`transport`] — signalling framing: native IPv6 and the IPv4 transports of TS 29.275 §6.1 / RFC 5844.

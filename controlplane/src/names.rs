@@ -1,4 +1,5 @@
-//! Names of status codes and triggers for reports, the API and metrics (spec digest §2.3, §6.1).
+//! Names of status codes and triggers for reports, the API and metrics (IANA registries; RFC 5213 §8.9,
+//! RFC 5846 §6.1.1, §6.1.2).
 
 use crate::wire::{BaStatus, BraStatus, RevocationTrigger};
 

@@ -1,7 +1,8 @@
-//! Peers as the procedures see them: an address (IPv6, or IPv4 on an IPv4 transport network — spec digest §5.1:
-//! "key its peer and binding state by the IPv4 address") plus the framing it used. Each binding keeps the reply
-//! form of its last accepted PBU (`FrameHeader::reply`), so every answer and every later message we initiate
-//! (BRI, heartbeat) goes back in the form the peer speaks (RFC 5846 §4 for BRI/BRA).
+//! Peers as the procedures see them: an address (IPv6, or IPv4 on an IPv4 transport network — TS 29.275 §6.1
+//! knows such a peer by its IPv4 address, the IPv4-mapped IPv6 form being a wire detail) plus the framing it
+//! used. Each binding keeps the reply form of its last accepted PBU (`FrameHeader::reply`), so every answer and
+//! every later message we initiate (BRI, heartbeat) goes back in the form the peer speaks (RFC 5846 §4 for
+//! BRI/BRA).
 
 use crate::transport::Framing;
 

@@ -46,7 +46,8 @@ fn e(field: &'static str, value: impl ToString) -> (&'static str, String) {
     (field, value.to_string())
 }
 
-/// A PBU carrying every option a MAG sends (spec digest §2.5 / §7.3).
+/// A PBU carrying every option a MAG sends (RFC 5213 §6.9.1.5, RFC 5844, RFC 5845; APN and PDN Connection ID per
+/// TS 29.275 §5.1.1).
 fn pbu() -> (MhRepr, Expect) {
     let repr = MhRepr::Pbu(PbuRepr {
         seq: 4242,

@@ -15,7 +15,7 @@ const ADVERTISE_INTERVAL_MS: u64 = 600_000;
 const ROUTER_LIFETIME_S: u16 = 1800;
 const VALID_LIFETIME_S: u32 = 3600;
 const PREFERRED_LIFETIME_S: u32 = 1800;
-/// Outer IPv6 + keyed GRE: the most the tunnel adds (pmipv6.md §3.6).
+/// Outer IPv6 + keyed GRE: the most the tunnel adds (40 + 8 octets: RFC 2784 with the RFC 2890 §2 Key).
 const TUNNEL_OVERHEAD: u16 = 48;
 
 impl Control {

@@ -1,4 +1,4 @@
-//! The checks of a received PBU that need no binding, in the order of RFC 5213 §5.3.1 (spec digest §3.3), with
+//! The checks of a received PBU that need no binding, in the order of RFC 5213 §5.3.1, with
 //! the RFC 5844 / 5845 / 5149 additions placed where they first can be decided.
 //!
 //! 131 (not a proxy registration) → 160 MN-ID → 154 MAG allowlist → 153 realm → 152 proxy registration

@@ -1,4 +1,4 @@
-//! Building the PBA for a PBU (RFC 5213 §5.3.6 / spec digest §2.5, RFC 5844 §3.3, RFC 5845 §4).
+//! Building the PBA for a PBU (RFC 5213 §5.3.6, RFC 5844 §3.3, RFC 5845 §4).
 
 use crate::session::{pdn_connection_id, pdn_connection_id_option};
 use crate::time::Now;

@@ -114,7 +114,7 @@ impl Lma {
         }
     }
 
-    /// Ordering against the binding (RFC 5213 §5.5, spec digest §3.2). A PBU identical to the last accepted one
+    /// Ordering against the binding (RFC 5213 §5.5). A PBU identical to the last accepted one
     /// from the same MAG (a duplicate the network made, or a retransmission of the very same message) is answered
     /// with the same PBA instead of 157 / 135 — decision: a duplicate must not turn an accepted binding into a
     /// reported failure at the MAG.

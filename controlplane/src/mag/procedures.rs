@@ -135,7 +135,7 @@ impl Mag {
         Ok(CreatePlan { pdn, path, ue_mac, handoff })
     }
 
-    /// The PBU for a procedure (RFC 5213 §6.9.1.5 / spec digest §7.4): create, refresh (HI 5, assigned addresses,
+    /// The PBU for a procedure (RFC 5213 §6.9.1.5): create, refresh (HI 5, assigned addresses,
     /// same downlink key) or de-registration (lifetime 0, HI 4, no GRE Key, RFC 5845 §4.2).
     fn build_pbu(&self, b: &Bule, kind: ProcedureKind, seq: u16, now: Now) -> PbuRepr {
         let (hi, lifetime_units, gre_key) = match kind {

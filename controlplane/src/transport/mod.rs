@@ -1,7 +1,7 @@
 //! Signalling framing: how a Mobility Header travels between MAG and LMA, parsed from and emitted as a whole IP
 //! packet (starting at the IPv4/IPv6 header; the link layer is not ours).
 //!
-//! Four forms (spec digest §5, §5.1; TS 29.275 §6.1):
+//! Four forms (RFC 5844 §4; TS 29.275 §6.1):
 //! * [`Framing::Ipv6`] — IPv6 transport: `IPv6 (NH 135) | MH`, sent natively.
 //! * [`Framing::Ipv6InIpv4`] — 3GPP "IPv4" encapsulation: `IPv4 (protocol 41) | IPv6 | MH`, inner addresses the
 //!   IPv4-mapped forms (RFC 4291 §2.5.5.2) of the outer ones; MH checksum over the inner IPv6 pseudo-header.

@@ -1,6 +1,6 @@
 //! Access Point Name in the Service Selection option.
 //!
-//! TS 29.275 (Table 5.1.1.1-2, via the Wireshark dissector's comment; spec digest §2.4) carries the APN in the
+//! TS 29.275 (Table 5.1.1.1-2, via the Wireshark dissector's comment) carries the APN in the
 //! TS 23.003 §9.1 label encoding (length-prefixed labels, no trailing zero), not as the dotted UTF-8 string of
 //! RFC 5149. We follow 3GPP (project rule: TS 29.275 first) and reject identifiers that are not valid labels.
 
@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn internet_matches_vector() {
-        // Spec digest §2.4 example / vector V1 option at offset 68.
+        // TS 23.003 §9.1 labels, as in vector V1's Service Selection option at offset 68.
         let apn = Apn::from_dotted("internet").unwrap();
         assert_eq!(apn.as_wire(), b"\x08internet");
         assert_eq!(Apn::from_wire(b"\x08internet").unwrap().to_dotted(), "internet");

@@ -30,7 +30,8 @@ pub struct BuFlags(pub u16);
 impl BuFlags {
     /// A: acknowledgement requested (must be 1 in a PBU, RFC 5213 §6.9.1.5).
     pub const A: BuFlags = BuFlags(0x8000);
-    /// H: home registration. Sent as 1, accepted either way (spec digest §2.1 / §9 item 1).
+    /// H: home registration. Sent as 1, accepted either way: RFC 5213 §6.9.1.5 requires only A and P; H = 1 is
+    /// inferred from RFC 5213 §5.3.1 and RFC 6275 §9.5.1.
     pub const H: BuFlags = BuFlags(0x4000);
     /// L: link-local address compatibility (RFC 6275), 0 in PMIPv6.
     pub const L: BuFlags = BuFlags(0x2000);
@@ -93,7 +94,8 @@ impl BitOr for BaFlags {
     }
 }
 
-/// Binding Acknowledgement status (spec digest §2.3). Values < 128 mean accepted.
+/// Binding Acknowledgement status (RFC 6275 §6.1.8, RFC 5213 §8.9, RFC 5844, RFC 5845, IANA registry).
+/// Values < 128 mean accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BaStatus(pub u8);
 
@@ -211,7 +213,7 @@ pub struct PbaRepr {
     pub status: BaStatus,
     /// P (set when answering a PBU), T, …
     pub flags: BaFlags,
-    /// Copied from the PBU (RFC 5213 §5.3.6 / spec digest §2.2).
+    /// Copied from the PBU (RFC 5213 §5.3.6).
     pub seq: u16,
     /// Granted lifetime in 4-second units (send 0 when rejecting). See [`PbaRepr::lifetime`].
     pub lifetime_units: u16,

@@ -12,7 +12,7 @@ use super::options::MhOptions;
 use super::revocation::{BraRepr, BriRepr, BR_TYPE_BRA, BR_TYPE_BRI};
 use std::net::Ipv6Addr;
 
-/// MH Type numbers (RFC 6275 §6.1 and the IANA registry; spec digest §1.3) the codec interprets.
+/// MH Type numbers (RFC 6275 §6.1 and the IANA registry) the codec interprets.
 pub mod mh_type {
     /// 5: binding update.
     pub const BINDING_UPDATE: u8 = 5;
@@ -134,7 +134,7 @@ impl<T: AsRef<[u8]>> MhPacket<T> {
     }
 
     /// Verifies the checksum for the given carrying addresses (the inner IPv6 header's in the 3GPP IPv4
-    /// profile, spec digest §5.1). Failure is `BadChecksum`; RFC 6275 §9.2 says drop silently.
+    /// profile, TS 29.275 §6.1). Failure is `BadChecksum`; RFC 6275 §9.2 says drop silently.
     pub fn verify_checksum(&self, src: &Ipv6Addr, dst: &Ipv6Addr) -> Result<()> {
         let expected = self.compute_checksum(src, dst);
         let found = self.checksum();

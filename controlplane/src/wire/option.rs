@@ -231,7 +231,7 @@ impl<'a> MobilityOption<'a> {
     }
 
     /// Alignment requirement `(x, y)`: the Type octet must sit at an offset ≡ y (mod x) from the start of the
-    /// Mobility Header. `(1, 0)` means none. Values from the defining RFCs (spec digest §1.4):
+    /// Mobility Header. `(1, 0)` means none. Values from the defining RFCs:
     /// HNP 8n+4 (RFC 5213 §8.3), Link-local 8n+6 (§8.7), Timestamp 8n+2 (§8.8), Alternate CoA 8n+6
     /// (RFC 6275 §6.2.5), VSMO 4n+2 (RFC 5094), Restart Counter 4n+2 (RFC 5847), GRE Key and the IPv4 /
     /// NAT options 4n (RFC 5845, 5844, 5555).
@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn padding_rule() {
-        // Spec digest §1.4: p = (y - off) mod x. V1: HNP (8n+4) after offset 79 needs 5, Timestamp (8n+2)
+        // xn+y (RFC 2460 §4.2): p = (y - off) mod x. V1: HNP (8n+4) after offset 79 needs 5, Timestamp (8n+2)
         // after offset 112 needs 2.
         assert_eq!(padding_for(79, (8, 4)), 5);
         assert_eq!(padding_for(112, (8, 2)), 2);

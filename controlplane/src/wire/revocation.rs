@@ -40,7 +40,7 @@ impl BitOr for BrFlags {
     }
 }
 
-/// Revocation Trigger of a BRI (RFC 5846 §6.1.1 / spec digest §6.1).
+/// Revocation Trigger of a BRI (RFC 5846 §6.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RevocationTrigger(pub u8);
 

@@ -3,8 +3,9 @@
 //!
 //! Layout after the option's Type/Length: `Vendor ID (4) | Sub-Type (1) | Data`. For vendor 10415 (3GPP) the first
 //! data octet is `Reserved (7 bits) | M (1 bit, LSB)`, M marking a fragment of an IE too long for one option.
-//! M-flag reassembly rules are UNVERIFIED (spec digest §9 item 4): we keep the flag, decode only complete IEs
-//! (M = 0) and keep fragments raw, so nothing is lost or guessed.
+//! M-flag reassembly rules are not verified against TS 29.282 (the flag is as Wireshark's packet-mip6.c labels
+//! it, "data fragment"): we keep the flag, decode only complete IEs (M = 0) and keep fragments raw, so nothing
+//! is lost or guessed.
 
 use super::error::{Result, WireError};
 use super::field;
@@ -31,8 +32,9 @@ pub mod subtype {
 pub enum ThreeGppIe<D = Vec<u8>> {
     /// Sub-type 2: cause value sharing GTPv2 numbering (TS 29.274 §8.4, 220–255 PMIPv6-specific).
     ErrorCode(u8),
-    /// Sub-type 6: PDN type (1 IPv4, 2 IPv6, 3 IPv4v6 — code points UNVERIFIED, spec digest §9 item 4) and a
-    /// GTPv2 cause explaining why it differs from the request (e.g. 18, 19).
+    /// Sub-type 6: PDN type (1 IPv4, 2 IPv6, 3 IPv4v6 — code points assumed to match GTPv2's PDN Type, not
+    /// verified against TS 29.275 §12.1.1.3) and a GTPv2 cause explaining why it differs from the request
+    /// (e.g. 18, 19).
     PdnTypeIndication {
         /// PDN type code point (see [`pdn_type`]).
         pdn_type: u8,

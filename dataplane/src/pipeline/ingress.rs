@@ -14,7 +14,7 @@ use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::ipv6::{self, prefix64, ExtensionHeaderError, Ipv6Packet};
 use crate::wire::{array_at, checksum};
 
-/// PMIPv6 signalling over IPv4-UDP (RFC 5844 §4; the 3GPP IPv4-UDP form too, pmipv6.md §5.1).
+/// PMIPv6 signalling over IPv4-UDP (RFC 5844 §4; the 3GPP IPv4-UDP form too, TS 29.275 §6.1).
 const PMIP6_CONTROL_PORT: u16 = 5436;
 
 /// What stage 3 does with a packet.
@@ -167,7 +167,7 @@ impl FastPath {
                 ipv4::PROTOCOL_ICMP if matches!(l4.first(), Some(&(ICMP_ECHO_REQUEST | ICMP_ECHO_REPLY))) => {
                     work.punt()
                 }
-                // The 3GPP IPv4 form of signalling: IPv6 with a Mobility Header inside IPv4 (pmipv6.md §5.1).
+                // The 3GPP IPv4 form of signalling: IPv6 with a Mobility Header inside IPv4 (TS 29.275 §6.1).
                 ipv4::PROTOCOL_IPV6 if local.tunnel() && carries_mobility_header(l4) => work.punt(),
                 _ => work.refuse(DropReason::LocalUnsupported),
             };

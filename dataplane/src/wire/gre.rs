@@ -9,7 +9,7 @@ pub const FLAG_K: u16 = 0x2000;
 /// Sequence number present.
 pub const FLAG_S: u16 = 0x1000;
 /// Bits an RFC 2890 receiver must find zero (routing present, strict source route, recursion MSB: RFC 2784
-/// §2.3, pmipv6.md §4.2). Bits 6–12 are ignored on receipt.
+/// §2.3, less K and S, which RFC 2890 §2 defines). Bits 6–12 are ignored on receipt.
 pub const MUST_BE_ZERO: u16 = 0x4c00;
 pub const VERSION_MASK: u16 = 0x0007;
 /// The header the gateway sends: flags word, protocol type, key.

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 pub const MIN_HEADER_LEN: usize = 20;
 pub const PROTOCOL_ICMP: u8 = 1;
 pub const PROTOCOL_UDP: u8 = 17;
-/// IPv6 in IPv4 (RFC 4213); the 3GPP profile carries Mobility Headers this way (pmipv6.md §5.1).
+/// IPv6 in IPv4 (RFC 4213); the 3GPP profile carries Mobility Headers this way (TS 29.275 §6.1).
 pub const PROTOCOL_IPV6: u8 = 41;
 pub const PROTOCOL_GRE: u8 = 47;
 

@@ -198,7 +198,7 @@ fn over_mtu_is_dropped_never_sent_and_exactly_mtu_passes() {
     config.ports[CORE].mtu = 1280;
     config.ports[SGI].mtu = 1000;
     let gateway = Gateway::new(&config, &[lma_a(), lma_b()]);
-    // Encapsulation over IPv6 adds 48 bytes, over IPv4 28 (pmipv6.md §3.6).
+    // Encapsulation over IPv6 adds 48 bytes, over IPv4 28 (40 or 20 + keyed GRE 8: RFC 2784, RFC 2890 §2).
     for (ue, overhead) in [(UE_A4, 48), (UE_B4, 28)] {
         let fits = sized_udp4(CN4, ue, 1280 - overhead);
         assert_eq!(gateway.run(SGI, &plain(&fits)).0, Verdict::Forward(CORE));
