@@ -1,6 +1,7 @@
 //! The fast path's wiring: pipeline config from the ports, tables with the static bindings, one worker per
 //! worker lcore (RSS queue w of every port, tx queue w of every port), and the control thread's punt loop.
 
+use dataplane::neighbor::ndp::link_local_from_mac;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -167,14 +168,19 @@ fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<Pi
     let mut port_configs = Vec::new();
     for (i, (section, port)) in ports.iter().enumerate() {
         let key = |e: dataplane::dpdk::DpdkError| format!("key 'port[{i}]': {e}");
+        let (roles, mac) = (config.roles(i), MacAddr(port.mac_address().map_err(key)?));
+        let (icmp_source_v4, icmp_source_v6) = config.icmp_sources(i);
+        // The UEs are on the access link itself: without a global address the port's link-local one may tell them
+        // (RFC 4443 §2.2); beyond a router it could not.
+        let icmp_source_v6 = icmp_source_v6.or_else(|| roles.access.then(|| link_local_from_mac(mac)));
         port_configs.push(PortConfig {
-            roles: config.roles(i),
-            mac: MacAddr(port.mac_address().map_err(key)?),
+            roles,
+            mac,
             next_hop_mac: section.next_hop_mac,
             mtu: port.mtu().map_err(key)?,
             tx_ipv4_checksum_offload: port.tx_ipv4_checksum_offloaded(),
-            icmp_source_v4: config.icmp_sources(i).0,
-            icmp_source_v6: config.icmp_sources(i).1,
+            icmp_source_v4,
+            icmp_source_v6,
             outer_dscp: section.outer_dscp.to_pipeline().map_err(|e| format!("key 'port[{i}].outer_dscp': {e}"))?,
         });
     }

@@ -488,6 +488,8 @@ fn check_counters(summary: &Value, air_pcap: &Path, transport: &str) -> Vec<Stri
                 ("mag1" | "mag2", "no-binding") => after_delete.get(gateway).copied().unwrap_or(0),
                 // A first packet towards a next hop still being resolved (the warm-up pings that went unanswered).
                 (_, "next-hop-unresolved") => warm_up_losses,
+                // Too big for the tunnel: path MTU discovery at work, each one answered with an ICMP error.
+                (_, "over-mtu") => counters["fastpath"]["total"]["icmp_errors_sent"].as_u64().unwrap_or(0),
                 _ => 0,
             };
             if count > allowed {

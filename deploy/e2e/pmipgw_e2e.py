@@ -74,7 +74,9 @@ RESERVED_UPLINK_KEY = 0x5EED0001
 # --l2 static (diagnostic): the UE's interface identifier and the router's link-local address, set by hand.
 STATIC_UE_IID = "::ff:fe00:ee01"
 STATIC_ROUTER_V6 = "fe80::ff:fe00:aa01"
-UE_MTU = 1400  # GRE over IPv6 adds 48 bytes; the core links keep 1500
+# Hosts and core links alike: 1500. GRE over IPv6 adds 48 bytes, over IPv4 28: the gateways tell the hosts the tunnel
+# MTU (ICMP Fragmentation Needed / Packet Too Big) and path MTU discovery does the rest.
+UE_MTU = 1500
 GATEWAYS = ("lma", "mag1", "mag2")
 
 
@@ -358,7 +360,8 @@ class Run:
             lines += self.port("core", "net_af_packet0", "core",
                                {"next_hop_mac": "ff:ff:ff:ff:ff:ff"} if static else {})
             lines += self.port("sgi", "net_af_packet1", "sgi",
-                               {"next_hop_mac": MACS[("pdn", "eth0")]} if static else
+                               {"next_hop_mac": MACS[("pdn", "eth0")], "icmp_source": [LMA_SGI_V4, LMA_SGI_V6]}
+                               if static else
                                {"addresses": [LMA_SGI_V4, LMA_SGI_V6], "next_hop": [PDN_V4, PDN_V6]})
             lines += [
                 "[lma]",
@@ -381,7 +384,8 @@ class Run:
             lines += self.port("core", "net_af_packet0", "core",
                                {"next_hop_mac": MACS[("lma", "core")]} if static else {})
             lines += self.port("access", "net_af_packet1", "access",
-                               {"next_hop_mac": MACS[("ue", "eth0")]} if static else {"addresses": [UE_ROUTER_V4]})
+                               {"next_hop_mac": MACS[("ue", "eth0")], "icmp_source": [UE_ROUTER_V4]} if static
+                               else {"addresses": [UE_ROUTER_V4]})
             family_key = "local_ipv6" if ":" in address else "local_ipv4"
             first, last = DOWNLINK_KEYS[gateway]
             lines += [
@@ -538,6 +542,28 @@ class Run:
                     f"rtt min/avg/max {rtt[0]}/{rtt[1]}/{rtt[2]} ms, ttl {result['ttl']}"
                     + (f" (after {attempts - 1} unanswered warm-up pings)" if attempts > 1 else ""))
         return result
+
+    def tunnel_mtu(self):
+        """The largest packet the MAG-LMA tunnel carries on 1500-byte core links."""
+        return 1500 - (48 if ":" in self.transport["lma"] else 28)
+
+    def path_mtu_step(self, group, target, headers):
+        """A ping that fills the UE's MTU with DF set is answered by the MAG with the tunnel's MTU (ICMP
+        Fragmentation Needed). Over IPv6 the UE knows its MTU before it sends: the MAG's Router Advertisement
+        carries the tunnel MTU of IPv6 transport, 1452, whatever the transport (the most GRE can add), and ping
+        reports a local error naming it. A ping that fills that MTU gets its reply."""
+        mtu = self.tunnel_mtu() if headers == 28 else 1500 - 48
+        argv = ["ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", str(UE_MTU - headers), target]
+        done = self.sh(argv, ns="ue", check=False, timeout=15)
+        said = re.findall(r"mtu ?[=:] ?(\d+)", done.stdout + done.stderr)
+        told = [line.strip() for line in (done.stdout + done.stderr).splitlines() if "mtu" in line.lower()]
+        group["path_mtu"].append({"target": target, "size": UE_MTU - headers, "told": told[:1],
+                                  "mtu": int(said[0]) if said else None})
+        if not said or int(said[0]) != mtu:
+            raise Failed(f"ping -M do -s {UE_MTU - headers} {target} from the UE: expected the tunnel MTU {mtu}, "
+                         f"saw {done.stdout + done.stderr!r}")
+        self.out.ok(f"ping -M do -s {UE_MTU - headers} → {target}: {told[0] if told else ''}")
+        self.ping_step(group, "ue", target, count=1, size=mtu - headers, warm_up=False)
 
     PING_STREAM_INTERVAL = 0.01
 
@@ -782,8 +808,8 @@ class Run:
 
     def run_group(self, pdn_type):
         mn_id = MN_IDS[pdn_type]
-        group = {"pdn_type": pdn_type, "mn_id": mn_id, "pings": [], "pings_after_delete": [], "transfers": [],
-                 "bindings": {}, "traffic": {}, "stats": {}}
+        group = {"pdn_type": pdn_type, "mn_id": mn_id, "pings": [], "path_mtu": [], "pings_after_delete": [],
+                 "transfers": [], "bindings": {}, "traffic": {}, "stats": {}}
         self.summary["groups"][pdn_type] = group
         v4, v6 = pdn_type in ("ipv4", "ipv4v6"), pdn_type in ("ipv6", "ipv4v6")
         size = int(self.args.transfer_mib * 1024 * 1024)
@@ -826,14 +852,15 @@ class Run:
                     self.out.ok(f"IPv6 {address} by SLAAC in {now() - started:.1f} s, default via {router} "
                                 f"(Router Advertisement from the MAG)")
             with self.step(f"{pdn_type}: traffic through MAG1 and the LMA"):
-                # Per family: pings both ways, one that fills the UE's MTU (IP + ICMP headers: 28 / 48 bytes), and
-                # TCP both ways.
+                # Per family: pings both ways; one that fills the UE's MTU, too big for the tunnel, told the tunnel's
+                # MTU, and one that fills the tunnel's (IP + ICMP headers: 28 / 48 bytes); TCP both ways with the
+                # default MSS, which path MTU discovery brings down to what the tunnel carries.
                 for wanted, pdn_host, ue_address, headers in ((v4, PDN_V4, "ue_ipv4", 28), (v6, PDN_V6, "ue_ipv6", 48)):
                     if not wanted:
                         continue
                     self.ping_step(group, "ue", pdn_host)
                     self.ping_step(group, "pdn", group[ue_address], warm_up=False)
-                    self.ping_step(group, "ue", pdn_host, count=1, size=UE_MTU - headers, warm_up=False)
+                    self.path_mtu_step(group, pdn_host, headers)
                     self.transfer_step(group, pdn_host, "up", size)
                     self.transfer_step(group, pdn_host, "down", size)
             with self.step(f"{pdn_type}: bindings and neighbours on MAG1 and the LMA"):
