@@ -21,6 +21,8 @@ pub mod binding;
 pub mod counters;
 #[allow(unsafe_code)]
 pub mod dpdk;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod idle;
 pub mod l2fwd;
 pub mod neighbor;
