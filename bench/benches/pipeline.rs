@@ -83,5 +83,60 @@ fn pipeline(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pipeline);
+/// What an ICMP error costs: plain packets at the end of their TTL, each answered with Time Exceeded (built in
+/// its buffer, sent back), with the rate limit out of the way: the most errors one worker can make per second.
+fn icmp(c: &mut Criterion) {
+    for family in [Family::V4, Family::V6] {
+        let direction = Direction { role: Role::Lma, way: Way::Down, family };
+        let gw = Gateway::configured(Role::Lma, family, 1000, 1000, |config| {
+            config.ports[0].icmp_source_v4 = Some(std::net::Ipv4Addr::new(203, 0, 113, 1));
+            config.ports[0].icmp_source_v6 = Some("2001:db8:50::1".parse().unwrap());
+            config.icmp_errors_per_second = 1_000_000_000;
+        });
+        // Inner TTL / hop limit 1, with the IPv4 header checksum made right again.
+        let frames: Vec<VecPacket> = permutation(1000, 1)
+            .into_iter()
+            .map(|i| {
+                let mut frame = traffic::frame(direction, i, 64);
+                if family == Family::V4 {
+                    frame[14 + 8] = 1;
+                    frame[14 + 10..14 + 12].fill(0);
+                    let sum =
+                        frame[14..34].chunks(2).fold(0u32, |a, w| a + u32::from(u16::from_be_bytes([w[0], w[1]])));
+                    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+                    frame[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
+                } else {
+                    frame[14 + 7] = 1;
+                }
+                VecPacket::new(&frame)
+            })
+            .collect();
+        let mut check: Vec<VecPacket> = frames.iter().take(BURST).cloned().collect();
+        let mut nexts = [Next::PUNT; BURST];
+        gw.fast_path.process_burst(0, &mut check, &mut nexts);
+        assert!(nexts.iter().all(|n| *n == Next::forward(0)), "{direction}: every packet answered: {nexts:?}");
+        let name = if family == Family::V4 { "ipv4" } else { "ipv6" };
+        let mut group = c.benchmark_group(format!("icmp/time-exceeded-{name}"));
+        group.throughput(Throughput::Elements(BURST as u64));
+        let mut next = 0;
+        group.bench_function("1k", |b| {
+            b.iter_batched_ref(
+                || {
+                    let burst: Vec<VecPacket> = (0..BURST)
+                        .map(|_| {
+                            next = (next + 1) % frames.len();
+                            frames[next].clone()
+                        })
+                        .collect();
+                    (burst, [Next::PUNT; BURST])
+                },
+                |(burst, nexts)| gw.fast_path.process_burst(0, burst, nexts),
+                BatchSize::SmallInput,
+            )
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, pipeline, icmp);
 criterion_main!(benches);

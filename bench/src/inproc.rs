@@ -44,6 +44,17 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway playing `role` with bindings `0..bindings` over `family`, tables sized for `capacity`.
     pub fn new(role: Role, family: Family, bindings: u32, capacity: usize) -> Gateway {
+        Self::configured(role, family, bindings, capacity, |_| {})
+    }
+
+    /// [`Gateway::new`] with the pipeline's configuration adjusted by `configure` first.
+    pub fn configured(
+        role: Role,
+        family: Family,
+        bindings: u32,
+        capacity: usize,
+        configure: impl FnOnce(&mut PipelineConfig),
+    ) -> Gateway {
         let mut sender =
             UpdateSender::new(TableConfig { capacity, queue_depth: 1 << 16, queue_wait: Duration::from_secs(1) });
         for i in 0..bindings {
@@ -51,7 +62,9 @@ impl Gateway {
         }
         // Added after the installs, the worker's table is a copy of the replica and its queue starts empty.
         let table = sender.add_worker().expect("a worker table");
-        let fast_path = FastPath::new(&pipeline_config(role), table).expect("a valid pipeline config");
+        let mut config = pipeline_config(role);
+        configure(&mut config);
+        let fast_path = FastPath::new(&config, table).expect("a valid pipeline config");
         Gateway { sender, fast_path }
     }
 }

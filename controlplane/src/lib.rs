@@ -14,6 +14,8 @@
 pub mod api;
 pub mod config;
 pub mod fastpath;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod heartbeat;
 pub mod keys;
 pub mod lma;
