@@ -99,7 +99,8 @@ fn apply(sim: &mut Sim, op: &Op, restarts: &mut [u32; MAGS]) {
         }
         Op::Delete { ue, apn } => {
             if let Some((m, _)) = holder(sim, ue, apn) {
-                let req = Request::PdnDelete { mn_id: nai(ue), apn: APNS[apn].into(), pdn_connection_id: None };
+                let req =
+                    Request::PdnDelete { mn_id: nai(ue), apn: APNS[apn].into(), pdn_connection_id: None, only: None };
                 sim.api(NodeId::Mag(m), req);
             }
         }
@@ -146,7 +147,10 @@ fn drain(sim: &mut Sim) {
         let held: Vec<_> = sim.mags[i].machine.bules().map(|(_, b)| b.pdn.clone()).collect();
         for pdn in held {
             let mn_id = controlplane::session::mn_id_text(&pdn.mn_id);
-            sim.api(NodeId::Mag(i), Request::PdnDelete { mn_id, apn: pdn.apn.to_dotted(), pdn_connection_id: None });
+            sim.api(
+                NodeId::Mag(i),
+                Request::PdnDelete { mn_id, apn: pdn.apn.to_dotted(), pdn_connection_id: None, only: None },
+            );
         }
     }
     for k in 0..8 {

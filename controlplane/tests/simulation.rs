@@ -374,8 +374,10 @@ fn handover_hi4_proceeds_at_once_when_the_old_mag_deregisters() {
     let id = sim.api(NodeId::Mag(1), Request::PdnCreate(p));
     sim.run_for(200);
     assert!(!sim.replies.contains_key(&id), "held");
-    let del =
-        sim.api(NodeId::Mag(0), Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None });
+    let del = sim.api(
+        NodeId::Mag(0),
+        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None, only: None },
+    );
     sim.run_for(10);
     assert!(matches!(sim.replies.get(&del), Some(Response::Done { .. })));
     let v1 = established(sim.replies.get(&id).expect("handover answered right after the de-registration")).clone();
@@ -393,7 +395,7 @@ fn deregistration_answers_at_once_drops_traffic_and_deletes_after_min_delay() {
     let t0 = sim.now;
     let r = sim.api_wait(
         NodeId::Mag(0),
-        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None },
+        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None, only: None },
         5000,
     );
     assert!(matches!(r, Response::Done { .. }), "{r:?}");
@@ -431,7 +433,7 @@ fn deregistration_without_pba_releases_after_one_second() {
     let t0 = sim.now;
     let r = sim.api_wait(
         NodeId::Mag(0),
-        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None },
+        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None, only: None },
         5000,
     );
     assert!(matches!(r, Response::Done { .. }));
@@ -453,7 +455,7 @@ fn deregistration_from_a_mag_that_is_not_the_bindings_is_ignored() {
     // MAG0 (which got no BRI) now de-registers: the LMA must ignore it.
     sim.api_wait(
         NodeId::Mag(0),
-        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None },
+        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None, only: None },
         5000,
     );
     assert_eq!(pbas(&sim).len(), before, "no PBA to a stale de-registration");
@@ -559,7 +561,7 @@ fn heartbeats_answered_keep_bindings_and_only_flow_while_bindings_exist() {
     assert_eq!(peers[0].restart_counter, Some(1));
     sim.api_wait(
         NodeId::Mag(0),
-        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None },
+        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None, only: None },
         2000,
     );
     sim.run_for(11_000);
@@ -612,7 +614,7 @@ fn key_reservation_serves_the_named_pdn_connection_only() {
     // Ending the PDN connection releases the key and the reservation with it.
     sim.api_wait(
         NodeId::Mag(0),
-        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None },
+        Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None, only: None },
         2000,
     );
     sim.run_for(11_000);
@@ -792,6 +794,53 @@ fn a_de_registration_naming_one_family_releases_only_that_family() {
         assert_eq!(sim.lma.machine.counters().get("selective-deregistrations"), 1);
         assert_eq!(sim.lma.machine.counters().get("deregistrations"), 0);
         // The pool accounting agrees with the BCE (the released address is free again).
+        sim.check().unwrap();
+    }
+}
+
+/// `pdn delete --only`: the MAG releases one family of an ipv4v6 PDN connection with a lifetime-0 PBU naming only
+/// that family (RFC 5844 §3.2.3.3); both sides keep the binding with the other family, and refreshes go on.
+#[test]
+fn a_mag_releases_one_family_and_keeps_the_other() {
+    for (only, release_ipv4) in [(PdnType::Ipv4, true), (PdnType::Ipv6, false)] {
+        let mut lma = lma_config();
+        lma.max_lifetime_s = 100;
+        let mut sim = Sim::with_configs(41, lma, vec![mag_config(0)]);
+        let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+        let granted = pbas(&sim)[0].options.ipv4_hoa_reply.expect("an IPv4 home address");
+        let request =
+            Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None, only: Some(only) };
+        let reply = sim.api_wait(NodeId::Mag(0), request, 5000);
+        assert!(matches!(reply, Response::Done { .. }), "{only:?}: {reply:?}");
+        let (_, pbu) = *pbus_from(&sim, NodeId::Mag(0)).last().unwrap();
+        assert_eq!((pbu.lifetime_units, pbu.options.gre_key), (0, None), "{only:?}");
+        if release_ipv4 {
+            assert!(pbu.options.hnps.is_empty());
+            assert_eq!(pbu.options.ipv4_hoa_reqs, vec![Ipv4HoaRequest { prefix_len: 16, addr: granted.addr }]);
+        } else {
+            assert_eq!(pbu.options.hnps.len(), 1);
+            assert!(pbu.options.ipv4_hoa_reqs.is_empty());
+        }
+        assert_eq!(pbas(&sim).last().unwrap().status, BaStatus::ACCEPTED);
+        // Both sides keep the binding, its keys and the other family; their fast paths agree (Sim::check).
+        assert_eq!((sim.mags[0].machine.binding_count(), sim.lma.machine.binding_count()), (1, 1));
+        let lma_entry = *sim.lma.fastpath.table.values().next().unwrap();
+        let mag_entry = *sim.mags[0].fastpath.table.values().next().unwrap();
+        for entry in [lma_entry, mag_entry] {
+            assert_eq!((entry.ue_ipv4.is_some(), entry.ue_ipv6_prefix.is_some()), (!release_ipv4, release_ipv4));
+            assert_eq!(entry.uplink_key, v.uplink_key);
+        }
+        sim.check().unwrap();
+        // The next refresh names only the family kept, and is accepted.
+        sim.run_for(100_000);
+        let (_, refresh) = *pbus_from(&sim, NodeId::Mag(0)).last().unwrap();
+        assert!(refresh.lifetime_units > 0);
+        assert_eq!(
+            (refresh.options.hnps.is_empty(), refresh.options.ipv4_hoa_reqs.is_empty()),
+            (!release_ipv4, release_ipv4)
+        );
+        assert_eq!(pbas(&sim).last().unwrap().status, BaStatus::ACCEPTED);
+        assert_eq!((sim.mags[0].machine.binding_count(), sim.lma.machine.binding_count()), (1, 1));
         sim.check().unwrap();
     }
 }

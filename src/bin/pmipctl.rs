@@ -115,7 +115,8 @@ enum PdnCommand {
         #[arg(long)]
         no_wait: bool,
     },
-    /// Delete a PDN connection: de-registration PBU.
+    /// Delete a PDN connection: de-registration PBU. With --only, release just one family of an ipv4v6
+    /// connection and keep the other (selective de-registration).
     Delete {
         #[arg(long)]
         mn_id: String,
@@ -123,6 +124,9 @@ enum PdnCommand {
         apn: String,
         #[arg(long)]
         pdn_connection_id: Option<u8>,
+        /// ipv4 or ipv6: the family to release.
+        #[arg(long, value_enum)]
+        only: Option<PdnTypeArg>,
     },
 }
 
@@ -206,9 +210,16 @@ fn request(command: Command) -> Request {
             ipv4_home_address,
             wait: !no_wait,
         }),
-        Command::Pdn(PdnCommand::Delete { mn_id, apn, pdn_connection_id }) => {
-            Request::PdnDelete { mn_id, apn, pdn_connection_id }
-        }
+        Command::Pdn(PdnCommand::Delete { mn_id, apn, pdn_connection_id, only }) => Request::PdnDelete {
+            mn_id,
+            apn,
+            pdn_connection_id,
+            only: only.map(|family| match family {
+                PdnTypeArg::Ipv4 => PdnType::Ipv4,
+                PdnTypeArg::Ipv6 => PdnType::Ipv6,
+                PdnTypeArg::Ipv4v6 => PdnType::Ipv4v6,
+            }),
+        },
         Command::Binding(BindingCommand::Revoke { selector, trigger }) => {
             Request::BindingRevoke { selector: selector.into(), trigger }
         }

@@ -349,7 +349,12 @@ impl Control {
                     let (binding, uses) = self.with_next_hops(id, &spec, binding);
                     let epoch = self.tables.modify(slot, binding).map_err(|e| e.to_string())?;
                     self.tunnels.insert(id, Tunnel { slot, spec, uses });
-                    self.advertise_on_install(&spec);
+                    if spec.ue_ipv6_prefix.is_some() {
+                        self.advertise_on_install(&spec);
+                    } else {
+                        // The prefix was released (selective de-registration): no longer advertised.
+                        self.withdraw_advertisement(&spec);
+                    }
                     Ok(epoch)
                 }),
                 None => Err(format!("tunnel {} is not installed", id.0)),

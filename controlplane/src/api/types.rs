@@ -128,12 +128,15 @@ pub enum Request {
     Neighbours,
     /// MAG: create a PDN connection.
     PdnCreate(PdnCreate),
-    /// MAG: delete a PDN connection (de-registration PBU).
+    /// MAG: delete a PDN connection (de-registration PBU), or with `only`, release just its IPv4 home address or
+    /// its home network prefix and keep the rest (selective de-registration, RFC 5844 §3.2.3.3).
     PdnDelete {
         mn_id: String,
         apn: String,
         #[serde(default)]
         pdn_connection_id: Option<u8>,
+        #[serde(default)]
+        only: Option<PdnType>,
     },
     /// LMA: revoke bindings (RFC 5846 BRI to their MAG).
     BindingRevoke {

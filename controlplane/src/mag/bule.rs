@@ -38,6 +38,11 @@ pub enum ProcedureKind {
     Register,
     Refresh,
     Deregister,
+    /// Selective de-registration (RFC 5844 §3.2.3.3): the IPv4 home address (`ipv4`) or else the home network
+    /// prefix goes; the binding stays with the other.
+    Release {
+        ipv4: bool,
+    },
 }
 
 /// An outstanding PBU and its retransmission state.

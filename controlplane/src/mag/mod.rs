@@ -172,8 +172,8 @@ impl Mag {
                 Response::Peers { peers: self.heartbeats.views(), restart_counter: self.heartbeats.restart_counter() }
             }
             Request::PdnCreate(p) => return self.create(id, p, now, out),
-            Request::PdnDelete { mn_id, apn, pdn_connection_id } => {
-                return self.delete_by_api(id, &mn_id, &apn, pdn_connection_id, now, out)
+            Request::PdnDelete { mn_id, apn, pdn_connection_id, only } => {
+                return self.delete_by_api(id, &mn_id, &apn, pdn_connection_id, only, now, out)
             }
             Request::BindingRevoke { .. }
             | Request::KeysReserve { .. }

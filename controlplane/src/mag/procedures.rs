@@ -144,6 +144,7 @@ impl Mag {
                 (HandoffIndicator::NOT_CHANGED, self.lifetime_units(), Some(GreKeyOpt::Key(b.downlink_key)))
             }
             ProcedureKind::Deregister => (HandoffIndicator::UNKNOWN, 0, None),
+            ProcedureKind::Release { .. } => (HandoffIndicator::NOT_CHANGED, 0, None),
         };
         let hnp = match b.hnp {
             Some(addr) => Ipv6Prefix { addr, len: 64 },
@@ -153,8 +154,13 @@ impl Mag {
             Some(addr) => Ipv4HoaRequest { prefix_len: b.ipv4_prefix_len, addr },
             None => Ipv4HoaRequest { prefix_len: 0, addr: Ipv4Addr::UNSPECIFIED },
         };
-        let hnps = b.pdn_type.wants_ipv6().then_some(hnp);
-        let ipv4 = b.pdn_type.wants_ipv4().then_some(ipv4);
+        // RFC 5844 §3.2.3.3: a selective de-registration names only the family it releases.
+        let (v6, v4) = match kind {
+            ProcedureKind::Release { ipv4 } => (!ipv4, ipv4),
+            _ => (b.pdn_type.wants_ipv6(), b.pdn_type.wants_ipv4()),
+        };
+        let hnps = v6.then_some(hnp);
+        let ipv4 = v4.then_some(ipv4);
         let options = MhOptions {
             mn_id: Some(b.pdn.mn_id.clone()),
             service_selection: Some(b.pdn.apn.clone()),
@@ -220,6 +226,10 @@ impl Mag {
         if p.kind == ProcedureKind::Deregister {
             return self.teardown(id, EndReason::Deregistered, out);
         }
+        if let ProcedureKind::Release { .. } = p.kind {
+            // Like a de-registration, not retransmitted: the family is already gone here.
+            return self.released(id, "the LMA did not answer; released here", out);
+        }
         if p.retransmissions >= self.config.max_retransmissions {
             self.counters.event("pbu-timeouts");
             return self.teardown(id, EndReason::NoResponse, out);
@@ -270,6 +280,11 @@ impl Mag {
         self.end_procedure(id);
         match kind {
             ProcedureKind::Deregister => self.teardown(id, EndReason::Deregistered, out),
+            ProcedureKind::Release { .. } if pba.status.is_accepted() => self.released(id, "released", out),
+            ProcedureKind::Release { .. } => {
+                let text = format!("the LMA refused ({}); released here", pba.status.0);
+                self.released(id, &text, out)
+            }
             _ if !pba.status.is_accepted() => self.teardown(id, EndReason::Rejected(pba.status), out),
             _ => self.accept_binding(id, kind, &pba, now, out),
         }
@@ -351,12 +366,14 @@ impl Mag {
     }
 
     /// `pdn delete`: de-registration PBU; the reply comes when the BULE is gone.
+    #[allow(clippy::too_many_arguments)] // the request's fields, as the other API handlers take them
     pub(super) fn delete_by_api(
         &mut self,
         api_id: u64,
         mn_id: &str,
         apn: &str,
         pdn_connection_id: Option<u8>,
+        only: Option<PdnType>,
         now: Now,
         out: &mut Vec<Output>,
     ) -> Option<Response> {
@@ -371,8 +388,48 @@ impl Mag {
         if self.bules.get(id).is_some_and(|b| b.state == BuleState::Deregistering) {
             return Some(Response::error(format!("PDN connection {pdn} is already being deleted")));
         }
-        self.deregister(id, Some(api_id), now, out);
+        match only {
+            None => self.deregister(id, Some(api_id), now, out),
+            Some(PdnType::Ipv4v6) => return Some(Response::error("--only names one family: ipv4 or ipv6")),
+            Some(family) => return self.release(id, family == PdnType::Ipv4, api_id, now, out),
+        }
         None
+    }
+
+    /// Selective de-registration (RFC 5844 §3.2.3.3): a lifetime-0 PBU naming only the released family; the
+    /// family stops being forwarded at once, as in a de-registration, and the reply comes with the PBA.
+    fn release(&mut self, id: TunnelId, ipv4: bool, api_id: u64, now: Now, out: &mut Vec<Output>) -> Option<Response> {
+        let b = self.bules.get_mut(id)?;
+        if b.state != BuleState::Active || b.procedure.is_some() {
+            return Some(Response::error(format!("PDN connection {} is busy: try again", b.pdn)));
+        }
+        if b.hnp.is_none() || b.ipv4.is_none() {
+            return Some(Response::error(format!("PDN connection {} has one family only: delete it instead", b.pdn)));
+        }
+        b.waiting_api = Some(api_id);
+        self.start_procedure(id, ProcedureKind::Release { ipv4 }, now, out);
+        let b = self.bules.get_mut(id)?;
+        if ipv4 {
+            b.ipv4 = None;
+            b.pdn_type = PdnType::Ipv6; // refreshes no longer ask for it
+        } else {
+            b.hnp = None;
+            b.link_local = None;
+            b.pdn_type = PdnType::Ipv4;
+        }
+        self.sync_fastpath(id, out);
+        self.counters.event("selective-deregistrations");
+        None
+    }
+
+    /// The end of a selective de-registration: the PDN connection goes on with the family it kept.
+    fn released(&mut self, id: TunnelId, text: &str, out: &mut Vec<Output>) {
+        self.end_procedure(id);
+        let Some(b) = self.bules.get_mut(id) else { return };
+        if let Some(api) = b.waiting_api.take() {
+            let response = Response::done(format!("PDN connection {}: {text}", b.pdn));
+            out.push(Output::ApiReply { id: api, response });
+        }
     }
 
     /// Sends the de-registration PBU and stops forwarding at once.
