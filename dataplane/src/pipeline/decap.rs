@@ -64,9 +64,7 @@ impl FastPath {
         self.count_binding(record, direction, inner_len);
         Ok(Next::forward(out.port))
     }
-}
 
-impl FastPath {
     /// The binding a GRE packet belongs to, and which way it is going (see [`FastPath::decapsulate`]).
     #[inline(always)]
     pub(super) fn tunnel_binding(&self, work: &Pending, frame: &[u8]) -> Result<(&Record, Direction), DropReason> {
