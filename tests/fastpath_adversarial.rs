@@ -150,7 +150,14 @@ fn every_bad_frame_is_dropped_under_its_reason() {
     assert_eq!(run.total("punted"), 3);
     assert_eq!(run.counters["fastpath"]["punts_received"], 3, "the control thread got every punt");
     assert_eq!(run.sent("sgi").len(), 2);
-    assert!(run.sent("core").is_empty() && run.sent("access").is_empty(), "nothing else left");
+    // The UE on access whose hop limit ended is told so, from the port's link-local address (its only IPv6 one):
+    // ICMPv6 Time Exceeded (type 3). The ports have no other address, so nothing else is answered.
+    let answered = run.sent("access");
+    assert_eq!(answered.len(), 1, "{}", run.stdout);
+    assert_eq!((answered[0][14 + 6], answered[0][14 + 40]), (58, 3), "ICMPv6 Time Exceeded");
+    assert_eq!(&answered[0][14 + 8..14 + 10], &[0xfe, 0x80], "from a link-local address");
+    assert_eq!(run.total("icmp_errors_sent"), 1);
+    assert!(run.sent("core").is_empty(), "nothing else left");
     for (reason, count) in &expected {
         assert!(run.stdout.contains(&format!("drop {reason:<24} {count}")), "printed: {reason}\n{}", run.stdout);
     }

@@ -147,7 +147,12 @@ impl FastPath {
                 if (link_multicast && !too_big) || !may_answer_ipv6(original, source, destination, too_big) {
                     return None;
                 }
-                (port.icmp_source_v6?.into(), source.into())
+                let ours = port.icmp_source_v6?;
+                // A link-local source serves only a neighbour on the link itself, never the far end of a tunnel.
+                if ours.is_unicast_link_local() && matches!(way_back, WayBack::Tunnel(_)) {
+                    return None;
+                }
+                (ours.into(), source.into())
             }
         };
         // Towards the tunnel peer the core port must know where to send (as for any encapsulated packet).

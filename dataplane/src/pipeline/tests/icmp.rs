@@ -322,3 +322,17 @@ fn a_tunnelled_packet_too_big_for_its_egress_is_answered_through_its_tunnel() {
     let frame = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &udp4_of(UE_B4, CN4, 64, 1400, false)));
     gateway.assert_dropped(CORE, &frame, DropReason::OverMtu);
 }
+
+/// A MAG's access port may have only a link-local IPv6 address: it answers the UEs on its link with it, but never
+/// a host at the far end of a tunnel, for which a link-local source means nothing.
+#[test]
+fn a_link_local_source_answers_only_on_its_link() {
+    let mut config = config();
+    let link_local: Ipv6Addr = "fe80::ff:fe00:aa01".parse().unwrap();
+    config.ports[ACCESS].icmp_source_v6 = Some(link_local);
+    let gateway = Gateway::new(&config, &[mag_a(), mag_b()]);
+    let error = assert_answered(&gateway, ACCESS, &plain(&udp6(UE_A6, CN6, 1)), DropReason::TtlExpired);
+    assert_eq!((error.src, error.dst), (link_local.into(), UE_A6.into()));
+    let downlink = frame6(LMAA6, PCOA6, 47, &gre_keyed(DL_A, &udp6(CN6, UE_A6, 1)));
+    gateway.assert_dropped(CORE, &downlink, DropReason::TtlExpired);
+}
