@@ -114,7 +114,7 @@ impl Fixture {
         let icmp = grew(after.icmp_errors_sent, before.icmp_errors_sent);
         let drops = grew(after.total_drops(), before.total_drops());
         assert_eq!(grew(after.ports[port].rx_packets, before.ports[port].rx_packets), 1, "received once");
-        let what = format!("port {port}, {nic:?}, {verdict:?}, frame {frame:02x?}");
+        let what = Run { port, nic, verdict, frame };
         match verdict {
             Verdict::Drop(reason) => {
                 assert_eq!(packet.data(), frame, "a dropped packet is unchanged: {what}");
@@ -165,11 +165,26 @@ fn bindings() -> Vec<Binding> {
     vec![a, b, mag_a, mag_b]
 }
 
+/// The run a check is about, for its message: formatted only when a check fails (formatting every run's frame
+/// would cost more than the run).
+struct Run<'a> {
+    port: usize,
+    nic: RxChecksum,
+    verdict: Verdict,
+    frame: &'a [u8],
+}
+
+impl std::fmt::Display for Run<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "port {}, {:?}, {:?}, frame {:02x?}", self.port, self.nic, self.verdict, self.frame)
+    }
+}
+
 /// What leaves on `out` must read right: on `core` a keyed GRE packet in a valid outer header around a valid
 /// inner one (whose checksum is not ours to check if the NIC vouched for it: `trusted`); elsewhere a valid IP
 /// packet filling the frame. An ICMP error the gateway wrote (`answered`) has a valid checksum. Only the IP
 /// headers are read: what the packet carries above them passes through as it came.
-fn check_output(out: usize, frame: &[u8], answered: bool, trusted: bool, what: &str) {
+fn check_output(out: usize, frame: &[u8], answered: bool, trusted: bool, what: &Run) {
     let ip = frame.get(14..).unwrap_or_else(|| panic!("an Ethernet header: {what}"));
     let (ip_len, payload) = check_ip(ip, true, what);
     assert_eq!(ip_len, ip.len(), "the IP length fills the frame: {what}");
@@ -189,7 +204,7 @@ fn check_output(out: usize, frame: &[u8], answered: bool, trusted: bool, what: &
 }
 
 /// The IP header's total length and its payload; with `checksum`, the IPv4 header checksum must be right.
-fn check_ip<'a>(ip: &'a [u8], checksum: bool, what: &str) -> (usize, &'a [u8]) {
+fn check_ip<'a>(ip: &'a [u8], checksum: bool, what: &Run) -> (usize, &'a [u8]) {
     match ip.first().map(|b| b >> 4) {
         Some(4) => {
             let header = etherparse::Ipv4HeaderSlice::from_slice(ip).unwrap_or_else(|e| panic!("IPv4: {e}: {what}"));
@@ -211,7 +226,7 @@ fn check_ip<'a>(ip: &'a [u8], checksum: bool, what: &str) -> (usize, &'a [u8]) {
 }
 
 /// An ICMP error the gateway wrote: its checksum (with the IPv6 pseudo-header) must be right.
-fn check_icmp(sliced: &SlicedPacket, what: &str) {
+fn check_icmp(sliced: &SlicedPacket, what: &Run) {
     assert!(sliced.transport.is_some(), "an ICMP message etherparse reads: {what}");
     match (&sliced.transport, &sliced.net) {
         (Some(TransportSlice::Icmpv4(icmp)), _) => {
