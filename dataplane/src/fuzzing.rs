@@ -15,6 +15,8 @@ use crate::packet::{PacketBuf, RxChecksum, VecPacket};
 use crate::pipeline::{Clock, FastPath, PipelineConfig, PortConfig, Roles, Verdict};
 use crate::tables::{TableConfig, UpdateSender};
 use crate::wire::ethernet::MacAddr;
+use crate::wire::ipv4::{self, OuterIpv4};
+use crate::wire::ipv6::{self, OuterIpv6};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -250,29 +252,21 @@ fn check_icmp(sliced: &SlicedPacket, what: &Run) {
 
 // ---- frame builders for `check_input` ----
 
-/// IPv4 header + payload with total length and checksum made right.
+/// IPv4 header + payload with total length and checksum made right (the encapsulator's own header writer).
 fn ipv4(src: [u8; 4], dst: [u8; 4], protocol: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
-    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, ttl, protocol, 0, 0];
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let len = (20 + payload.len()).min(0xffff) as u16;
-    ip[2..4].copy_from_slice(&len.to_be_bytes());
-    let sum = ip.chunks(2).fold(0u32, |acc, w| acc + u32::from(u16::from_be_bytes([w[0], w[1]])));
-    let sum = (sum & 0xffff) + (sum >> 16);
-    let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    ip.extend_from_slice(payload);
-    ip
+    let mut header = [0u8; ipv4::MIN_HEADER_LEN];
+    let payload_len = payload.len().min(0xffff - ipv4::MIN_HEADER_LEN) as u16;
+    let fields =
+        OuterIpv4 { src: src.into(), dst: dst.into(), protocol, ttl, ecn: 0, payload_len, checksum_offloaded: false };
+    ipv4::write_header(&mut header, &fields);
+    [&header[..], payload].concat()
 }
 
 fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, payload: &[u8]) -> Vec<u8> {
-    let mut ip = vec![0x60, 0, 0, 0];
-    ip.extend_from_slice(&(payload.len().min(0xffff) as u16).to_be_bytes());
-    ip.extend_from_slice(&[next_header, 64]);
-    ip.extend_from_slice(&src.octets());
-    ip.extend_from_slice(&dst.octets());
-    ip.extend_from_slice(payload);
-    ip
+    let mut header = [0u8; ipv6::HEADER_LEN];
+    let payload_len = payload.len().min(0xffff) as u16;
+    ipv6::write_header(&mut header, &OuterIpv6 { src, dst, next_header, hop_limit: 64, ecn: 0, payload_len });
+    [&header[..], payload].concat()
 }
 
 fn ethernet(ethertype: u16, l3: &[u8]) -> Vec<u8> {
