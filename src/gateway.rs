@@ -332,6 +332,12 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
             "icmp_rate_limited": s.icmp_rate_limited,
             "updates_applied": s.updates_applied,
             "updates_refused": s.updates_refused,
+            "table_bindings": s.table_bindings,
+            "table_index_entries": s.table_index_entries,
+            "retired": {
+                "uplink_packets": s.retired.uplink_packets, "uplink_bytes": s.retired.uplink_bytes,
+                "downlink_packets": s.retired.downlink_packets, "downlink_bytes": s.retired.downlink_bytes,
+            },
         })
     };
     json!({

@@ -218,6 +218,15 @@ impl Neighbors {
     }
 
     /// Every cache entry of every port: (port, ip, mac, state, bindings using it), sorted for display.
+    /// Cache entries, next hops with tunnels depending on them, and frames held for resolution.
+    pub fn occupancy(&self) -> [(&'static str, usize); 3] {
+        [
+            ("neighbour.entries", self.caches.iter().map(|c| c.entries().count()).sum()),
+            ("neighbour.next_hops_in_use", self.users.len()),
+            ("neighbour.frames_held", self.held.values().map(VecDeque::len).sum()),
+        ]
+    }
+
     pub fn entries(&self) -> Vec<(usize, IpAddr, Option<MacAddr>, &'static str, usize)> {
         let mut all: Vec<_> = self
             .caches

@@ -226,6 +226,11 @@ impl UplinkKeys {
         self.keys.in_use()
     }
 
+    /// Reservations held (bound or not).
+    pub fn reservation_count(&self) -> usize {
+        self.reservations.len()
+    }
+
     /// Every reservation, ordered by key.
     pub fn reservations(&self) -> Vec<Reservation> {
         let mut v: Vec<_> = self.reservations.values().cloned().collect();

@@ -60,6 +60,10 @@ pub fn render(stats: &Stats, peers: &[PeerView]) -> String {
     for (name, count) in &stats.events {
         e.sample("pmipgw_control_events_total", &[("event", name)], *count);
     }
+    e.family("pmipgw_state", "gauge", "What the gateway holds now (bindings, keys, addresses, timers, tables, mbufs).");
+    for (name, value) in &stats.state {
+        e.sample("pmipgw_state", &[("item", name)], *value);
+    }
     e.family("pmipgw_peer_up", "gauge", "1 if the peer answers heartbeats (RFC 5847), else 0.");
     for p in peers {
         let addr = p.address.to_string();
@@ -224,7 +228,9 @@ mod tests {
                 ports: vec![PortStats { name: "core\"0".into(), rx_packets: 5, ..Default::default() }],
                 workers: vec![],
                 drops: [("no-binding".to_string(), 11)].into(),
+                totals: Default::default(),
             }),
+            state: [("lma.bces".to_string(), 3)].into(),
         }
     }
 
@@ -251,6 +257,7 @@ mod tests {
         );
         assert!(text.contains("pmipgw_signalling_messages_total{direction=\"rx\",message=\"pbu\",status=\"\"} 9\n"));
         assert!(text.contains("pmipgw_control_events_total{event=\"pbu-duplicates\"} 2\n"));
+        assert!(text.contains("pmipgw_state{item=\"lma.bces\"} 3\n"), "{text}");
         assert!(text.contains("pmipgw_peer_restart_counter{peer=\"2001:db8:1::1\"} 6\n"));
         assert!(text.contains("pmipgw_port_rx_packets_total{port=\"core\\\"0\"} 5\n"), "{text}");
         assert!(text.contains("pmipgw_drops_total{reason=\"no-binding\"} 11\n"));

@@ -180,6 +180,11 @@ impl Counter {
     pub(crate) fn reset(&self) {
         self.0.store(0, Relaxed);
     }
+    /// Sets a gauge (a value the owning worker recomputes, not a running sum).
+    #[inline]
+    pub(crate) fn set(&self, value: u64) {
+        self.0.store(value, Relaxed);
+    }
 }
 
 /// Traffic through one port, as seen by one worker.
@@ -214,11 +219,44 @@ pub struct PathCounters {
 #[repr(align(64))]
 struct DropCounters([Counter; DropReason::COUNT]);
 
+/// The worker's table as it stands, written by the worker after each batch of updates, and the traffic of the
+/// bindings it has removed. A removed binding's counters go with its slot; they are added here first, so the
+/// live bindings' counters plus these add up to the encapsulated and decapsulated totals however many bindings
+/// came and went (what a soak checks).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct TableCounters {
+    /// Bindings in the table.
+    pub bindings: Counter,
+    /// Entries in its index (UE addresses, displaced receive keys).
+    pub index_entries: Counter,
+    /// Packets and bytes of removed bindings, in the order of a record's counters (uplink packets, uplink bytes,
+    /// downlink packets, downlink bytes).
+    pub retired: [Counter; 4],
+}
+
+impl TableCounters {
+    /// Adds a removed binding's traffic.
+    pub(crate) fn retire(&self, traffic: &BindingSnapshot) {
+        let values = [traffic.uplink_packets, traffic.uplink_bytes, traffic.downlink_packets, traffic.downlink_bytes];
+        for (counter, value) in self.retired.iter().zip(values) {
+            counter.add(value);
+        }
+    }
+
+    fn retired(&self) -> BindingSnapshot {
+        let [uplink_packets, uplink_bytes, downlink_packets, downlink_bytes] =
+            self.retired.each_ref().map(Counter::get);
+        BindingSnapshot { uplink_packets, uplink_bytes, downlink_packets, downlink_bytes }
+    }
+}
+
 /// All counters of one worker. Share it with readers through an `Arc`; only the worker writes.
 #[derive(Debug)]
 pub struct WorkerCounters {
     pub ports: [PortCounters; MAX_PORTS],
     pub path: PathCounters,
+    pub table: TableCounters,
     drops: DropCounters,
     /// The worker's binding records, which hold each binding's counters (packets and bytes of the inner IP
     /// packet, each way) in the cache line the packet path reads anyway.
@@ -231,6 +269,7 @@ impl WorkerCounters {
         WorkerCounters {
             ports: Default::default(),
             path: PathCounters::default(),
+            table: TableCounters::default(),
             drops: DropCounters::default(),
             bindings,
         }
@@ -281,6 +320,9 @@ impl WorkerCounters {
             update_cycles: self.path.update_cycles.get(),
             icmp_errors_sent: self.path.icmp_errors_sent.get(),
             icmp_rate_limited: self.path.icmp_rate_limited.get(),
+            table_bindings: self.table.bindings.get(),
+            table_index_entries: self.table.index_entries.get(),
+            retired: self.table.retired(),
             drops: std::array::from_fn(|i| self.drops.0[i].get()),
         }
     }
@@ -365,6 +407,11 @@ pub struct CountersSnapshot {
     pub update_cycles: u64,
     pub icmp_errors_sent: u64,
     pub icmp_rate_limited: u64,
+    /// Gauges of the worker's table (summed over workers: each worker has its own copy of every binding).
+    pub table_bindings: u64,
+    pub table_index_entries: u64,
+    /// Traffic of removed bindings ([`TableCounters`]).
+    pub retired: BindingSnapshot,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -393,6 +440,9 @@ impl std::ops::AddAssign<&CountersSnapshot> for CountersSnapshot {
         self.update_cycles += other.update_cycles;
         self.icmp_errors_sent += other.icmp_errors_sent;
         self.icmp_rate_limited += other.icmp_rate_limited;
+        self.table_bindings += other.table_bindings;
+        self.table_index_entries += other.table_index_entries;
+        self.retired += other.retired;
         for (mine, theirs) in self.drops.iter_mut().zip(&other.drops) {
             *mine += theirs;
         }

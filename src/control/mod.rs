@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use controlplane::api::{ApiBridge, ApiCall};
 use controlplane::api::{
-    DataplaneStats, NeighbourView, PortStats as ApiPortStats, Request, Response, TrafficCounters, WorkerStats,
+    DataplaneStats, FastpathTotals, NeighbourView, PortStats as ApiPortStats, Request, Response, TrafficCounters,
+    WorkerStats,
 };
 use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
@@ -458,6 +459,7 @@ impl Control {
                 let dataplane = self.counters.total();
                 stats.events.insert("fastpath.icmp_errors_sent".into(), dataplane.icmp_errors_sent);
                 stats.events.insert("fastpath.icmp_rate_limited".into(), dataplane.icmp_rate_limited);
+                stats.state.extend(self.state());
                 let n = &self.neighbors.stats;
                 stats.events.insert("neighbour.solicitations_sent".into(), n.solicitations_sent);
                 stats.events.insert("neighbour.resolved".into(), n.resolved);
@@ -467,6 +469,26 @@ impl Control {
             }
             other => other,
         }
+    }
+
+    /// What the gateway around the procedures holds: its tunnels, the tables' control replica and each worker's
+    /// table, neighbour state, mbufs.
+    fn state(&self) -> Vec<(String, u64)> {
+        let (bindings, slots) = self.tables.occupancy();
+        let mut state = vec![
+            ("gateway.tunnels".to_owned(), self.tunnels.len() as u64),
+            ("gateway.awaiting_install".to_owned(), self.awaiting.len() as u64),
+            ("gateway.advertised_prefixes".to_owned(), self.advertised.len() as u64),
+            ("tables.bindings".to_owned(), bindings as u64),
+            ("tables.slots_taken".to_owned(), slots as u64),
+            ("mempool.in_use".to_owned(), u64::from(self.pool.in_use())),
+        ];
+        state.extend(self.neighbors.occupancy().map(|(name, n)| (name.to_owned(), n as u64)));
+        for (i, worker) in self.counters.per_worker().iter().enumerate() {
+            state.push((format!("worker{i}.table_bindings"), worker.table_bindings));
+            state.push((format!("worker{i}.index_entries"), worker.table_index_entries));
+        }
+        state
     }
 
     fn dataplane_stats(&self) -> DataplaneStats {
@@ -498,7 +520,22 @@ impl Control {
             .collect();
         let drops =
             DropReason::ALL.iter().map(|r| (r.name().to_owned(), total.drops(*r))).filter(|(_, n)| *n != 0).collect();
-        DataplaneStats { ports, workers, drops }
+        let retired = total.retired;
+        let totals = FastpathTotals {
+            rx_packets: total.ports.iter().map(|p| p.rx_packets).sum(),
+            encapsulated: total.encapsulated,
+            decapsulated: total.decapsulated,
+            punted: total.punted,
+            dropped: total.total_drops(),
+            icmp_errors_sent: total.icmp_errors_sent,
+            retired: TrafficCounters {
+                uplink_packets: retired.uplink_packets,
+                uplink_bytes: retired.uplink_bytes,
+                downlink_packets: retired.downlink_packets,
+                downlink_bytes: retired.downlink_bytes,
+            },
+        };
+        DataplaneStats { ports, workers, drops, totals }
     }
 
     /// Asks the procedures for their statistics (used at exit).

@@ -140,6 +140,14 @@ fn stats_text(s: &Stats) -> String {
         }
         out.push_str(&t.render());
     }
+    if !s.state.is_empty() {
+        out.push_str("\nstate:\n");
+        let mut t = Table::new(&["ITEM", "NOW"]);
+        for (k, v) in &s.state {
+            t.row(vec![k.clone(), v.to_string()]);
+        }
+        out.push_str(&t.render());
+    }
     match &s.dataplane {
         Some(d) => out.push_str(&dataplane_text(d)),
         None => out.push_str("\ndata plane: no counters (not attached)\n"),
@@ -161,6 +169,19 @@ fn dataplane_text(d: &DataplaneStats) -> String {
         t.row(vec![w.id.to_string(), opt(w.lcore), w.packets.to_string(), w.drops.to_string()]);
     }
     out.push_str(&t.render());
+    let f = &d.totals;
+    out.push_str(&format!(
+        "\nfast path: {} received: {} encapsulated, {} decapsulated, {} punted, {} dropped ({} answered with \
+         an ICMP error); removed bindings carried {} uplink and {} downlink packets\n",
+        f.rx_packets,
+        f.encapsulated,
+        f.decapsulated,
+        f.punted,
+        f.dropped,
+        f.icmp_errors_sent,
+        f.retired.uplink_packets,
+        f.retired.downlink_packets
+    ));
     out.push_str("\ndrops by reason:\n");
     let mut t = Table::new(&["REASON", "COUNT"]);
     for (k, v) in &d.drops {
@@ -282,11 +303,13 @@ mod tests {
             }],
             events: [("pbu-retransmissions".to_string(), 1)].into(),
             dataplane: None,
+            state: [("mag.pdn_connections".to_string(), 2)].into(),
         };
         let text = render(&Response::Stats(s));
         assert!(text.contains("role: mag"), "{text}");
         assert!(text.contains("rx   pba      ACCEPTED  4"), "{text}");
         assert!(text.contains("pbu-retransmissions  1"), "{text}");
+        assert!(text.contains("mag.pdn_connections  2"), "{text}");
         assert_eq!(render(&Response::error("no such binding")), "error: no such binding\n");
         assert_eq!(render(&Response::done("ok")), "ok\n");
     }

@@ -239,6 +239,24 @@ pub struct DataplaneStats {
     pub workers: Vec<WorkerStats>,
     /// Drops by reason name.
     pub drops: BTreeMap<String, u64>,
+    /// What the workers did with the packets they received, over all workers.
+    #[serde(default)]
+    pub totals: FastpathTotals,
+}
+
+/// The fast path's outcomes, summed over workers. Every packet a worker receives is encapsulated, decapsulated,
+/// punted or dropped (an ICMP error sent back counts its packet's drop reason too); `tx-failed` and
+/// `punt-queue-full` drops come after that outcome. The bindings' own counters, plus `retired` (those of
+/// removed bindings), add up to `encapsulated` and `decapsulated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FastpathTotals {
+    pub rx_packets: u64,
+    pub encapsulated: u64,
+    pub decapsulated: u64,
+    pub punted: u64,
+    pub dropped: u64,
+    pub icmp_errors_sent: u64,
+    pub retired: TrafficCounters,
 }
 
 /// Everything `stats` shows.
@@ -253,6 +271,10 @@ pub struct Stats {
     pub events: BTreeMap<String, u64>,
     #[serde(default)]
     pub dataplane: Option<DataplaneStats>,
+    /// What the gateway holds right now, by name (bindings, keys, addresses, timers, table entries, mbufs):
+    /// gauges that return to their starting point when the bindings are gone, which is how a leak shows.
+    #[serde(default)]
+    pub state: BTreeMap<String, u64>,
 }
 
 /// Heartbeat state of one peer (RFC 5847).

@@ -282,7 +282,27 @@ impl Lma {
             signalling: self.counters.message_rows(),
             events: self.counters.event_rows(),
             dataplane: None,
+            state: self.state(),
         }
+    }
+
+    /// What the LMA holds: each entry returns to zero when the last binding is gone (reservations aside).
+    fn state(&self) -> BTreeMap<String, u64> {
+        let ipv4: usize = self.apns.iter().filter_map(|a| a.ipv4.as_ref()).map(|p| p.in_use()).sum();
+        let ipv6: usize = self.apns.iter().filter_map(|a| a.ipv6.as_ref()).map(|p| p.in_use()).sum();
+        [
+            ("lma.bces", self.cache.len()),
+            ("lma.uplink_keys", self.keys.in_use()),
+            ("lma.key_reservations", self.keys.reservation_count()),
+            ("lma.ipv4_addresses", ipv4),
+            ("lma.ipv6_prefixes", ipv6),
+            ("lma.timers", self.timers.len()),
+            ("lma.awaiting_fastpath", self.awaiting.len()),
+            ("lma.revocations_outstanding", self.revocations.len()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value as u64))
+        .collect()
     }
 
     /// The signalling counters.

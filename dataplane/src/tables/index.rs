@@ -83,7 +83,7 @@ impl Index {
         }
     }
 
-    #[cfg(test)]
+    /// Entries held.
     pub fn len(&self) -> usize {
         self.len
     }

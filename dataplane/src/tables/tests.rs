@@ -226,6 +226,10 @@ fn late_workers_start_with_every_binding_and_a_reused_slot_has_fresh_counters_an
     assert_eq!(worker.apply_pending(&counters, 1), 1, "max is honoured");
     assert_eq!(worker.apply_pending(&counters, usize::MAX), 1);
     assert_eq!(counters.binding_snapshot(first.id).unwrap(), BindingSnapshot::default());
+    let snapshot = counters.snapshot();
+    let retired = BindingSnapshot { downlink_packets: 1, downlink_bytes: 5, ..Default::default() };
+    assert_eq!(snapshot.retired, retired, "the removed binding's traffic is kept, not lost with its slot");
+    assert_eq!((snapshot.table_bindings, snapshot.table_index_entries), (2, 4), "two bindings, two UE addresses each");
     assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0005, &[]), Some(first.id));
     assert!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]).is_none(), "the stale key finds nothing");
     assert!(worker.find_ue(Function::Lma, false, 0x0a2d_0001).is_none(), "nor the old UE address");

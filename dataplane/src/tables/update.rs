@@ -137,6 +137,11 @@ impl UpdateSender {
         &self.config
     }
 
+    /// Bindings in the replica, and slots taken from the free map: equal unless a slot leaked.
+    pub fn occupancy(&self) -> (usize, usize) {
+        (self.replica.len(), self.free.taken())
+    }
+
     /// Creates the next worker's table, holding every binding installed so far, and its update queue.
     pub fn add_worker(&mut self) -> Result<WorkerTable, TableError> {
         let initial = self.replica.iter().map(|(id, binding)| (id, *binding)).collect();
@@ -282,6 +287,10 @@ impl FreeSlots {
             (tail, Some(last)) => *last = (1u64 << tail) - 1,
         }
         FreeSlots { words, slots }
+    }
+
+    fn taken(&self) -> usize {
+        self.slots - self.words.iter().map(|w| w.count_ones() as usize).sum::<usize>()
     }
 
     fn slots(&self) -> usize {

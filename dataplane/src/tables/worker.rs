@@ -245,7 +245,7 @@ impl WorkerTable {
                 let done = match message.update {
                     TableUpdate::Install { id, binding } => self.install(id, &binding),
                     TableUpdate::Modify { id, binding } => self.modify(id, &binding),
-                    TableUpdate::Remove { id } => self.remove(id),
+                    TableUpdate::Remove { id } => self.remove(id, counters),
                 };
                 if done {
                     counters.path.updates_applied.add(1);
@@ -256,6 +256,8 @@ impl WorkerTable {
                 applied += 1;
             }
         }
+        counters.table.bindings.set(self.len as u64);
+        counters.table.index_entries.set(self.index.len() as u64);
         if let Some(epoch) = last {
             // Release: the table changes above happen-before the control thread's Acquire load sees this epoch.
             self.applied.0.store(epoch.0, Ordering::Release);
@@ -344,13 +346,14 @@ impl WorkerTable {
         true
     }
 
-    fn remove(&mut self, id: BindingId) -> bool {
+    fn remove(&mut self, id: BindingId, counters: &WorkerCounters) -> bool {
         if !self.occupied(id.0) {
             return false;
         }
         let old = self.entries(id.0);
         self.index_entries(id.0, old, false);
         if let Some(record) = self.record(id.0) {
+            counters.table.retire(&record.counters());
             record.clear();
         }
         self.len -= 1;
