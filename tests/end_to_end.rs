@@ -6,12 +6,15 @@
 //!
 //! Needs root and network namespaces (CI runs as root): without them the test fails and says so.
 
+mod namespaced;
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The two transports run one after the other: each brings up three gateways, and CI has two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -35,7 +38,7 @@ fn end_to_end_over_ipv4_transport() {
 
 fn end_to_end(transport: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Err(why) = preconditions() {
+    if let Err(why) = namespaced::preconditions() {
         panic!("the end-to-end test cannot run here: {why}. It needs root, network namespaces, veth, python3, tshark and dumpcap (deploy/install-deps.sh; CI runs as root).");
     }
     let run = Driver::run(transport);
@@ -65,27 +68,6 @@ fn end_to_end(transport: &str) {
     );
 }
 
-/// Root, `ip netns`, python3, tshark and dumpcap.
-fn preconditions() -> Result<(), String> {
-    let uid = Command::new("id").arg("-u").output().map_err(|e| format!("running id: {e}"))?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Err("not running as root".into());
-    }
-    for tool in ["ip", "python3", "tshark", "dumpcap", "ethtool", "ping"] {
-        let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output();
-        if !found.is_ok_and(|o| o.status.success()) {
-            return Err(format!("{tool} is not installed"));
-        }
-    }
-    let probe = format!("pmipgw-probe-{}", std::process::id());
-    let added = Command::new("ip").args(["netns", "add", &probe]).output().map_err(|e| e.to_string())?;
-    let _ = Command::new("ip").args(["netns", "del", &probe]).output();
-    if !added.status.success() {
-        return Err(format!("ip netns add fails: {}", String::from_utf8_lossy(&added.stderr).trim()));
-    }
-    Ok(())
-}
-
 struct Driver {
     run_id: String,
     status: ExitStatus,
@@ -100,56 +82,32 @@ struct Driver {
 impl Driver {
     fn run(transport: &str) -> Driver {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let binary_dir = Path::new(env!("CARGO_BIN_EXE_pmipgw")).parent().expect("binary directory").to_owned();
-        assert_eq!(
-            Path::new(env!("CARGO_BIN_EXE_pmipctl")).parent(),
-            Some(binary_dir.as_path()),
-            "pmipgw and pmipctl are built into one directory"
-        );
         // Unique per test process and transport: namespaces, EAL prefixes and files of parallel runs never meet.
         let run_id = format!("t{}{transport}", std::process::id());
         let dir = tempfile::Builder::new().prefix("pmipgw-e2e-test-").tempdir().expect("temp dir");
         let pcap = dir.path().join("core.pcap");
         let air_pcap = dir.path().join("air.pcap");
         let summary_path = dir.path().join("summary.json");
-        let log_path = dir.path().join("driver.log");
-        let log = std::fs::File::create(&log_path).expect("driver log");
-        let mut child = Command::new("python3")
-            .arg(root.join("deploy/e2e/pmipgw_e2e.py"))
-            .args(["--transport", transport, "--run-id", &run_id, "--transfer-mib", TRANSFER_MIB])
-            .arg("--binary-dir")
-            .arg(&binary_dir)
-            .arg("--pcap")
-            .arg(&pcap)
-            .arg("--access-pcap")
-            .arg(&air_pcap)
-            .arg("--summary")
-            .arg(&summary_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("starting python3 deploy/e2e/pmipgw_e2e.py");
-        let started = Instant::now();
-        let mut stopped = false;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("waiting for the driver") {
-                break status;
-            }
-            if started.elapsed() > DRIVER_LIMIT && !stopped {
-                // SIGTERM: the driver tears its topology down before it exits.
-                let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-                stopped = true;
-            }
-            if started.elapsed() > DRIVER_LIMIT + Duration::from_secs(60) {
-                let _ = child.kill();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let mut output = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if stopped {
-            output.push_str(&format!("\n(test: the driver ran longer than {DRIVER_LIMIT:?} and was stopped)\n"));
-        }
+        let binary_dir = namespaced::binary_dir();
+        let args: Vec<&OsStr> = [
+            OsStr::new("--transport"),
+            OsStr::new(transport),
+            OsStr::new("--run-id"),
+            OsStr::new(&run_id),
+            OsStr::new("--transfer-mib"),
+            OsStr::new(TRANSFER_MIB),
+            OsStr::new("--binary-dir"),
+            binary_dir.as_os_str(),
+            OsStr::new("--pcap"),
+            pcap.as_os_str(),
+            OsStr::new("--access-pcap"),
+            air_pcap.as_os_str(),
+            OsStr::new("--summary"),
+            summary_path.as_os_str(),
+        ]
+        .into();
+        let script = root.join("deploy/e2e/pmipgw_e2e.py");
+        let (status, output) = namespaced::run_driver(&script, &args, &dir.path().join("driver.log"), DRIVER_LIMIT);
         let summary = std::fs::read_to_string(&summary_path).ok().and_then(|t| serde_json::from_str(&t).ok());
         Driver { run_id, status, output, summary, pcap, air_pcap, _dir: dir }
     }
@@ -507,35 +465,11 @@ fn check_counters(summary: &Value, air_pcap: &Path, transport: &str) -> Vec<Stri
 
 /// No namespace, process, EAL runtime directory or file of the run is left.
 fn check_nothing_left(run: &Driver) -> Vec<String> {
-    let mut problems = Vec::new();
-    let namespaces = Command::new("ip").args(["netns", "list"]).output().map(|o| o.stdout).unwrap_or_default();
-    let left: Vec<String> = String::from_utf8_lossy(&namespaces)
-        .lines()
-        .filter(|l| l.starts_with(&format!("{}-", run.run_id)))
-        .map(str::to_owned)
-        .collect();
-    if !left.is_empty() {
-        problems.push(format!("namespaces left behind: {left:?}"));
-    }
+    let mut problems = namespaced::leftovers(&run.run_id);
     if let Some(summary) = &run.summary {
         let created = array(&summary["namespaces"]).len();
         if created != 7 {
             problems.push(format!("the summary lists {created} namespaces, the topology has 7"));
-        }
-    }
-    let marker = format!("pmipgw-e2e-{}-", run.run_id);
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(&marker) || cmdline.contains(&format!("{}-", run.run_id)) {
-            problems.push(format!("process left behind: {} {cmdline}", entry.file_name().to_string_lossy()));
-        }
-    }
-    for dir in [std::env::temp_dir(), PathBuf::from("/var/run/dpdk")] {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&marker) {
-                problems.push(format!("left behind: {}", entry.path().display()));
-            }
         }
     }
     problems
