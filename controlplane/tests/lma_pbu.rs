@@ -312,6 +312,33 @@ fn prefix_of_another_mn_155_and_prefix_set_mismatch_159() {
 }
 
 #[test]
+fn a_refresh_from_the_mag_a_handover_left_is_refused_and_the_binding_stays() {
+    let mut lma = Lma::new(lma_config(), 1).unwrap();
+    let first = send(&mut lma, from_mag(0), pbu(1, at(0)), at(0)).unwrap();
+    // MAG1 takes over (HI 3) with the granted prefix and address.
+    let mut moved = pbu(1, at(100));
+    moved.seq = 11;
+    moved.options.hi = Some(HandoffIndicator::SAME_INTERFACE);
+    moved.options.hnps = first.options.hnps.clone();
+    let hoa = first.options.ipv4_hoa_reply.unwrap();
+    moved.options.ipv4_hoa_reqs = vec![Ipv4HoaRequest { prefix_len: hoa.prefix_len, addr: hoa.addr }];
+    moved.options.gre_key = Some(GreKeyOpt::Key(0x900));
+    assert_eq!(send(&mut lma, from_mag(1), moved.clone(), at(100)).unwrap().status, BaStatus::ACCEPTED);
+    // MAG0's refresh timer fired before the BRI reached it: HI 5 from MAG0, a later timestamp.
+    let mut stale = moved;
+    stale.seq = 12;
+    stale.options.hi = Some(HandoffIndicator::NOT_CHANGED);
+    stale.options.timestamp = Some(at(150).timestamp());
+    stale.options.gre_key = Some(GreKeyOpt::Key(0x101));
+    let pba = send(&mut lma, from_mag(0), stale, at(150)).expect("answered at once, not held");
+    assert_eq!(pba.status, BaStatus::ADMINISTRATIVELY_PROHIBITED);
+    let bce = lma.cache().iter().next().unwrap();
+    assert_eq!(bce.proxy_coa(), IpAddr::V6(mag6(1)), "the binding stays with the MAG that serves it");
+    assert_eq!(bce.downlink_key, 0x900);
+    lma.check_invariants().unwrap();
+}
+
+#[test]
 fn unmatched_deregistration_is_silently_ignored() {
     let mut lma = Lma::new(lma_config(), 1).unwrap();
     let mut p = pbu(1, at(0));

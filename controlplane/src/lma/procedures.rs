@@ -181,8 +181,17 @@ impl Lma {
                 let t = trigger(RevocationTrigger::INTER_MAG_HANDOVER_SAME_ACCESS_TYPE);
                 self.update(id, v, Move::Handover(t), now, out)
             }
-            // HI 4 (unknown) — and 5 or anything else from a MAG that is not the binding's, which cannot be
-            // "not changed": RFC 5213 §5.4.1.2, wait up to MaxDelayBeforeNewBCEAssign for the previous MAG's
+            // HI 5 says "my binding, not changed", and this MAG holds no binding: a refresh the MAG sent before it
+            // learnt of a handover away from it (the BRI crossed it on the wire). RFC 5213 §5.4.1 never updates a
+            // BCE from another Proxy-CoA on HI 5; taking it as a handover back (as HI 4) moved the binding to a MAG
+            // that had just let it go, revoked the MAG that serves it, and the PDN connection was lost on both
+            // (found by the soak). Refused like a PBU racing a revocation (RFC 5846 §8.1: policy).
+            HandoffIndicator::NOT_CHANGED => {
+                self.counters.event("stale-refreshes-refused");
+                self.reject(&v, BaStatus::ADMINISTRATIVELY_PROHIBITED, now, out)
+            }
+            // HI 4 (unknown), or a value without a meaning here, from a MAG that is not the binding's:
+            // RFC 5213 §5.4.1.2, wait up to MaxDelayBeforeNewBCEAssign for the previous MAG's
             // de-registration. Decision (TS 29.275 §6.2/§6.3 first: the uplink key and addresses must survive an
             // S-GW relocation): when the wait ends without it, the binding still moves, and the previous MAG gets a
             // BRI with trigger 4 (RFC 5846 §8.1) instead of a new BCE being created.
