@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -42,37 +42,17 @@ fn end_to_end(transport: &str) {
         panic!("the end-to-end test cannot run here: {why}. It needs root, network namespaces, veth, python3, tshark and dumpcap (deploy/install-deps.sh; CI runs as root).");
     }
     let run = Driver::run(transport);
-    let mut problems = Vec::new();
-    if !run.status.success() {
-        problems.push(format!("the driver exited with {}", run.status));
-    }
-    match &run.summary {
-        None => problems.push("the driver wrote no summary".into()),
-        Some(summary) => {
-            if summary["passed"] != true {
-                problems
-                    .push(format!("the driver reports a failure at {}: {}", summary["failed_step"], summary["error"]));
-            }
-            problems.extend(check_results(summary));
-            problems.extend(check_capture(summary, &run.pcap, transport));
-            problems.extend(check_counters(summary, &run.air_pcap, transport));
-        }
-    }
-    problems.extend(check_nothing_left(&run));
-    assert!(
-        problems.is_empty(),
-        "end to end over {transport} transport: {} problem(s):\n  - {}\n\n===== driver output =====\n{}",
-        problems.len(),
-        problems.join("\n  - "),
-        run.output
-    );
+    run.driver.assert_clean(&format!("end to end over {transport} transport"), |summary| {
+        let mut problems = check_results(summary);
+        problems.extend(check_capture(summary, &run.pcap, transport));
+        problems.extend(check_counters(summary, &run.air_pcap, transport));
+        problems.extend(check_namespaces(summary));
+        problems
+    });
 }
 
 struct Driver {
-    run_id: String,
-    status: ExitStatus,
-    output: String,
-    summary: Option<Value>,
+    driver: namespaced::DriverRun,
     pcap: PathBuf,
     /// The UE's side of the air link.
     air_pcap: PathBuf,
@@ -81,19 +61,15 @@ struct Driver {
 
 impl Driver {
     fn run(transport: &str) -> Driver {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         // Unique per test process and transport: namespaces, EAL prefixes and files of parallel runs never meet.
         let run_id = format!("t{}{transport}", std::process::id());
         let dir = tempfile::Builder::new().prefix("pmipgw-e2e-test-").tempdir().expect("temp dir");
         let pcap = dir.path().join("core.pcap");
         let air_pcap = dir.path().join("air.pcap");
-        let summary_path = dir.path().join("summary.json");
-        let binary_dir = namespaced::binary_dir();
+        let binary_dir = namespaced::gateway_binaries().expect("the root package's binaries");
         let args: Vec<&OsStr> = [
             OsStr::new("--transport"),
             OsStr::new(transport),
-            OsStr::new("--run-id"),
-            OsStr::new(&run_id),
             OsStr::new("--transfer-mib"),
             OsStr::new(TRANSFER_MIB),
             OsStr::new("--binary-dir"),
@@ -102,14 +78,10 @@ impl Driver {
             pcap.as_os_str(),
             OsStr::new("--access-pcap"),
             air_pcap.as_os_str(),
-            OsStr::new("--summary"),
-            summary_path.as_os_str(),
         ]
         .into();
-        let script = root.join("deploy/e2e/pmipgw_e2e.py");
-        let (status, output) = namespaced::run_driver(&script, &args, &dir.path().join("driver.log"), DRIVER_LIMIT);
-        let summary = std::fs::read_to_string(&summary_path).ok().and_then(|t| serde_json::from_str(&t).ok());
-        Driver { run_id, status, output, summary, pcap, air_pcap, _dir: dir }
+        let driver = namespaced::DriverRun::start("pmipgw_e2e.py", &args, &run_id, dir.path(), DRIVER_LIMIT);
+        Driver { driver, pcap, air_pcap, _dir: dir }
     }
 }
 
@@ -464,13 +436,11 @@ fn check_counters(summary: &Value, air_pcap: &Path, transport: &str) -> Vec<Stri
 }
 
 /// No namespace, process, EAL runtime directory or file of the run is left.
-fn check_nothing_left(run: &Driver) -> Vec<String> {
-    let mut problems = namespaced::leftovers(&run.run_id);
-    if let Some(summary) = &run.summary {
-        let created = array(&summary["namespaces"]).len();
-        if created != 7 {
-            problems.push(format!("the summary lists {created} namespaces, the topology has 7"));
-        }
+fn check_namespaces(summary: &Value) -> Vec<String> {
+    let created = array(&summary["namespaces"]).len();
+    if created == 7 {
+        Vec::new()
+    } else {
+        vec![format!("the summary lists {created} namespaces, the topology has 7")]
     }
-    problems
 }

@@ -12,7 +12,6 @@ mod namespaced;
 
 use serde_json::Value;
 use std::ffi::OsStr;
-use std::path::Path;
 use std::time::Duration;
 
 /// Setup, 60 s of soak, the checks and the teardown take about 90 s.
@@ -26,11 +25,8 @@ fn sixty_seconds_of_churn_and_traffic_leave_nothing_behind() {
     if let Err(why) = namespaced::preconditions() {
         panic!("the soak test cannot run here: {why}. It needs root, network namespaces, veth, python3 and ping (deploy/install-deps.sh; CI runs as root).");
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run_id = format!("k{}", std::process::id());
     let dir = tempfile::Builder::new().prefix("pmipgw-soak-test-").tempdir().expect("temp dir");
-    let summary_path = dir.path().join("summary.json");
-    let binary_dir = namespaced::binary_dir();
+    let binary_dir = namespaced::gateway_binaries().expect("the root package's binaries");
     let args: Vec<&OsStr> = [
         OsStr::new("--duration"),
         OsStr::new(DURATION_S),
@@ -40,42 +36,18 @@ fn sixty_seconds_of_churn_and_traffic_leave_nothing_behind() {
         OsStr::new("100"),
         OsStr::new("--handover-every"),
         OsStr::new("15"),
-        OsStr::new("--run-id"),
-        OsStr::new(&run_id),
         OsStr::new("--binary-dir"),
         binary_dir.as_os_str(),
-        OsStr::new("--summary"),
-        summary_path.as_os_str(),
         OsStr::new("--quiet"),
     ]
     .into();
-    let script = root.join("deploy/e2e/pmipgw_soak.py");
-    let (status, output) = namespaced::run_driver(&script, &args, &dir.path().join("driver.log"), DRIVER_LIMIT);
-    let summary: Option<Value> =
-        std::fs::read_to_string(&summary_path).ok().and_then(|t| serde_json::from_str(&t).ok());
-
-    let mut problems = Vec::new();
-    if !status.success() {
-        problems.push(format!("the driver exited with {status}"));
-    }
-    match &summary {
-        None => problems.push("the driver wrote no summary".into()),
-        Some(summary) => problems.extend(check_summary(summary)),
-    }
-    problems.extend(namespaced::leftovers(&run_id));
-    assert!(
-        problems.is_empty(),
-        "soak: {} problem(s):\n  - {}\n\n===== driver output =====\n{output}",
-        problems.len(),
-        problems.join("\n  - ")
-    );
+    let run_id = format!("k{}", std::process::id());
+    let run = namespaced::DriverRun::start("pmipgw_soak.py", &args, &run_id, dir.path(), DRIVER_LIMIT);
+    run.assert_clean("soak", check_summary);
 }
 
 fn check_summary(summary: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    if summary["passed"] != true {
-        problems.push(format!("the driver reports a failure at {}: {}", summary["failed_step"], summary["error"]));
-    }
     let checks: Vec<&str> =
         summary["checks"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
     for wanted in [

@@ -1236,15 +1236,21 @@ def main():
                 json.dump({"passed": False, "error": "; ".join(problems), "namespaces": []}, f, indent=1)
         return 2
 
+    run = Run(args)
+    return execute(run, args, f"pmipgw end to end, run {run.run_id}, transport {args.transport} "
+                              f"(MAG1 {run.transport['mag1']}, MAG2 {run.transport['mag2']}, LMA {run.transport['lma']})")
+
+
+def execute(run, args, title):
+    """Runs `run.scenario()` and always tears down (on failure, on SIGINT / SIGTERM, on a bug here too); writes
+    the summary; returns the exit status: 0 passed, 1 failed, 130 interrupted."""
     def interrupted(signum, frame):
         raise Interrupted(signal.Signals(signum).name)
 
-    run = Run(args)
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     started = now()
-    run.out.step(f"pmipgw end to end, run {run.run_id}, transport {args.transport} "
-                 f"(MAG1 {run.transport['mag1']}, MAG2 {run.transport['mag2']}, LMA {run.transport['lma']})")
+    run.out.step(title)
     try:
         run.scenario()
         run.summary["passed"] = True

@@ -3,6 +3,7 @@
 //! it left nothing behind.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -28,49 +29,99 @@ pub fn preconditions() -> Result<(), String> {
     Ok(())
 }
 
-/// The directory of the `pmipgw` and `pmipctl` binaries cargo built for the tests.
-pub fn binary_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_pmipgw")).parent().expect("binary directory").to_owned();
+/// The directory of the `pmipgw` and `pmipctl` binaries cargo built for the root package's tests (`None` in
+/// another package's tests, which find them next to their own binary).
+pub fn gateway_binaries() -> Option<PathBuf> {
+    let dir = Path::new(option_env!("CARGO_BIN_EXE_pmipgw")?).parent()?.to_owned();
     assert_eq!(
-        Path::new(env!("CARGO_BIN_EXE_pmipctl")).parent(),
-        Some(dir.as_path()),
+        option_env!("CARGO_BIN_EXE_pmipctl").map(|p| Path::new(p).parent()),
+        Some(Some(dir.as_path())),
         "pmipgw and pmipctl are built into one directory"
     );
-    dir
+    Some(dir)
 }
 
-/// Runs `python3 <script> <args>` with its output in `log`; past `limit` it gets SIGTERM (the drivers tear their
-/// topology down before they exit), a minute later SIGKILL. Returns its exit status and output.
-pub fn run_driver(script: &Path, args: &[&std::ffi::OsStr], log: &Path, limit: Duration) -> (ExitStatus, String) {
-    let file = std::fs::File::create(log).expect("driver log");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("log handle"))
-        .stderr(file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting python3 {}: {e}", script.display()));
-    let started = Instant::now();
-    let mut stopped = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for the driver") {
-            break status;
+/// One run of a driver script and what it left: its exit status, its output, and the JSON summary it wrote.
+pub struct DriverRun {
+    pub run_id: String,
+    pub status: ExitStatus,
+    pub output: String,
+    pub summary: Option<serde_json::Value>,
+}
+
+impl DriverRun {
+    /// Runs `python3 deploy/e2e/<script> <args> --run-id <run_id> --summary <dir>/summary.json` (the drivers tear
+    /// their topology down before they exit). Past `limit` it gets SIGTERM, a minute later SIGKILL.
+    pub fn start(script: &str, args: &[&OsStr], run_id: &str, dir: &Path, limit: Duration) -> DriverRun {
+        // The workspace: the root package's directory, or the one above another package's.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .find(|d| d.join("deploy/e2e").is_dir())
+            .expect("the workspace holds deploy/e2e");
+        let script = root.join("deploy/e2e").join(script);
+        let summary_path = dir.join("summary.json");
+        let log = dir.join("driver.log");
+        let file = std::fs::File::create(&log).expect("driver log");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .args(args)
+            .args([OsStr::new("--run-id"), OsStr::new(run_id), OsStr::new("--summary"), summary_path.as_os_str()])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting python3 {}: {e}", script.display()));
+        let started = Instant::now();
+        let mut stopped = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for the driver") {
+                break status;
+            }
+            if started.elapsed() > limit && !stopped {
+                let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+                stopped = true;
+            }
+            if started.elapsed() > limit + Duration::from_secs(60) {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut output = std::fs::read_to_string(&log).unwrap_or_default();
+        if stopped {
+            output.push_str(&format!("\n(test: the driver ran longer than {limit:?} and was stopped)\n"));
         }
-        if started.elapsed() > limit && !stopped {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            stopped = true;
-        }
-        if started.elapsed() > limit + Duration::from_secs(60) {
-            let _ = child.kill();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut output = std::fs::read_to_string(log).unwrap_or_default();
-    if stopped {
-        output.push_str(&format!("\n(test: the driver ran longer than {limit:?} and was stopped)\n"));
+        let summary = std::fs::read_to_string(&summary_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+        DriverRun { run_id: run_id.to_owned(), status, output, summary }
     }
-    (status, output)
+
+    /// Fails the test with every problem found: `check`'s on the summary, and the driver's own verdict, exit
+    /// status and leftovers.
+    pub fn assert_clean(&self, what: &str, check: impl FnOnce(&serde_json::Value) -> Vec<String>) {
+        let mut problems = Vec::new();
+        if !self.status.success() {
+            problems.push(format!("the driver exited with {}", self.status));
+        }
+        match &self.summary {
+            None => problems.push("the driver wrote no summary".into()),
+            Some(summary) => {
+                if summary["passed"] != true {
+                    problems.push(format!(
+                        "the driver reports a failure at {}: {}",
+                        summary["failed_step"], summary["error"]
+                    ));
+                }
+                problems.extend(check(summary));
+            }
+        }
+        problems.extend(leftovers(&self.run_id));
+        assert!(
+            problems.is_empty(),
+            "{what}: {} problem(s):\n  - {}\n\n===== driver output =====\n{}",
+            problems.len(),
+            problems.join("\n  - "),
+            self.output
+        );
+    }
 }
 
 /// Namespaces, processes, temporary directories and DPDK runtime files of run `run_id` still present.
