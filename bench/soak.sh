@@ -2,9 +2,9 @@
 # Soak and churn, the real gateways for minutes (see bench/README.md "Soak"). As root (it re-runs itself with sudo
 # otherwise):
 #
-#   bash bench/soak.sh                  # 10-minute soak, then 2 rounds of 1M PDN connections (10k alive) at the LMA
+#   bash bench/soak.sh                  # 10-minute soak, then 3 rounds of 1M PDN connections (10k alive) at the LMA
 #   bash bench/soak.sh --duration 3600  # a longer soak
-#   bash bench/soak.sh --quick          # 60 s soak, 2 rounds of 100k
+#   bash bench/soak.sh --quick          # 60 s soak, 3 rounds of 100k
 #   bash bench/soak.sh --only soak|cycle
 #
 # Writes bench/results/soak.json, pdn-cycle.json (every check, figure and memory sample) and soak.md (the figures),
@@ -46,7 +46,7 @@ if [ "$only" = all ] || [ "$only" = soak ]; then
     --quiet || status=1
 fi
 if [ "$only" = all ] || [ "$only" = cycle ]; then
-  echo "== PDN cycle: 2 x $creates created and deleted, $live alive (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "== PDN cycle: 3 x $creates created and deleted, $live alive (load $(cut -d' ' -f1-3 /proc/loadavg))"
   python3 deploy/e2e/pmipgw_soak.py --pdn-cycle "$creates" --cycle-live "$live" --binary-dir "$bin" \
     --summary "$out/pdn-cycle.json" --quiet || status=1
 fi

@@ -2,8 +2,8 @@
 //! out of memory): `deploy/e2e/pmipgw_soak.py --pdn-cycle` runs the real LMA in a network namespace and `pdncycle`
 //! as a MAG of its own, creating and deleting PDN connections over RFC 5844 IPv4-UDP signalling with a bounded
 //! number alive, in rounds. After each round every gauge of the LMA's state (BCEs, keys, addresses, tunnels,
-//! tables, mbufs) must be back at its start; later rounds must stay under the first round's memory high-water
-//! mark. Here 2 × 50k with 1k alive in debug builds; `bash bench/soak.sh` runs 2 × 1M with 10k alive.
+//! tables, mbufs) must be back at its start; the third round must stay under the second round's memory
+//! high-water mark. Here 3 × 30k with 1k alive in debug builds; `bash bench/soak.sh` runs 3 × 1M with 10k alive.
 //!
 //! Lives in the bench package, whose binary `pdncycle` it needs; it uses the `pmipgw` that `cargo test
 //! --workspace` builds next to it. Needs root and network namespaces (CI runs as root).
@@ -33,7 +33,7 @@ fn created_and_deleted_pdn_connections_leave_the_lma_as_it_was() {
     let dir = tempfile::Builder::new().prefix("pmipgw-cycle-test-").tempdir().expect("temp dir");
     let args: Vec<&OsStr> = [
         OsStr::new("--pdn-cycle"),
-        OsStr::new("50000"),
+        OsStr::new("30000"),
         OsStr::new("--cycle-live"),
         OsStr::new("1000"),
         OsStr::new("--cycle-rate"),
@@ -53,13 +53,13 @@ fn created_and_deleted_pdn_connections_leave_the_lma_as_it_was() {
 fn check_summary(summary: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let rounds = summary["cycle"].as_array().cloned().unwrap_or_default();
-    if rounds.len() != 2 {
-        problems.push(format!("{} rounds ran, not 2", rounds.len()));
+    if rounds.len() != 3 {
+        problems.push(format!("{} rounds ran, not 3", rounds.len()));
     }
     for (i, round) in rounds.iter().enumerate() {
         let driver = &round["driver"];
         let (creates, deletes) = (driver["creates"].as_u64(), driver["deletes"].as_u64());
-        if creates != Some(50_000) || deletes != Some(50_000) {
+        if creates != Some(30_000) || deletes != Some(30_000) {
             problems.push(format!("round {}: {creates:?} created, {deletes:?} deleted", i + 1));
         }
         if !driver["refused"].as_array().is_some_and(Vec::is_empty) {
@@ -82,11 +82,12 @@ fn check_summary(summary: &Value) -> Vec<String> {
             ));
         }
     }
-    // Memory from /proc: the second round stays under the first round's peak + 1 %.
+    // Memory from /proc: the third round stays under the second round's peak + 1 % (the first takes a fresh
+    // process to its steady state, the second settles what the allocator keeps once everything was freed).
     let peaks: Vec<u64> =
         summary["rss"]["lma"]["round_peaks_kib"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect();
     match peaks.as_slice() {
-        [first, second] if *second * 100 <= *first * 101 => {}
+        [_, second, third] if *third * 100 <= *second * 101 => {}
         other => problems.push(format!("LMA RSS peaks per round (KiB): {other:?}")),
     }
     problems

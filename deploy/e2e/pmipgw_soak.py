@@ -685,8 +685,8 @@ class SoakRun(e2e.Run):
 class CycleRun(SoakRun):
     """The VPP-1867 shape: only the LMA, and `pdncycle` (bench) in MAG1's namespace as a MAG of its own, creating
     and deleting --pdn-cycle PDN connections with --cycle-live alive at a time over RFC 5844 IPv4-UDP signalling.
-    The LMA's state must return to its start, and its memory stay flat once the first --cycle-live have come and
-    gone."""
+    After each round the LMA's state must be back at its start; from the third round on its memory must stay
+    within --rss-bound of the second round's peak."""
 
     def gateway_config(self, gateway):
         text = super().gateway_config(gateway)
@@ -791,16 +791,19 @@ class CycleRun(SoakRun):
                            f"{result['slowest_answer_ms']:.0f} ms, {result['retransmissions']} sent again); every "
                            f"gauge back to its start (BCEs, keys, addresses, tunnels, tables, mbufs); LMA RSS peak "
                            f"{peaks[-1] / 1024:.1f} MiB" if not wrong else f"state differs (now, start): {wrong}")
-        with self.step("the LMA's memory: later rounds stay under the first one's high-water mark"):
+        with self.step("the LMA's memory: later rounds stay under the second one's high-water mark"):
+            # The first round takes a fresh process to its steady state, the second settles what the allocator
+            # keeps once everything was freed (a step of 0.2-1.3 % at its start, measured); from then on a leak is
+            # growth from round to round.
             first_kib = self.rss["lma"][0][1]
-            growth = (max(peaks[1:]) - peaks[0]) * 100.0 / peaks[0] if len(peaks) > 1 else 0.0
+            growth = (max(peaks[2:]) - peaks[1]) * 100.0 / peaks[1] if len(peaks) > 2 else 0.0
             self.summary["rss_series"] = {"lma": [s[:2] for s in self.rss["lma"]], "progress": progress}
             self.summary["rss"]["lma"] = {"start_kib": first_kib, "round_peaks_kib": peaks,
                                           "growth_percent": round(growth, 3)}
-            self.check("rss", len(peaks) > 1 and growth <= self.args.rss_bound,
+            self.check("rss", len(peaks) > 2 and growth <= self.args.rss_bound,
                        f"LMA {first_kib / 1024:.1f} MiB at start; peak per round "
                        + ", ".join(f"{p / 1024:.1f}" for p in peaks)
-                       + f" MiB ({growth:+.2f} % after the first, bound {self.args.rss_bound} %)")
+                       + f" MiB ({growth:+.2f} % after the second, bound {self.args.rss_bound} %)")
         with self.step("the LMA stops: mbufs and device counters"):
             self.stop_gateways()
             self.check_exit(["lma"])
@@ -830,8 +833,8 @@ def main():
                              "shape), with the bench's pdncycle as the MAG; needs --transport v4")
     parser.add_argument("--cycle-live", type=int, default=10000, help="alive at a time with --pdn-cycle")
     parser.add_argument("--pdncycle", help="the pdncycle binary (default: next to pmipgw)")
-    parser.add_argument("--cycle-rounds", type=int, default=2,
-                        help="rounds of --pdn-cycle; memory is judged against the first round's peak (default 2)")
+    parser.add_argument("--cycle-rounds", type=int, default=3,
+                        help="rounds of --pdn-cycle (at least 3): memory is judged against the second round's peak")
     parser.add_argument("--cycle-rate", type=int, default=15000, help="PBUs per second at most (default 15000)")
     args = parser.parse_args()
     if args.pdn_cycle:
