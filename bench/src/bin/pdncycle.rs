@@ -123,6 +123,8 @@ fn main() {
     let (mut created, mut deleted, mut next_ue) = (0u64, 0u64, cli.first);
     let (mut resent, mut refused, mut unexpected) = (0u64, Vec::new(), 0u64);
     let (mut resynchronised, mut slowest) = (0u64, Duration::ZERO);
+    // PBU → PBA of every answer (a retransmitted PBU counts from its last sending), microseconds.
+    let mut latencies: Vec<u32> = Vec::with_capacity(2 * cli.creates as usize);
     let mut creating = 0usize;
     let mut next_seq: u16 = 1;
     let mut sent_total = 0u64;
@@ -170,6 +172,7 @@ fn main() {
                 };
                 let latency = sent.at.elapsed();
                 slowest = slowest.max(latency);
+                latencies.push(latency.as_micros().min(u128::from(u32::MAX)) as u32);
                 if pba.status == BaStatus::TIMESTAMP_MISMATCH {
                     // Stamped too long before the LMA read it (outside its TimestampValidityWindow, RFC 5213 §5.5): a
                     // fresh stamp and a new sequence number, and again.
@@ -232,11 +235,17 @@ fn main() {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let percentile = |p: f64| -> f64 {
+        let at = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(at).map_or(0.0, |&us| f64::from(us) / 1000.0)
+    };
     let summary = json!({
         "creates": created, "deletes": deleted, "seconds": seconds,
         "pbus_per_second": (created + deleted) as f64 / seconds,
         "retransmissions": resent, "refused": refused, "unexpected": unexpected,
         "timestamp_resynchronised": resynchronised, "slowest_answer_ms": slowest.as_secs_f64() * 1000.0,
+        "answer_ms": { "p50": percentile(0.5), "p99": percentile(0.99), "p999": percentile(0.999) },
         "live": cli.live, "window": cli.window,
     });
     println!("summary {summary}");
