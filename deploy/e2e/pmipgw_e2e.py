@@ -409,23 +409,31 @@ class Run:
     def start_gateways(self):
         with self.step("gateways: LMA, MAG1, MAG2 (pmipgw on net_af_packet ports, one per namespace)"):
             for gateway in GATEWAYS:
-                config = self.path(f"{gateway}.toml")
-                with open(config, "w") as f:
-                    f.write(self.gateway_config(gateway))
-                log = open(self.path(f"{gateway}.log"), "w")
-                argv = [os.path.join(self.bin, "pmipgw"), "--config", config,
-                        "--counters-json", self.path(f"{gateway}-counters.json")]
-                self.procs[gateway] = subprocess.Popen(
-                    ["ip", "netns", "exec", self.ns[gateway]] + argv,
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-                log.close()
+                self.start_gateway(gateway)
             for gateway in GATEWAYS:
-                self.wait_for(f"{gateway}'s management socket",
-                              lambda g=gateway: self.check_alive(g) and self.ctl(g, "stats", check=False,
-                                                                                  timeout=2).get("result") == "stats",
-                              30, interval=0.2)
+                self.wait_for_api(gateway)
             for gateway in GATEWAYS:
                 self.out.detail(f"{gateway}: pid {self.procs[gateway].pid}, config {self.path(gateway + '.toml')}")
+
+    def start_gateway(self, gateway, log_mode="w"):
+        """Writes the gateway's config and starts `pmipgw` in its namespace (its log appended to with "a", as after
+        a restart)."""
+        config = self.path(f"{gateway}.toml")
+        with open(config, "w") as f:
+            f.write(self.gateway_config(gateway))
+        argv = [os.path.join(self.bin, "pmipgw"), "--config", config,
+                "--counters-json", self.path(f"{gateway}-counters.json")]
+        with open(self.path(f"{gateway}.log"), log_mode) as log:
+            self.procs[gateway] = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns[gateway]] + argv,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_for_api(self, gateway):
+        """Until the gateway answers `stats` on its management socket (it then forwards too)."""
+        self.wait_for(f"{gateway}'s management socket",
+                      lambda: self.check_alive(gateway) and self.ctl(gateway, "stats", check=False,
+                                                                     timeout=2).get("result") == "stats",
+                      30, interval=0.2)
 
     def stop_gateways(self):
         """SIGTERM, wait, read the final counters; SIGKILL only if a gateway ignores SIGTERM."""
@@ -578,18 +586,9 @@ class Run:
         return self.procs["ping-stream"]
 
     def stop_ping_stream(self, proc):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # ping prints its statistics
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, 5)  # ping prints its statistics
         with open(self.path("ping-stream.log")) as f:
-            text = f.read()
-        m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
-        sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-        seqs = sorted(int(x) for x in re.findall(r"icmp_seq=(\d+) ", text))
+            sent, received, seqs = ping_statistics(f.read())
         longest = max((b - a - 1 for a, b in zip(seqs, seqs[1:])), default=0)
         return {"interval_ms": self.PING_STREAM_INTERVAL * 1000, "sent": sent, "received": received,
                 "lost": sent - received, "longest_gap_packets": longest,
@@ -954,13 +953,7 @@ class Run:
             proc = self.procs.get(name)
             if proc is None:
                 continue
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            interrupt(proc, 10)
             log = self.log_tail(name, 20)
             m = re.search(r"Packets received/dropped on interface '[^']+': (\d+)/(\d+)", log)
             self.summary["capture"][name] = {"received": int(m.group(1)), "dropped": int(m.group(2))} if m else \
@@ -1090,6 +1083,24 @@ class Step:
             self.run.out.fail(f"{self.name}: {record['error']}")
         self.run.summary["steps"].append(record)
         return False
+
+
+def interrupt(proc, timeout):
+    """SIGINT (a ping or a capture then prints its statistics), a wait, SIGKILL if that was not enough."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def ping_statistics(text):
+    """What ping's output says: requests sent, replies received, and the sequence numbers answered (sorted)."""
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", text)
+    sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    return sent, received, sorted(int(x) for x in re.findall(r"icmp_seq=(\d+) ", text))
 
 
 def tshark_decode_as(transport):

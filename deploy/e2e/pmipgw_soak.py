@@ -31,7 +31,7 @@ import argparse
 import json
 import os
 import random
-import signal
+import re
 import socket
 import subprocess
 import sys
@@ -372,21 +372,13 @@ class SoakRun(e2e.Run):
     def stop_pings(self):
         results = {}
         for name in self.pings:
-            proc = self.procs.pop(name)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            e2e.interrupt(self.procs.pop(name), 5)
             with open(self.path(f"{name}.log")) as f:
                 text = f.read()
-            m = e2e.re.search(r"(\d+) packets transmitted, (\d+) received", text)
-            sent, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-            seqs = sorted(int(x) for x in e2e.re.findall(r"icmp_seq=(\d+) ", text))
+            sent, received, seqs = e2e.ping_statistics(text)
             # Outages: runs of unanswered requests, with when they began (seconds into the stream).
             gaps = [(round(a * self.args.ping_interval, 2), b - a - 1) for a, b in zip(seqs, seqs[1:]) if b - a > 2]
-            other = sorted({e2e.re.sub(r"\d+", "N", line) for line in text.splitlines()
+            other = sorted({re.sub(r"\d+", "N", line) for line in text.splitlines()
                             if line and "bytes from" not in line})
             results[name] = {"sent": sent, "received": received,
                              "gaps": sorted(gaps, key=lambda g: -g[1])[:8], "other_lines": other[:10]}
@@ -399,21 +391,12 @@ class SoakRun(e2e.Run):
         if self.ue_at == "mag2":
             self.ue_handover()
         lost = churn.mag_down("mag2")
-        proc = self.procs["mag2"]
+        proc = self.procs.pop("mag2")
         proc.kill()
         proc.wait()
         started = now()
-        self.procs.pop("mag2")
-        log = open(self.path("mag2.log"), "a")
-        argv = [os.path.join(self.bin, "pmipgw"), "--config", self.path("mag2.toml"),
-                "--counters-json", self.path("mag2-counters.json")]
-        self.procs["mag2"] = subprocess.Popen(["ip", "netns", "exec", self.ns["mag2"]] + argv,
-                                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True)
-        log.close()
-        self.wait_for("MAG2's management socket after its restart",
-                      lambda: self.check_alive("mag2") and self.ctl("mag2", "stats", check=False, timeout=2)
-                      .get("result") == "stats", 30, interval=0.2)
+        self.start_gateway("mag2", log_mode="a")
+        self.wait_for_api("mag2")
         churn.mag_up("mag2")
         self.summary["restart"] = {"at_s": round(started - self.started, 1), "phantoms_lost": len(lost),
                                    "seconds_down": round(now() - started, 2)}
@@ -700,18 +683,8 @@ class CycleRun(SoakRun):
 
     def start_lma(self):
         with self.step("the LMA (pmipgw on net_af_packet ports); MAG1's namespace gets the kernel's IPv4 stack"):
-            config = self.path("lma.toml")
-            with open(config, "w") as f:
-                f.write(self.gateway_config("lma"))
-            log = open(self.path("lma.log"), "w")
-            argv = [os.path.join(self.bin, "pmipgw"), "--config", config,
-                    "--counters-json", self.path("lma-counters.json")]
-            self.procs["lma"] = subprocess.Popen(["ip", "netns", "exec", self.ns["lma"]] + argv,
-                                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                                 start_new_session=True)
-            log.close()
-            self.wait_for("the LMA's management socket", lambda: self.check_alive("lma") and self.ctl(
-                "lma", "stats", check=False, timeout=2).get("result") == "stats", 30, interval=0.2)
+            self.start_gateway("lma")
+            self.wait_for_api("lma")
             self.ip("mag1", "addr", "add", f"{self.transport['mag1']}/24", "dev", "core")
             # Full UDP checksums from the kernel: af_packet would hand the LMA a partial one (RFC 5844 §4 needs it).
             self.sh(["ethtool", "-K", "core", "tx", "off"], ns="mag1")

@@ -102,6 +102,30 @@ fn pbu(seq: u16, ue: u32, delete: Option<&Granted>, clock: &SystemClock) -> PbuR
     }
 }
 
+impl Pending {
+    /// Its PBU, stamped now.
+    fn pbu(&self, seq: u16, clock: &SystemClock) -> PbuRepr {
+        match self {
+            Pending::Create(ue) => pbu(seq, *ue, None, clock),
+            Pending::Delete(g) => pbu(seq, g.ue, Some(g), clock),
+        }
+    }
+}
+
+/// Sends `what`'s PBU under the next sequence number and keeps it until its PBA comes.
+fn send(
+    socket: &UdpSocket,
+    outstanding: &mut HashMap<u16, Sent>,
+    next_seq: &mut u16,
+    what: Pending,
+    clock: &SystemClock,
+) {
+    let bytes = encode(what.pbu(*next_seq, clock));
+    socket.send(&bytes).expect("sending a PBU");
+    outstanding.insert(*next_seq, Sent { what, bytes, at: Instant::now() });
+    *next_seq = next_seq.wrapping_add(1).max(1);
+}
+
 fn encode(repr: PbuRepr) -> Vec<u8> {
     let repr = MhRepr::Pbu(repr);
     let mut buf = vec![0u8; repr.buffer_len()];
@@ -138,21 +162,16 @@ fn main() {
         let allowed =
             if cli.rate == 0 { u64::MAX } else { (started.elapsed().as_secs_f64() * f64::from(cli.rate)) as u64 };
         while outstanding.len() < cli.window && sent_total < allowed {
-            let (what, repr) = if next_ue < end_ue && live.len() + creating < cli.live {
-                let ue = next_ue;
+            let what = if next_ue < end_ue && live.len() + creating < cli.live {
                 next_ue += 1;
                 creating += 1;
-                (Pending::Create(ue), pbu(next_seq, ue, None, &clock))
+                Pending::Create(next_ue - 1)
             } else if let Some(g) = live.pop_front() {
-                let repr = pbu(next_seq, g.ue, Some(&g), &clock);
-                (Pending::Delete(g), repr)
+                Pending::Delete(g)
             } else {
                 break;
             };
-            let bytes = encode(repr);
-            socket.send(&bytes).expect("sending a PBU");
-            outstanding.insert(next_seq, Sent { what, bytes, at: Instant::now() });
-            next_seq = next_seq.wrapping_add(1).max(1);
+            send(&socket, &mut outstanding, &mut next_seq, what, &clock);
             sent_total += 1;
         }
         if outstanding.is_empty() && next_ue >= end_ue && live.is_empty() {
@@ -177,14 +196,7 @@ fn main() {
                     // Stamped too long before the LMA read it (outside its TimestampValidityWindow, RFC 5213 §5.5): a
                     // fresh stamp and a new sequence number, and again.
                     resynchronised += 1;
-                    let (ue, granted) = match &sent.what {
-                        Pending::Create(ue) => (*ue, None),
-                        Pending::Delete(g) => (g.ue, Some(g)),
-                    };
-                    let bytes = encode(pbu(next_seq, ue, granted, &clock));
-                    socket.send(&bytes).expect("sending a PBU");
-                    outstanding.insert(next_seq, Sent { what: sent.what, bytes, at: Instant::now() });
-                    next_seq = next_seq.wrapping_add(1).max(1);
+                    send(&socket, &mut outstanding, &mut next_seq, sent.what, &clock);
                     continue;
                 }
                 if !pba.status.is_accepted() {

@@ -277,6 +277,11 @@ pub struct Stats {
     pub state: BTreeMap<String, u64>,
 }
 
+/// [`Stats::state`] from (name, count) pairs.
+pub fn state_gauges<const N: usize>(items: [(&str, usize); N]) -> BTreeMap<String, u64> {
+    items.into_iter().map(|(name, value)| (name.to_owned(), value as u64)).collect()
+}
+
 /// Heartbeat state of one peer (RFC 5847).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerView {

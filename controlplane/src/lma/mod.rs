@@ -290,7 +290,7 @@ impl Lma {
     fn state(&self) -> BTreeMap<String, u64> {
         let ipv4: usize = self.apns.iter().filter_map(|a| a.ipv4.as_ref()).map(|p| p.in_use()).sum();
         let ipv6: usize = self.apns.iter().filter_map(|a| a.ipv6.as_ref()).map(|p| p.in_use()).sum();
-        [
+        crate::api::state_gauges([
             ("lma.bces", self.cache.len()),
             ("lma.uplink_keys", self.keys.in_use()),
             ("lma.key_reservations", self.keys.reservation_count()),
@@ -299,10 +299,7 @@ impl Lma {
             ("lma.timers", self.timers.len()),
             ("lma.awaiting_fastpath", self.awaiting.len()),
             ("lma.revocations_outstanding", self.revocations.len()),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value as u64))
-        .collect()
+        ])
     }
 
     /// The signalling counters.

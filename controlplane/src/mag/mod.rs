@@ -227,16 +227,13 @@ impl Mag {
 
     /// What the MAG holds: each entry returns to zero when the last PDN connection is gone.
     fn state(&self) -> std::collections::BTreeMap<String, u64> {
-        [
+        crate::api::state_gauges([
             ("mag.pdn_connections", self.bules.len()),
             ("mag.pdn_index", self.by_pdn.len()),
             ("mag.downlink_keys", self.downlink_keys.in_use()),
             ("mag.pbus_outstanding", self.by_seq.len()),
             ("mag.timers", self.timers.len()),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value as u64))
-        .collect()
+        ])
     }
 
     pub fn counters(&self) -> &Counters {

@@ -13,7 +13,7 @@ use super::ingress::{Op, Pending};
 use super::{BurstContext, Direction, Family, FastPath, Next};
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
-use crate::tables::{flag, Record, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
+use crate::tables::{flag, template_len, Record};
 use crate::wire::icmp::{self, ErrorKind};
 use crate::wire::{ethernet, ipv4, ipv6};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -236,15 +236,6 @@ enum WayBack<'a> {
     Link,
     /// Back into the tunnel the packet came out of.
     Tunnel(&'a Record),
-}
-
-/// Ethernet + outer IP + GRE of a binding's tunnel.
-fn template_len(flags: u32) -> usize {
-    if flags & flag::OUTER_IPV6 != 0 {
-        TEMPLATE_LEN_V6
-    } else {
-        TEMPLATE_LEN_V4
-    }
 }
 
 /// (source, destination) of an IPv4 packet.

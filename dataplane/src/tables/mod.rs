@@ -12,7 +12,7 @@ mod update;
 mod worker;
 
 pub(crate) use index::Probe;
-pub(crate) use record::{flag, Way, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
+pub(crate) use record::{flag, template_len, Way, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
 pub use record::{Record, Records, TemplateContext};
 pub use update::{Epoch, Installed, TableConfig, TableUpdate, UpdateSender};
 pub use worker::{home_slot, slot_count, WorkerTable};

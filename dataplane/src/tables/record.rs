@@ -46,6 +46,17 @@ const TEMPLATE_AT: usize = 2;
 pub(crate) const TEMPLATE_LEN_V4: usize = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + gre::KEYED_HEADER_LEN;
 /// Ethernet + IPv6 + keyed GRE: 62 bytes, so line 1 is exactly full.
 pub(crate) const TEMPLATE_LEN_V6: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN + gre::KEYED_HEADER_LEN;
+
+/// Ethernet + outer IP + GRE of a record with `flags`: what its template writes in front of the inner packet.
+#[inline(always)]
+pub(crate) fn template_len(flags: u32) -> usize {
+    if flags & flag::OUTER_IPV6 != 0 {
+        TEMPLATE_LEN_V6
+    } else {
+        TEMPLATE_LEN_V4
+    }
+}
+
 /// Frame offsets of the fields patched per packet.
 const V4_TOTAL_LEN: usize = ethernet::HEADER_LEN + 2;
 const V4_CHECKSUM: usize = ethernet::HEADER_LEN + 10;
@@ -218,8 +229,7 @@ impl Record {
     /// The GRE key packets are sent with (0 without one).
     pub fn tx_key(&self) -> u32 {
         let line = self.template_bytes();
-        let end = TEMPLATE_AT
-            + if self.hot.flags.load(Relaxed) & flag::OUTER_IPV6 != 0 { TEMPLATE_LEN_V6 } else { TEMPLATE_LEN_V4 };
+        let end = TEMPLATE_AT + template_len(self.hot.flags.load(Relaxed));
         line.get(end - 4..end).map_or(0, |key| u32::from_be_bytes([key[0], key[1], key[2], key[3]]))
     }
 
