@@ -244,6 +244,12 @@ pub struct GatewaySection {
     /// Packets that may wait for the control thread; beyond that they are dropped and counted.
     #[serde(default = "default_punt_queue_depth")]
     pub punt_queue_depth: usize,
+    /// Outer fragments of tunnelled packets: datagrams each worker reassembles at once (its table is reserved
+    /// at start), and how long one may take to complete before its fragments are dropped.
+    #[serde(default = "default_reassembly_entries")]
+    pub reassembly_entries: usize,
+    #[serde(default = "default_reassembly_timeout_ms")]
+    pub reassembly_timeout_ms: u64,
 }
 
 impl Default for GatewaySection {
@@ -258,6 +264,8 @@ impl Default for GatewaySection {
             bindings_file: None,
             update_queue_depth: default_update_queue_depth(),
             punt_queue_depth: default_punt_queue_depth(),
+            reassembly_entries: default_reassembly_entries(),
+            reassembly_timeout_ms: default_reassembly_timeout_ms(),
         }
     }
 }
@@ -470,6 +478,12 @@ fn default_table_capacity() -> usize {
 }
 fn default_update_queue_depth() -> usize {
     4096
+}
+fn default_reassembly_entries() -> usize {
+    dataplane::reassembly::ReassemblyConfig::default().entries
+}
+fn default_reassembly_timeout_ms() -> u64 {
+    dataplane::reassembly::ReassemblyConfig::default().timeout_ns / 1_000_000
 }
 fn default_punt_queue_depth() -> usize {
     1024
@@ -833,6 +847,18 @@ impl Config {
             if !(1..=1 << 20).contains(&depth) {
                 return Err((key.into(), format!("{depth} is outside 1..=1048576")));
             }
+        }
+        if !(8..=1 << 20).contains(&g.reassembly_entries) {
+            return Err((
+                "gateway.reassembly_entries".into(),
+                format!("{} is outside 8..=1048576", g.reassembly_entries),
+            ));
+        }
+        if !(1..=60_000).contains(&g.reassembly_timeout_ms) {
+            return Err((
+                "gateway.reassembly_timeout_ms".into(),
+                format!("{} is outside 1..=60000 (RFC 8200 §4.5: 60 s at most)", g.reassembly_timeout_ms),
+            ));
         }
         if g.lmaa.is_empty() && g.proxy_coa.is_empty() {
             return Err(("gateway.lmaa".into(), "the fast path needs at least one LMAA or Proxy-CoA".into()));

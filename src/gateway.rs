@@ -14,6 +14,7 @@ use dataplane::idle::Idler;
 use dataplane::neighbor::CacheTimers;
 use dataplane::nexthop::PortNextHops;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
+use dataplane::reassembly::{Reassembler, ReassemblyConfig};
 use dataplane::tables::UpdateSender;
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{inject_queue, punt_queue, Exit, Worker};
@@ -93,7 +94,12 @@ pub fn run(
         let tx = tx.map_err(|e| e.to_string())?;
         let idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
         let inject = (w == 0).then(|| inject_rx.clone());
-        let worker = Worker { fast_path, rx, tx, punt: punt_tx.clone(), inject, idler };
+        let reassembly = Reassembler::new(ReassemblyConfig {
+            entries: g.reassembly_entries,
+            timeout_ns: g.reassembly_timeout_ms * 1_000_000,
+        });
+        let pool = Some(Arc::clone(pool));
+        let worker = Worker { fast_path, rx, tx, punt: punt_tx.clone(), inject, idler, pool, reassembly };
         handles.push(launch(eal, lcores.get(w).copied(), worker, Arc::clone(stop))?);
     }
     drop(punt_tx);
@@ -271,6 +277,12 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
     if total.icmp_errors_sent + total.icmp_rate_limited != 0 {
         println!("  icmp errors sent {}, rate-limited {}", total.icmp_errors_sent, total.icmp_rate_limited);
     }
+    if total.fragmented + total.reassembly_fragments != 0 {
+        println!(
+            "  fragmented {} packets into {} fragments; {} outer fragments in, {} packets rebuilt",
+            total.fragmented, total.fragments_sent, total.reassembly_fragments, total.reassembled
+        );
+    }
     // Numbered in config order (`binding[i]`, then the bindings file's lines); the table slot is in the JSON.
     for (i, _, binding, traffic) in &outcome.bindings {
         println!(
@@ -330,6 +342,12 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
             "drops": DropReason::ALL.iter().map(|r| (r.name().to_owned(), json!(s.drops(*r)))).collect::<serde_json::Map<_, _>>(),
             "icmp_errors_sent": s.icmp_errors_sent,
             "icmp_rate_limited": s.icmp_rate_limited,
+            "fragmented": s.fragmented,
+            "fragments_sent": s.fragments_sent,
+            "reassembly_fragments": s.reassembly_fragments,
+            "reassembled": s.reassembled,
+            "fragments_reassembled": s.fragments_reassembled,
+            "reassembly_held": s.reassembly_held,
             "updates_applied": s.updates_applied,
             "updates_refused": s.updates_refused,
             "table_bindings": s.table_bindings,

@@ -78,11 +78,14 @@ fn every_bad_frame_is_dropped_under_its_reason() {
     let mut bad_ipv4_checksum = good.clone();
     bad_ipv4_checksum[14 + 11] ^= 0xff;
     add(&mut core, "ipv4-checksum", bad_ipv4_checksum);
-    let mut fragment = good.clone();
+    // Fragments for us that are not tunnelled traffic (a piece of UDP), or behind another extension header.
+    let mut fragment = tunnelled(pcoa4, lmaa4, 17, &[0; 16]);
     fragment[14 + 6] = 0x20; // more fragments
     refresh_ipv4_checksum(&mut fragment);
     add(&mut core, "fragment", fragment);
-    add(&mut core, "fragment", with_extensions(44, &[47, 0, 0, 1, 0, 0, 0, 7]));
+    add(&mut core, "fragment", with_extensions(60, &[44, 0, 1, 4, 0, 0, 0, 0, 47, 0, 0, 1, 0, 0, 0, 7]));
+    // A first fragment of GRE whose length is no multiple of 8: no datagram can have it (RFC 8200 §4.5).
+    add(&mut core, "reassembly-invalid", with_extensions(44, &[47, 0, 0, 1, 0, 0, 0, 7]));
     add(&mut core, "ipv6-extension-header", with_extensions(43, &[47, 0, 4, 1, 0, 0, 0, 0]));
     // Inner problems.
     add(&mut core, "ttl-expired", tunnelled(pcoa4, lmaa4, 47, &gre_keyed(UL_B, &udp4(UE_B4, CN4, 1, b"ttl"))));
@@ -118,6 +121,20 @@ fn every_bad_frame_is_dropped_under_its_reason() {
     let mut with_options = header.to_bytes().to_vec();
     with_options.extend(payload);
     core.push(frame(&with_options));
+    // An outer IPv4 packet in two fragments, the second first: rebuilt, then decapsulated.
+    let whole = tunnelled(pcoa4, lmaa4, 47, &gre_keyed(UL_B, &udp4(UE_B4, CN4, 64, &[0x33; 100])));
+    let mut fragments = Vec::new();
+    for (start, end, field) in [(0usize, 64usize, 0x2000u16), (64, whole.len() - 34, 8)] {
+        let mut piece = whole[..34].to_vec();
+        piece[14 + 2..14 + 4].copy_from_slice(&((20 + end - start) as u16).to_be_bytes());
+        piece[14 + 4..14 + 6].copy_from_slice(&0x4242u16.to_be_bytes());
+        piece[14 + 6..14 + 8].copy_from_slice(&field.to_be_bytes());
+        piece.extend_from_slice(&whole[34 + start..34 + end]);
+        refresh_ipv4_checksum(&mut piece);
+        fragments.push(piece);
+    }
+    core.push(fragments.pop().unwrap());
+    core.push(fragments.pop().unwrap());
     // Punted: a PBU to the LMAA (V1), an IPv4-UDP PBU to the IPv4-LMAA (V4), an ARP request.
     core.push(vectors[0].clone());
     core.push(vectors[3].clone());
@@ -145,11 +162,12 @@ fn every_bad_frame_is_dropped_under_its_reason() {
         .map(|(k, n)| (k.as_str(), n.as_u64().unwrap()))
         .collect();
     assert_eq!(got, expected, "drops by reason\n{}", run.stdout);
-    assert_eq!(run.total("decapsulated"), 2, "the extension header and IPv4 options cases");
+    assert_eq!(run.total("decapsulated"), 3, "the extension header, IPv4 options and reassembled cases");
+    assert_eq!((run.total("reassembly_fragments"), run.total("reassembled")), (3, 1));
     assert_eq!(run.total("encapsulated"), 0);
     assert_eq!(run.total("punted"), 3);
     assert_eq!(run.counters["fastpath"]["punts_received"], 3, "the control thread got every punt");
-    assert_eq!(run.sent("sgi").len(), 2);
+    assert_eq!(run.sent("sgi").len(), 3);
     // The UE on access whose hop limit ended is told so, from the port's link-local address (its only IPv6 one):
     // ICMPv6 Time Exceeded (type 3). The ports have no other address, so nothing else is answered.
     let answered = run.sent("access");

@@ -30,7 +30,8 @@ pub enum DropReason {
     Ipv6Malformed,
     /// An IPv6 extension header in front of GRE or a punted protocol that is not skipped.
     Ipv6ExtensionHeader,
-    /// An IPv4 or IPv6 fragment addressed to the gateway (no reassembly yet).
+    /// An IPv4 or IPv6 fragment addressed to the gateway that is not tunnelled traffic (signalling, echo): only
+    /// outer fragments of GRE are reassembled.
     Fragment,
     /// GRE header shorter than its flags announce.
     GreMalformed,
@@ -78,11 +79,23 @@ pub enum DropReason {
     TxFailed,
     /// The next hop's MAC is not known (yet): neighbour resolution is in progress or failed.
     NextHopUnresolved,
+    /// No packet buffer for a fragment or a reassembled packet: the pool is empty, or its buffers too small.
+    NoBuffer,
+    /// An outer fragment whose datagram did not complete within the reassembly timeout (or before the worker
+    /// stopped).
+    ReassemblyTimeout,
+    /// An outer fragment of a new datagram while every reassembly slot it may use is taken.
+    ReassemblyTableFull,
+    /// An outer fragment overlapping another of its datagram (RFC 5722): the whole datagram is dropped.
+    ReassemblyOverlap,
+    /// An outer fragment that cannot be part of a valid datagram: a length that is not a multiple of 8 before the
+    /// last, beyond 65,535 bytes, beyond another fragment's end, or more fragments than a datagram may have.
+    ReassemblyInvalid,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 30] = [
+    pub const ALL: [DropReason; 35] = [
         DropReason::EthernetTruncated,
         DropReason::UnsupportedEthertype,
         DropReason::MultiSegment,
@@ -113,6 +126,11 @@ impl DropReason {
         DropReason::PuntQueueFull,
         DropReason::TxFailed,
         DropReason::NextHopUnresolved,
+        DropReason::NoBuffer,
+        DropReason::ReassemblyTimeout,
+        DropReason::ReassemblyTableFull,
+        DropReason::ReassemblyOverlap,
+        DropReason::ReassemblyInvalid,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -149,6 +167,11 @@ impl DropReason {
             DropReason::PuntQueueFull => "punt-queue-full",
             DropReason::TxFailed => "tx-failed",
             DropReason::NextHopUnresolved => "next-hop-unresolved",
+            DropReason::NoBuffer => "no-buffer",
+            DropReason::ReassemblyTimeout => "reassembly-timeout",
+            DropReason::ReassemblyTableFull => "reassembly-table-full",
+            DropReason::ReassemblyOverlap => "reassembly-overlap",
+            DropReason::ReassemblyInvalid => "reassembly-invalid",
         }
     }
 
@@ -213,11 +236,50 @@ pub struct PathCounters {
     /// and those the rate limit held back.
     pub icmp_errors_sent: Counter,
     pub icmp_rate_limited: Counter,
+    /// Packets too big for their egress sent as IPv4 fragments, and the fragments that made.
+    pub fragmented: Counter,
+    pub fragments_sent: Counter,
+    /// Outer fragments taken into reassembly, the datagrams rebuilt from them (each then goes through the
+    /// pipeline as one packet), and the fragments those used. A held fragment ends either in a datagram or
+    /// under a `reassembly-*` drop reason; `reassembly_held` is a gauge of those still waiting.
+    pub reassembly_fragments: Counter,
+    pub reassembled: Counter,
+    pub fragments_reassembled: Counter,
+    pub reassembly_held: Counter,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[repr(align(64))]
 struct DropCounters([Counter; DropReason::COUNT]);
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters(std::array::from_fn(|_| Counter::default()))
+    }
+}
+
+/// Drops per [`DropReason`], in [`DropReason::ALL`] order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropCounts(pub [u64; DropReason::COUNT]);
+
+impl Default for DropCounts {
+    fn default() -> Self {
+        DropCounts([0; DropReason::COUNT])
+    }
+}
+
+impl std::ops::Deref for DropCounts {
+    type Target = [u64; DropReason::COUNT];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DropCounts {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
 
 /// The worker's table as it stands, written by the worker after each batch of updates, and the traffic of the
 /// bindings it has removed. A removed binding's counters go with its slot; they are added here first, so the
@@ -320,10 +382,16 @@ impl WorkerCounters {
             update_cycles: self.path.update_cycles.get(),
             icmp_errors_sent: self.path.icmp_errors_sent.get(),
             icmp_rate_limited: self.path.icmp_rate_limited.get(),
+            fragmented: self.path.fragmented.get(),
+            fragments_sent: self.path.fragments_sent.get(),
+            reassembly_fragments: self.path.reassembly_fragments.get(),
+            reassembled: self.path.reassembled.get(),
+            fragments_reassembled: self.path.fragments_reassembled.get(),
+            reassembly_held: self.path.reassembly_held.get(),
             table_bindings: self.table.bindings.get(),
             table_index_entries: self.table.index_entries.get(),
             retired: self.table.retired(),
-            drops: std::array::from_fn(|i| self.drops.0[i].get()),
+            drops: DropCounts(std::array::from_fn(|i| self.drops.0[i].get())),
         }
     }
 
@@ -407,12 +475,19 @@ pub struct CountersSnapshot {
     pub update_cycles: u64,
     pub icmp_errors_sent: u64,
     pub icmp_rate_limited: u64,
+    /// [`PathCounters`]' fragmentation and reassembly counts.
+    pub fragmented: u64,
+    pub fragments_sent: u64,
+    pub reassembly_fragments: u64,
+    pub reassembled: u64,
+    pub fragments_reassembled: u64,
+    pub reassembly_held: u64,
     /// Gauges of the worker's table (summed over workers: each worker has its own copy of every binding).
     pub table_bindings: u64,
     pub table_index_entries: u64,
     /// Traffic of removed bindings ([`TableCounters`]).
     pub retired: BindingSnapshot,
-    pub drops: [u64; DropReason::COUNT],
+    pub drops: DropCounts,
 }
 
 impl CountersSnapshot {
@@ -440,10 +515,16 @@ impl std::ops::AddAssign<&CountersSnapshot> for CountersSnapshot {
         self.update_cycles += other.update_cycles;
         self.icmp_errors_sent += other.icmp_errors_sent;
         self.icmp_rate_limited += other.icmp_rate_limited;
+        self.fragmented += other.fragmented;
+        self.fragments_sent += other.fragments_sent;
+        self.reassembly_fragments += other.reassembly_fragments;
+        self.reassembled += other.reassembled;
+        self.fragments_reassembled += other.fragments_reassembled;
+        self.reassembly_held += other.reassembly_held;
         self.table_bindings += other.table_bindings;
         self.table_index_entries += other.table_index_entries;
         self.retired += other.retired;
-        for (mine, theirs) in self.drops.iter_mut().zip(&other.drops) {
+        for (mine, theirs) in self.drops.iter_mut().zip(other.drops.iter()) {
             *mine += theirs;
         }
     }
@@ -465,6 +546,14 @@ impl fmt::Display for CountersSnapshot {
         writeln!(f, "decapsulated {}", self.decapsulated)?;
         writeln!(f, "punted {}", self.punted)?;
         writeln!(f, "icmp errors sent {}, rate-limited {}", self.icmp_errors_sent, self.icmp_rate_limited)?;
+        if self.fragmented + self.reassembly_fragments != 0 {
+            writeln!(f, "fragmented {} into {} fragments", self.fragmented, self.fragments_sent)?;
+            writeln!(
+                f,
+                "reassembly: {} fragments in, {} datagrams from {} fragments, {} held",
+                self.reassembly_fragments, self.reassembled, self.fragments_reassembled, self.reassembly_held
+            )?;
+        }
         writeln!(f, "dropped {}", self.total_drops())?;
         for reason in DropReason::ALL {
             let count = self.drops(reason);

@@ -12,7 +12,7 @@
 
 use crate::binding::{Binding, Function, TunnelEndpoints};
 use crate::packet::{PacketBuf, RxChecksum, VecPacket};
-use crate::pipeline::{Clock, FastPath, PipelineConfig, PortConfig, Roles, Verdict};
+use crate::pipeline::{Clock, FastPath, Next, PipelineConfig, PortConfig, Roles, Verdict};
 use crate::tables::{TableConfig, UpdateSender};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv4::{self, OuterIpv4};
@@ -22,6 +22,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 const CORE: usize = 0;
+/// Every port's MTU.
+const MTU: u16 = 1500;
 const SGI: usize = 1;
 const ACCESS: usize = 2;
 const LMAA6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
@@ -41,7 +43,7 @@ impl Fixture {
             roles,
             mac: MacAddr([2, 0, 0, 0, 0, last]),
             next_hop_mac: Some(MacAddr([2, 0, 0, 0, 1, last])),
-            mtu: 1500,
+            mtu: MTU,
             tx_ipv4_checksum_offload: false,
             icmp_source_v4: Some(Ipv4Addr::new(10, 45, 0, last)),
             icmp_source_v6: Some(Ipv6Addr::new(0x2001, 0xdb8, 0x50, 0, 0, 0, 0, u16::from(last))),
@@ -107,7 +109,9 @@ impl Fixture {
         let before = counters.snapshot();
         let mut packet = VecPacket::new(frame);
         packet.rx_checksum = nic;
-        let verdict = self.fast_path.process(port, &mut packet);
+        let mut next = [Next::PUNT];
+        self.fast_path.process_burst(port, std::slice::from_mut(&mut packet), &mut next);
+        let verdict = next[0].verdict();
         let after = counters.snapshot();
         let grew = |a: u64, b: u64| a - b;
         let encapsulated = grew(after.encapsulated, before.encapsulated);
@@ -122,6 +126,15 @@ impl Fixture {
                 assert_eq!(packet.data(), frame, "a dropped packet is unchanged: {what}");
                 assert_eq!((drops, after.drops(reason) - before.drops(reason)), (1, 1), "{what}");
                 assert_eq!(encapsulated + decapsulated + punted + icmp, 0, "{what}");
+            }
+            Verdict::Reassemble => {
+                assert_eq!(packet.data(), frame, "a fragment for reassembly is unchanged: {what}");
+                let held = grew(after.reassembly_fragments, before.reassembly_fragments);
+                assert_eq!((held, punted, drops, encapsulated + decapsulated + icmp), (1, 0, 0, 0), "{what}");
+            }
+            Verdict::Fragment(out) => {
+                assert_eq!((punted, drops, icmp, encapsulated + decapsulated), (0, 0, 0, 1), "{what}");
+                self.check_fragments(packet, next[0], out, &what);
             }
             Verdict::Punt => {
                 assert_eq!(packet.data(), frame, "a punted packet is unchanged: {what}");
@@ -140,6 +153,46 @@ impl Fixture {
                 check_output(out, packet.data(), icmp == 1, trusted, &what);
             }
         }
+    }
+}
+
+impl Fixture {
+    /// An oversized packet cut into fragments: each fits the port's MTU and reads right, and their data, in
+    /// order at their offsets, is the packet's.
+    fn check_fragments(&self, packet: VecPacket, next: Next, out: usize, what: &Run) {
+        let (_, layout) = next.fragments().unwrap_or_else(|| panic!("a fragment verdict: {what}"));
+        let at = layout.inner_at();
+        let whole = packet.data().to_vec();
+        let inner = &whole[at..];
+        let header_len = usize::from(inner[0] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([inner[2], inner[3]]));
+        let mut pieces = Vec::new();
+        let made = self.fast_path.fragment(packet, next, || Some(VecPacket::new(&[])), |p| pieces.push(p));
+        let Ok(made) = made else { return };
+        assert_eq!(made, pieces.len(), "{what}");
+        assert!(made >= 2, "an oversized packet makes two fragments at least: {what}");
+        let mut data = Vec::new();
+        for piece in &pieces {
+            let frame = piece.data();
+            assert!(frame.len() - 14 <= usize::from(MTU), "a fragment fits the MTU: {what}");
+            assert_eq!(frame[..14], whole[..14], "the same Ethernet header: {what}");
+            assert_eq!(frame[14..at].len(), whole[14..at].len(), "{what}");
+            if at > 14 {
+                assert_eq!(frame[at - 8..at], whole[at - 8..at], "the same GRE header and key: {what}");
+            }
+            check_output(out, frame, false, false, what);
+            let ip = &frame[at..];
+            let field = u16::from_be_bytes([ip[6], ip[7]]);
+            assert_eq!(usize::from(field & 0x1fff) * 8, data.len(), "fragments follow each other: {what}");
+            assert_eq!(ip[4..6], inner[4..6], "one identification: {what}");
+            assert_eq!(ip[12..20], inner[12..20], "the same addresses: {what}");
+            let last = std::ptr::eq(piece, pieces.last().unwrap_or(piece));
+            assert_eq!(field & 0x2000 != 0, !last, "more fragments on all but the last: {what}");
+            let len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+            let own_header = usize::from(ip[0] & 0x0f) * 4;
+            data.extend_from_slice(&ip[own_header..len]);
+        }
+        assert_eq!(data, inner[header_len..total], "the fragments carry the packet: {what}");
     }
 }
 

@@ -29,6 +29,7 @@ pub mod neighbor;
 pub mod nexthop;
 pub mod packet;
 pub mod pipeline;
+pub mod reassembly;
 pub mod tables;
 pub mod wire;
 pub mod worker;

@@ -21,6 +21,8 @@ pub trait PacketBuf {
     fn headroom(&self) -> usize;
     /// Grows the packet by `len` bytes at the front and returns them; `None` (packet unchanged) without room.
     fn prepend(&mut self, len: usize) -> Option<&mut [u8]>;
+    /// Grows the packet by `len` bytes at the end and returns them; `None` (packet unchanged) without room.
+    fn append(&mut self, len: usize) -> Option<&mut [u8]>;
     /// Removes `len` bytes from the front; `false` (packet unchanged) if it is shorter than that.
     fn adj(&mut self, len: usize) -> bool;
     /// Removes `len` bytes from the end; `false` (packet unchanged) if it is shorter than that.
@@ -78,6 +80,11 @@ impl PacketBuf for VecPacket {
         }
         self.start -= len;
         Some(&mut self.buf[self.start..self.start + len])
+    }
+    fn append(&mut self, len: usize) -> Option<&mut [u8]> {
+        let end = self.buf.len();
+        self.buf.resize(end + len, 0);
+        self.buf.get_mut(end..)
     }
     fn adj(&mut self, len: usize) -> bool {
         if len > self.buf.len() - self.start {

@@ -2,12 +2,14 @@
 //! pipeline, and the verdicts become one tx burst per egress port, punts to the control thread, or frees.
 
 use crate::counters::DropReason;
-use crate::dpdk::{cpu_cycles, Burst, Mbuf, RxQueue, TxQueue, MAX_BURST};
+use crate::dpdk::{cpu_cycles, Burst, Mbuf, Mempool, RxQueue, TxQueue, MAX_BURST};
 use crate::idle::Idler;
 use crate::packet::PacketBuf;
 use crate::pipeline::{FastPath, Next};
+use crate::reassembly::Reassembler;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Table updates applied between two rounds of polling, at most: bounds the pause an update storm causes.
@@ -65,7 +67,8 @@ pub enum Exit {
 }
 
 /// Everything one worker owns: its pipeline (with its tables and counters), one rx queue per port it polls, one
-/// tx queue per port (indexed by port index), the punt queue and its idle policy.
+/// tx queue per port (indexed by port index), the punt queue, its idle policy, and the buffers and table it cuts
+/// and rebuilds fragments with.
 pub struct Worker {
     pub fast_path: FastPath,
     /// (port index, queue) pairs polled in turn.
@@ -76,23 +79,38 @@ pub struct Worker {
     /// Frames from the control thread to transmit (one worker takes them, which keeps their order).
     pub inject: Option<Receiver<Injected>>,
     pub idler: Idler,
+    /// Where fragments and reassembled packets get their buffers; without one, packets that need them are
+    /// dropped as `no-buffer`.
+    pub pool: Option<Arc<Mempool>>,
+    pub reassembly: Reassembler<Mbuf>,
+}
+
+/// What one rx burst's verdicts are turned into, beside the tx bursts.
+struct Outputs {
+    tx_bursts: Vec<Burst>,
+    /// Dropped packets, freed in one bulk call per rx burst.
+    dropped: Burst,
+    /// Packets rebuilt from fragments in this rx burst, for a second pass through the pipeline.
+    reassembled: Burst,
 }
 
 impl Worker {
     /// Polls until `stop` is set or the idler reports the input idle.
     pub fn run(&mut self, stop: &AtomicBool) -> Exit {
         let mut rx_burst = Burst::new();
-        let mut tx_bursts: Vec<Burst> = self.tx.iter().map(|_| Burst::new()).collect();
+        let mut out = Outputs {
+            tx_bursts: self.tx.iter().map(|_| Burst::new()).collect(),
+            dropped: Burst::new(),
+            reassembled: Burst::new(),
+        };
         let mut nexts = [Next::PUNT; MAX_BURST];
-        // Dropped packets, freed in one bulk call per rx burst.
-        let mut dropped = Burst::new();
         loop {
             self.fast_path.apply_updates(UPDATES_PER_ROUND);
             let mut moved = 0;
             if let Some(inject) = &self.inject {
                 // Counted as activity, so the idle exit waits for the control thread's last replies.
-                moved += take_injected(inject, &mut tx_bursts, &self.fast_path);
-                flush(&mut self.tx, &mut tx_bursts, &self.fast_path);
+                moved += take_injected(inject, &mut out.tx_bursts, &self.fast_path);
+                flush(&mut self.tx, &mut out.tx_bursts, &self.fast_path);
             }
             for (port, queue) in &mut self.rx {
                 let received = queue.receive(&mut rx_burst);
@@ -102,36 +120,126 @@ impl Worker {
                 moved += received;
                 drop_multi_segment(&self.fast_path, *port, &mut rx_burst);
                 self.fast_path.process_burst(*port, rx_burst.as_mut_slice(), &mut nexts);
-                for (mbuf, next) in rx_burst.drain().zip(nexts) {
-                    if let Some(egress) = next.port() {
-                        match tx_bursts.get_mut(egress) {
-                            // Each rx burst fills a tx burst at most once, and tx bursts are flushed after it.
-                            Some(burst) => {
-                                if let Err(mbuf) = burst.push(mbuf) {
-                                    let _ = dropped.push(mbuf);
-                                    self.fast_path.counters().count_drop(DropReason::TxFailed);
-                                }
-                            }
-                            None => {
-                                let _ = dropped.push(mbuf);
-                                self.fast_path.counters().count_drop(DropReason::NoEgressPort);
-                            }
+                let mut dispatcher = Dispatcher {
+                    fast_path: &self.fast_path,
+                    tx: &mut self.tx,
+                    punt: &self.punt,
+                    pool: self.pool.as_deref(),
+                    reassembly: Some(&mut self.reassembly),
+                    port: *port,
+                };
+                dispatcher.dispatch(&mut rx_burst, &nexts, &mut out);
+                if !out.reassembled.is_empty() {
+                    let mut rebuilt = std::mem::take(&mut out.reassembled);
+                    self.fast_path.process_reassembled(*port, rebuilt.as_mut_slice(), &mut nexts);
+                    // A rebuilt packet is never a fragment again: no reassembly the second time.
+                    dispatcher.reassembly = None;
+                    dispatcher.dispatch(&mut rebuilt, &nexts, &mut out);
+                }
+                out.dropped.clear();
+                flush(&mut self.tx, &mut out.tx_bursts, &self.fast_path);
+            }
+            if self.reassembly.held() != 0 {
+                self.reassembly.expire(self.fast_path.now(), self.fast_path.counters());
+            }
+            let exit = if stop.load(Ordering::Relaxed) {
+                Exit::Stopped
+            } else if self.idler.after_poll(moved, cpu_cycles) {
+                Exit::Idle
+            } else {
+                continue;
+            };
+            // Fragments still waiting will not complete now: dropped and counted as such.
+            self.reassembly.release_all(self.fast_path.counters());
+            return exit;
+        }
+    }
+}
+
+/// Turns a burst's verdicts into transmissions, punts, fragments, reassembly and frees.
+struct Dispatcher<'a> {
+    fast_path: &'a FastPath,
+    tx: &'a mut [TxQueue],
+    punt: &'a Sender<Punted>,
+    pool: Option<&'a Mempool>,
+    reassembly: Option<&'a mut Reassembler<Mbuf>>,
+    /// The rx port.
+    port: usize,
+}
+
+impl Dispatcher<'_> {
+    fn dispatch(&mut self, burst: &mut Burst, nexts: &[Next], out: &mut Outputs) {
+        let counters = self.fast_path.counters();
+        for (mbuf, &next) in burst.drain().zip(nexts) {
+            if let Some(egress) = next.port() {
+                match out.tx_bursts.get_mut(egress) {
+                    // Each rx burst fills a tx burst at most once, and tx bursts are flushed after it.
+                    Some(burst) => {
+                        if let Err(mbuf) = burst.push(mbuf) {
+                            let _ = out.dropped.push(mbuf);
+                            counters.count_drop(DropReason::TxFailed);
                         }
-                    } else if next.is_punt() {
-                        punt(&self.punt, &self.fast_path, *port, mbuf);
-                    } else {
-                        // `dropped` holds one rx burst at most: it is cleared below for every rx burst.
-                        let _ = dropped.push(mbuf);
+                    }
+                    None => {
+                        let _ = out.dropped.push(mbuf);
+                        counters.count_drop(DropReason::NoEgressPort);
                     }
                 }
-                dropped.clear();
-                flush(&mut self.tx, &mut tx_bursts, &self.fast_path);
+            } else if next.is_punt() {
+                punt(self.punt, self.fast_path, self.port, mbuf);
+            } else if let Some((egress, _)) = next.fragments() {
+                self.fragment(mbuf, next, egress, out);
+            } else if next.is_reassemble() {
+                self.reassemble(mbuf, out);
+            } else {
+                // `dropped` holds one rx burst at most: it is cleared for every rx burst (a push beyond frees
+                // the packet on its own).
+                let _ = out.dropped.push(mbuf);
             }
-            if stop.load(Ordering::Relaxed) {
-                return Exit::Stopped;
-            }
-            if self.idler.after_poll(moved, cpu_cycles) {
-                return Exit::Idle;
+        }
+    }
+
+    /// Cuts an oversized packet into fragments and queues them on `egress`, sending the port's burst whenever
+    /// it fills.
+    #[cold]
+    fn fragment(&mut self, mbuf: Mbuf, next: Next, egress: usize, out: &mut Outputs) {
+        let (Some(burst), Some(queue)) = (out.tx_bursts.get_mut(egress), self.tx.get_mut(egress)) else {
+            drop(mbuf);
+            self.fast_path.counters().count_drop(DropReason::NoEgressPort);
+            return;
+        };
+        let pool = self.pool;
+        let fast_path = self.fast_path;
+        let _ = fast_path.fragment(
+            mbuf,
+            next,
+            || pool.and_then(Mempool::alloc),
+            |piece| {
+                if burst.is_full() {
+                    send(queue, burst, egress, fast_path);
+                }
+                if burst.push(piece).is_err() {
+                    fast_path.counters().count_drop(DropReason::TxFailed);
+                }
+            },
+        );
+    }
+
+    /// Hands an outer fragment to the reassembly table; a datagram it completes goes through the pipeline after
+    /// this burst.
+    #[cold]
+    fn reassemble(&mut self, mbuf: Mbuf, out: &mut Outputs) {
+        let counters = self.fast_path.counters();
+        let Some(reassembly) = self.reassembly.as_deref_mut() else {
+            drop(mbuf);
+            counters.count_drop(DropReason::ReassemblyInvalid);
+            return;
+        };
+        let pool = self.pool;
+        let now = self.fast_path.now();
+        if let Some(packet) = reassembly.add(mbuf, now, counters, || pool.and_then(Mempool::alloc)) {
+            if out.reassembled.push(packet).is_err() {
+                counters.count_drop(DropReason::NoBuffer);
             }
         }
     }
@@ -192,19 +300,23 @@ fn take_injected(inject: &Receiver<Injected>, tx_bursts: &mut [Burst], fast_path
     taken
 }
 
-/// Sends every non-empty tx burst on its port's queue and counts what left and what the driver refused.
+/// Sends every non-empty tx burst on its port's queue.
 fn flush(queues: &mut [TxQueue], bursts: &mut [Burst], fast_path: &FastPath) {
-    let counters = fast_path.counters();
     for (port, (queue, burst)) in queues.iter_mut().zip(bursts.iter_mut()).enumerate() {
-        if burst.is_empty() {
-            continue;
+        if !burst.is_empty() {
+            send(queue, burst, port, fast_path);
         }
-        let bytes: usize = burst.as_slice().iter().map(|m| m.data().len()).sum();
-        let outcome = queue.send(burst);
-        if let Some(port) = counters.port(port) {
-            port.tx_packets.add(outcome.sent as u64);
-            port.tx_bytes.add(bytes.saturating_sub(outcome.dropped_bytes) as u64);
-        }
-        counters.count_drops(DropReason::TxFailed, outcome.dropped as u64);
     }
+}
+
+/// Sends a tx burst on `port`'s queue and counts what left and what the driver refused.
+fn send(queue: &mut TxQueue, burst: &mut Burst, port: usize, fast_path: &FastPath) {
+    let counters = fast_path.counters();
+    let bytes: usize = burst.as_slice().iter().map(|m| m.data().len()).sum();
+    let outcome = queue.send(burst);
+    if let Some(port) = counters.port(port) {
+        port.tx_packets.add(outcome.sent as u64);
+        port.tx_bytes.add(bytes.saturating_sub(outcome.dropped_bytes) as u64);
+    }
+    counters.count_drops(DropReason::TxFailed, outcome.dropped as u64);
 }

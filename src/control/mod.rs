@@ -487,6 +487,7 @@ impl Control {
         for (i, worker) in self.counters.per_worker().iter().enumerate() {
             state.push((format!("worker{i}.table_bindings"), worker.table_bindings));
             state.push((format!("worker{i}.index_entries"), worker.table_index_entries));
+            state.push((format!("worker{i}.reassembly_held"), worker.reassembly_held));
         }
         state
     }
@@ -528,6 +529,11 @@ impl Control {
             punted: total.punted,
             dropped: total.total_drops(),
             icmp_errors_sent: total.icmp_errors_sent,
+            fragmented: total.fragmented,
+            fragments_sent: total.fragments_sent,
+            reassembled: total.reassembled,
+            fragments_reassembled: total.fragments_reassembled,
+            reassembly_held: total.reassembly_held,
             retired: TrafficCounters {
                 uplink_packets: retired.uplink_packets,
                 uplink_bytes: retired.uplink_bytes,

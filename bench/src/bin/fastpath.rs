@@ -20,6 +20,7 @@ use dataplane::counters::{CountersHandle, DropReason};
 use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig};
 use dataplane::idle::{IdlePolicy, Idler};
 use dataplane::pipeline::FastPath;
+use dataplane::reassembly::Reassembler;
 use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::worker::{punt_queue, Worker};
 use serde_json::json;
@@ -117,6 +118,8 @@ fn run(cli: &Cli) -> Result<(), String> {
             punt: punt_tx.clone(),
             inject: None,
             idler: Idler::new(IdlePolicy::Spin, None, cycles_per_second(), cpu_cycles()),
+            pool: None,
+            reassembly: Reassembler::new(Default::default()),
         };
         let stop = Arc::clone(&stop);
         handles.push(eal.launch(lcore, move || worker.run(&stop) as i32).map_err(|e| e.to_string())?);

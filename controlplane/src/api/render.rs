@@ -182,6 +182,12 @@ fn dataplane_text(d: &DataplaneStats) -> String {
         f.retired.uplink_packets,
         f.retired.downlink_packets
     ));
+    if f.fragmented + f.reassembled + f.reassembly_held != 0 {
+        out.push_str(&format!(
+            "fragmented {} packets into {} fragments; rebuilt {} packets from {} outer fragments, {} waiting\n",
+            f.fragmented, f.fragments_sent, f.reassembled, f.fragments_reassembled, f.reassembly_held
+        ));
+    }
     out.push_str("\ndrops by reason:\n");
     let mut t = Table::new(&["REASON", "COUNT"]);
     for (k, v) in &d.drops {

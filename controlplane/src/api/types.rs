@@ -245,9 +245,13 @@ pub struct DataplaneStats {
 }
 
 /// The fast path's outcomes, summed over workers. Every packet a worker receives is encapsulated, decapsulated,
-/// punted or dropped (an ICMP error sent back counts its packet's drop reason too); `tx-failed` and
-/// `punt-queue-full` drops come after that outcome. The bindings' own counters, plus `retired` (those of
-/// removed bindings), add up to `encapsulated` and `decapsulated`.
+/// punted or dropped (an ICMP error sent back counts its packet's drop reason too), or it is an outer fragment
+/// that ends in a rebuilt packet (`fragments_reassembled`), under a `reassembly-*` drop reason, or still waits
+/// (`reassembly_held`); each rebuilt packet then has an outcome of its own. So `rx_packets + reassembled` =
+/// `encapsulated + decapsulated + punted + dropped + fragments_reassembled + reassembly_held`, less the drops
+/// that come after an outcome: `tx-failed`, `punt-queue-full`, and `no-buffer` for a packet that could not be
+/// cut into fragments. The bindings' own counters, plus `retired` (those of removed bindings), add up to
+/// `encapsulated` and `decapsulated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FastpathTotals {
     pub rx_packets: u64,
@@ -256,6 +260,18 @@ pub struct FastpathTotals {
     pub punted: u64,
     pub dropped: u64,
     pub icmp_errors_sent: u64,
+    /// Packets sent as IPv4 fragments, and how many fragments that made.
+    #[serde(default)]
+    pub fragmented: u64,
+    #[serde(default)]
+    pub fragments_sent: u64,
+    /// Packets rebuilt from outer fragments, the fragments they took, and the fragments waiting.
+    #[serde(default)]
+    pub reassembled: u64,
+    #[serde(default)]
+    pub fragments_reassembled: u64,
+    #[serde(default)]
+    pub reassembly_held: u64,
     pub retired: TrafficCounters,
 }
 

@@ -86,6 +86,11 @@ impl Mbuf {
 
 impl PacketBuf for Mbuf {
     #[inline]
+    fn append(&mut self, len: usize) -> Option<&mut [u8]> {
+        Mbuf::append(self, len)
+    }
+
+    #[inline]
     fn data(&self) -> &[u8] {
         let h = self.hdr();
         // SAFETY: buf_addr + data_off points at data_len initialised bytes inside the mbuf's buffer, which we own.

@@ -15,9 +15,10 @@ impl FastPath {
     /// (LMAA, downlink key) on a Proxy-CoA (§6.2: downlink keys are unique per LMAA only); an address that is both
     /// tries the LMA first — then checks the inner packet, its source (LMA), egress, TTL and MTU, and strips
     /// everything in front of the inner packet and the padding behind it, writes a fresh Ethernet header in the
-    /// last 14 bytes of what was stripped, and forwards the inner packet one hop.
+    /// last 14 bytes of what was stripped, and forwards the inner packet one hop. Without `FIT`, a packet larger
+    /// than the MTU is decapsulated all the same (the caller fragments it).
     #[inline(always)]
-    pub(super) fn decapsulate<P: PacketBuf>(
+    pub(super) fn decapsulate<P: PacketBuf, const FIT: bool>(
         &self,
         context: &BurstContext,
         work: &Pending,
@@ -43,7 +44,7 @@ impl FastPath {
             return Err(DropReason::TtlExpired);
         }
         let inner_len = usize::from(work.inner_len);
-        if inner_len > out.mtu {
+        if FIT && inner_len > out.mtu {
             return Err(DropReason::OverMtu);
         }
         if !out.reaches(work.family, binding_mac) {

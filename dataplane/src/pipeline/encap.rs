@@ -12,9 +12,10 @@ use crate::wire::{ecn, ethernet};
 impl FastPath {
     /// LMA downlink (on `sgi`, by destination) or MAG uplink (on `access`, by source): checks the sending key,
     /// egress, TTL, MTU, headroom and next hop, forwards the inner packet one hop, cuts link padding, and writes
-    /// the outer headers in front of it.
+    /// the outer headers in front of it. Without `FIT`, a packet larger than the MTU is encapsulated all the same
+    /// (the caller fragments it).
     #[inline(always)]
-    pub(super) fn encapsulate<P: PacketBuf>(
+    pub(super) fn encapsulate<P: PacketBuf, const FIT: bool>(
         &self,
         context: &BurstContext,
         work: &Pending,
@@ -38,7 +39,7 @@ impl FastPath {
         };
         let overhead = template_len - ethernet::HEADER_LEN;
         let inner_len = usize::from(work.inner_len);
-        if overhead + inner_len > out.mtu {
+        if FIT && overhead + inner_len > out.mtu {
             return Err(DropReason::OverMtu);
         }
         if packet.headroom() < overhead {

@@ -56,6 +56,11 @@ impl ErrorBudget {
         ErrorBudget { clock, interval, slack: interval * (burst - 1), due: AtomicU64::new(0) }
     }
 
+    /// The clock's reading now.
+    pub(super) fn now(&self) -> u64 {
+        (self.clock.0)()
+    }
+
     /// Takes one error from the budget, if there is one left.
     fn take(&self) -> bool {
         if self.interval == 0 {
@@ -74,8 +79,8 @@ impl ErrorBudget {
 impl FastPath {
     /// The ICMP error for a packet refused for `reason` — its TTL ends here, or it is too big for where it goes —
     /// built in its buffer and headed back towards its source: out of the rx port for a plain packet, back into
-    /// its tunnel for a decapsulated one. `None` leaves the packet as it came, to be dropped. An IPv4 packet
-    /// without DF that is too big would be fragmented, never answered (not yet: dropped).
+    /// its tunnel for a decapsulated one. `None` leaves the packet as it came, to be dropped. (An IPv4 packet
+    /// without DF that is too big is fragmented, never answered: it does not come here.)
     #[cold]
     #[inline(never)]
     pub(super) fn answer_with_error<P: PacketBuf>(
@@ -85,12 +90,6 @@ impl FastPath {
         packet: &mut P,
         reason: DropReason,
     ) -> Option<Next> {
-        if reason == DropReason::OverMtu && work.family == Family::Ipv4 {
-            let dont_fragment = packet.data().get(usize::from(work.inner_at) + 6).is_some_and(|f| f & 0x40 != 0);
-            if !dont_fragment {
-                return None;
-            }
-        }
         let (way_back, source_port, mtu) = if work.op == Op::Gre {
             // Out of the tunnel towards `sgi` (LMA uplink) or `access` (MAG downlink): that port's MTU, and its
             // address as the error's source; the error goes back into the tunnel.

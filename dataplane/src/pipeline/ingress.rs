@@ -125,6 +125,12 @@ impl FastPath {
         }
     }
 
+    /// An outer fragment of GRE for one of our tunnel addresses: for the worker's reassembly table.
+    fn to_reassembly(&self, work: &mut Pending) {
+        self.counters.path.reassembly_fragments.add(1);
+        work.op = Op::Done(Next::REASSEMBLE);
+    }
+
     /// Stage 2: finds the candidate record of a UE-address lookup in its (prefetched) bucket and prefetches it.
     #[inline(always)]
     pub(super) fn resolve(&self, work: &mut Pending) {
@@ -147,6 +153,10 @@ impl FastPath {
         let local = self.local.ipv4(dst);
         if local.any() {
             if ip.is_fragment() {
+                // A piece of a tunnelled packet: reassembled first (`reassembly.rs`), then decapsulated.
+                if ip.protocol() == ipv4::PROTOCOL_GRE && roles.core && local.tunnel() {
+                    return self.to_reassembly(work);
+                }
                 return work.refuse(DropReason::Fragment);
             }
             let l4 = ip.payload();
@@ -193,6 +203,16 @@ impl FastPath {
         if local.any() || is_link_scope(&dst) {
             let (protocol, offset) = match ipv6::upper_layer(ip.next_header(), ip.payload()) {
                 Ok(found) => found,
+                // A piece of a tunnelled packet, its Fragment header first (RFC 8200 §4.5): reassembled, then
+                // decapsulated. A fragment behind other extension headers is not taken.
+                Err(ExtensionHeaderError::Fragment)
+                    if ip.next_header() == ipv6::NEXT_HEADER_FRAGMENT
+                        && ip.payload().first() == Some(&ipv6::NEXT_HEADER_GRE)
+                        && local.tunnel()
+                        && roles.core =>
+                {
+                    return self.to_reassembly(work)
+                }
                 Err(ExtensionHeaderError::Fragment) => return work.refuse(DropReason::Fragment),
                 Err(ExtensionHeaderError::Unsupported) => return work.refuse(DropReason::Ipv6ExtensionHeader),
             };

@@ -21,6 +21,7 @@
 mod config;
 mod decap;
 mod encap;
+mod fragment;
 mod icmp;
 mod ingress;
 mod shape;
@@ -28,6 +29,7 @@ mod shape;
 pub use config::{
     OuterDscp, PipelineConfig, PipelineConfigError, PortConfig, Roles, DEFAULT_ICMP_ERRORS_PER_SECOND, MIN_MTU,
 };
+pub use fragment::MAX_FRAGMENTS;
 pub use icmp::Clock;
 
 use crate::counters::{DropReason, WorkerCounters};
@@ -41,16 +43,43 @@ use ingress::{Op, Pending};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// What to do with a packet, in one `u16` the worker dispatches on: the port to send it on, the control thread,
-/// or the reason it was dropped (already counted).
+/// What to do with a packet, in one `u16` the worker dispatches on: the port to send it on (whole, or cut into
+/// IPv4 fragments), the control thread, the reassembly table, or the reason it was dropped (already counted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Next(u16);
 
 const NEXT_PUNT: u16 = 0x8000;
 const NEXT_DROP: u16 = 0x4000;
+/// Forward as fragments: the port in the low byte, where the inner IPv4 header starts in bits 8–9 (a [`Layout`]).
+const NEXT_FRAGMENT: u16 = 0x2000;
+const NEXT_REASSEMBLE: u16 = 0x1000;
+const NEXT_KINDS: u16 = NEXT_PUNT | NEXT_DROP | NEXT_FRAGMENT | NEXT_REASSEMBLE;
+
+/// Where the IPv4 packet to fragment starts in a frame the pipeline made: behind the Ethernet header alone
+/// (decapsulated), or behind the outer IPv4 / IPv6 and GRE headers too (encapsulated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Layout {
+    Plain = 0,
+    OuterIpv4 = 1,
+    OuterIpv6 = 2,
+}
+
+impl Layout {
+    /// Frame offset of the inner IPv4 header.
+    pub fn inner_at(self) -> usize {
+        match self {
+            Layout::Plain => ethernet::HEADER_LEN,
+            Layout::OuterIpv4 => crate::tables::TEMPLATE_LEN_V4,
+            Layout::OuterIpv6 => crate::tables::TEMPLATE_LEN_V6,
+        }
+    }
+}
 
 impl Next {
     pub const PUNT: Next = Next(NEXT_PUNT);
+    /// An outer fragment of a tunnelled packet, for the worker's reassembly table (`reassembly.rs`), unchanged.
+    pub const REASSEMBLE: Next = Next(NEXT_REASSEMBLE);
 
     #[inline(always)]
     pub fn forward(port: usize) -> Next {
@@ -60,14 +89,35 @@ impl Next {
     pub fn drop(reason: DropReason) -> Next {
         Next(NEXT_DROP | reason as u16)
     }
-    /// The port index to send on, if the packet is forwarded.
+    /// Forward on `port` after cutting into fragments ([`FastPath::fragment`]).
+    pub fn fragment(port: usize, layout: Layout) -> Next {
+        Next(NEXT_FRAGMENT | (layout as u16) << 8 | (port as u16 & 0xff))
+    }
+    /// The port index to send on, if the packet is forwarded whole.
     #[inline(always)]
     pub fn port(self) -> Option<usize> {
-        (self.0 & (NEXT_PUNT | NEXT_DROP) == 0).then_some(self.0 as usize)
+        (self.0 & NEXT_KINDS == 0).then_some(self.0 as usize)
     }
     #[inline(always)]
     pub fn is_punt(self) -> bool {
         self.0 == NEXT_PUNT
+    }
+    #[inline(always)]
+    pub fn is_reassemble(self) -> bool {
+        self.0 == NEXT_REASSEMBLE
+    }
+    /// The port and layout of a packet to forward as fragments.
+    #[inline(always)]
+    pub fn fragments(self) -> Option<(usize, Layout)> {
+        if self.0 & NEXT_KINDS != NEXT_FRAGMENT {
+            return None;
+        }
+        let layout = match (self.0 >> 8) & 3 {
+            0 => Layout::Plain,
+            1 => Layout::OuterIpv4,
+            _ => Layout::OuterIpv6,
+        };
+        Some((usize::from(self.0 & 0xff), layout))
     }
     /// Why the packet is dropped, if it is.
     #[inline(always)]
@@ -81,8 +131,12 @@ impl Next {
 
     /// The same decision as an enum, for code that is not per packet.
     pub fn verdict(self) -> Verdict {
+        if let Some((port, _)) = self.fragments() {
+            return Verdict::Fragment(port);
+        }
         match self.0 {
             NEXT_PUNT => Verdict::Punt,
+            NEXT_REASSEMBLE => Verdict::Reassemble,
             n if n & NEXT_DROP != 0 => {
                 Verdict::Drop(DropReason::ALL.get(usize::from(n & !NEXT_DROP)).copied().unwrap_or(DropReason::TxFailed))
             }
@@ -96,8 +150,13 @@ impl Next {
 pub enum Verdict {
     /// Rewritten and ready to send on this port index.
     Forward(usize),
+    /// Rewritten, but larger than the port's MTU: an IPv4 packet that may be fragmented, to send on this port
+    /// index as the pieces [`FastPath::fragment`] cuts.
+    Fragment(usize),
     /// For the control thread, unchanged.
     Punt,
+    /// An outer fragment for the reassembly table, unchanged.
+    Reassemble,
     /// To be freed; already counted under this reason.
     Drop(DropReason),
 }
@@ -232,6 +291,11 @@ impl FastPath {
         applied
     }
 
+    /// The pipeline's clock (nanoseconds since a fixed start): what reassembly timeouts are measured in.
+    pub fn now(&self) -> u64 {
+        self.error_budget.now()
+    }
+
     /// Processes one packet received on `rx_port` (a burst of one).
     pub fn process<P: PacketBuf>(&self, rx_port: usize, packet: &mut P) -> Verdict {
         let mut next = [Next::PUNT];
@@ -242,6 +306,17 @@ impl FastPath {
     /// Processes a burst received on `rx_port`, writing one [`Next`] per packet (`nexts` must be at least as long
     /// as `packets`; extra packets are left alone and get none).
     pub fn process_burst<P: PacketBuf>(&self, rx_port: usize, packets: &mut [P], nexts: &mut [Next]) {
+        self.run_burst(rx_port, packets, nexts, true);
+    }
+
+    /// [`FastPath::process_burst`] for packets the worker rebuilt from fragments received on `rx_port`, whose
+    /// fragments the port has already counted.
+    pub fn process_reassembled<P: PacketBuf>(&self, rx_port: usize, packets: &mut [P], nexts: &mut [Next]) {
+        self.run_burst(rx_port, packets, nexts, false);
+    }
+
+    #[inline(always)]
+    fn run_burst<P: PacketBuf>(&self, rx_port: usize, packets: &mut [P], nexts: &mut [Next], received: bool) {
         let count = packets.len().min(nexts.len());
         let (Some(packets), Some(nexts)) = (packets.get_mut(..count), nexts.get_mut(..count)) else { return };
         let context = self.burst_context(rx_port);
@@ -250,7 +325,7 @@ impl FastPath {
             self.stages(&context, packets, nexts, &mut tally);
         }
         let counters = &self.counters;
-        if let Some(port) = counters.port(rx_port) {
+        if let Some(port) = counters.port(rx_port).filter(|_| received) {
             port.rx_packets.add(count as u64);
             port.rx_bytes.add(tally.rx_bytes);
         }
@@ -277,8 +352,8 @@ impl FastPath {
         for ((packet, work), next) in packets.iter_mut().zip(&pending).zip(nexts.iter_mut()) {
             let outcome = match work.op {
                 Op::Done(next) => next.reason().map_or(Ok(next), Err),
-                Op::Gre => self.decapsulate(context, work, packet, tally),
-                Op::Plain => self.encapsulate(context, work, packet, tally),
+                Op::Gre => self.decapsulate::<P, true>(context, work, packet, tally),
+                Op::Plain => self.encapsulate::<P, true>(context, work, packet, tally),
             };
             *next = match outcome {
                 Ok(next) => {
@@ -293,7 +368,8 @@ impl FastPath {
     }
 
     /// Counts a refused packet under its reason. A plain packet at the end of its TTL, or too big for its tunnel,
-    /// is answered with an ICMP error (`icmp.rs`) where one may be sent, instead of vanishing.
+    /// is answered with an ICMP error (`icmp.rs`) where one may be sent, instead of vanishing; an IPv4 packet
+    /// without DF that is too big goes on as fragments.
     #[inline(always)]
     fn refused<P: PacketBuf>(
         &self,
@@ -303,12 +379,48 @@ impl FastPath {
         reason: DropReason,
     ) -> Next {
         if !matches!(work.op, Op::Done(_)) && matches!(reason, DropReason::TtlExpired | DropReason::OverMtu) {
-            if let Some(next) = self.answer_with_error(context, work, packet, reason) {
-                return next;
+            let next = if reason == DropReason::OverMtu && may_fragment(work, packet.data()) {
+                self.oversize(context, work, packet)
+            } else {
+                self.answer_with_error(context, work, packet, reason).ok_or(reason)
+            };
+            match next {
+                Ok(next) => return next,
+                Err(reason) => {
+                    self.counters.count_drop(reason);
+                    return Next::drop(reason);
+                }
             }
         }
         self.counters.count_drop(reason);
         Next::drop(reason)
+    }
+
+    /// An IPv4 packet without DF that is too big for its egress (RFC 791 §2.3, RFC 1812 §5.2.6; the tunnel
+    /// fragments the inner packet, RFC 4459 §3.2): rewritten as if it fitted, for [`FastPath::fragment`] to cut.
+    #[cold]
+    #[inline(never)]
+    fn oversize<P: PacketBuf>(
+        &self,
+        context: &BurstContext,
+        work: &Pending,
+        packet: &mut P,
+    ) -> Result<Next, DropReason> {
+        let mut tally = Tally { rx_bytes: 0, encapsulated: 0, decapsulated: 0, punted: 0 };
+        let next = match work.op {
+            Op::Gre => self.decapsulate::<P, false>(context, work, packet, &mut tally)?,
+            Op::Plain => self.encapsulate::<P, false>(context, work, packet, &mut tally)?,
+            Op::Done(next) => return Ok(next),
+        };
+        self.counters.path.encapsulated.add(tally.encapsulated);
+        self.counters.path.decapsulated.add(tally.decapsulated);
+        let port = next.port().ok_or(DropReason::NoEgressPort)?;
+        let layout = match (work.op, packet.data().get(12..14)) {
+            (Op::Gre, _) => Layout::Plain,
+            (_, Some([0x86, 0xdd])) => Layout::OuterIpv6,
+            _ => Layout::OuterIpv4,
+        };
+        Ok(Next::fragment(port, layout))
     }
 
     fn burst_context(&self, rx_port: usize) -> BurstContext {
@@ -357,6 +469,11 @@ impl Direction {
             Way::Downlink
         }
     }
+}
+
+/// An IPv4 packet (inside the tunnel or about to go in) without DF: a router may fragment it.
+fn may_fragment(work: &Pending, frame: &[u8]) -> bool {
+    work.family == Family::Ipv4 && frame.get(usize::from(work.inner_at) + 6).is_some_and(|flags| flags & 0x40 == 0)
 }
 
 /// The IP version of a packet inside (or about to go inside) the tunnel; the index of [`Out::next_hop`].

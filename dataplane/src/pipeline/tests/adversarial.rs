@@ -265,24 +265,35 @@ fn outer_ipv6_extension_headers_are_skipped_when_standard_and_refused_otherwise(
 }
 
 #[test]
-fn outer_fragments_are_dropped_and_counted() {
+fn outer_fragments_of_gre_go_to_reassembly_and_other_fragments_for_us_are_dropped() {
     let gateway = Gateway::standard();
     let good = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &udp4(UE_B4, CN4, 64)));
-    for (flags_offset, what) in
-        [(0x2000u16, "first fragment (MF)"), (0x0010, "later fragment"), (0x0010, "last fragment")]
-    {
-        let mut frame = good.clone();
+    let fragment_of = |frame: &[u8], flags_offset: u16| {
+        let mut frame = frame.to_vec();
         frame[14 + 6..14 + 8].copy_from_slice(&flags_offset.to_be_bytes());
         refresh_ipv4_checksum(&mut frame[14..34]);
-        assert_eq!(gateway.run(CORE, &frame).0, Verdict::Drop(DropReason::Fragment), "{what}");
+        frame
+    };
+    for (flags_offset, what) in
+        [(0x2000u16, "first fragment (MF)"), (0x2010, "later fragment"), (0x0010, "last fragment")]
+    {
+        let frame = fragment_of(&good, flags_offset);
+        let (verdict, packet) = gateway.run(CORE, &frame);
+        assert_eq!(verdict, Verdict::Reassemble, "{what}");
+        assert_eq!(packet.data(), frame, "handed over unchanged: {what}");
     }
     let fragment_header = [47, 0, 0, 1, 0, 0, 0, 42];
-    gateway.assert_dropped(
-        CORE,
-        &with_extensions(44, &fragment_header, &gre_keyed(UL_A, &udp6(UE_A6, CN6, 64))),
-        DropReason::Fragment,
-    );
-    assert_eq!(gateway.snapshot().drops(DropReason::Fragment), 4);
+    let frame = with_extensions(44, &fragment_header, &gre_keyed(UL_A, &udp6(UE_A6, CN6, 64)));
+    assert_eq!(gateway.run(CORE, &frame).0, Verdict::Reassemble);
+    assert_eq!(gateway.snapshot().reassembly_fragments, 4);
+    // Fragments of anything else for us (signalling, echo) are not reassembled; nor is a Fragment header behind
+    // another extension header.
+    let udp = fragment_of(&frame4(PCOA4, LMAA4, 17, &[0u8; 16]), 0x2000);
+    gateway.assert_dropped(CORE, &udp, DropReason::Fragment);
+    let destination_options = [44, 0, 1, 4, 0, 0, 0, 0];
+    let behind = [&destination_options[..], &fragment_header[..], &gre_keyed(UL_A, &udp6(UE_A6, CN6, 64))].concat();
+    gateway.assert_dropped(CORE, &frame6(PCOA6, LMAA6, 60, &behind), DropReason::Fragment);
+    assert_eq!(gateway.snapshot().drops(DropReason::Fragment), 2);
     // Fragments in transit (not for us) are just forwarded.
     let mut transit = plain(&udp4(CN4, UE_B4, 64));
     transit[14 + 6] = 0x20;

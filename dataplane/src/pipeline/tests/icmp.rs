@@ -8,7 +8,7 @@ use etherparse::{
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const SGI4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+pub(super) const SGI4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 const SGI6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x50, 0, 0, 0, 0, 1);
 const ACCESS4: Ipv4Addr = Ipv4Addr::new(10, 45, 0, 1);
 const ACCESS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xaaaa, 0, 0, 0, 0, 1);
@@ -33,7 +33,7 @@ fn gateway() -> Gateway {
 }
 
 /// An IPv4 UDP packet of `len` bytes in all, DF as given.
-fn udp4_of(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, len: usize, df: bool) -> Vec<u8> {
+pub(super) fn udp4_of(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, len: usize, df: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let payload = vec![0x5a; len - 28];
     PacketBuilder::ipv4(src.octets(), dst.octets(), ttl).udp(40000, 33333).write(&mut out, &payload).unwrap();
@@ -188,8 +188,9 @@ fn an_expiring_ttl_gets_time_exceeded_quoting_the_packet_as_it_arrived() {
 #[test]
 fn no_error_answers_an_error_a_later_fragment_a_group_or_a_packet_without_df() {
     let gateway = gateway();
-    // IPv4 without DF: to be fragmented (not yet), so dropped — never "fragmentation needed".
-    gateway.assert_dropped(SGI, &plain(&udp4_of(CN4, UE_A4, 64, 1480, false)), DropReason::OverMtu);
+    // IPv4 without DF: fragmented (`fragments.rs`), never "fragmentation needed".
+    let (verdict, _) = gateway.run(SGI, &plain(&udp4_of(CN4, UE_A4, 64, 1480, false)));
+    assert_eq!(verdict, Verdict::Fragment(CORE));
     // An ICMP error (Destination Unreachable) about to expire.
     let mut unreachable = Vec::new();
     PacketBuilder::ipv4(CN4.octets(), UE_A4.octets(), 1)
@@ -318,9 +319,9 @@ fn a_tunnelled_packet_too_big_for_its_egress_is_answered_through_its_tunnel() {
     );
     assert_eq!((tunnel.key, error.kind), (DL_A, (2, 0, 1280)));
     assert_eq!(error.dst, std::net::IpAddr::from(UE_A6));
-    // Without DF: to be fragmented (not yet), never answered.
+    // Without DF: fragmented (`fragments.rs`), never answered.
     let frame = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &udp4_of(UE_B4, CN4, 64, 1400, false)));
-    gateway.assert_dropped(CORE, &frame, DropReason::OverMtu);
+    assert_eq!(gateway.run(CORE, &frame).0, Verdict::Fragment(SGI));
 }
 
 /// A MAG's access port may have only a link-local IPv6 address: it answers the UEs on its link with it, but never

@@ -4,6 +4,7 @@
 mod adversarial;
 mod concurrency;
 mod directions;
+mod fragments;
 mod icmp;
 mod lane;
 mod lookups;
