@@ -74,6 +74,11 @@ pub struct DpdkSection {
     /// Per-lcore mempool cache.
     #[serde(default = "default_mempool_cache")]
     pub mempool_cache: u32,
+    /// Bytes of frame each packet buffer holds (behind its 128-byte headroom): the largest frame a port takes in
+    /// one buffer, and the largest packet reassembly can rebuild. Larger for jumbo frames, or for `net_af_packet`
+    /// ports, whose kernel socket hands over IP fragments already put together (up to 64 KiB).
+    #[serde(default = "default_mbuf_size")]
+    pub mbuf_size: u16,
     #[serde(default = "default_descriptors")]
     pub rx_descriptors: u16,
     #[serde(default = "default_descriptors")]
@@ -449,6 +454,9 @@ fn default_lcores() -> String {
 fn default_mempool_size() -> u32 {
     8191
 }
+fn default_mbuf_size() -> u16 {
+    2048
+}
 fn default_mempool_cache() -> u32 {
     256
 }
@@ -662,6 +670,9 @@ impl Config {
         let d = &self.dpdk;
         if d.lcores.trim().is_empty() {
             return Err(("dpdk.lcores".into(), "must name at least one lcore, e.g. \"0\" or \"0-1\"".into()));
+        }
+        if !(1024..=65535 - 128).contains(&d.mbuf_size) {
+            return Err(("dpdk.mbuf_size".into(), format!("{} is outside 1024..=65407", d.mbuf_size)));
         }
         if d.mempool_size < 1023 {
             return Err(("dpdk.mempool_size".into(), format!("{} is too small; use at least 1023", d.mempool_size)));

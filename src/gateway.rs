@@ -14,7 +14,7 @@ use dataplane::idle::Idler;
 use dataplane::neighbor::CacheTimers;
 use dataplane::nexthop::PortNextHops;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
-use dataplane::reassembly::{Reassembler, ReassemblyConfig};
+use dataplane::reassembly::{Reassembler, ReassemblyConfig, MAX_PIECES};
 use dataplane::tables::UpdateSender;
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{inject_queue, punt_queue, Exit, Worker};
@@ -94,8 +94,12 @@ pub fn run(
         let tx = tx.map_err(|e| e.to_string())?;
         let idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
         let inject = (w == 0).then(|| inject_rx.clone());
+        // Fragments held wait in packet buffers the receive rings then lack: an eighth of the pool over all
+        // workers at most, so fragments that never complete cannot starve the ports.
+        let max_held = (pool.size() as usize / 8 / worker_count).max(MAX_PIECES);
         let reassembly = Reassembler::new(ReassemblyConfig {
             entries: g.reassembly_entries,
+            max_held,
             timeout_ns: g.reassembly_timeout_ms * 1_000_000,
         });
         let pool = Some(Arc::clone(pool));

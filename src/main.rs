@@ -131,6 +131,7 @@ fn run(cli: &Cli, config: &Config, tables: StaticLoad<'_>) -> Result<(), Failure
         let pool = Arc::new(
             Mempool::create(&MempoolConfig {
                 cache_size: config.dpdk.mempool_cache,
+                data_room: config.dpdk.mbuf_size + 128,
                 ..MempoolConfig::new("pmipgw_pool", config.dpdk.mempool_size)
             })
             .map_err(|e| format!("key 'dpdk.mempool_size': {e}"))?,

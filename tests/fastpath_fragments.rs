@@ -70,11 +70,17 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
     let fragments_a =
         outer_fragments6(&tunnelled(PCOA6.into(), LMAA6.into(), 47, &gre_keyed(UL_A, &uplink_a)), &[336, 672]);
     let core: Vec<Vec<u8>> = fragments_b.into_iter().chain([2, 0, 1].map(|i| fragments_a[i].clone())).collect();
-    // Downlink to UE A (room 1452 in its IPv6 tunnel) and to UE B (1472), and uplink from UE B: 1500 bytes each.
+    // Downlink to UE A (room 1452 in its IPv6 tunnel) and to UE B (1472), and uplink from UE B: 1500 bytes each;
+    // and from UE B the first fragment of a larger packet, which its kernel cut at 1500.
     let down_a = sized4(CN4, UE_A4, 1500, 3);
     let down_b = sized4(CN4, UE_B4, 1500, 4);
     let up_b = sized4(UE_B4, CN4, 1500, 5);
-    let inputs: Inputs = [core, vec![frame(&down_a), frame(&down_b)], vec![frame(&up_b)]];
+    let mut first_piece = sized4(UE_B4, CN4, 1500, 6);
+    let (mut header, _) = etherparse::Ipv4Header::from_slice(&first_piece).unwrap();
+    header.more_fragments = true;
+    header.header_checksum = header.calc_header_checksum();
+    first_piece[..20].copy_from_slice(&header.to_bytes());
+    let inputs: Inputs = [core, vec![frame(&down_a), frame(&down_b)], vec![frame(&up_b), frame(&first_piece)]];
     let run = run_both_functions("fragments", &inputs, "", "0");
 
     // The rebuilt packets, decapsulated to the SGi side: whole (length, no fragment bits), byte for byte.
@@ -93,7 +99,7 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
     // 8-byte units: 1432 bytes fill UE A's 1452 less the header, 1448 UE B's 1472).
     let fields = ["gre.key", "ip.id", "ip.flags.mf", "ip.frag_offset", "ip.len", "ip.checksum.status"];
     let core = tshark_fields(&run.tx_pcap("core"), &fields);
-    assert_eq!(core.len(), 6, "{}", run.stdout);
+    assert_eq!(core.len(), 8, "{}", run.stdout);
     let last = |row: &Vec<String>, i: usize| row[i].rsplit(',').next().unwrap().to_string();
     let summary: Vec<(String, String, String, String)> =
         core.iter().map(|row| (row[0].clone(), last(row, 1), last(row, 2), last(row, 3))).collect();
@@ -107,6 +113,9 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
             (key(DL_B), "0x0004".into(), "0".into(), "181".into()),
             (key(UL_B), "0x0005".into(), "1".into(), "0".into()),
             (key(UL_B), "0x0005".into(), "0".into(), "181".into()),
+            // A first fragment cut again: both pieces say more follow.
+            (key(UL_B), "0x0006".into(), "1".into(), "0".into()),
+            (key(UL_B), "0x0006".into(), "1".into(), "181".into()),
         ],
         "{}",
         run.stdout
@@ -119,7 +128,7 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
     for frame in &sent {
         assert!(frame.len() - 14 <= 1500, "{} bytes", frame.len() - 14);
     }
-    for (pair, original) in sent.chunks(2).zip([&down_a, &down_b, &up_b]) {
+    for (pair, original) in sent.chunks(2).zip([&down_a, &down_b, &up_b, &first_piece]) {
         let mut data = Vec::new();
         for frame in pair {
             let sliced = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
@@ -132,9 +141,14 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
         }
         assert_eq!(data, original[20..], "the fragments carry the packet");
     }
-    assert_eq!((run.total("fragmented"), run.total("fragments_sent")), (3, 6));
+    assert_eq!((run.total("fragmented"), run.total("fragments_sent")), (4, 8));
     assert_eq!((run.total("reassembly_fragments"), run.total("reassembled")), (5, 2));
     assert_eq!((run.total("fragments_reassembled"), run.total("reassembly_held")), (5, 0));
-    assert_eq!((run.total("encapsulated"), run.total("decapsulated"), run.total("dropped")), (3, 2, 0));
-    assert!(run.stdout.contains("fragmented 3 packets into 6 fragments"), "{}", run.stdout);
+    assert_eq!(
+        (run.total("encapsulated"), run.total("decapsulated"), run.total("dropped")),
+        (8, 2, 0),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("fragmented 4 packets into 8 fragments"), "{}", run.stdout);
 }

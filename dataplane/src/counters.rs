@@ -79,23 +79,30 @@ pub enum DropReason {
     TxFailed,
     /// The next hop's MAC is not known (yet): neighbour resolution is in progress or failed.
     NextHopUnresolved,
-    /// No packet buffer for a fragment or a reassembled packet: the pool is empty, or its buffers too small.
+    /// No packet buffer for a packet rebuilt from fragments: the pool is empty, or its buffers too small.
     NoBuffer,
+    /// A packet too big for its egress that could not be cut into fragments (no buffer for a piece, more than
+    /// 128 pieces, an offset beyond 65,535): counted after its encapsulated / decapsulated outcome.
+    FragmentFailed,
     /// An outer fragment whose datagram did not complete within the reassembly timeout (or before the worker
     /// stopped).
     ReassemblyTimeout,
-    /// An outer fragment of a new datagram while every reassembly slot it may use is taken.
+    /// An outer fragment of a new datagram while every reassembly slot it may use is taken, or while the worker
+    /// already holds as many fragments as it may.
     ReassemblyTableFull,
     /// An outer fragment overlapping another of its datagram (RFC 5722): the whole datagram is dropped.
     ReassemblyOverlap,
+    /// An outer fragment equal to one already held (the network duplicated it): only the copy is dropped.
+    ReassemblyDuplicate,
     /// An outer fragment that cannot be part of a valid datagram: a length that is not a multiple of 8 before the
-    /// last, beyond 65,535 bytes, beyond another fragment's end, or more fragments than a datagram may have.
+    /// last, beyond 65,535 bytes, beyond another fragment's end, more fragments than a datagram may have, or
+    /// Not-ECT and ECT fragments mixed (RFC 3168 §5.3).
     ReassemblyInvalid,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 35] = [
+    pub const ALL: [DropReason; 37] = [
         DropReason::EthernetTruncated,
         DropReason::UnsupportedEthertype,
         DropReason::MultiSegment,
@@ -127,9 +134,11 @@ impl DropReason {
         DropReason::TxFailed,
         DropReason::NextHopUnresolved,
         DropReason::NoBuffer,
+        DropReason::FragmentFailed,
         DropReason::ReassemblyTimeout,
         DropReason::ReassemblyTableFull,
         DropReason::ReassemblyOverlap,
+        DropReason::ReassemblyDuplicate,
         DropReason::ReassemblyInvalid,
     ];
     pub const COUNT: usize = Self::ALL.len();
@@ -168,9 +177,11 @@ impl DropReason {
             DropReason::TxFailed => "tx-failed",
             DropReason::NextHopUnresolved => "next-hop-unresolved",
             DropReason::NoBuffer => "no-buffer",
+            DropReason::FragmentFailed => "fragment-failed",
             DropReason::ReassemblyTimeout => "reassembly-timeout",
             DropReason::ReassemblyTableFull => "reassembly-table-full",
             DropReason::ReassemblyOverlap => "reassembly-overlap",
+            DropReason::ReassemblyDuplicate => "reassembly-duplicate",
             DropReason::ReassemblyInvalid => "reassembly-invalid",
         }
     }

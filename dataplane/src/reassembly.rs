@@ -17,6 +17,7 @@
 use crate::counters::{DropReason, WorkerCounters};
 use crate::packet::PacketBuf;
 use crate::wire::{checksum, ethernet, ipv4, ipv6};
+use std::hash::{BuildHasher, RandomState};
 
 /// Fragments one datagram may have: a peer splitting one packet for a smaller MTU sends two or three.
 pub const MAX_PIECES: usize = 16;
@@ -28,13 +29,17 @@ const PROBE: usize = 8;
 pub struct ReassemblyConfig {
     /// Datagrams in progress at once, per worker (rounded up to a power of two).
     pub entries: usize,
+    /// Fragments held at once, per worker: each holds a packet buffer, and buffers held here are missing from
+    /// the receive rings, so the gateway keeps this well below its pool (a flood of fragments that never
+    /// complete must not starve the ports).
+    pub max_held: usize,
     /// How long a datagram may take to complete, in nanoseconds of the pipeline's clock.
     pub timeout_ns: u64,
 }
 
 impl Default for ReassemblyConfig {
     fn default() -> Self {
-        ReassemblyConfig { entries: 1024, timeout_ns: 2_000_000_000 }
+        ReassemblyConfig { entries: 1024, max_held: 1024, timeout_ns: 2_000_000_000 }
     }
 }
 
@@ -46,18 +51,6 @@ struct Key {
     id: u32,
     protocol: u8,
     ipv6: bool,
-}
-
-impl Key {
-    fn hash(&self) -> usize {
-        let word = |b: &[u8; 16], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
-        let mut h = u64::from(self.id) ^ u64::from(self.protocol) << 32 ^ u64::from(self.ipv6) << 40;
-        for w in [word(&self.src, 0), word(&self.src, 8), word(&self.dst, 0), word(&self.dst, 8)] {
-            h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            h ^= h >> 29;
-        }
-        h as usize
-    }
 }
 
 /// One fragment as it arrived, with where its parts are.
@@ -78,15 +71,18 @@ struct Slot<P> {
     /// The datagram's data length, once its last fragment has arrived.
     total: Option<usize>,
     received: usize,
+    /// The ECN codepoints its fragments carried, one bit each (RFC 3168 §5.3).
+    ecn_seen: u8,
     pieces: Vec<Piece<P>>,
 }
 
-/// A parsed fragment: its key, where it goes, and whether more follow.
+/// A parsed fragment: its key, where it goes, whether more follow, and its outer ECN field.
 struct Fragment {
     key: Key,
     offset: usize,
     len: usize,
     more: bool,
+    ecn: u8,
     header_end: usize,
     data_at: usize,
 }
@@ -95,6 +91,9 @@ struct Fragment {
 pub struct Reassembler<P> {
     slots: Vec<Slot<P>>,
     timeout_ns: u64,
+    max_held: usize,
+    /// Keys hash with a secret of this table's (SipHash): a sender cannot aim its fragments at one probe window.
+    hasher: RandomState,
     /// Fragments held, and when the table is next searched for expired datagrams.
     held: usize,
     next_scan: u64,
@@ -104,9 +103,23 @@ impl<P: PacketBuf> Reassembler<P> {
     pub fn new(config: ReassemblyConfig) -> Self {
         let entries = config.entries.max(PROBE).next_power_of_two();
         let slots = (0..entries)
-            .map(|_| Slot { key: None, deadline: 0, total: None, received: 0, pieces: Vec::with_capacity(MAX_PIECES) })
+            .map(|_| Slot {
+                key: None,
+                deadline: 0,
+                total: None,
+                received: 0,
+                ecn_seen: 0,
+                pieces: Vec::with_capacity(MAX_PIECES),
+            })
             .collect();
-        Reassembler { slots, timeout_ns: config.timeout_ns, held: 0, next_scan: 0 }
+        Reassembler {
+            slots,
+            timeout_ns: config.timeout_ns,
+            max_held: config.max_held,
+            hasher: RandomState::new(),
+            held: 0,
+            next_scan: 0,
+        }
     }
 
     /// Fragments waiting for the rest of their datagram.
@@ -139,6 +152,24 @@ impl<P: PacketBuf> Reassembler<P> {
             counters.count_drop(DropReason::ReassemblyInvalid);
             return None;
         };
+        let piece = Piece {
+            packet,
+            offset: fragment.offset,
+            len: fragment.len,
+            header_end: fragment.header_end,
+            data_at: fragment.data_at,
+        };
+        // An IPv6 atomic fragment (offset 0, no more to come) is a whole packet: rebuilt alone, never mixed
+        // with fragments that share its identification (RFC 6946 §4).
+        if fragment.offset == 0 && !fragment.more {
+            let rebuilt =
+                rebuild(std::slice::from_ref(&piece), &fragment.key, fragment.len, ecn_mask(fragment.ecn), alloc);
+            return self.finish(rebuilt, 1, counters);
+        }
+        if self.held >= self.max_held {
+            counters.count_drop(DropReason::ReassemblyTableFull);
+            return None;
+        }
         let Some(at) = self.slot_for(&fragment.key, now, counters) else {
             counters.count_drop(DropReason::ReassemblyTableFull);
             return None;
@@ -150,6 +181,11 @@ impl<P: PacketBuf> Reassembler<P> {
             slot.deadline = now.saturating_add(timeout);
         }
         let end = fragment.offset + fragment.len;
+        // RFC 8200 §4.5 lets an exact duplicate go alone instead of taking its datagram with it.
+        if slot.pieces.iter().any(|p| p.offset == fragment.offset && p.len == fragment.len) {
+            counters.count_drop(DropReason::ReassemblyDuplicate);
+            return None;
+        }
         let overlaps = slot.pieces.iter().any(|p| fragment.offset < p.offset + p.len && p.offset < end);
         let beyond_total = slot.total.is_some_and(|total| end > total || (!fragment.more && end != total));
         let last_too_short = !fragment.more && slot.pieces.iter().any(|p| p.offset + p.len > end);
@@ -170,27 +206,28 @@ impl<P: PacketBuf> Reassembler<P> {
             slot.total = Some(end);
         }
         slot.received += fragment.len;
-        slot.pieces.push(Piece {
-            packet,
-            offset: fragment.offset,
-            len: fragment.len,
-            header_end: fragment.header_end,
-            data_at: fragment.data_at,
-        });
+        slot.ecn_seen |= ecn_mask(fragment.ecn);
+        slot.pieces.push(piece);
         self.held += 1;
         if slot.total != Some(slot.received) {
             return None;
         }
-        let count = slot.pieces.len() as u64;
-        match rebuild(slot, alloc) {
-            Some(packet) => {
+        let count = slot.pieces.len();
+        let rebuilt = rebuild(&slot.pieces, &fragment.key, slot.received, slot.ecn_seen, alloc);
+        self.clear(at);
+        self.finish(rebuilt, count, counters)
+    }
+
+    /// Counts a datagram rebuilt from `count` fragments, or dropped with them.
+    fn finish(&mut self, rebuilt: Result<P, DropReason>, count: usize, counters: &WorkerCounters) -> Option<P> {
+        match rebuilt {
+            Ok(packet) => {
                 counters.path.reassembled.add(1);
-                counters.path.fragments_reassembled.add(count);
-                self.clear(at);
+                counters.path.fragments_reassembled.add(count as u64);
                 Some(packet)
             }
-            None => {
-                self.release(at, DropReason::NoBuffer, counters);
+            Err(reason) => {
+                counters.count_drops(reason, count as u64);
                 None
             }
         }
@@ -199,10 +236,10 @@ impl<P: PacketBuf> Reassembler<P> {
     /// The slot holding `key`'s datagram, or a free one for it (an expired datagram's, after dropping it).
     fn slot_for(&mut self, key: &Key, now: u64, counters: &WorkerCounters) -> Option<usize> {
         let mask = self.slots.len() - 1;
-        let start = key.hash();
+        let start = self.hasher.hash_one(key) as usize;
         let mut free = None;
         for i in 0..PROBE {
-            let at = (start + i) & mask;
+            let at = start.wrapping_add(i) & mask;
             let slot = &self.slots[at];
             match &slot.key {
                 Some(k) if k == key && slot.deadline > now => return Some(at),
@@ -257,6 +294,7 @@ impl<P: PacketBuf> Reassembler<P> {
         slot.key = None;
         slot.total = None;
         slot.received = 0;
+        slot.ecn_seen = 0;
     }
 }
 
@@ -265,7 +303,7 @@ fn parse(frame: &[u8]) -> Option<Fragment> {
     const ETH: usize = ethernet::HEADER_LEN;
     let ethertype = u16::from_be_bytes(*crate::wire::array_at::<2>(frame, 12)?);
     let be16 = |at: usize| crate::wire::array_at::<2>(frame, at).map(|b| u16::from_be_bytes(*b));
-    let (key, offset, more, header_end, data_at, end) = match ethertype {
+    let (key, offset, more, ecn, header_end, data_at, end) = match ethertype {
         ethernet::ETHERTYPE_IPV4 => {
             let header = crate::wire::array_at::<{ ipv4::MIN_HEADER_LEN }>(frame, ETH)?;
             let header_len = usize::from(header[0] & 0x0f) * 4;
@@ -279,7 +317,8 @@ fn parse(frame: &[u8]) -> Option<Fragment> {
                 return None;
             }
             let offset = usize::from(field & 0x1fff) * 8;
-            (key, offset, field & 0x2000 != 0, ETH + header_len, ETH + header_len, ETH + total)
+            let ecn = header[1] & 0x03;
+            (key, offset, field & 0x2000 != 0, ecn, ETH + header_len, ETH + header_len, ETH + total)
         }
         ethernet::ETHERTYPE_IPV6 => {
             let header = crate::wire::array_at::<{ ipv6::HEADER_LEN + 8 }>(frame, ETH)?;
@@ -295,7 +334,8 @@ fn parse(frame: &[u8]) -> Option<Fragment> {
             let key = Key { src, dst, id, protocol: fragment[0], ipv6: true };
             let end = ETH + ipv6::HEADER_LEN + usize::from(be16(ETH + 4)?);
             let header_end = ETH + ipv6::HEADER_LEN;
-            (key, usize::from(field & 0xfff8), field & 1 != 0, header_end, header_end + 8, end)
+            let ecn = (header[1] >> 4) & 0x03;
+            (key, usize::from(field & 0xfff8), field & 1 != 0, ecn, header_end, header_end + 8, end)
         }
         _ => return None,
     };
@@ -305,38 +345,69 @@ fn parse(frame: &[u8]) -> Option<Fragment> {
     if end > frame.len() || len == 0 || (more && len % 8 != 0) || offset + len > limit {
         return None;
     }
-    Some(Fragment { key, offset, len, more, header_end, data_at })
+    Some(Fragment { key, offset, len, more, ecn, header_end, data_at })
 }
 
-/// Writes the datagram of a complete `slot` into a new buffer: the first fragment's Ethernet and IP header,
-/// with the fragmentation fields gone, then every fragment's data in place.
-fn rebuild<P: PacketBuf>(slot: &Slot<P>, alloc: impl FnOnce() -> Option<P>) -> Option<P> {
-    let first = slot.pieces.iter().find(|p| p.offset == 0)?;
-    let total = slot.total?;
-    let head = first.packet.data().get(..first.header_end)?;
-    let mut packet = alloc()?;
-    let out = packet.append(head.len() + total)?;
-    out[..head.len()].copy_from_slice(head);
-    for piece in &slot.pieces {
-        let data = piece.packet.data().get(piece.data_at..piece.data_at + piece.len)?;
-        let to = head.len() + piece.offset;
-        out.get_mut(to..to + piece.len)?.copy_from_slice(data);
+/// One bit per ECN codepoint (Not-ECT, ECT(1), ECT(0), CE).
+fn ecn_mask(ecn: u8) -> u8 {
+    1 << (ecn & 0x03)
+}
+
+/// The ECN field of a datagram whose fragments carried the codepoints in `seen` (RFC 3168 §5.3): CE if any
+/// fragment had it, else the first's; `None` when Not-ECT and ECT fragments are mixed, which the RFC says to
+/// drop.
+fn merged_ecn(seen: u8, first: u8) -> Option<u8> {
+    const NOT_ECT: u8 = 1;
+    if seen & NOT_ECT != 0 && seen & !NOT_ECT != 0 {
+        return None;
     }
+    Some(if seen & ecn_mask(3) != 0 { 3 } else { first & 0x03 })
+}
+
+/// Writes the datagram of `pieces` (covering `total` bytes with no gap or overlap) into a new buffer: the first
+/// fragment's Ethernet and IP header, with the fragmentation fields gone and the merged ECN field, then every
+/// fragment's data in place.
+fn rebuild<P: PacketBuf>(
+    pieces: &[Piece<P>],
+    key: &Key,
+    total: usize,
+    ecn_seen: u8,
+    alloc: impl FnOnce() -> Option<P>,
+) -> Result<P, DropReason> {
     const ETH: usize = ethernet::HEADER_LEN;
-    let ip = out.get_mut(ETH..head.len())?;
-    if slot.key.is_some_and(|k| k.ipv6) {
+    let first = pieces.iter().find(|p| p.offset == 0).ok_or(DropReason::ReassemblyInvalid)?;
+    let head = first.packet.data().get(..first.header_end).ok_or(DropReason::ReassemblyInvalid)?;
+    let ip_len = head.len() - ETH;
+    // The first fragment's header may be longer than another's (IPv4 options): the whole must still fit.
+    let length = if key.ipv6 { total } else { ip_len + total };
+    let length = u16::try_from(length).map_err(|_| DropReason::ReassemblyInvalid)?;
+    let first_ecn = if key.ipv6 { (head[ETH + 1] >> 4) & 0x03 } else { head[ETH + 1] & 0x03 };
+    let ecn = merged_ecn(ecn_seen, first_ecn).ok_or(DropReason::ReassemblyInvalid)?;
+    let mut packet = alloc().ok_or(DropReason::NoBuffer)?;
+    let out = packet.append(head.len() + total).ok_or(DropReason::NoBuffer)?;
+    out[..head.len()].copy_from_slice(head);
+    for piece in pieces {
+        let data = piece.packet.data().get(piece.data_at..piece.data_at + piece.len);
+        let to = head.len() + piece.offset;
+        match (data, out.get_mut(to..to + piece.len)) {
+            (Some(data), Some(place)) => place.copy_from_slice(data),
+            _ => return Err(DropReason::ReassemblyInvalid),
+        }
+    }
+    let ip = &mut out[ETH..head.len()];
+    if key.ipv6 {
         // The Fragment header's next header takes its place (RFC 8200 §4.5).
-        let next = *first.packet.data().get(first.header_end)?;
-        ip[6] = next;
-        ip[4..6].copy_from_slice(&(total as u16).to_be_bytes());
+        ip[6] = key.protocol;
+        ip[4..6].copy_from_slice(&length.to_be_bytes());
+        ip[1] = (ip[1] & 0xcf) | ecn << 4;
     } else {
-        let header_len = ip.len();
-        ip[2..4].copy_from_slice(&((header_len + total) as u16).to_be_bytes());
+        ip[1] = (ip[1] & 0xfc) | ecn;
+        ip[2..4].copy_from_slice(&length.to_be_bytes());
         let keep = u16::from_be_bytes([ip[6], ip[7]]) & 0xc000;
         ip[6..8].copy_from_slice(&keep.to_be_bytes());
         ip[10..12].fill(0);
         let sum = checksum::checksum(ip);
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
     }
-    Some(packet)
+    Ok(packet)
 }

@@ -172,15 +172,19 @@ impl Dispatcher<'_> {
         let counters = self.fast_path.counters();
         for (mbuf, &next) in burst.drain().zip(nexts) {
             if let Some(egress) = next.port() {
-                match out.tx_bursts.get_mut(egress) {
-                    // Each rx burst fills a tx burst at most once, and tx bursts are flushed after it.
-                    Some(burst) => {
+                match (out.tx_bursts.get_mut(egress), self.tx.get_mut(egress)) {
+                    (Some(burst), Some(queue)) => {
+                        // Full only after fragments took room (an rx burst alone fills a tx burst at most once):
+                        // send what is there first.
+                        if burst.is_full() {
+                            send(queue, burst, egress, self.fast_path);
+                        }
                         if let Err(mbuf) = burst.push(mbuf) {
                             let _ = out.dropped.push(mbuf);
                             counters.count_drop(DropReason::TxFailed);
                         }
                     }
-                    None => {
+                    _ => {
                         let _ = out.dropped.push(mbuf);
                         counters.count_drop(DropReason::NoEgressPort);
                     }

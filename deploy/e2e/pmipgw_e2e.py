@@ -344,6 +344,9 @@ class Run:
             "eal_args = " + json.dumps(["--no-huge", "--no-shconf", "--no-pci", "-m", "256", "--file-prefix",
                                         self.eal_prefix(gateway), "--log-level", "lib.eal:warning"]),
             "mempool_size = 8191",
+            # net_af_packet's kernel socket hands over IP fragments already put back together (DPDK asks for
+            # defragmenting fan-out): 4 KiB frames and buffers take a 2000-byte ping whole.
+            "mbuf_size = 4096",
             "",
             "[run]",
             'log_level = "info"',
@@ -400,7 +403,7 @@ class Run:
         return "\n".join(lines)
 
     def port(self, name, device, role, keys):
-        lines = ["[[port]]", f'name = "{name}"', f'device = "{device}"', f'devargs = "iface={name}"',
+        lines = ["[[port]]", f'name = "{name}"', f'device = "{device}"', f'devargs = "iface={name},framesz=4096,blocksz=4096"',
                  f'roles = ["{role}"]']
         for key, values in keys.items():
             lines.append(f"{key} = {json.dumps(values)}")
@@ -506,10 +509,10 @@ class Run:
         links = json.loads(self.ip("ue", "-j", "link", "show", "dev", "eth0").stdout)
         return links[0]["address"]
 
-    def ping(self, ns, target, count=3, size=None, wait=2):
+    def ping(self, ns, target, count=3, size=None, wait=2, df=True):
         argv = ["ping", "-n", "-c", str(count), "-i", "0.2", "-W", str(wait)]
         if size is not None:
-            argv += ["-s", str(size), "-M", "do"]
+            argv += ["-s", str(size), "-M", "do" if df else "dont"]
         done = self.sh(argv + [target], ns=ns, check=False, timeout=count * 3 + 10)
         rtts = [float(x) for x in re.findall(r"time=([\d.]+) ms", done.stdout)]
         ttls = [int(x) for x in re.findall(r"ttl=(\d+)", done.stdout)]
@@ -550,6 +553,30 @@ class Run:
                     f"rtt min/avg/max {rtt[0]}/{rtt[1]}/{rtt[2]} ms, ttl {result['ttl']}"
                     + (f" (after {attempts - 1} unanswered warm-up pings)" if attempts > 1 else ""))
         return result
+
+    def fastpath_totals(self, gateway):
+        return ((self.ctl(gateway, "stats").get("dataplane") or {}).get("totals") or {})
+
+    def fragments_step(self, group, target, ue_address):
+        """IPv4 without DF larger than the tunnel carries is cut into fragments, not dropped. A 2000-byte ping
+        each way: the sender's kernel cuts it at its 1500-byte MTU, and the first piece is still too big for the
+        tunnel, so the gateway that puts it in (MAG1 uplink, the LMA downlink) cuts it again inside the tunnel
+        (RFC 4459 §3.2); the receiver puts the pieces together. Runs before path MTU discovery has taught either
+        end the tunnel's MTU, after clearing what an earlier PDN connection taught them."""
+        for ns in ("ue", "pdn"):
+            self.sh(["ip", "-4", "route", "flush", "cache"], ns=ns, check=False)
+        before = {gw: self.fastpath_totals(gw).get("fragmented", 0) for gw in ("mag1", "lma")}
+        for ns, to in (("ue", target), ("pdn", ue_address)):
+            result = self.ping(ns, to, count=3, size=2000, df=False)
+            group["pings"].append(result)
+            if result["received"] != result["sent"]:
+                raise Failed(f"ping -M dont -s 2000 {ns} → {to}: {result['received']} of {result['sent']} answered")
+        cut = {gw: self.fastpath_totals(gw).get("fragmented", 0) - before[gw] for gw in before}
+        group["fragmented"] = cut
+        if not any(cut.values()):
+            raise Failed(f"2000-byte pings without DF went through, but no gateway fragmented: {cut}")
+        self.out.ok(f"ping -M dont -s 2000 ue → {target} and pdn → {ue_address}: 3/3 replies each; "
+                    f"packets fragmented into the tunnel: MAG1 {cut['mag1']}, LMA {cut['lma']}")
 
     def tunnel_mtu(self):
         """The largest packet the MAG-LMA tunnel carries on 1500-byte core links."""
@@ -851,14 +878,17 @@ class Run:
                     self.out.ok(f"IPv6 {address} by SLAAC in {now() - started:.1f} s, default via {router} "
                                 f"(Router Advertisement from the MAG)")
             with self.step(f"{pdn_type}: traffic through MAG1 and the LMA"):
-                # Per family: pings both ways; one that fills the UE's MTU, too big for the tunnel, told the tunnel's
-                # MTU, and one that fills the tunnel's (IP + ICMP headers: 28 / 48 bytes); TCP both ways with the
-                # default MSS, which path MTU discovery brings down to what the tunnel carries.
+                # Per family: pings both ways; for IPv4, 2000-byte pings without DF, fragmented into the tunnel;
+                # one that fills the UE's MTU, too big for the tunnel, told the tunnel's MTU, and one that fills the
+                # tunnel's (IP + ICMP headers: 28 / 48 bytes); TCP both ways with the default MSS, which path MTU
+                # discovery brings down to what the tunnel carries.
                 for wanted, pdn_host, ue_address, headers in ((v4, PDN_V4, "ue_ipv4", 28), (v6, PDN_V6, "ue_ipv6", 48)):
                     if not wanted:
                         continue
                     self.ping_step(group, "ue", pdn_host)
                     self.ping_step(group, "pdn", group[ue_address], warm_up=False)
+                    if headers == 28:
+                        self.fragments_step(group, pdn_host, group[ue_address])
                     self.path_mtu_step(group, pdn_host, headers)
                     self.transfer_step(group, pdn_host, "up", size)
                     self.transfer_step(group, pdn_host, "down", size)

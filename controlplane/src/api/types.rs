@@ -247,11 +247,12 @@ pub struct DataplaneStats {
 /// The fast path's outcomes, summed over workers. Every packet a worker receives is encapsulated, decapsulated,
 /// punted or dropped (an ICMP error sent back counts its packet's drop reason too), or it is an outer fragment
 /// that ends in a rebuilt packet (`fragments_reassembled`), under a `reassembly-*` drop reason, or still waits
-/// (`reassembly_held`); each rebuilt packet then has an outcome of its own. So `rx_packets + reassembled` =
+/// (`reassembly_held`); each rebuilt packet then has an outcome of its own. A packet cut into fragments counts
+/// each piece as encapsulated or decapsulated. So `rx_packets + reassembled + fragments_sent - fragmented` =
 /// `encapsulated + decapsulated + punted + dropped + fragments_reassembled + reassembly_held`, less the drops
-/// that come after an outcome: `tx-failed`, `punt-queue-full`, and `no-buffer` for a packet that could not be
-/// cut into fragments. The bindings' own counters, plus `retired` (those of removed bindings), add up to
-/// `encapsulated` and `decapsulated`.
+/// that come after an outcome: `tx-failed`, `punt-queue-full`, and `fragment-failed` (a packet whose pieces
+/// were counted but which could not be cut: no buffer). The bindings' own counters, plus `retired` (those of
+/// removed bindings), add up to `encapsulated` and `decapsulated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FastpathTotals {
     pub rx_packets: u64,

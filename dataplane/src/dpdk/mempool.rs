@@ -34,6 +34,7 @@ impl MempoolConfig {
 pub struct Mempool {
     raw: NonNull<dpdk_sys::rte_mempool>,
     name: String,
+    size: u32,
 }
 
 // SAFETY: DPDK mempools are multi-producer/multi-consumer by default; the handle is a plain pointer to shared memory.
@@ -60,13 +61,18 @@ impl Mempool {
                 config.socket,
             )
         };
-        NonNull::new(raw).map(|raw| Mempool { raw, name: config.name.clone() }).ok_or_else(|| {
+        NonNull::new(raw).map(|raw| Mempool { raw, name: config.name.clone(), size: config.size }).ok_or_else(|| {
             DpdkError::MempoolCreate { name: config.name.clone(), size: config.size, reason: last_error() }
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Mbufs in the pool, in use or not.
+    pub fn size(&self) -> u32 {
+        self.size
     }
 
     /// Mbufs currently allocated (held by ports' rings, in flight or leaked). Zero after a clean shutdown.

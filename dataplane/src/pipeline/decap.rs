@@ -1,5 +1,6 @@
 //! Stage 3 for GRE: confirm the binding, apply the rest of the receive rules, decapsulate.
 
+use super::fragment::Plan;
 use super::ingress::Pending;
 use super::{BurstContext, Direction, Family, FastPath, Next, Tally};
 use crate::binding::Function;
@@ -47,6 +48,14 @@ impl FastPath {
         if FIT && inner_len > out.mtu {
             return Err(DropReason::OverMtu);
         }
+        // Too big, to be cut (`fragment.rs`): the binding counts the pieces that will leave.
+        let (packets, bytes) = if FIT {
+            (1, inner_len)
+        } else {
+            let ip = frame.get(usize::from(work.inner_at)..).unwrap_or_default();
+            let plan = Plan::new(ip, out.mtu).ok_or(DropReason::OverMtu)?;
+            (plan.pieces, plan.bytes())
+        };
         if !out.reaches(work.family, binding_mac) {
             return Err(DropReason::NextHopUnresolved);
         }
@@ -61,8 +70,8 @@ impl FastPath {
         let data = packet.data_mut();
         out.write_header(work.family, binding_mac, array_at_mut(data, 0).ok_or(DropReason::InnerMalformed)?);
         forward_one_hop(data, work.family, (new_ecn != work.inner_tos & 0x03).then_some(new_ecn))?;
-        tally.decapsulated += 1;
-        self.count_binding(record, direction, inner_len);
+        tally.decapsulated += packets as u64;
+        self.count_binding(record, direction, packets, bytes);
         Ok(Next::forward(out.port))
     }
 

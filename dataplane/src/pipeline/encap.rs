@@ -1,6 +1,7 @@
 //! Stage 3 for plain IP: confirm the binding by UE address, decide, and encapsulate with the record's template.
 
 use super::decap::forward_one_hop;
+use super::fragment::Plan;
 use super::ingress::{unrouted, Pending};
 use super::{BurstContext, Direction, Family, FastPath, Next, Roles, Tally};
 use crate::binding::Function;
@@ -42,6 +43,14 @@ impl FastPath {
         if FIT && overhead + inner_len > out.mtu {
             return Err(DropReason::OverMtu);
         }
+        // Too big, to be cut (`fragment.rs`): the binding counts the pieces that will go into the tunnel.
+        let (packets, bytes) = if FIT {
+            (1, inner_len)
+        } else {
+            let ip = packet.data().get(ethernet::HEADER_LEN..).unwrap_or_default();
+            let plan = Plan::new(ip, out.mtu.saturating_sub(overhead)).ok_or(DropReason::OverMtu)?;
+            (plan.pieces, plan.bytes())
+        };
         if packet.headroom() < overhead {
             return Err(DropReason::NoHeadroom);
         }
@@ -64,8 +73,8 @@ impl FastPath {
         if flags & flag::CHECKSUM_OFFLOAD != 0 {
             packet.request_tx_ipv4_checksum(ethernet::HEADER_LEN as u8, crate::wire::ipv4::MIN_HEADER_LEN as u8);
         }
-        tally.encapsulated += 1;
-        self.count_binding(record, direction, inner_len);
+        tally.encapsulated += packets as u64;
+        self.count_binding(record, direction, packets, bytes);
         Ok(Next::forward(out.port))
     }
 

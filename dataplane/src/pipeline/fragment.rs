@@ -21,6 +21,9 @@ use crate::wire::{ethernet, ipv4};
 /// Pieces one packet may be cut into: a 65,535-byte packet into the smallest MTU the gateway accepts.
 pub const MAX_FRAGMENTS: usize = 128;
 
+/// Why a packet could not be cut: no buffer for a piece (the pipeline checked the rest with [`Plan`]).
+struct CutFailed;
+
 /// Bits of the IPv4 flags / fragment offset word.
 const DONT_FRAGMENT: u16 = 0x4000;
 const MORE_FRAGMENTS: u16 = 0x2000;
@@ -29,8 +32,8 @@ const OFFSET_MASK: u16 = 0x1fff;
 impl FastPath {
     /// Cuts a packet the pipeline marked [`Next::fragment`] into pieces that fit its egress port's MTU and hands
     /// them to `emit` in order, the first in `packet`'s own buffer, the others in buffers from `alloc`. Returns
-    /// the number of pieces; on an error nothing is emitted, the packet is freed and the drop counted under the
-    /// error's reason.
+    /// the number of pieces; on an error nothing is emitted, the packet is freed and the drop counted as
+    /// `fragment-failed` (after the packet's encapsulated / decapsulated outcome, like `tx-failed`).
     pub fn fragment<P: PacketBuf>(
         &self,
         mut packet: P,
@@ -40,7 +43,7 @@ impl FastPath {
     ) -> Result<usize, DropReason> {
         let outcome = match next.fragments() {
             Some((port, layout)) => self.cut(&mut packet, port, layout, &mut alloc),
-            None => Err(DropReason::OverMtu),
+            None => Err(CutFailed),
         };
         match outcome {
             Ok(pieces) => {
@@ -51,9 +54,9 @@ impl FastPath {
                 pieces.into_iter().flatten().for_each(emit);
                 Ok(count)
             }
-            Err(reason) => {
-                self.counters.count_drop(reason);
-                Err(reason)
+            Err(CutFailed) => {
+                self.counters.count_drop(DropReason::FragmentFailed);
+                Err(DropReason::FragmentFailed)
             }
         }
     }
@@ -65,61 +68,98 @@ impl FastPath {
         port: usize,
         layout: Layout,
         alloc: &mut impl FnMut() -> Option<P>,
-    ) -> Result<[Option<P>; MAX_FRAGMENTS], DropReason> {
-        let mtu = usize::from(self.ports.get(port).ok_or(DropReason::NoEgressPort)?.mtu);
+    ) -> Result<[Option<P>; MAX_FRAGMENTS], CutFailed> {
+        let mtu = usize::from(self.ports.get(port).ok_or(CutFailed)?.mtu);
         let at = layout.inner_at();
         let frame = packet.data();
-        let header = frame.get(at..at + ipv4::MIN_HEADER_LEN).ok_or(DropReason::InnerMalformed)?;
-        let header_len = usize::from(header[0] & 0x0f) * 4;
-        let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
-        let flags = u16::from_be_bytes([header[6], header[7]]);
-        if header_len < ipv4::MIN_HEADER_LEN || total < header_len || frame.len() < at + total {
-            return Err(DropReason::InnerMalformed);
-        }
-        if flags & DONT_FRAGMENT != 0 {
-            return Err(DropReason::OverMtu);
-        }
-        let options = frame.get(at + ipv4::MIN_HEADER_LEN..at + header_len).unwrap_or_default();
-        let mut later_header = [0u8; 60];
-        let later_len =
-            later_header_of(frame.get(at..at + ipv4::MIN_HEADER_LEN).unwrap_or_default(), options, &mut later_header);
         // What the egress takes of the inner packet: its MTU less the headers in front (outer IP and GRE).
-        let room = mtu.checked_sub(at - ethernet::HEADER_LEN).ok_or(DropReason::OverMtu)?;
-        let first_data = room.saturating_sub(header_len) & !7;
-        let later_data = room.saturating_sub(later_len) & !7;
-        let data_len = total - header_len;
-        if first_data == 0 || later_data == 0 || first_data >= data_len {
-            return Err(DropReason::OverMtu);
-        }
-        let pieces = 1 + (data_len - first_data).div_ceil(later_data);
-        if pieces > MAX_FRAGMENTS {
-            return Err(DropReason::OverMtu);
-        }
-        let base_offset = usize::from(flags & OFFSET_MASK) * 8;
-        let last_more = flags & MORE_FRAGMENTS;
+        let room = mtu.checked_sub(at - ethernet::HEADER_LEN).ok_or(CutFailed)?;
+        let plan = Plan::new(frame.get(at..).unwrap_or_default(), room).ok_or(CutFailed)?;
+        let Plan { header_len, first_data, later_data, later_len, later_header, data_len, .. } = plan;
         let mut out: [Option<P>; MAX_FRAGMENTS] = std::array::from_fn(|_| None);
         let mut offset = first_data;
-        for slot in out.iter_mut().take(pieces - 1) {
+        for slot in out.iter_mut().take(plan.pieces - 1) {
             let len = later_data.min(data_len - offset);
             let last = offset + len == data_len;
-            let mut piece = alloc().ok_or(DropReason::NoBuffer)?;
-            let bytes = piece.append(at + later_len + len).ok_or(DropReason::NoBuffer)?;
+            let mut piece = alloc().ok_or(CutFailed)?;
+            let bytes = piece.append(at + later_len + len).ok_or(CutFailed)?;
             bytes[..at].copy_from_slice(&frame[..at]);
             bytes[at..at + later_len].copy_from_slice(&later_header[..later_len]);
             let from = at + header_len + offset;
             bytes[at + later_len..].copy_from_slice(&frame[from..from + len]);
-            let more = if last { last_more } else { MORE_FRAGMENTS };
-            finish(bytes, layout, later_len + len, more | ((base_offset + offset) / 8) as u16);
+            let more = if last { plan.last_more } else { MORE_FRAGMENTS };
+            finish(bytes, layout, later_len + len, more | ((plan.base_offset + offset) / 8) as u16);
             *slot = Some(piece);
             offset += len;
         }
         let first_len = at + header_len + first_data;
         let padding = packet.data().len() - first_len;
         if !packet.trim(padding) {
-            return Err(DropReason::InnerMalformed);
+            return Err(CutFailed);
         }
-        finish(packet.data_mut(), layout, header_len + first_data, MORE_FRAGMENTS | (base_offset / 8) as u16);
+        finish(packet.data_mut(), layout, header_len + first_data, MORE_FRAGMENTS | (plan.base_offset / 8) as u16);
         Ok(out)
+    }
+}
+
+/// How an IPv4 packet is cut to fit `room` bytes: the data each piece carries (a multiple of 8 but the last)
+/// and the header of the second and later pieces.
+pub(super) struct Plan {
+    pub pieces: usize,
+    header_len: usize,
+    data_len: usize,
+    first_data: usize,
+    later_data: usize,
+    later_len: usize,
+    later_header: [u8; 60],
+    /// The packet's own offset, and its More Fragments bit, which its last piece keeps (it may be a fragment).
+    base_offset: usize,
+    last_more: u16,
+}
+
+impl Plan {
+    /// The plan for the IPv4 packet at the start of `ip`; `None` when it may not or cannot be cut: DF set, an
+    /// invalid header, an offset that would leave the 13-bit field, more than [`MAX_FRAGMENTS`] pieces, or it
+    /// fits as it is.
+    pub(super) fn new(ip: &[u8], room: usize) -> Option<Plan> {
+        let header = ip.get(..ipv4::MIN_HEADER_LEN)?;
+        let header_len = usize::from(header[0] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        let flags = u16::from_be_bytes([header[6], header[7]]);
+        let base_offset = usize::from(flags & OFFSET_MASK) * 8;
+        // RFC 791 §3.2: the pieces' offsets must stay within the 13-bit field.
+        if header_len < ipv4::MIN_HEADER_LEN || total < header_len || ip.len() < total || base_offset + total > 0xffff {
+            return None;
+        }
+        if flags & DONT_FRAGMENT != 0 {
+            return None;
+        }
+        let options = ip.get(ipv4::MIN_HEADER_LEN..header_len).unwrap_or_default();
+        let mut later_header = [0u8; 60];
+        let later_len = later_header_of(header, options, &mut later_header);
+        let first_data = room.saturating_sub(header_len) & !7;
+        let later_data = room.saturating_sub(later_len) & !7;
+        let data_len = total - header_len;
+        if first_data == 0 || later_data == 0 || first_data >= data_len {
+            return None;
+        }
+        let pieces = 1 + (data_len - first_data).div_ceil(later_data);
+        (pieces <= MAX_FRAGMENTS).then_some(Plan {
+            pieces,
+            header_len,
+            data_len,
+            first_data,
+            later_data,
+            later_len,
+            later_header,
+            base_offset,
+            last_more: flags & MORE_FRAGMENTS,
+        })
+    }
+
+    /// The bytes of IP packet the pieces carry in all: the packet, and a header more for each later piece.
+    pub(super) fn bytes(&self) -> usize {
+        self.header_len + self.data_len + (self.pieces - 1) * self.later_len
     }
 }
 

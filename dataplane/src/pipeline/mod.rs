@@ -441,8 +441,8 @@ impl FastPath {
     /// two adds cost fewer instructions than keeping runs of packets of one binding did (callgrind: 10–26 fewer
     /// per packet with every packet on another binding, 13–18 fewer with all of them on one).
     #[inline(always)]
-    fn count_binding(&self, record: &Record, direction: Direction, bytes: usize) {
-        record.count(direction.way(), 1, bytes as u64);
+    fn count_binding(&self, record: &Record, direction: Direction, packets: usize, bytes: usize) {
+        record.count(direction.way(), packets as u64, bytes as u64);
     }
 }
 

@@ -80,7 +80,7 @@ fn ipv4_without_df_too_big_for_the_tunnel_is_fragmented_inside_it() {
             .collect();
         assert_carry(&inners, &original, 1500 - overhead);
         let after = gateway.snapshot();
-        assert_eq!(after.encapsulated - before.encapsulated, 1, "one packet encapsulated");
+        assert_eq!(after.encapsulated - before.encapsulated, 3, "every piece counts as a packet encapsulated");
         assert_eq!((after.fragmented - before.fragmented, after.fragments_sent - before.fragments_sent), (1, 3));
         assert_eq!(after.total_drops(), before.total_drops());
     }
@@ -160,8 +160,8 @@ fn without_a_buffer_for_the_pieces_the_packet_is_dropped_and_counted() {
     gateway.fast_path.process_burst(SGI, std::slice::from_mut(&mut packet), &mut next);
     let mut emitted = 0;
     let outcome = gateway.fast_path.fragment(packet, next[0], || None, |_| emitted += 1);
-    assert_eq!((outcome, emitted), (Err(DropReason::NoBuffer), 0), "all or nothing");
-    assert_eq!(gateway.snapshot().drops(DropReason::NoBuffer), 1);
+    assert_eq!((outcome, emitted), (Err(DropReason::FragmentFailed), 0), "all or nothing");
+    assert_eq!(gateway.snapshot().drops(DropReason::FragmentFailed), 1);
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn reassemble(
 #[test]
 fn outer_fragments_in_and_out_of_order_are_rebuilt_then_decapsulated() {
     let gateway = Gateway::standard();
-    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, timeout_ns: TIMEOUT });
+    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, max_held: 1024, timeout_ns: TIMEOUT });
     let inner4 = udp4_of(UE_B4, CN4, 64, 1200, true);
     let inner6 = udp4_of(UE_A4, CN4, 64, 1200, true);
     let whole4 = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &inner4));
@@ -279,7 +279,7 @@ fn outer_fragments_in_and_out_of_order_are_rebuilt_then_decapsulated() {
 #[test]
 fn overlapping_fragments_drop_their_whole_datagram() {
     let gateway = Gateway::standard();
-    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, timeout_ns: TIMEOUT });
+    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, max_held: 1024, timeout_ns: TIMEOUT });
     let whole = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &udp4_of(UE_B4, CN4, 64, 1200, true)));
     let mut fragments = split4(&whole, &[512]);
     // A third fragment covering bytes 256..768 of the same datagram.
@@ -297,7 +297,7 @@ fn overlapping_fragments_drop_their_whole_datagram() {
 #[test]
 fn a_datagram_that_does_not_complete_in_time_is_dropped_as_a_timeout() {
     let gateway = Gateway::standard();
-    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, timeout_ns: TIMEOUT });
+    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, max_held: 1024, timeout_ns: TIMEOUT });
     let whole = frame6(PCOA6, LMAA6, 47, &gre_keyed(UL_A, &udp4_of(UE_A4, CN4, 64, 1200, true)));
     let fragments = split6(&whole, &[400, 800]);
     assert!(reassemble(&gateway, &mut table, &fragments[..2], 0).is_none());
@@ -315,7 +315,7 @@ fn a_datagram_that_does_not_complete_in_time_is_dropped_as_a_timeout() {
 #[test]
 fn a_full_table_refuses_new_datagrams_and_keeps_the_ones_it_has() {
     let gateway = Gateway::standard();
-    let mut table = Reassembler::new(ReassemblyConfig { entries: 8, timeout_ns: TIMEOUT });
+    let mut table = Reassembler::new(ReassemblyConfig { entries: 8, max_held: 1024, timeout_ns: TIMEOUT });
     let whole = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &udp4_of(UE_B4, CN4, 64, 1200, true)));
     let fragments = split4(&whole, &[512]);
     for id in 0..9u16 {
@@ -333,7 +333,7 @@ fn a_full_table_refuses_new_datagrams_and_keeps_the_ones_it_has() {
 #[test]
 fn fragments_that_cannot_make_a_datagram_are_invalid() {
     let gateway = Gateway::standard();
-    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, timeout_ns: TIMEOUT });
+    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, max_held: 1024, timeout_ns: TIMEOUT });
     let whole = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &udp4_of(UE_B4, CN4, 64, 1200, true)));
     // A first fragment whose length is not a multiple of 8.
     let odd = split4(&whole, &[500]);
@@ -345,4 +345,65 @@ fn fragments_that_cannot_make_a_datagram_are_invalid() {
     assert!(reassemble(&gateway, &mut table, &[fragments[2].clone(), short_last], 0).is_none());
     assert_eq!(gateway.snapshot().drops(DropReason::ReassemblyInvalid), 3, "both, and the datagram is gone");
     assert_eq!(table.held(), 0);
+}
+
+#[test]
+fn a_duplicate_goes_alone_and_an_atomic_fragment_is_a_packet_of_its_own() {
+    let gateway = Gateway::standard();
+    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, max_held: 1024, timeout_ns: TIMEOUT });
+    let whole = frame6(PCOA6, LMAA6, 47, &gre_keyed(UL_A, &udp4_of(UE_A4, CN4, 64, 1200, true)));
+    let fragments = split6(&whole, &[400, 800]);
+    let with_copy = [fragments[0].clone(), fragments[1].clone(), fragments[1].clone(), fragments[2].clone()];
+    let (verdict, _) = reassemble(&gateway, &mut table, &with_copy, 0).expect("rebuilt despite the copy");
+    assert_eq!(verdict, Verdict::Forward(SGI));
+    assert_eq!(gateway.snapshot().drops(DropReason::ReassemblyDuplicate), 1);
+    // An atomic fragment (offset 0, no more) with the identification of a datagram in progress: rebuilt alone
+    // (RFC 6946), and the datagram goes on.
+    assert!(reassemble(&gateway, &mut table, &fragments[..1], 0).is_none());
+    let atomic = split6(&whole, &[]);
+    let (verdict, _) = reassemble(&gateway, &mut table, &atomic, 0).expect("a packet of its own");
+    assert_eq!(verdict, Verdict::Forward(SGI));
+    let (verdict, _) = reassemble(&gateway, &mut table, &fragments[1..], 0).expect("the datagram completes");
+    assert_eq!(verdict, Verdict::Forward(SGI));
+}
+
+#[test]
+fn a_congestion_mark_on_any_fragment_marks_the_rebuilt_packet() {
+    let gateway = Gateway::standard();
+    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, max_held: 1024, timeout_ns: TIMEOUT });
+    let mut inner = udp4_of(UE_B4, CN4, 64, 1200, true);
+    inner[1] = 0x02; // ECT(0)
+    inner[10..12].fill(0);
+    let sum = crate::wire::checksum::checksum(&inner[..20]);
+    inner[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut whole = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &inner));
+    whole[15] = 0x02; // the outer header copies ECT(0) (RFC 6040)
+    let mut fragments = split4(&whole, &[512]);
+    // A router on the way marks the second fragment CE.
+    fragments[1][15] = 0x03;
+    fragments[1][24..26].fill(0);
+    let sum = crate::wire::checksum::checksum(&fragments[1][14..34]);
+    fragments[1][24..26].copy_from_slice(&sum.to_be_bytes());
+    let (verdict, packet) = reassemble(&gateway, &mut table, &fragments, 0).expect("rebuilt");
+    assert_eq!(verdict, Verdict::Forward(SGI));
+    assert_eq!(packet.data()[15] & 0x03, 0x03, "CE reaches the inner packet (RFC 3168 §5.3, RFC 6040)");
+    // Not-ECT and ECT fragments of one datagram: dropped (RFC 3168 §5.3).
+    let mut mixed = split4(&whole, &[512]);
+    mixed[0][15] = 0;
+    mixed[0][24..26].fill(0);
+    let sum = crate::wire::checksum::checksum(&mixed[0][14..34]);
+    mixed[0][24..26].copy_from_slice(&sum.to_be_bytes());
+    assert!(reassemble(&gateway, &mut table, &mixed, 0).is_none());
+    assert_eq!(gateway.snapshot().drops(DropReason::ReassemblyInvalid), 2);
+}
+
+#[test]
+fn a_worker_holds_no_more_fragments_than_it_may() {
+    let gateway = Gateway::standard();
+    let mut table = Reassembler::new(ReassemblyConfig { entries: 64, max_held: 3, timeout_ns: TIMEOUT });
+    let whole = frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &udp4_of(UE_B4, CN4, 64, 1200, true)));
+    let fragments = split4(&whole, &[256, 512, 768]);
+    assert!(reassemble(&gateway, &mut table, &fragments[..3], 0).is_none());
+    assert!(reassemble(&gateway, &mut table, &fragments[3..], 0).is_none(), "the fourth is refused");
+    assert_eq!((table.held(), gateway.snapshot().drops(DropReason::ReassemblyTableFull)), (3, 1));
 }
