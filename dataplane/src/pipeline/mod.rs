@@ -379,27 +379,36 @@ impl FastPath {
         reason: DropReason,
     ) -> Next {
         if !matches!(work.op, Op::Done(_)) && matches!(reason, DropReason::TtlExpired | DropReason::OverMtu) {
-            let next = if reason == DropReason::OverMtu && may_fragment(work, packet.data()) {
-                self.oversize(context, work, packet)
-            } else {
-                self.answer_with_error(context, work, packet, reason).ok_or(reason)
-            };
-            match next {
-                Ok(next) => return next,
-                Err(reason) => {
-                    self.counters.count_drop(reason);
-                    return Next::drop(reason);
-                }
-            }
+            return self.fragment_or_answer(context, work, packet, reason);
         }
         self.counters.count_drop(reason);
         Next::drop(reason)
     }
 
-    /// An IPv4 packet without DF that is too big for its egress (RFC 791 §2.3, RFC 1812 §5.2.6; the tunnel
-    /// fragments the inner packet, RFC 4459 §3.2): rewritten as if it fitted, for [`FastPath::fragment`] to cut.
+    /// The way on for a packet too big or at the end of its TTL: fragments or an ICMP error, else a drop. Out of
+    /// line, so the forwarding loop carries none of it.
     #[cold]
     #[inline(never)]
+    fn fragment_or_answer<P: PacketBuf>(
+        &self,
+        context: &BurstContext,
+        work: &Pending,
+        packet: &mut P,
+        reason: DropReason,
+    ) -> Next {
+        let next = if reason == DropReason::OverMtu && may_fragment(work, packet.data()) {
+            self.oversize(context, work, packet)
+        } else {
+            self.answer_with_error(context, work, packet, reason).ok_or(reason)
+        };
+        next.unwrap_or_else(|reason| {
+            self.counters.count_drop(reason);
+            Next::drop(reason)
+        })
+    }
+
+    /// An IPv4 packet without DF that is too big for its egress (RFC 791 §2.3, RFC 1812 §5.2.6; the tunnel
+    /// fragments the inner packet, RFC 4459 §3.2): rewritten as if it fitted, for [`FastPath::fragment`] to cut.
     fn oversize<P: PacketBuf>(
         &self,
         context: &BurstContext,
