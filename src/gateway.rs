@@ -284,7 +284,7 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
     if total.fragmented + total.reassembly_fragments != 0 {
         println!(
             "  fragmented {} packets into {} fragments; {} outer fragments in, {} packets rebuilt",
-            total.fragmented, total.fragments_sent, total.reassembly_fragments, total.reassembled
+            total.fragmented, total.fragments, total.reassembly_fragments, total.reassembled
         );
     }
     // Numbered in config order (`binding[i]`, then the bindings file's lines); the table slot is in the JSON.
@@ -347,7 +347,7 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
             "icmp_errors_sent": s.icmp_errors_sent,
             "icmp_rate_limited": s.icmp_rate_limited,
             "fragmented": s.fragmented,
-            "fragments_sent": s.fragments_sent,
+            "fragments": s.fragments,
             "reassembly_fragments": s.reassembly_fragments,
             "reassembled": s.reassembled,
             "fragments_reassembled": s.fragments_reassembled,

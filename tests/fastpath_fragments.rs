@@ -141,7 +141,7 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
         }
         assert_eq!(data, original[20..], "the fragments carry the packet");
     }
-    assert_eq!((run.total("fragmented"), run.total("fragments_sent")), (4, 8));
+    assert_eq!((run.total("fragmented"), run.total("fragments")), (4, 8));
     assert_eq!((run.total("reassembly_fragments"), run.total("reassembled")), (5, 2));
     assert_eq!((run.total("fragments_reassembled"), run.total("reassembly_held")), (5, 0));
     assert_eq!(

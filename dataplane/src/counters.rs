@@ -247,9 +247,10 @@ pub struct PathCounters {
     /// and those the rate limit held back.
     pub icmp_errors_sent: Counter,
     pub icmp_rate_limited: Counter,
-    /// Packets too big for their egress sent as IPv4 fragments, and the fragments that made.
+    /// Packets too big for their egress cut into IPv4 fragments, and the fragments that made (each also counted
+    /// as encapsulated or decapsulated; `fragment-failed` counts a packet whose pieces found no buffer).
     pub fragmented: Counter,
-    pub fragments_sent: Counter,
+    pub fragments: Counter,
     /// Outer fragments taken into reassembly, the datagrams rebuilt from them (each then goes through the
     /// pipeline as one packet), and the fragments those used. A held fragment ends either in a datagram or
     /// under a `reassembly-*` drop reason; `reassembly_held` is a gauge of those still waiting.
@@ -394,7 +395,7 @@ impl WorkerCounters {
             icmp_errors_sent: self.path.icmp_errors_sent.get(),
             icmp_rate_limited: self.path.icmp_rate_limited.get(),
             fragmented: self.path.fragmented.get(),
-            fragments_sent: self.path.fragments_sent.get(),
+            fragments: self.path.fragments.get(),
             reassembly_fragments: self.path.reassembly_fragments.get(),
             reassembled: self.path.reassembled.get(),
             fragments_reassembled: self.path.fragments_reassembled.get(),
@@ -488,7 +489,7 @@ pub struct CountersSnapshot {
     pub icmp_rate_limited: u64,
     /// [`PathCounters`]' fragmentation and reassembly counts.
     pub fragmented: u64,
-    pub fragments_sent: u64,
+    pub fragments: u64,
     pub reassembly_fragments: u64,
     pub reassembled: u64,
     pub fragments_reassembled: u64,
@@ -527,7 +528,7 @@ impl std::ops::AddAssign<&CountersSnapshot> for CountersSnapshot {
         self.icmp_errors_sent += other.icmp_errors_sent;
         self.icmp_rate_limited += other.icmp_rate_limited;
         self.fragmented += other.fragmented;
-        self.fragments_sent += other.fragments_sent;
+        self.fragments += other.fragments;
         self.reassembly_fragments += other.reassembly_fragments;
         self.reassembled += other.reassembled;
         self.fragments_reassembled += other.fragments_reassembled;
@@ -558,7 +559,7 @@ impl fmt::Display for CountersSnapshot {
         writeln!(f, "punted {}", self.punted)?;
         writeln!(f, "icmp errors sent {}, rate-limited {}", self.icmp_errors_sent, self.icmp_rate_limited)?;
         if self.fragmented + self.reassembly_fragments != 0 {
-            writeln!(f, "fragmented {} into {} fragments", self.fragmented, self.fragments_sent)?;
+            writeln!(f, "fragmented {} into {} fragments", self.fragmented, self.fragments)?;
             writeln!(
                 f,
                 "reassembly: {} fragments in, {} datagrams from {} fragments, {} held",

@@ -487,9 +487,13 @@ class SoakRun(e2e.Run):
             lma = gateway == "lma"
             want_up = totals["decapsulated"] if lma else totals["encapsulated"]
             want_down = totals["encapsulated"] if lma else totals["decapsulated"]
-            after_outcome = drops.get("tx-failed", 0) + drops.get("punt-queue-full", 0)
+            after_outcome = drops.get("tx-failed", 0) + drops.get("punt-queue-full", 0) + drops.get("fragment-failed", 0)
             outcomes = totals["encapsulated"] + totals["decapsulated"] + totals["punted"] + totals["dropped"] - \
                 after_outcome
+            # Outer fragments end in a rebuilt packet (which has an outcome of its own) or wait; a packet cut into
+            # fragments counts each piece (the identity of FastpathTotals in controlplane/src/api/types.rs).
+            outcomes += totals.get("fragments_reassembled", 0) + totals.get("reassembly_held", 0)
+            outcomes -= totals.get("reassembled", 0) + totals.get("fragments", 0) - totals.get("fragmented", 0)
             if (up, down) != (want_up, want_down):
                 raise Failed(f"{label}: {gateway}: bindings' uplink {up} / downlink {down} packets (live + removed) "
                              f"!= fast path's {want_up} / {want_down}")

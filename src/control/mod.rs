@@ -530,7 +530,7 @@ impl Control {
             dropped: total.total_drops(),
             icmp_errors_sent: total.icmp_errors_sent,
             fragmented: total.fragmented,
-            fragments_sent: total.fragments_sent,
+            fragments: total.fragments,
             reassembled: total.reassembled,
             fragments_reassembled: total.fragments_reassembled,
             reassembly_held: total.reassembly_held,

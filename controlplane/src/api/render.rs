@@ -185,7 +185,7 @@ fn dataplane_text(d: &DataplaneStats) -> String {
     if f.fragmented + f.reassembled + f.reassembly_held != 0 {
         out.push_str(&format!(
             "fragmented {} packets into {} fragments; rebuilt {} packets from {} outer fragments, {} waiting\n",
-            f.fragmented, f.fragments_sent, f.reassembled, f.fragments_reassembled, f.reassembly_held
+            f.fragmented, f.fragments, f.reassembled, f.fragments_reassembled, f.reassembly_held
         ));
     }
     out.push_str("\ndrops by reason:\n");

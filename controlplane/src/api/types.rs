@@ -248,10 +248,10 @@ pub struct DataplaneStats {
 /// punted or dropped (an ICMP error sent back counts its packet's drop reason too), or it is an outer fragment
 /// that ends in a rebuilt packet (`fragments_reassembled`), under a `reassembly-*` drop reason, or still waits
 /// (`reassembly_held`); each rebuilt packet then has an outcome of its own. A packet cut into fragments counts
-/// each piece as encapsulated or decapsulated. So `rx_packets + reassembled + fragments_sent - fragmented` =
+/// each piece as encapsulated or decapsulated. So `rx_packets + reassembled + fragments - fragmented` =
 /// `encapsulated + decapsulated + punted + dropped + fragments_reassembled + reassembly_held`, less the drops
 /// that come after an outcome: `tx-failed`, `punt-queue-full`, and `fragment-failed` (a packet whose pieces
-/// were counted but which could not be cut: no buffer). The bindings' own counters, plus `retired` (those of
+/// were counted but found no buffer). The bindings' own counters, plus `retired` (those of
 /// removed bindings), add up to `encapsulated` and `decapsulated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FastpathTotals {
@@ -261,11 +261,11 @@ pub struct FastpathTotals {
     pub punted: u64,
     pub dropped: u64,
     pub icmp_errors_sent: u64,
-    /// Packets sent as IPv4 fragments, and how many fragments that made.
+    /// Packets cut into IPv4 fragments, and how many fragments that made.
     #[serde(default)]
     pub fragmented: u64,
     #[serde(default)]
-    pub fragments_sent: u64,
+    pub fragments: u64,
     /// Packets rebuilt from outer fragments, the fragments they took, and the fragments waiting.
     #[serde(default)]
     pub reassembled: u64,

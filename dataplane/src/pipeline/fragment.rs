@@ -48,8 +48,6 @@ impl FastPath {
         match outcome {
             Ok(pieces) => {
                 let count = pieces.iter().flatten().count() + 1;
-                self.counters.path.fragmented.add(1);
-                self.counters.path.fragments_sent.add(count as u64);
                 emit(packet);
                 pieces.into_iter().flatten().for_each(emit);
                 Ok(count)

@@ -421,8 +421,12 @@ impl FastPath {
             Op::Plain => self.encapsulate::<P, false>(context, work, packet, &mut tally)?,
             Op::Done(next) => return Ok(next),
         };
+        // The pipeline counted the pieces it planned (each a packet into or out of the tunnel).
+        let pieces = tally.encapsulated + tally.decapsulated;
         self.counters.path.encapsulated.add(tally.encapsulated);
         self.counters.path.decapsulated.add(tally.decapsulated);
+        self.counters.path.fragmented.add(1);
+        self.counters.path.fragments.add(pieces);
         let port = next.port().ok_or(DropReason::NoEgressPort)?;
         let layout = match (work.op, packet.data().get(12..14)) {
             (Op::Gre, _) => Layout::Plain,
