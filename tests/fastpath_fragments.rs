@@ -1,5 +1,5 @@
 //! Golden test: the real gateway on net_pcap ports cuts IPv4 packets without DF that are too big for their tunnel
-//! into fragments inside the tunnel, and rebuilds outer fragments (IPv4 and IPv6, in and out of order) before
+//! into fragments inside the tunnel, and those too big for the port they leave the tunnel by at that port, and rebuilds outer fragments (IPv4 and IPv6, in and out of order) before
 //! decapsulating them. tshark reads every header and checksum, the rebuilt packets
 //! leave byte for byte as they were sent, and etherparse puts the fragments together again.
 
@@ -69,7 +69,10 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
     fragments_b.reverse();
     let fragments_a =
         outer_fragments6(&tunnelled(PCOA6.into(), LMAA6.into(), 47, &gre_keyed(UL_A, &uplink_a)), &[336, 672]);
-    let core: Vec<Vec<u8>> = fragments_b.into_iter().chain([2, 0, 1].map(|i| fragments_a[i].clone())).collect();
+    let mut core: Vec<Vec<u8>> = fragments_b.into_iter().chain([2, 0, 1].map(|i| fragments_a[i].clone())).collect();
+    // And from UE A, 1400 bytes in one tunnel packet: decapsulated, too big for SGi's MTU of 1280, cut there.
+    let uplink_big = sized4(UE_A4, CN4, 1400, 7);
+    core.push(tunnelled(PCOA6.into(), LMAA6.into(), 47, &gre_keyed(UL_A, &uplink_big)));
     // Downlink to UE A (room 1452 in its IPv6 tunnel) and to UE B (1472), and uplink from UE B: 1500 bytes each;
     // and from UE B the first fragment of a larger packet, which its kernel cut at 1500.
     let down_a = sized4(CN4, UE_A4, 1500, 3);
@@ -81,7 +84,7 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
     header.header_checksum = header.calc_header_checksum();
     first_piece[..20].copy_from_slice(&header.to_bytes());
     let inputs: Inputs = [core, vec![frame(&down_a), frame(&down_b)], vec![frame(&up_b), frame(&first_piece)]];
-    let run = run_both_functions("fragments", &inputs, "", "0");
+    let run = run_both_functions_with_ports("fragments", &inputs, "", ["", "mtu = 1280", ""], "0");
 
     // The rebuilt packets, decapsulated to the SGi side: whole (length, no fragment bits), byte for byte.
     let sgi = tshark_fields(
@@ -90,10 +93,20 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
     );
     let (ue_b, ue_a) = (UE_B4.to_string(), UE_A4.to_string());
     let whole = |src: &str| vec![src.to_string(), "1000".into(), "0".into(), "0".into(), "1".into()];
-    assert_eq!(sgi, vec![whole(&ue_b), whole(&ue_a)], "{}", run.stdout);
-    for (sent, original) in run.sent("sgi").iter().zip([&uplink_b, &uplink_a]) {
+    let piece = |len: &str, more: &str, offset: &str| {
+        vec![ue_a.clone(), len.to_string(), more.to_string(), offset.to_string(), "1".into()]
+    };
+    // UE A's 1400 bytes in two: 1256 bytes of data fill 1280 less the header (157 units of 8), 124 follow. They
+    // leave first: packets rebuilt from fragments go through the pipeline after the burst their last piece came in.
+    let expected = vec![piece("1276", "1", "0"), piece("144", "0", "157"), whole(&ue_b), whole(&ue_a)];
+    assert_eq!(sgi, expected, "{}", run.stdout);
+    let sent = run.sent("sgi");
+    for (sent, original) in sent[2..].iter().zip([&uplink_b, &uplink_a]) {
         assert_eq!(sent[14..], forwarded(original), "the inner packet, one hop on");
     }
+    let rejoined = [&sent[0][14 + 20..], &sent[1][14 + 20..]].concat();
+    assert_eq!(rejoined, uplink_big[20..], "the pieces carry the packet");
+    assert!(sent[..2].iter().all(|frame| frame[..6] == NEXT_HOP[1]), "to the SGi next hop");
 
     // On core: two fragments each, in the tunnels with the right keys, every checksum good, offsets in order (in
     // 8-byte units: 1432 bytes fill UE A's 1452 less the header, 1448 UE B's 1472).
@@ -141,14 +154,14 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
         }
         assert_eq!(data, original[20..], "the fragments carry the packet");
     }
-    assert_eq!((run.total("fragmented"), run.total("fragments")), (4, 8));
+    assert_eq!((run.total("fragmented"), run.total("fragments")), (5, 10));
     assert_eq!((run.total("reassembly_fragments"), run.total("reassembled")), (5, 2));
     assert_eq!((run.total("fragments_reassembled"), run.total("reassembly_held")), (5, 0));
     assert_eq!(
         (run.total("encapsulated"), run.total("decapsulated"), run.total("dropped")),
-        (8, 2, 0),
+        (8, 4, 0),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("fragmented 4 packets into 8 fragments"), "{}", run.stdout);
+    assert!(run.stdout.contains("fragmented 5 packets into 10 fragments"), "{}", run.stdout);
 }
