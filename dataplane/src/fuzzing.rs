@@ -13,6 +13,7 @@
 use crate::binding::{Binding, Function, TunnelEndpoints};
 use crate::packet::{PacketBuf, RxChecksum, VecPacket};
 use crate::pipeline::{Clock, FastPath, Next, PipelineConfig, PortConfig, Roles, Verdict};
+use crate::reassembly::{Reassembler, ReassemblyConfig};
 use crate::tables::{TableConfig, UpdateSender};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv4::{self, OuterIpv4};
@@ -35,6 +36,7 @@ const PCOA4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub struct Fixture {
     _sender: UpdateSender,
     fast_path: FastPath,
+    reassembly: std::sync::Mutex<Reassembler<VecPacket>>,
 }
 
 impl Fixture {
@@ -68,7 +70,8 @@ impl Fixture {
         }
         let tables = sender.add_worker().expect("a worker");
         let fast_path = FastPath::new(&config, tables).expect("a valid pipeline config");
-        Fixture { _sender: sender, fast_path }
+        let reassembly = std::sync::Mutex::new(Reassembler::new(ReassemblyConfig::default()));
+        Fixture { _sender: sender, fast_path, reassembly }
     }
 
     /// Runs `frame` on every port with every NIC checksum verdict and checks the invariants; panics on a violation.
@@ -90,14 +93,23 @@ impl Fixture {
         let Some((&pick, rest)) = data.split_first() else { return };
         let ttl = pick % 4;
         let key = [0x0a0b_0c0d, 0x0a0b_0c0e, 0x0001_0001, 0x0001_0002][usize::from(pick >> 6)];
-        let inner4 = ipv4([10, 45, 0, 2 + (pick & 1)], [203, 0, 113, 53], 17, ttl, rest);
-        let towards4 = ipv4([203, 0, 113, 53], [10, 45, 0, 2 + (pick & 1)], 1, ttl, rest);
+        let mut inner4 = ipv4([10, 45, 0, 2 + (pick & 1)], [203, 0, 113, 53], 17, ttl, rest);
+        let mut towards4 = ipv4([203, 0, 113, 53], [10, 45, 0, 2 + (pick & 1)], 1, ttl, rest);
+        if pick & 0x04 != 0 {
+            // Without DF: a packet too big for where it goes is cut into fragments.
+            clear_dont_fragment(&mut inner4);
+            clear_dont_fragment(&mut towards4);
+        }
         let ue_a6 = Ipv6Addr::new(0x2001, 0xdb8, 0xaaaa, 1, 0, 0, 0, 1);
         let inner6 = ipv6(ue_a6, Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1), 58, rest);
         self.check(&ethernet(0x0800, &inner4));
         self.check(&ethernet(0x0800, &towards4));
         self.check(&ethernet(0x86dd, &inner6));
-        self.check(&ethernet(0x0800, &ipv4([192, 0, 2, 1], [198, 51, 100, 1], 47, 64, &gre(key, 0x0800, &inner4))));
+        let tunnelled4 = ethernet(0x0800, &ipv4([192, 0, 2, 1], [198, 51, 100, 1], 47, 64, &gre(key, 0x0800, &inner4)));
+        self.check(&tunnelled4);
+        if pick & 0x08 != 0 {
+            self.check_reassembly(&tunnelled4, usize::from(pick >> 4) * 8 + 8);
+        }
         self.check(&ethernet(0x86dd, &ipv6(PCOA6, LMAA6, 47, &gre(key, 0x86dd, &inner6))));
         self.check(&ethernet(0x86dd, &ipv6(LMAA6, PCOA6, 47, &gre(key, 0x0800, &towards4))));
         // And raw bytes as the inner packet of a tunnel (inner headers of any shape).
@@ -157,6 +169,50 @@ impl Fixture {
 }
 
 impl Fixture {
+    /// `whole` (an IPv4 frame for a tunnel address) cut into two outer fragments at payload byte `cut`: each goes
+    /// to reassembly unchanged, and the packet rebuilt from them, second first, is `whole` byte for byte and
+    /// gets the same verdict.
+    fn check_reassembly(&self, whole: &[u8], cut: usize) {
+        let payload_len = whole.len().saturating_sub(34);
+        if cut >= payload_len {
+            return;
+        }
+        let piece = |from: usize, to: usize, more: bool| {
+            let mut frame = whole[..34].to_vec();
+            frame[16..18].copy_from_slice(&((20 + to - from) as u16).to_be_bytes());
+            let field =
+                (u16::from_be_bytes([whole[20], whole[21]]) & 0x4000) | u16::from(more) << 13 | (from / 8) as u16;
+            frame[20..22].copy_from_slice(&field.to_be_bytes());
+            frame[24..26].fill(0);
+            let sum = crate::wire::checksum::checksum(&frame[14..34]);
+            frame[24..26].copy_from_slice(&sum.to_be_bytes());
+            frame.extend_from_slice(&whole[34 + from..34 + to]);
+            frame
+        };
+        let run = Run { port: CORE, nic: RxChecksum::Unknown, verdict: Verdict::Reassemble, frame: whole };
+        let mut rebuilt = None;
+        let mut table = self.reassembly.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for fragment in [piece(cut, payload_len, false), piece(0, cut, true)] {
+            let mut packet = VecPacket::new(&fragment);
+            let verdict = self.fast_path.process(CORE, &mut packet);
+            assert_eq!(verdict, Verdict::Reassemble, "an outer fragment goes to reassembly: {run}");
+            assert_eq!(packet.data(), fragment, "unchanged: {run}");
+            let counters = self.fast_path.counters();
+            if let Some(packet) = table.add(packet, 0, counters, || Some(VecPacket::new(&[]))) {
+                rebuilt = Some(packet);
+            }
+        }
+        let mut rebuilt = rebuilt.unwrap_or_else(|| panic!("two fragments make the packet: {run}"));
+        assert_eq!(rebuilt.data(), whole, "rebuilt byte for byte: {run}");
+        assert_eq!(table.held(), 0, "{run}");
+        let mut original = VecPacket::new(whole);
+        let expected = self.fast_path.process(CORE, &mut original);
+        let mut next = [Next::PUNT];
+        self.fast_path.process_reassembled(CORE, std::slice::from_mut(&mut rebuilt), &mut next);
+        assert_eq!(next[0].verdict(), expected, "the rebuilt packet fares as the whole one: {run}");
+        assert_eq!(rebuilt.data(), original.data(), "and leaves the same: {run}");
+    }
+
     /// An oversized packet cut into fragments: each fits the port's MTU and reads right, and their data, in
     /// order at their offsets, is the packet's.
     /// The pipeline counted the pieces it planned: `counted`.
@@ -325,6 +381,16 @@ fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, payload: &[u8]) -> Vec<u8
     let payload_len = payload.len().min(0xffff) as u16;
     ipv6::write_header(&mut header, &OuterIpv6 { src, dst, next_header, hop_limit: 64, ecn: 0, payload_len });
     [&header[..], payload].concat()
+}
+
+/// Clears an IPv4 header's DF bit and makes its checksum right again.
+fn clear_dont_fragment(ip: &mut [u8]) {
+    if ip.len() >= ipv4::MIN_HEADER_LEN {
+        ip[6] &= !0x40;
+        ip[10..12].fill(0);
+        let sum = crate::wire::checksum::checksum(&ip[..ipv4::MIN_HEADER_LEN]);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    }
 }
 
 fn ethernet(ethertype: u16, l3: &[u8]) -> Vec<u8> {
