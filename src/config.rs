@@ -255,6 +255,13 @@ pub struct GatewaySection {
     pub reassembly_entries: usize,
     #[serde(default = "default_reassembly_timeout_ms")]
     pub reassembly_timeout_ms: u64,
+    /// Signalling each peer may send to the control thread, per second and per worker, in bursts of up to
+    /// `signalling_burst_per_peer`; the rest is dropped in the worker and counted for that peer, so a storm from
+    /// one peer never crowds another's PBUs out of the punt queue. 0: no limit.
+    #[serde(default = "default_signalling_rate_per_peer")]
+    pub signalling_rate_per_peer: u32,
+    #[serde(default = "default_signalling_burst_per_peer")]
+    pub signalling_burst_per_peer: u32,
 }
 
 impl Default for GatewaySection {
@@ -271,6 +278,8 @@ impl Default for GatewaySection {
             punt_queue_depth: default_punt_queue_depth(),
             reassembly_entries: default_reassembly_entries(),
             reassembly_timeout_ms: default_reassembly_timeout_ms(),
+            signalling_rate_per_peer: default_signalling_rate_per_peer(),
+            signalling_burst_per_peer: default_signalling_burst_per_peer(),
         }
     }
 }
@@ -492,6 +501,12 @@ fn default_reassembly_entries() -> usize {
 }
 fn default_reassembly_timeout_ms() -> u64 {
     dataplane::reassembly::ReassemblyConfig::default().timeout_ns / 1_000_000
+}
+fn default_signalling_rate_per_peer() -> u32 {
+    dataplane::admission::AdmissionConfig::default().rate
+}
+fn default_signalling_burst_per_peer() -> u32 {
+    dataplane::admission::AdmissionConfig::default().burst
 }
 fn default_punt_queue_depth() -> usize {
     1024
@@ -870,6 +885,9 @@ impl Config {
                 "gateway.reassembly_timeout_ms".into(),
                 format!("{} is outside 1..=60000 (RFC 8200 §4.5: 60 s at most)", g.reassembly_timeout_ms),
             ));
+        }
+        if g.signalling_burst_per_peer == 0 {
+            return Err(("gateway.signalling_burst_per_peer".into(), "must be at least 1".into()));
         }
         if g.lmaa.is_empty() && g.proxy_coa.is_empty() {
             return Err(("gateway.lmaa".into(), "the fast path needs at least one LMAA or Proxy-CoA".into()));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use dataplane::admission::{Admission, AdmissionConfig};
 use dataplane::binding::{Binding, BindingId, Function};
 use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason};
 use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Mempool, Port};
@@ -44,6 +45,9 @@ pub struct Outcome {
     pub bindings: Vec<(usize, BindingId, Binding, BindingSnapshot)>,
     /// Packets the control thread received from the workers.
     pub punts_received: u64,
+    /// Signalling admitted and rate-limited per source address (`None`: the sources that shared the overflow
+    /// bucket), over all workers.
+    pub admission: std::collections::BTreeMap<Option<std::net::IpAddr>, (u64, u64)>,
     /// With `[lma]` / `[mag]`: what the control thread did, and the procedures' own statistics.
     pub control: Option<(ControlStats, Option<controlplane::api::Stats>)>,
 }
@@ -78,6 +82,7 @@ pub fn run(
     let policy = config.idle_policy();
     let (punt_tx, punt_rx) = punt_queue(g.punt_queue_depth);
     let mut all_counters = Vec::new();
+    let mut admissions = Vec::new();
     let mut handles = Vec::new();
     for w in 0..worker_count {
         let table = tables.add_worker().map_err(|e| e.to_string())?;
@@ -103,11 +108,15 @@ pub fn run(
             timeout_ns: g.reassembly_timeout_ms * 1_000_000,
         });
         let pool = Some(Arc::clone(pool));
-        let worker = Worker { fast_path, rx, tx, punt: punt_tx.clone(), inject, idler, pool, reassembly };
+        let admission =
+            Admission::new(AdmissionConfig { rate: g.signalling_rate_per_peer, burst: g.signalling_burst_per_peer });
+        admissions.push(Arc::clone(&admission));
+        let punt = punt_tx.clone();
+        let worker = Worker { fast_path, rx, tx, punt, admission, inject, idler, pool, reassembly };
         handles.push(launch(eal, lcores.get(w).copied(), worker, Arc::clone(stop))?);
     }
     drop(punt_tx);
-    let counters = CountersHandle::new(all_counters);
+    let counters = CountersHandle::new(all_counters).with_admissions(admissions);
     tracing::info!(
         workers = worker_count,
         ?lcores,
@@ -158,6 +167,7 @@ pub fn run(
         total: counters.total(),
         bindings: report,
         punts_received,
+        admission: counters.peer_admission(),
         control,
     })
 }
@@ -281,6 +291,10 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
     if total.icmp_errors_sent + total.icmp_rate_limited != 0 {
         println!("  icmp errors sent {}, rate-limited {}", total.icmp_errors_sent, total.icmp_rate_limited);
     }
+    for (peer, (admitted, limited)) in outcome.admission.iter().filter(|(_, (_, limited))| *limited != 0) {
+        let peer = peer.map_or("other sources".to_string(), |p| p.to_string());
+        println!("  signalling from {peer}: {admitted} admitted, {limited} over its share (signalling-rate-limited)");
+    }
     if total.fragmented + total.reassembly_fragments != 0 {
         println!(
             "  fragmented {} packets into {} fragments; {} outer fragments in, {} packets rebuilt",
@@ -372,6 +386,10 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
             "downlink_packets": t.downlink_packets, "downlink_bytes": t.downlink_bytes,
         })).collect::<Vec<_>>(),
         "punts_received": outcome.punts_received,
+        "signalling_admission": outcome.admission.iter().map(|(peer, (admitted, limited))| json!({
+            "peer": peer.map_or("other".to_string(), |p| p.to_string()),
+            "admitted": admitted, "rate_limited": limited,
+        })).collect::<Vec<_>>(),
         "control": outcome.control.as_ref().map(|(control, stats)| json!({ "thread": control, "procedures": stats })),
     })
 }

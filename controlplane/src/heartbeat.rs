@@ -230,6 +230,9 @@ impl Heartbeats {
                 restart_counter: p.restart_counter,
                 requests_sent: p.requests_sent,
                 responses_received: p.responses_received,
+                // The workers count these; the gateway fills them in.
+                signalling_admitted: 0,
+                signalling_rate_limited: 0,
             })
             .collect()
     }

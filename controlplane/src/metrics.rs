@@ -77,6 +77,23 @@ pub fn render(stats: &Stats, peers: &[PeerView]) -> String {
     for p in peers {
         e.sample("pmipgw_peer_missing_heartbeats", &[("peer", &p.address.to_string())], u64::from(p.missing));
     }
+    e.family(
+        "pmipgw_peer_signalling_admitted_total",
+        "counter",
+        "Signalling from each peer passed to the control thread.",
+    );
+    for p in peers {
+        e.sample("pmipgw_peer_signalling_admitted_total", &[("peer", &p.address.to_string())], p.signalling_admitted);
+    }
+    e.family(
+        "pmipgw_peer_signalling_rate_limited_total",
+        "counter",
+        "Signalling from each peer dropped beyond its share (gateway.signalling_rate_per_peer).",
+    );
+    for p in peers {
+        let peer = p.address.to_string();
+        e.sample("pmipgw_peer_signalling_rate_limited_total", &[("peer", &peer)], p.signalling_rate_limited);
+    }
     e.family("pmipgw_peer_restart_counter", "gauge", "Last Restart Counter each peer reported.");
     for p in peers {
         if let Some(rc) = p.restart_counter {
@@ -244,6 +261,8 @@ mod tests {
             restart_counter: Some(6),
             requests_sent: 10,
             responses_received: 9,
+            signalling_admitted: 12,
+            signalling_rate_limited: 4,
         }
     }
 

@@ -4,6 +4,7 @@
 //! read-modify-write — which is correct because exactly one thread (the owning worker) writes it. Readers get a
 //! value that is at most a few packets old. Groups written together sit in their own cache lines.
 
+use crate::admission::Admission;
 use crate::binding::BindingId;
 use crate::tables::Records;
 use std::fmt;
@@ -75,6 +76,9 @@ pub enum DropReason {
     NoEgressPort,
     /// The control thread's punt queue was full.
     PuntQueueFull,
+    /// Signalling beyond its sender's share (`gateway.signalling_rate_per_peer`): a storm from one peer is cut
+    /// in the worker, before it can crowd the others out of the punt queue.
+    SignallingRateLimited,
     /// The egress port's transmit queue did not take the packet.
     TxFailed,
     /// The next hop's MAC is not known (yet): neighbour resolution is in progress or failed.
@@ -102,7 +106,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 37] = [
+    pub const ALL: [DropReason; 38] = [
         DropReason::EthernetTruncated,
         DropReason::UnsupportedEthertype,
         DropReason::MultiSegment,
@@ -131,6 +135,7 @@ impl DropReason {
         DropReason::NoHeadroom,
         DropReason::NoEgressPort,
         DropReason::PuntQueueFull,
+        DropReason::SignallingRateLimited,
         DropReason::TxFailed,
         DropReason::NextHopUnresolved,
         DropReason::NoBuffer,
@@ -174,6 +179,7 @@ impl DropReason {
             DropReason::NoHeadroom => "no-headroom",
             DropReason::NoEgressPort => "no-egress-port",
             DropReason::PuntQueueFull => "punt-queue-full",
+            DropReason::SignallingRateLimited => "signalling-rate-limited",
             DropReason::TxFailed => "tx-failed",
             DropReason::NextHopUnresolved => "next-hop-unresolved",
             DropReason::NoBuffer => "no-buffer",
@@ -417,11 +423,30 @@ impl WorkerCounters {
 #[derive(Clone, Debug, Default)]
 pub struct CountersHandle {
     workers: Vec<Arc<WorkerCounters>>,
+    admissions: Vec<Arc<Admission>>,
 }
 
 impl CountersHandle {
     pub fn new(workers: Vec<Arc<WorkerCounters>>) -> Self {
-        CountersHandle { workers }
+        CountersHandle { workers, admissions: Vec::new() }
+    }
+
+    /// With the workers' signalling admission tables, for [`CountersHandle::peer_admission`].
+    pub fn with_admissions(mut self, admissions: Vec<Arc<Admission>>) -> Self {
+        self.admissions = admissions;
+        self
+    }
+
+    /// Signalling admitted and rate-limited per source address over all workers (`None`: sources that shared
+    /// the overflow bucket).
+    pub fn peer_admission(&self) -> std::collections::BTreeMap<Option<std::net::IpAddr>, (u64, u64)> {
+        let mut peers = std::collections::BTreeMap::new();
+        for peer in self.admissions.iter().flat_map(|a| a.peers()) {
+            let entry: &mut (u64, u64) = peers.entry(peer.address).or_default();
+            entry.0 += peer.admitted;
+            entry.1 += peer.limited;
+        }
+        peers
     }
 
     /// One snapshot per worker, in worker order.

@@ -17,6 +17,7 @@
 //! - [`worker`]: the poll loop of one core: rx burst → pipeline → tx per port / punt / free, updates between bursts.
 #![deny(unsafe_code)]
 
+pub mod admission;
 pub mod binding;
 pub mod counters;
 #[allow(unsafe_code)]

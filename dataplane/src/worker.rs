@@ -1,13 +1,14 @@
 //! A worker: one poll loop on one core. Between bursts it applies table updates; each rx burst goes through the
 //! pipeline, and the verdicts become one tx burst per egress port, punts to the control thread, or frees.
 
+use crate::admission::Admission;
 use crate::counters::DropReason;
 use crate::dpdk::{cpu_cycles, Burst, Mbuf, Mempool, RxQueue, TxQueue, MAX_BURST};
 use crate::idle::Idler;
 use crate::packet::PacketBuf;
 use crate::pipeline::{FastPath, Next};
 use crate::reassembly::Reassembler;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,26 +22,47 @@ pub struct Punted {
     pub mbuf: Mbuf,
 }
 
-/// A bounded queue from the workers to the control thread, `depth` packets deep.
-pub fn punt_queue(depth: usize) -> (Sender<Punted>, PuntReceiver) {
-    let (sender, receiver) = crossbeam_channel::bounded(depth);
-    (sender, PuntReceiver(receiver))
+/// The queues from the workers to the control thread, each `depth` packets deep: signalling in one, everything
+/// else (ARP, NDP, echo) in the other, so that a flood of either never drops the other.
+pub fn punt_queue(depth: usize) -> (PuntSender, PuntReceiver) {
+    let (signalling_tx, signalling) = crossbeam_channel::bounded(depth);
+    let (other_tx, other) = crossbeam_channel::bounded(depth);
+    (PuntSender { signalling: signalling_tx, other: other_tx }, PuntReceiver { signalling, other })
 }
 
-/// The control thread's end of the punt queue.
-pub struct PuntReceiver(Receiver<Punted>);
+/// The workers' end of the punt queues.
+#[derive(Clone)]
+pub struct PuntSender {
+    signalling: Sender<Punted>,
+    other: Sender<Punted>,
+}
 
-/// Every worker has ended (dropped its sender) and the queue is empty.
+/// The control thread's end of the punt queues.
+pub struct PuntReceiver {
+    signalling: Receiver<Punted>,
+    other: Receiver<Punted>,
+}
+
+/// Every worker has ended (dropped its sender) and the queues are empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PuntQueueClosed;
 
 impl PuntReceiver {
-    /// The next punted packet, or `None` after `timeout` without one.
+    /// The next punted packet from either queue, or `None` after `timeout` without one.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Punted>, PuntQueueClosed> {
-        match self.0.recv_timeout(timeout) {
+        let mut select = crossbeam_channel::Select::new();
+        let signalling = select.recv(&self.signalling);
+        select.recv(&self.other);
+        let Ok(ready) = select.select_timeout(timeout) else { return Ok(None) };
+        let queue = if ready.index() == signalling { &self.signalling } else { &self.other };
+        match ready.recv(queue) {
             Ok(punted) => Ok(Some(punted)),
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => Err(PuntQueueClosed),
+            // That queue is closed and empty: what is left is in the other one, or nowhere.
+            Err(_) => match self.other.try_recv().or_else(|_| self.signalling.try_recv()) {
+                Ok(punted) => Ok(Some(punted)),
+                Err(_) if self.signalling.is_empty() && self.other.is_empty() => Err(PuntQueueClosed),
+                Err(_) => Ok(None),
+            },
         }
     }
 }
@@ -75,7 +97,9 @@ pub struct Worker {
     pub rx: Vec<(usize, RxQueue)>,
     /// Indexed by port index.
     pub tx: Vec<TxQueue>,
-    pub punt: Sender<Punted>,
+    pub punt: PuntSender,
+    /// How much signalling each peer may send to the control thread.
+    pub admission: Arc<Admission>,
     /// Frames from the control thread to transmit (one worker takes them, which keeps their order).
     pub inject: Option<Receiver<Injected>>,
     pub idler: Idler,
@@ -124,6 +148,7 @@ impl Worker {
                     fast_path: &self.fast_path,
                     tx: &mut self.tx,
                     punt: &self.punt,
+                    admission: &self.admission,
                     pool: self.pool.as_deref(),
                     reassembly: Some(&mut self.reassembly),
                     port: *port,
@@ -160,7 +185,8 @@ impl Worker {
 struct Dispatcher<'a> {
     fast_path: &'a FastPath,
     tx: &'a mut [TxQueue],
-    punt: &'a Sender<Punted>,
+    punt: &'a PuntSender,
+    admission: &'a Admission,
     pool: Option<&'a Mempool>,
     reassembly: Option<&'a mut Reassembler<Mbuf>>,
     /// The rx port.
@@ -189,8 +215,15 @@ impl Dispatcher<'_> {
                         counters.count_drop(DropReason::NoEgressPort);
                     }
                 }
+            } else if next.is_signalling() {
+                if self.admission.admit(mbuf.data(), self.fast_path.now()) {
+                    punt(&self.punt.signalling, self.fast_path, self.port, mbuf);
+                } else {
+                    let _ = out.dropped.push(mbuf);
+                    counters.count_drop(DropReason::SignallingRateLimited);
+                }
             } else if next.is_punt() {
-                punt(self.punt, self.fast_path, self.port, mbuf);
+                punt(&self.punt.other, self.fast_path, self.port, mbuf);
             } else if let Some((egress, _)) = next.fragments() {
                 self.fragment(mbuf, next, egress, out);
             } else if next.is_reassemble() {

@@ -487,7 +487,8 @@ class SoakRun(e2e.Run):
             lma = gateway == "lma"
             want_up = totals["decapsulated"] if lma else totals["encapsulated"]
             want_down = totals["encapsulated"] if lma else totals["decapsulated"]
-            after_outcome = drops.get("tx-failed", 0) + drops.get("punt-queue-full", 0) + drops.get("fragment-failed", 0)
+            after_outcome = sum(drops.get(reason, 0) for reason in
+                                ("tx-failed", "punt-queue-full", "signalling-rate-limited", "fragment-failed"))
             outcomes = totals["encapsulated"] + totals["decapsulated"] + totals["punted"] + totals["dropped"] - \
                 after_outcome
             # Outer fragments end in a rebuilt packet (which has an outcome of its own) or wait; a packet cut into

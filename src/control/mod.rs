@@ -433,6 +433,16 @@ impl Control {
     /// Adds what only the gateway knows (fast-path counters) to a management reply.
     fn complete_response(&self, response: Response) -> Response {
         match response {
+            Response::Peers { mut peers, restart_counter } => {
+                let admission = self.counters.peer_admission();
+                for peer in &mut peers {
+                    if let Some(&(admitted, limited)) = admission.get(&Some(peer.address)) {
+                        peer.signalling_admitted = admitted;
+                        peer.signalling_rate_limited = limited;
+                    }
+                }
+                Response::Peers { peers, restart_counter }
+            }
             Response::Bindings { bindings: mut views } => {
                 for view in &mut views {
                     if let Some(tunnel) = self.tunnels.get(&TunnelId(view.id)) {

@@ -15,6 +15,7 @@
 use bench::traffic::{self, Direction, Role};
 use bench::{inproc, results};
 use clap::Parser;
+use dataplane::admission::Admission;
 use dataplane::binding::{Binding, BindingId, TunnelEndpoints};
 use dataplane::counters::{CountersHandle, DropReason};
 use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig};
@@ -116,6 +117,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             rx: vec![(0, port.rx_queue(queue).map_err(|e| e.to_string())?)],
             tx: vec![port.tx_queue(queue).map_err(|e| e.to_string())?],
             punt: punt_tx.clone(),
+            admission: Admission::new(Default::default()),
             inject: None,
             idler: Idler::new(IdlePolicy::Spin, None, cycles_per_second(), cpu_cycles()),
             pool: None,

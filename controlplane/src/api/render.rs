@@ -203,8 +203,18 @@ fn peers_text(peers: &[PeerView], restart_counter: u32) -> String {
         out.push_str("no peers\n");
         return out;
     }
-    let mut t =
-        Table::new(&["PEER", "SIGNALLING", "STATE", "BINDINGS", "MISSING", "RESTART-COUNTER", "SENT", "ANSWERED"]);
+    let mut t = Table::new(&[
+        "PEER",
+        "SIGNALLING",
+        "STATE",
+        "BINDINGS",
+        "MISSING",
+        "RESTART-COUNTER",
+        "SENT",
+        "ANSWERED",
+        "ADMITTED",
+        "RATE-LIMITED",
+    ]);
     for p in peers {
         t.row(vec![
             p.address.to_string(),
@@ -215,6 +225,8 @@ fn peers_text(peers: &[PeerView], restart_counter: u32) -> String {
             opt(p.restart_counter),
             p.requests_sent.to_string(),
             p.responses_received.to_string(),
+            p.signalling_admitted.to_string(),
+            p.signalling_rate_limited.to_string(),
         ]);
     }
     out.push_str(&t.render());

@@ -250,8 +250,8 @@ pub struct DataplaneStats {
 /// (`reassembly_held`); each rebuilt packet then has an outcome of its own. A packet cut into fragments counts
 /// each piece as encapsulated or decapsulated. So `rx_packets + reassembled + fragments - fragmented` =
 /// `encapsulated + decapsulated + punted + dropped + fragments_reassembled + reassembly_held`, less the drops
-/// that come after an outcome: `tx-failed`, `punt-queue-full`, and `fragment-failed` (a packet whose pieces
-/// were counted but found no buffer). The bindings' own counters, plus `retired` (those of
+/// that come after an outcome: `tx-failed`, `punt-queue-full`, `signalling-rate-limited` (punted, then held back
+/// by its sender's share) and `fragment-failed` (a packet whose pieces were counted but found no buffer). The bindings' own counters, plus `retired` (those of
 /// removed bindings), add up to `encapsulated` and `decapsulated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FastpathTotals {
@@ -314,6 +314,12 @@ pub struct PeerView {
     pub restart_counter: Option<u32>,
     pub requests_sent: u64,
     pub responses_received: u64,
+    /// Signalling from the peer the workers passed to the control thread, and what they dropped beyond its share
+    /// (`gateway.signalling_rate_per_peer`).
+    #[serde(default)]
+    pub signalling_admitted: u64,
+    #[serde(default)]
+    pub signalling_rate_limited: u64,
 }
 
 /// One neighbour cache entry.

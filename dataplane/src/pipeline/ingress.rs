@@ -99,6 +99,11 @@ impl Pending {
     fn punt(&mut self) {
         self.op = Op::Done(Next::PUNT);
     }
+    /// Decided in stage 1: signalling for the control thread, admitted per peer (`admission.rs`).
+    #[inline(always)]
+    fn signalling(&mut self) {
+        self.op = Op::Done(Next::SIGNALLING);
+    }
 }
 
 impl FastPath {
@@ -172,13 +177,13 @@ impl FastPath {
                     work,
                 ),
                 ipv4::PROTOCOL_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => {
-                    work.punt()
+                    work.signalling()
                 }
                 ipv4::PROTOCOL_ICMP if matches!(l4.first(), Some(&(ICMP_ECHO_REQUEST | ICMP_ECHO_REPLY))) => {
                     work.punt()
                 }
                 // The 3GPP IPv4 form of signalling: IPv6 with a Mobility Header inside IPv4 (TS 29.275 §6.1).
-                ipv4::PROTOCOL_IPV6 if local.tunnel() && carries_mobility_header(l4) => work.punt(),
+                ipv4::PROTOCOL_IPV6 if local.tunnel() && carries_mobility_header(l4) => work.signalling(),
                 _ => work.refuse(DropReason::LocalUnsupported),
             };
         }
@@ -229,9 +234,9 @@ impl FastPath {
                     ethernet::HEADER_LEN + ip.total_len(),
                     work,
                 ),
-                ipv6::NEXT_HEADER_MOBILITY if local.tunnel() => work.punt(),
+                ipv6::NEXT_HEADER_MOBILITY if local.tunnel() => work.signalling(),
                 ipv6::NEXT_HEADER_UDP if local.tunnel() && udp_destination_port(l4) == Some(PMIP6_CONTROL_PORT) => {
-                    work.punt()
+                    work.signalling()
                 }
                 ipv6::NEXT_HEADER_ICMPV6 => match l4.first() {
                     // Neighbour discovery is link-local by nature (hop limit 255): whatever its destination.

@@ -76,8 +76,13 @@ impl Layout {
     }
 }
 
+/// A punt that is signalling (Mobility Header, UDP 5436, IPv6-in-IPv4 with a Mobility Header).
+const NEXT_SIGNALLING: u16 = NEXT_PUNT | 1;
+
 impl Next {
     pub const PUNT: Next = Next(NEXT_PUNT);
+    /// Signalling for the control thread, unchanged; the worker admits it per peer first.
+    pub const SIGNALLING: Next = Next(NEXT_SIGNALLING);
     /// An outer fragment of a tunnelled packet, for the worker's reassembly table (`reassembly.rs`), unchanged.
     pub const REASSEMBLE: Next = Next(NEXT_REASSEMBLE);
 
@@ -98,9 +103,14 @@ impl Next {
     pub fn port(self) -> Option<usize> {
         (self.0 & NEXT_KINDS == 0).then_some(self.0 as usize)
     }
+    /// For the control thread: signalling or not.
     #[inline(always)]
     pub fn is_punt(self) -> bool {
-        self.0 == NEXT_PUNT
+        self.0 & (NEXT_PUNT | NEXT_DROP) == NEXT_PUNT
+    }
+    #[inline(always)]
+    pub fn is_signalling(self) -> bool {
+        self.0 == NEXT_SIGNALLING
     }
     #[inline(always)]
     pub fn is_reassemble(self) -> bool {
@@ -135,7 +145,7 @@ impl Next {
             return Verdict::Fragment(port);
         }
         match self.0 {
-            NEXT_PUNT => Verdict::Punt,
+            NEXT_PUNT | NEXT_SIGNALLING => Verdict::Punt,
             NEXT_REASSEMBLE => Verdict::Reassemble,
             n if n & NEXT_DROP != 0 => {
                 Verdict::Drop(DropReason::ALL.get(usize::from(n & !NEXT_DROP)).copied().unwrap_or(DropReason::TxFailed))
