@@ -21,42 +21,40 @@ fn sized4(src: Ipv4Addr, dst: Ipv4Addr, len: usize, id: u16) -> Vec<u8> {
     ip
 }
 
-/// An outer IPv4 frame cut into fragments at payload offsets `cuts` (RFC 791).
+/// The pieces of a payload of `len` bytes cut at `cuts`: (from, to, more fragments follow).
+fn pieces(len: usize, cuts: &[usize]) -> Vec<(usize, usize, bool)> {
+    let bounds: Vec<usize> = [0].iter().chain(cuts).chain([len].iter()).copied().collect();
+    bounds.windows(2).map(|w| (w[0], w[1], w[1] != len)).collect()
+}
+
+/// An outer IPv4 frame cut into fragments at payload offsets `cuts` (RFC 791), headers by etherparse.
 fn outer_fragments4(frame: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     let payload = &frame[34..];
-    let bounds: Vec<usize> = [0].iter().chain(cuts).chain([payload.len()].iter()).copied().collect();
-    bounds
-        .windows(2)
-        .map(|w| {
-            let (mut header, _) = etherparse::Ipv4Header::from_slice(&frame[14..34]).unwrap();
-            header.identification = 0x7777;
-            header.dont_fragment = false;
-            header.more_fragments = w[1] != payload.len();
-            header.fragment_offset = etherparse::IpFragOffset::try_new((w[0] / 8) as u16).unwrap();
-            header.set_payload_len(w[1] - w[0]).unwrap();
-            header.header_checksum = header.calc_header_checksum();
-            [&frame[..14], &header.to_bytes(), &payload[w[0]..w[1]]].concat()
-        })
-        .collect()
+    let cut = |(from, to, more): (usize, usize, bool)| {
+        let (mut header, _) = etherparse::Ipv4Header::from_slice(&frame[14..34]).unwrap();
+        header.identification = 0x7777;
+        header.dont_fragment = false;
+        header.more_fragments = more;
+        header.fragment_offset = etherparse::IpFragOffset::try_new((from / 8) as u16).unwrap();
+        header.set_payload_len(to - from).unwrap();
+        header.header_checksum = header.calc_header_checksum();
+        [&frame[..14], &header.to_bytes(), &payload[from..to]].concat()
+    };
+    pieces(payload.len(), cuts).into_iter().map(cut).collect()
 }
 
 /// An outer IPv6 frame cut into fragments at payload offsets `cuts`, each with a Fragment header (RFC 8200 §4.5).
 fn outer_fragments6(frame: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     let payload = &frame[54..];
-    let bounds: Vec<usize> = [0].iter().chain(cuts).chain([payload.len()].iter()).copied().collect();
-    bounds
-        .windows(2)
-        .map(|w| {
-            let mut ip = frame[14..54].to_vec();
-            ip[4..6].copy_from_slice(&((8 + w[1] - w[0]) as u16).to_be_bytes());
-            ip[6] = 44;
-            let more = u16::from(w[1] != payload.len());
-            ip.extend_from_slice(&[frame[14 + 6], 0]);
-            ip.extend_from_slice(&((w[0] as u16) | more).to_be_bytes());
-            ip.extend_from_slice(&0x0bad_f00du32.to_be_bytes());
-            [&frame[..14], &ip, &payload[w[0]..w[1]]].concat()
-        })
-        .collect()
+    let cut = |(from, to, more): (usize, usize, bool)| {
+        let mut ip = frame[14..54].to_vec();
+        ip[4..6].copy_from_slice(&((8 + to - from) as u16).to_be_bytes());
+        ip[6] = 44;
+        ip.extend_from_slice(&[frame[14 + 6], 0, (from >> 8) as u8, (from as u8) | u8::from(more)]);
+        ip.extend_from_slice(&0x0bad_f00du32.to_be_bytes());
+        [&frame[..14], &ip, &payload[from..to]].concat()
+    };
+    pieces(payload.len(), cuts).into_iter().map(cut).collect()
 }
 
 #[test]

@@ -19,24 +19,15 @@ fn vectors() -> Vec<Vec<u8>> {
 
 fn lma_config(s: &Scenario) -> String {
     format!(
-        "{dpdk}[gateway]\nlmaa = [\"2001:db8:2::1\", \"198.51.100.1\"]\ntable_capacity = 1024\n\n\
-         [[port]]\nname = \"core\"\ndevice = \"net_pcap0\"\ndevargs = \"rx_pcap={core_in},tx_pcap={core_out}\"\n\
-         roles = [\"core\"]\nnext_hop_mac = \"02:00:00:00:c0:01\"\n\n\
-         [[port]]\nname = \"sgi\"\ndevice = \"net_pcap1\"\ndevargs = \"rx_pcap={empty},tx_pcap={sgi_out}\"\n\
-         roles = [\"sgi\"]\nnext_hop_mac = \"02:00:00:00:5a:01\"\n\n\
+        "{dpdk}[gateway]\nlmaa = [\"2001:db8:2::1\", \"198.51.100.1\"]\ntable_capacity = 1024\n\n{sections}\
          [lma]\nallowed_mags = [\"2001:db8:1::/64\", \"192.0.2.0/24\"]\n\
          uplink_keys = {{ first = {FIRST_UPLINK_KEY}, last = 0x0a0bffff }}\n\
          # The vectors' timestamps are from 2024: accept them (the window is tested in the control plane's tests).\n\
          timestamp_validity_window_ms = 315360000000\nmax_bindings = 1024\ndefault_apn = \"internet\"\n\
          [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:aaaa::/48\"\nipv4_pool = \"10.45.0.0/16\"\n\n\
-         [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n\
          [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n",
         dpdk = s.dpdk_section(),
-        core_in = s.path("core-in.pcap").display(),
-        core_out = s.path("core-out.pcap").display(),
-        empty = s.path("empty.pcap").display(),
-        sgi_out = s.path("sgi-out.pcap").display(),
-        socket = s.path("api.sock").display(),
+        sections = s.lma_pcap_sections(),
         restart = s.path("restart-counter").display(),
     )
 }

@@ -52,26 +52,17 @@ fn pbu_frame(mag: Ipv6Addr, ue: u32) -> Vec<u8> {
 fn lma_config(s: &Scenario) -> String {
     format!(
         "{dpdk}[gateway]\nlmaa = [\"{LMAA}\"]\ntable_capacity = 32768\npunt_queue_depth = 1024\n\
-         signalling_rate_per_peer = 1000\nsignalling_burst_per_peer = {BURST}\n\n\
-         [[port]]\nname = \"core\"\ndevice = \"net_pcap0\"\ndevargs = \"rx_pcap={core_in},tx_pcap={core_out}\"\n\
-         roles = [\"core\"]\nnext_hop_mac = \"02:00:00:00:c0:01\"\n\n\
-         [[port]]\nname = \"sgi\"\ndevice = \"net_pcap1\"\ndevargs = \"rx_pcap={empty},tx_pcap={sgi_out}\"\n\
-         roles = [\"sgi\"]\nnext_hop_mac = \"02:00:00:00:5a:01\"\n\n\
+         signalling_rate_per_peer = 1000\nsignalling_burst_per_peer = {BURST}\n\n{sections}\
          [lma]\nallowed_mags = [\"2001:db8:1::/64\"]\nuplink_keys = {{ first = 0x0a000000, last = 0x0a0fffff }}\n\
          timestamp_validity_window_ms = 315360000000\nmax_bindings = 32768\ndefault_apn = \"internet\"\n\
          [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:aaaa::/48\"\n\n\
-         [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n\
          [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n",
         // Hundreds of "binding up" lines would fill the stderr pipe the harness reads only at exit.
         dpdk = s
             .dpdk_section()
             .replace("mempool_size = 4095", "mempool_size = 32767")
             .replace("[run]\n", "[run]\nlog_level = \"warn\"\n"),
-        core_in = s.path("core-in.pcap").display(),
-        core_out = s.path("core-out.pcap").display(),
-        empty = s.path("empty.pcap").display(),
-        sgi_out = s.path("sgi-out.pcap").display(),
-        socket = s.path("api.sock").display(),
+        sections = s.lma_pcap_sections(),
         restart = s.path("restart-counter").display(),
     )
 }

@@ -31,6 +31,24 @@ impl Scenario {
         self.dir.path().join(file)
     }
 
+    /// An LMA's two net_pcap ports — `core` reading `core-in.pcap`, writing `core-out.pcap`; `sgi` reading the
+    /// empty `empty.pcap`, writing `sgi-out.pcap` — and its `[api]`, `[metrics]` and restart-counter lines: the
+    /// config sections the LMA signalling tests share.
+    pub fn lma_pcap_sections(&self) -> String {
+        format!(
+            "[[port]]\nname = \"core\"\ndevice = \"net_pcap0\"\ndevargs = \"rx_pcap={core_in},tx_pcap={core_out}\"\n\
+             roles = [\"core\"]\nnext_hop_mac = \"02:00:00:00:c0:01\"\n\n\
+             [[port]]\nname = \"sgi\"\ndevice = \"net_pcap1\"\ndevargs = \"rx_pcap={empty},tx_pcap={sgi_out}\"\n\
+             roles = [\"sgi\"]\nnext_hop_mac = \"02:00:00:00:5a:01\"\n\n\
+             [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n\n",
+            core_in = self.path("core-in.pcap").display(),
+            core_out = self.path("core-out.pcap").display(),
+            empty = self.path("empty.pcap").display(),
+            sgi_out = self.path("sgi-out.pcap").display(),
+            socket = self.path("api.sock").display(),
+        )
+    }
+
     /// The `[dpdk]` section every test config starts with: no hugepages, no shared config, no PCI, a unique
     /// prefix, a small pool.
     pub fn dpdk_section(&self) -> String {

@@ -177,50 +177,44 @@ fn with_df_it_is_still_fragmentation_needed() {
 
 const TIMEOUT: u64 = 1_000_000_000;
 
+/// The pieces of a payload of `len` bytes cut at `cuts`: (from, to, more fragments follow).
+fn pieces(len: usize, cuts: &[usize]) -> Vec<(usize, usize, bool)> {
+    let bounds: Vec<usize> = [0].iter().chain(cuts).chain([len].iter()).copied().collect();
+    bounds.windows(2).map(|w| (w[0], w[1], w[1] != len)).collect()
+}
+
 /// Cuts an outer IPv4 packet (a whole frame) at `cuts` (payload byte offsets, multiples of 8).
 fn split4(frame: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let header = &frame[14..34];
     let payload = &frame[34..];
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(payload.len());
-    bounds
-        .windows(2)
-        .map(|w| {
-            let mut ip = header.to_vec();
-            let more = w[1] != payload.len();
-            ip[2..4].copy_from_slice(&((20 + w[1] - w[0]) as u16).to_be_bytes());
+    pieces(payload.len(), cuts)
+        .into_iter()
+        .map(|(from, to, more)| {
+            let mut ip = frame[14..34].to_vec();
+            ip[2..4].copy_from_slice(&((20 + to - from) as u16).to_be_bytes());
             ip[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
-            let field = if more { 0x2000 } else { 0 } | (w[0] / 8) as u16;
+            let field = if more { 0x2000 } else { 0 } | (from / 8) as u16;
             ip[6..8].copy_from_slice(&field.to_be_bytes());
             ip[10..12].fill(0);
             let sum = crate::wire::checksum::checksum(&ip);
             ip[10..12].copy_from_slice(&sum.to_be_bytes());
-            ip.extend_from_slice(&payload[w[0]..w[1]]);
-            [&frame[..14], &ip].concat()
+            [&frame[..14], &ip, &payload[from..to]].concat()
         })
         .collect()
 }
 
 /// Cuts an outer IPv6 packet (a whole frame) at `cuts`, with a Fragment header (RFC 8200 §4.5).
 fn split6(frame: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let header = &frame[14..54];
     let payload = &frame[54..];
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(payload.len());
-    bounds
-        .windows(2)
-        .map(|w| {
-            let mut ip = header.to_vec();
-            let more = u16::from(w[1] != payload.len());
-            ip[4..6].copy_from_slice(&((8 + w[1] - w[0]) as u16).to_be_bytes());
+    pieces(payload.len(), cuts)
+        .into_iter()
+        .map(|(from, to, more)| {
+            let mut ip = frame[14..54].to_vec();
+            ip[4..6].copy_from_slice(&((8 + to - from) as u16).to_be_bytes());
             ip[6] = 44;
-            ip.extend_from_slice(&[header[6], 0]);
-            ip.extend_from_slice(&((w[0] as u16) | more).to_be_bytes());
+            ip.extend_from_slice(&[frame[14 + 6], 0]);
+            ip.extend_from_slice(&((from as u16) | u16::from(more)).to_be_bytes());
             ip.extend_from_slice(&0xfeed_0001u32.to_be_bytes());
-            ip.extend_from_slice(&payload[w[0]..w[1]]);
-            [&frame[..14], &ip].concat()
+            [&frame[..14], &ip, &payload[from..to]].concat()
         })
         .collect()
 }
