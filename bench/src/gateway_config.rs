@@ -23,6 +23,8 @@ pub struct GatewayRun {
     pub mempool_size: u32,
     /// Table capacity when it is not the number of static bindings (bindings installed by signalling).
     pub table_capacity: Option<u32>,
+    /// Lines added to `[gateway]` (e.g. `signalling_rate_per_peer = 0`).
+    pub gateway_extra: String,
     /// Appended verbatim (e.g. `[lma]`, `[api]` sections).
     pub extra: String,
 }
@@ -115,12 +117,13 @@ outer_hop_limit = 64
 inner_source_check = true
 table_capacity = {capacity}
 bindings_file = {bindings_file:?}
-"#,
+{gateway_extra}"#,
         bindings = run.bindings,
         lcores = run.lcores,
         eal_args = toml_list(&run.eal_args),
         mempool = run.mempool_size,
         capacity = run.table_capacity.unwrap_or(run.bindings).max(1),
+        gateway_extra = run.gateway_extra,
     );
     for port in &run.ports {
         let roles: Vec<String> = port.roles.iter().map(|r| r.to_string()).collect();
@@ -173,6 +176,7 @@ mod tests {
             ports: PortSpec::one_armed(Role::Mag, "net_pcap0", "rx_pcap=/tmp/x.pcap,infinite_rx=1"),
             mempool_size: 4095,
             table_capacity: None,
+            gateway_extra: String::new(),
             extra: String::new(),
         };
         let dir = std::env::temp_dir().join(format!("pmipgw-bench-cfg-{}", std::process::id()));

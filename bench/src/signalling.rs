@@ -10,7 +10,7 @@ use controlplane::wire::{
 };
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -34,9 +34,17 @@ pub fn pbu(i: u32, now: Now) -> PbuRepr {
     }
 }
 
+/// A second MAG, for the fairness run (`harness --punt-second-peer-every`).
+pub const SECOND_MAG: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
+
 /// Appends UE `i`'s PBU as an IPv6 packet (native framing, MAG → LMA) to `buf`; returns its range.
 pub fn append_pbu_packet(i: u32, now: Now, buf: &mut Vec<u8>) -> std::ops::Range<usize> {
-    let header = FrameHeader::new(Framing::Ipv6, PCOA6.into(), LMAA6.into());
+    append_pbu_packet_from(PCOA6, i, now, buf)
+}
+
+/// [`append_pbu_packet`] from the MAG at `mag`.
+pub fn append_pbu_packet_from(mag: Ipv6Addr, i: u32, now: Now, buf: &mut Vec<u8>) -> std::ops::Range<usize> {
+    let header = FrameHeader::new(Framing::Ipv6, mag.into(), LMAA6.into());
     let msg = MhRepr::Pbu(pbu(i, now));
     let start = buf.len();
     buf.resize(start + header.buffer_len(&msg), 0);
@@ -44,8 +52,9 @@ pub fn append_pbu_packet(i: u32, now: Now, buf: &mut Vec<u8>) -> std::ops::Range
     start..buf.len()
 }
 
-/// Writes a pcap of the PBUs of UEs `0..n` in Ethernet frames to the gateway.
-pub fn write_pbu_pcap(path: &Path, n: u32, now: Now) -> std::io::Result<()> {
+/// Writes a pcap of the PBUs of UEs `0..n` in Ethernet frames to the gateway; with `second_every`, every that
+/// many one comes from [`SECOND_MAG`] instead (for UEs of its own).
+pub fn write_pbu_pcap(path: &Path, n: u32, now: Now, second_every: Option<u32>) -> std::io::Result<()> {
     let file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let header = PcapHeader { datalink: DataLink::ETHERNET, ..PcapHeader::default() };
     let mut writer = PcapWriter::with_header(file, header).map_err(std::io::Error::other)?;
@@ -55,7 +64,12 @@ pub fn write_pbu_pcap(path: &Path, n: u32, now: Now) -> std::io::Result<()> {
         packet.extend_from_slice(&GATEWAY_MAC);
         packet.extend_from_slice(&PEER_MAC);
         packet.extend_from_slice(&0x86ddu16.to_be_bytes());
-        append_pbu_packet(i, now, &mut packet);
+        match second_every {
+            Some(every) if i % every.max(1) == every.max(1) - 1 => {
+                append_pbu_packet_from(SECOND_MAG, 2_000_000_000 + i, now, &mut packet)
+            }
+            _ => append_pbu_packet(i, now, &mut packet),
+        };
         let frame = PcapPacket::new(Duration::from_micros(u64::from(i)), packet.len() as u32, &packet);
         writer.write_packet(&frame).map_err(std::io::Error::other)?;
     }

@@ -71,6 +71,10 @@ struct Cli {
     /// them to the control thread, which answers with PBAs sent through the port. Writes <out>/<name>.md.
     #[arg(long)]
     punt_pbus: Option<u32>,
+    /// With --punt-pbus: every this many PBUs one comes from a second MAG (2001:db8:1::2), the rest from the
+    /// first, whose storm the second must ride out: reports each MAG's admitted share.
+    #[arg(long)]
+    punt_second_peer_every: Option<u32>,
     /// Only redraw the chart and table from <out>/<name>.csv.
     #[arg(long)]
     chart_only: bool,
@@ -243,7 +247,8 @@ fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<()
 fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
     let pcap = cli.work.join(format!("pcap/pbus-{n}.pcap"));
     let now = controlplane::time::SystemClock::new().now();
-    bench::signalling::write_pbu_pcap(&pcap, n, now).map_err(|e| format!("{}: {e}", pcap.display()))?;
+    let second = cli.punt_second_peer_every;
+    bench::signalling::write_pbu_pcap(&pcap, n, now, second).map_err(|e| format!("{}: {e}", pcap.display()))?;
     let config = cli.work.join(format!("cfg/lma-punt-{n}.toml"));
     let capacity = n + 1024;
     let extra = format!(
@@ -265,6 +270,13 @@ fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
         ports: PortSpec::one_armed(traffic::Role::Lma, "net_pcap0", &Env::devargs(std::slice::from_ref(&pcap))),
         mempool_size: env.mbufs(n),
         table_capacity: Some(capacity),
+        // The capacity figure: no per-peer share (all PBUs come from one MAG). With a second peer, the default
+        // shares: what fairness looks like as an operator runs it.
+        gateway_extra: if cli.punt_second_peer_every.is_some() {
+            String::new()
+        } else {
+            "signalling_rate_per_peer = 0\n".into()
+        },
         extra,
     };
     gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;
@@ -309,6 +321,19 @@ fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
         env.date
     );
     println!("punt path: {n} distinct PBUs: {:.0} PBAs per second ({})", w.tx_pps, dpdk_run::log_tail(&program.log));
+    let peers: Vec<String> = c["fastpath"]["signalling_admission"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let (admitted, limited) = (p["admitted"].as_u64().unwrap_or(0), p["rate_limited"].as_u64().unwrap_or(0));
+            let share = 100.0 * admitted as f64 / (admitted + limited).max(1) as f64;
+            format!("{}: {admitted} admitted, {limited} rate-limited ({share:.2} % admitted)", p["peer"])
+        })
+        .collect();
+    if !peers.is_empty() {
+        println!("punt path: admission per peer: {}", peers.join("; "));
+    }
     let md = cli.out.join(format!("{}.md", cli.name));
     let table = format!(
         "| input | PBAs per second | of which new bindings per second | cycles per PBA (control core) | PBUs received | \
@@ -476,6 +501,7 @@ impl<'c> Env<'c> {
                 ports: PortSpec::one_armed(direction.role, "net_pcap0", &Self::devargs(std::slice::from_ref(&link))),
                 mempool_size: self.mbufs(n),
                 table_capacity: None,
+                gateway_extra: String::new(),
                 extra: String::new(),
             };
             gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;

@@ -96,6 +96,7 @@ fn main() -> Result<(), String> {
                         ports,
                         mempool_size: 65535,
                         table_capacity: None,
+                        gateway_extra: String::new(),
                         extra: String::new(),
                     };
                     gateway_config::write(&path, &run).map_err(|e| format!("{}: {e}", path.display()))?;
