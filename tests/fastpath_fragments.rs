@@ -163,3 +163,16 @@ fn oversized_ipv4_leaves_in_fragments_and_outer_fragments_are_rebuilt() {
     );
     assert!(run.stdout.contains("fragmented 5 packets into 10 fragments"), "{}", run.stdout);
 }
+
+/// A burst whose fragments outnumber the transmit burst: the worker sends the full burst and goes on, so every
+/// piece and every packet behind them leaves (no `tx-failed`).
+#[test]
+fn a_burst_of_fragments_and_packets_leaves_whole() {
+    // 32 packets cut in two fill a transmit burst of 64 exactly; the 32 small ones behind them find it full.
+    let frames: Vec<Vec<u8>> =
+        (0..64u16).map(|i| frame(&sized4(CN4, UE_B4, if i < 32 { 1500 } else { 100 }, i))).collect();
+    let inputs: Inputs = [vec![], frames, vec![]];
+    let run = run_both_functions("fragment-burst", &inputs, "", "0");
+    assert_eq!(run.sent("core").len(), 32 * 2 + 32, "{}", run.stdout);
+    assert_eq!((run.total("fragmented"), run.total("dropped")), (32, 0), "{}", run.stdout);
+}

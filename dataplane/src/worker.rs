@@ -198,19 +198,23 @@ impl Dispatcher<'_> {
         let counters = self.fast_path.counters();
         for (mbuf, &next) in burst.drain().zip(nexts) {
             if let Some(egress) = next.port() {
-                match (out.tx_bursts.get_mut(egress), self.tx.get_mut(egress)) {
-                    (Some(burst), Some(queue)) => {
+                match out.tx_bursts.get_mut(egress) {
+                    Some(burst) => {
                         // Full only after fragments took room (an rx burst alone fills a tx burst at most once):
-                        // send what is there first.
-                        if burst.is_full() {
-                            send(queue, burst, egress, self.fast_path);
-                        }
-                        if let Err(mbuf) = burst.push(mbuf) {
+                        // then send what is there and try again.
+                        let refused = burst.push(mbuf).err().and_then(|mbuf| match self.tx.get_mut(egress) {
+                            Some(queue) => {
+                                send(queue, burst, egress, self.fast_path);
+                                burst.push(mbuf).err()
+                            }
+                            None => Some(mbuf),
+                        });
+                        if let Some(mbuf) = refused {
                             let _ = out.dropped.push(mbuf);
                             counters.count_drop(DropReason::TxFailed);
                         }
                     }
-                    _ => {
+                    None => {
                         let _ = out.dropped.push(mbuf);
                         counters.count_drop(DropReason::NoEgressPort);
                     }
