@@ -4,6 +4,11 @@
 # bindings on net_pcap ports fed by shipped pcaps and prints their counters (per port, per drop reason, per binding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  # Root is needed (network namespaces, DPDK); from a user shell, sudo, keeping the user's PATH (cargo).
+  command -v sudo >/dev/null 2>&1 || { echo "$0: run it as root (sudo is not installed)" >&2; exit 1; }
+  exec sudo -E env "PATH=$PATH" bash "$0" "$@"
+fi
 bash deploy/install-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 

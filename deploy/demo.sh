@@ -5,16 +5,17 @@
 # MAG1 to MAG2, once over IPv6 and once over IPv4 transport between the gateways. Leaves the core-link captures in
 # /tmp/pmipgw-demo/ and nothing else: namespaces, processes and files go, on Ctrl-C and on failure too.
 #
-#   sudo bash deploy/demo.sh            # both transports
-#   sudo bash deploy/demo.sh v6         # one of them (v6 or v4); further arguments go to the driver (--quiet, ...)
+#   bash deploy/demo.sh                 # both transports (as root, or it re-runs itself with sudo)
+#   bash deploy/demo.sh v6              # one of them (v6 or v4); further arguments go to the driver (--quiet, ...)
 #
 # Exits 0 only if every step of every run passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "pmipgw demo: run as root (sudo bash deploy/demo.sh): it creates network namespaces, veth pairs and bridges" >&2
-  exit 1
+  # Root is needed (network namespaces, DPDK); from a user shell, sudo, keeping the user's PATH (cargo).
+  command -v sudo >/dev/null 2>&1 || { echo "$0: run it as root (sudo is not installed)" >&2; exit 1; }
+  exec sudo -E env "PATH=$PATH" bash "$0" "$@"
 fi
 transports=(v6 v4)
 case "${1:-}" in
