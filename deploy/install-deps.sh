@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what pmipgw needs to build and test on Debian 12 / Ubuntu 22.04+: DPDK 22.11+ (with testpmd and the
 # virtual-device drivers), clang for bindgen, libpcap, pkg-config, tshark + scapy for independent decoding, and for the
-# end-to-end demonstration and test iproute2 (namespaces, veth, bridges), ethtool, ping and python3.
+# end-to-end demonstration and test iproute2 (namespaces, veth, bridges), ethtool, ping and python3; for the Debian
+# package and its test dpkg-dev, binutils and xz-utils, and systemd (systemd-analyze) and man-db to check the units
+# and pages.
 # Idempotent: packages already present are not touched. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 packages=(dpdk dpdk-dev libdpdk-dev clang libclang-dev libpcap-dev pkg-config tshark python3-scapy iproute2
-  python3 ethtool iputils-ping)
+  python3 ethtool iputils-ping dpkg-dev binutils xz-utils systemd man-db)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
