@@ -2,7 +2,7 @@
 //! `GET /metrics` on its own thread — no web framework: one request per connection, read and write timeouts so a
 //! slow client cannot hold the endpoint.
 
-use crate::api::{ApiHandler, PeerView, PortStats, Request, Response, Stats};
+use crate::api::{ApiHandler, LatencyHistogram, PeerView, PortStats, Request, Response, Stats};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -29,7 +29,7 @@ impl Exposition {
         let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
         self.text.push_str(name);
         if !labels.is_empty() {
             let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
@@ -118,12 +118,47 @@ pub fn render(stats: &Stats, peers: &[PeerView]) -> String {
         for w in &d.workers {
             e.sample("pmipgw_worker_packets_total", &[("worker", &w.id.to_string())], w.packets);
         }
+        e.family(
+            "pmipgw_worker_busy_seconds_total",
+            "counter",
+            "Time each worker spent on poll rounds that moved packets: its rate is the worker's load (0 to 1).",
+        );
+        for w in &d.workers {
+            e.sample("pmipgw_worker_busy_seconds_total", &[("worker", &w.id.to_string())], seconds(w.busy_ns, 1e9));
+        }
         e.family("pmipgw_drops_total", "counter", "Packets dropped by the fast path, by reason.");
         for (reason, count) in &d.drops {
             e.sample("pmipgw_drops_total", &[("reason", reason)], *count);
         }
     }
+    if let Some(h) = &stats.signalling_latency {
+        histogram(&mut e, "pmipgw_signalling_latency_seconds", &role, h);
+    }
     e.text
+}
+
+/// `value` in `per_second` units a second, as seconds.
+fn seconds(value: u64, per_second: f64) -> f64 {
+    value as f64 / per_second
+}
+
+/// A latency histogram with cumulative buckets, `_sum` and `_count`.
+fn histogram(e: &mut Exposition, name: &str, role: &str, h: &LatencyHistogram) {
+    e.family(
+        name,
+        "histogram",
+        "Binding exchanges: on an LMA a PBU's arrival to its PBA leaving (tunnel installed on every worker), on a \
+         MAG a PBU's first transmission to its PBA.",
+    );
+    let bucket = format!("{name}_bucket");
+    let mut cumulative = 0;
+    for (bound, count) in h.bounds_us.iter().zip(&h.counts) {
+        cumulative += count;
+        e.sample(&bucket, &[("role", role), ("le", &seconds(*bound, 1e6).to_string())], cumulative);
+    }
+    e.sample(&bucket, &[("role", role), ("le", "+Inf")], h.count());
+    e.sample(&format!("{name}_sum"), &[("role", role)], seconds(h.sum_us, 1e6));
+    e.sample(&format!("{name}_count"), &[("role", role)], h.count());
 }
 
 /// The exposition built from a gateway's API (its `stats` and `peers` answers).
@@ -248,7 +283,16 @@ mod tests {
                 totals: Default::default(),
             }),
             state: [("lma.bces".to_string(), 3)].into(),
+            signalling_latency: Some(latencies(&[40, 50, 51, 3_000, 20_000_000])),
         }
+    }
+
+    fn latencies(us: &[u64]) -> LatencyHistogram {
+        let mut h = LatencyHistogram::default();
+        for &u in us {
+            h.observe(u);
+        }
+        h
     }
 
     fn peer() -> PeerView {
@@ -280,9 +324,18 @@ mod tests {
         assert!(text.contains("pmipgw_peer_restart_counter{peer=\"2001:db8:1::1\"} 6\n"));
         assert!(text.contains("pmipgw_port_rx_packets_total{port=\"core\\\"0\"} 5\n"), "{text}");
         assert!(text.contains("pmipgw_drops_total{reason=\"no-binding\"} 11\n"));
+        // Buckets are cumulative, bounds inclusive (40 and 50 µs in the first), in seconds; +Inf holds all.
+        assert!(text.contains("# TYPE pmipgw_signalling_latency_seconds histogram\n"), "{text}");
+        let bucket = "pmipgw_signalling_latency_seconds_bucket{role=\"lma\",le=";
+        for (le, n) in [("0.00005", 2), ("0.0001", 3), ("0.0025", 3), ("0.005", 4), ("10", 4), ("+Inf", 5)] {
+            assert!(text.contains(&format!("{bucket}\"{le}\"}} {n}\n")), "le={le}: {text}");
+        }
+        assert!(text.contains("pmipgw_signalling_latency_seconds_sum{role=\"lma\"} 20.003141\n"), "{text}");
+        assert!(text.contains("pmipgw_signalling_latency_seconds_count{role=\"lma\"} 5\n"), "{text}");
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').unwrap();
-            value.parse::<u64>().unwrap_or_else(|_| panic!("bad sample line {line:?}"));
+            let value = value.parse::<f64>().unwrap_or_else(|_| panic!("bad sample line {line:?}"));
+            assert!(value.is_finite() && value >= 0.0, "{line}");
         }
     }
 

@@ -129,6 +129,7 @@ impl Worker {
         };
         let mut nexts = [Next::PUNT; MAX_BURST];
         loop {
+            let round_start = cpu_cycles();
             self.fast_path.apply_updates(UPDATES_PER_ROUND);
             let mut moved = 0;
             if let Some(inject) = &self.inject {
@@ -166,6 +167,9 @@ impl Worker {
             }
             if self.reassembly.held() != 0 {
                 self.reassembly.expire(self.fast_path.now(), self.fast_path.counters());
+            }
+            if moved != 0 {
+                self.fast_path.counters().path.busy_cycles.add(cpu_cycles().wrapping_sub(round_start));
             }
             let exit = if stop.load(Ordering::Relaxed) {
                 Exit::Stopped

@@ -50,8 +50,9 @@ LIFETIME_S = 20
 HEARTBEAT_S = 5
 CAPACITY = 8192
 # State gauges that are not about bindings: learned neighbours (tunnel peers, next hops) stay after the last
-# binding goes, and the per-peer heartbeat timers with them.
-NOT_BINDING_STATE = ("neighbour.entries",)
+# binding goes, and the per-peer heartbeat timers with them; a PBU whose answer never came (its MAG killed) is
+# followed for the latency histogram for up to 30 s.
+NOT_BINDING_STATE = ("neighbour.entries", "gateway.signalling_exchanges_open")
 
 
 def phantom_mac(mn_id):

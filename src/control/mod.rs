@@ -11,13 +11,14 @@
 //! - on a MAG's `access` port, UEs get Router Advertisements with their home network prefix ([`advertise`]).
 
 mod advertise;
+mod latency;
 mod neighbours;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use controlplane::api::{ApiBridge, ApiCall};
 use controlplane::api::{
@@ -34,7 +35,7 @@ use controlplane::wire::MhRepr;
 use crossbeam_channel::Sender;
 use dataplane::binding::{Binding, BindingId, Function, TunnelEndpoints};
 use dataplane::counters::{CountersHandle, DropReason};
-use dataplane::dpdk::Mempool;
+use dataplane::dpdk::{cycles_per_second, Mempool};
 use dataplane::neighbor::{echo, ndp};
 use dataplane::packet::PacketBuf;
 use dataplane::tables::{Epoch, UpdateSender};
@@ -135,6 +136,7 @@ pub struct Control {
     bridge: ApiBridge,
     api_calls: Vec<Receiver<ApiCall>>,
     out: Vec<Output>,
+    latency: latency::SignallingLatency,
     pub stats: ControlStats,
 }
 
@@ -168,6 +170,7 @@ impl Control {
             bridge: ApiBridge::default(),
             api_calls,
             out: Vec::new(),
+            latency: Default::default(),
             stats: ControlStats::default(),
         }
     }
@@ -192,6 +195,7 @@ impl Control {
             self.poll_api();
             self.poll_acknowledgements();
             self.tick_neighbours();
+            self.latency.sweep(Instant::now());
             if let Some(deadline) = self.procedures.next_deadline() {
                 let now = self.clock.now();
                 if now.mono >= deadline {
@@ -239,6 +243,11 @@ impl Control {
                     Ok((header, msg)) => {
                         self.stats.signalling_received += 1;
                         self.learn_from_signalling(port, header.src, eth.source());
+                        match &msg {
+                            MhRepr::Pbu(pbu) => self.latency.start(header.src, pbu.seq, Instant::now()),
+                            MhRepr::Pba(pba) => self.latency.end(header.src, pba.seq, Instant::now()),
+                            _ => {}
+                        }
                         self.drive(Input::Received { header, msg });
                     }
                     Err(controlplane::wire::WireError::NotSignalling { .. }) => self.on_echo(port, frame),
@@ -266,6 +275,11 @@ impl Control {
 
     /// Frames `msg` and queues it on the core port that owns its source address.
     fn send(&mut self, header: &FrameHeader, msg: &MhRepr) {
+        match msg {
+            MhRepr::Pbu(pbu) => self.latency.start(header.dst, pbu.seq, Instant::now()),
+            MhRepr::Pba(pba) => self.latency.end(header.dst, pba.seq, Instant::now()),
+            _ => {}
+        }
         let port = self
             .ports
             .iter()
@@ -470,6 +484,7 @@ impl Control {
                 stats.events.insert("fastpath.icmp_errors_sent".into(), dataplane.icmp_errors_sent);
                 stats.events.insert("fastpath.icmp_rate_limited".into(), dataplane.icmp_rate_limited);
                 stats.state.extend(self.state());
+                stats.signalling_latency = Some(self.latency.histogram.clone());
                 let n = &self.neighbors.stats;
                 stats.events.insert("neighbour.solicitations_sent".into(), n.solicitations_sent);
                 stats.events.insert("neighbour.resolved".into(), n.resolved);
@@ -488,6 +503,7 @@ impl Control {
         let mut state = vec![
             ("gateway.tunnels".to_owned(), self.tunnels.len() as u64),
             ("gateway.awaiting_install".to_owned(), self.awaiting.len() as u64),
+            ("gateway.signalling_exchanges_open".to_owned(), self.latency.open() as u64),
             ("gateway.advertised_prefixes".to_owned(), self.advertised.len() as u64),
             ("tables.bindings".to_owned(), bindings as u64),
             ("tables.slots_taken".to_owned(), slots as u64),
@@ -527,6 +543,7 @@ impl Control {
                 lcore: None,
                 packets: w.ports.iter().map(|p| p.rx_packets).sum(),
                 drops: w.total_drops(),
+                busy_ns: (u128::from(w.busy_cycles) * 1_000_000_000 / u128::from(cycles_per_second().max(1))) as u64,
             })
             .collect();
         let drops =

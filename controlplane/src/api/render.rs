@@ -148,6 +148,19 @@ fn stats_text(s: &Stats) -> String {
         }
         out.push_str(&t.render());
     }
+    if let Some(h) = s.signalling_latency.as_ref().filter(|h| h.count() != 0) {
+        let bound = |q| match h.quantile_bound_us(q) {
+            Some(us) => format!("≤ {us} µs"),
+            None => format!("> {} µs", h.bounds_us.last().copied().unwrap_or(0)),
+        };
+        out.push_str(&format!(
+            "\nsignalling latency: {} exchanges, mean {} µs, median {}, p99 {}\n",
+            h.count(),
+            h.sum_us / h.count(),
+            bound(0.5),
+            bound(0.99)
+        ));
+    }
     match &s.dataplane {
         Some(d) => out.push_str(&dataplane_text(d)),
         None => out.push_str("\ndata plane: no counters (not attached)\n"),
@@ -270,7 +283,7 @@ fn keys_text(reservations: &[ReservationView]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{MessageCount, TrafficCounters};
+    use crate::api::{LatencyHistogram, MessageCount, TrafficCounters};
     use crate::fastpath::Role;
 
     fn view(id: u32) -> BindingView {
@@ -322,12 +335,21 @@ mod tests {
             events: [("pbu-retransmissions".to_string(), 1)].into(),
             dataplane: None,
             state: [("mag.pdn_connections".to_string(), 2)].into(),
+            signalling_latency: Some(LatencyHistogram {
+                bounds_us: vec![100, 1_000],
+                counts: vec![1, 2, 1],
+                sum_us: 10_000,
+            }),
         };
         let text = render(&Response::Stats(s));
         assert!(text.contains("role: mag"), "{text}");
         assert!(text.contains("rx   pba      ACCEPTED  4"), "{text}");
         assert!(text.contains("pbu-retransmissions  1"), "{text}");
         assert!(text.contains("mag.pdn_connections  2"), "{text}");
+        assert!(
+            text.contains("signalling latency: 4 exchanges, mean 2500 µs, median ≤ 1000 µs, p99 > 1000 µs"),
+            "{text}"
+        );
         assert_eq!(render(&Response::error("no such binding")), "error: no such binding\n");
         assert_eq!(render(&Response::done("ok")), "ok\n");
     }

@@ -230,6 +230,9 @@ pub struct WorkerStats {
     pub lcore: Option<u32>,
     pub packets: u64,
     pub drops: u64,
+    /// Nanoseconds of poll rounds that moved packets, since the worker started: its load.
+    #[serde(default)]
+    pub busy_ns: u64,
 }
 
 /// Data-plane part of [`Stats`], filled in by the gateway.
@@ -292,6 +295,60 @@ pub struct Stats {
     /// gauges that return to their starting point when the bindings are gone, which is how a leak shows.
     #[serde(default)]
     pub state: BTreeMap<String, u64>,
+    /// How long binding exchanges take, filled in by the gateway (the procedures have no clock of that grain).
+    #[serde(default)]
+    pub signalling_latency: Option<LatencyHistogram>,
+}
+
+/// Durations of one kind of exchange in buckets, as Prometheus histograms hold them. On an LMA: a PBU's arrival
+/// to its PBA leaving (the wait for every worker to install the tunnel included); on a MAG: a PBU's first
+/// transmission to the PBA that answers it (retransmissions included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyHistogram {
+    /// Upper bounds of the buckets in microseconds, ascending; one more bucket, unbounded, follows them.
+    pub bounds_us: Vec<u64>,
+    /// Observations per bucket (not cumulative): one more entry than `bounds_us`.
+    pub counts: Vec<u64>,
+    pub sum_us: u64,
+}
+
+impl Default for LatencyHistogram {
+    /// Buckets from 50 µs (an LMA answering from memory) to 10 s (a MAG whose PBU needed retransmissions).
+    fn default() -> Self {
+        let bounds_us = vec![
+            50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+            2_500_000, 5_000_000, 10_000_000,
+        ];
+        let counts = vec![0; bounds_us.len() + 1];
+        LatencyHistogram { bounds_us, counts, sum_us: 0 }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn observe(&mut self, us: u64) {
+        let bucket = self.bounds_us.partition_point(|&bound| bound < us);
+        if let Some(count) = self.counts.get_mut(bucket) {
+            *count += 1;
+        }
+        self.sum_us = self.sum_us.saturating_add(us);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The upper bound of the bucket holding the `q` quantile (`None` when empty, or in the unbounded bucket).
+    pub fn quantile_bound_us(&self, q: f64) -> Option<u64> {
+        let rank = (q * self.count() as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= rank && n != 0 {
+                return self.bounds_us.get(i).copied();
+            }
+        }
+        None
+    }
 }
 
 /// [`Stats::state`] from (name, count) pairs.

@@ -283,6 +283,7 @@ impl Lma {
             events: self.counters.event_rows(),
             dataplane: None,
             state: self.state(),
+            signalling_latency: None,
         }
     }
 

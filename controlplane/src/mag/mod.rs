@@ -222,6 +222,7 @@ impl Mag {
             events: self.counters.event_rows(),
             dataplane: None,
             state: self.state(),
+            signalling_latency: None,
         }
     }
 
