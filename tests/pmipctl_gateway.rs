@@ -131,6 +131,69 @@ fn scrape_metrics() -> String {
     response
 }
 
+/// The value of the sample named with its labels, e.g. `name{label="x"}`.
+fn sample_value(metrics: &str, series: &str) -> f64 {
+    let line = metrics.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series}: {metrics}"));
+    line[series.len()..].trim().parse().unwrap_or_else(|_| panic!("not a number: {line}"))
+}
+
+/// Every metric the Grafana dashboard's queries name is a family the gateway exports (a histogram's
+/// `_bucket`, `_sum` and `_count` series belong to it).
+fn dashboard_queries_name_exported_metrics(metrics: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/pmipgw-dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut families = std::collections::HashMap::new();
+    for line in metrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let (name, kind) = line.split_once(' ').unwrap();
+        families.insert(name.to_owned(), kind.to_owned());
+    }
+    let mut queries = Vec::new();
+    collect_exprs(&dashboard, &mut queries);
+    assert!(queries.len() >= 15, "the dashboard's queries: {queries:?}");
+    let mut named = std::collections::BTreeSet::new();
+    for query in &queries {
+        let mut rest = query.as_str();
+        while let Some(at) = rest.find("pmipgw_") {
+            let name: String = rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            rest = &rest[at + name.len()..];
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .filter_map(|suffix| name.strip_suffix(suffix))
+                .find(|base| families.get(*base).is_some_and(|kind| kind == "histogram"))
+                .unwrap_or(&name);
+            assert!(families.contains_key(family), "the dashboard queries {name}, which is not exported: {query}");
+            named.insert(family.to_owned());
+        }
+    }
+    // The panels the operators asked for are there.
+    for family in [
+        "pmipgw_bindings",
+        "pmipgw_signalling_messages_total",
+        "pmipgw_drops_total",
+        "pmipgw_port_rx_packets_total",
+        "pmipgw_port_tx_bytes_total",
+        "pmipgw_worker_busy_seconds_total",
+        "pmipgw_signalling_latency_seconds",
+    ] {
+        assert!(named.contains(family), "no dashboard query uses {family}: {named:?}");
+    }
+}
+
+fn collect_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("expr", serde_json::Value::String(expr)) => out.push(expr.clone()),
+                    _ => collect_exprs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_exprs(v, out)),
+        _ => {}
+    }
+}
+
 fn text(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
@@ -221,6 +284,11 @@ fn pmipctl_drives_a_running_lma() {
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     assert!(metrics.contains("pmipgw_bindings{role=\"lma\"} 1"), "{metrics}");
     assert!(metrics.contains("pmipgw_port_rx_packets_total{port=\"core\"}"), "{metrics}");
+    // The one PBU was answered: one exchange in the latency histogram; the worker that read it was busy.
+    assert!(metrics.contains("pmipgw_signalling_latency_seconds_count{role=\"lma\"} 1\n"), "{metrics}");
+    let busy = sample_value(&metrics, "pmipgw_worker_busy_seconds_total{worker=\"0\"}");
+    assert!(busy > 0.0 && busy < 10.0, "worker 0 busy {busy} s: {metrics}");
+    dashboard_queries_name_exported_metrics(&metrics);
 
     // Revocation: the LMA sends a BRI to the MAG.
     ok(gw.ctl(&["binding", "revoke", "--mn-id", NAI]));
