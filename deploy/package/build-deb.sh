@@ -115,6 +115,11 @@ printf 'Source: pmipgw\n\nPackage: pmipgw\nArchitecture: any\n' > "$work/debian/
 shlibs=$(cd "$work" && dpkg-shlibdeps -O -e pmipgw/usr/bin/pmipgw -e pmipgw/usr/bin/pmipctl 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "build-deb.sh: dpkg-shlibdeps found no libraries" >&2; exit 1; }
+# DPDK loads its drivers as plugins, which no linker records: the mempool and bus drivers every run needs, and
+# the NIC drivers of deploy/container/pmds.txt as recommendations, at the ABI the binaries link (librte-eal23).
+abi=$(grep -o 'librte-eal[0-9]*' <<<"$shlibs" | head -1 | sed 's/librte-eal//')
+[ -n "$abi" ] || { echo "build-deb.sh: the binaries link no librte-eal" >&2; exit 1; }
+recommends=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e "s/ABI/$abi/" deploy/container/pmds.txt | paste -sd, - | sed 's/,/, /g')
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat > "$stage/DEBIAN/control" <<EOF
 Package: pmipgw
@@ -122,7 +127,8 @@ Version: $version
 Architecture: $arch
 Maintainer: pmipgw developers <pmipgw@localhost>
 Installed-Size: $size
-Depends: $shlibs, dpdk, adduser
+Depends: $shlibs, dpdk, adduser, librte-mempool-ring$abi, librte-bus-pci$abi, librte-bus-vdev$abi
+Recommends: $recommends
 Section: net
 Priority: optional
 Description: DPDK PMIPv6 user-plane gateway (3GPP TS 29.275 MAG and LMA)
