@@ -1,7 +1,12 @@
-//! The Debian package (`deploy/package/build-deb.sh`) built from this test's own binaries, then taken apart with
-//! dpkg-deb and checked by tools we did not write: dpkg-deb for the control fields and contents, dpkg-shlibdeps
-//! (in the build) for the library dependencies, `systemd-analyze verify` for the units, `man` for the pages, and
-//! the packaged binaries themselves for the example configurations.
+//! What operators deploy, checked by tools we did not write.
+//! - The Debian package (`deploy/package/build-deb.sh`) built from this test's own binaries: dpkg-deb for the
+//!   control fields and contents, dpkg-shlibdeps (in the build) for the library dependencies, `systemd-analyze
+//!   verify` for the units, `man` for the pages, the packaged binaries themselves for the example configurations.
+//! - The container's root filesystem (`deploy/container/build-rootfs.sh`, mmdebstrap) made from that package: the
+//!   gateway runs the pcap demonstration inside it (chroot in a private mount namespace) and writes what it writes
+//!   outside, and its entrypoint renders the Kubernetes configs.
+//! - The Kubernetes manifests (`deploy/k8s`), rendered by kustomize (`kubectl kustomize`), validated against the
+//!   Kubernetes schemas (kubernetes-validate) and linted (checkov).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -191,4 +196,297 @@ fn host_setup_plans_hugepages_vfio_and_boot_persistence_and_refuses_typos() {
     }
     let missing = run("bash", &[script, "--dry-run", "--root", "/nonexistent", "--apply"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/etc/pmipgw/host.conf is missing"));
+}
+
+/// Runs `script` with `sh` inside the root filesystem `root`, in a private mount namespace that lends it the
+/// host's /proc, /sys and /dev (DPDK reads them) and takes them back when it ends.
+fn in_rootfs(root: &Path, script: &str) -> Output {
+    let setup = r#"for d in proc sys dev; do mount --rbind "/$d" "$0/$d"; done; exec chroot "$0" sh -c "$1""#;
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", setup, root.to_str().unwrap(), script])
+        .output()
+        .expect("unshare")
+}
+
+fn ok_in_rootfs(root: &Path, script: &str) -> String {
+    let out = in_rootfs(root, script);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "in the rootfs, {script}:\n{text}");
+    text
+}
+
+/// The pcap demonstration's configs copied under `dir`, writing their outputs to `out` (an absolute path as the
+/// gateway will see it) instead of /tmp/pmipgw-example.
+fn demo_configs(dir: &Path, out: &str) {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples");
+    let copy = dir.join("deploy/examples");
+    std::fs::create_dir_all(copy.join("pcap")).unwrap();
+    for entry in std::fs::read_dir(examples.join("pcap")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.join("pcap").join(path.file_name().unwrap())).unwrap();
+    }
+    for config in ["lma-pcap.toml", "mag-pcap.toml"] {
+        let text = std::fs::read_to_string(examples.join(config)).unwrap();
+        assert!(text.contains("/tmp/pmipgw-example/"), "{config} writes to /tmp/pmipgw-example");
+        std::fs::write(copy.join(config), text.replace("/tmp/pmipgw-example/", &format!("{out}/"))).unwrap();
+    }
+}
+
+/// Every frame of a pcap, as tshark dumps it in hex (no timestamps).
+fn frames(pcap: &Path) -> String {
+    stdout_of("tshark", &["-n", "-r", pcap.to_str().unwrap(), "-x"])
+}
+
+#[test]
+fn the_container_rootfs_runs_the_demonstration_and_renders_kubernetes_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let deb = build_package(dir.path());
+    let root = dir.path().join("rootfs");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/container/build-rootfs.sh");
+    let built =
+        run("bash", &[script.to_str().unwrap(), "--deb", deb.to_str().unwrap(), "--out", root.to_str().unwrap()]);
+    assert!(built.status.success(), "build-rootfs.sh:\n{}", String::from_utf8_lossy(&built.stderr));
+
+    // The image holds the gateway, DPDK's drivers as plugins, and the entrypoint; nothing of the build.
+    let version = ok_in_rootfs(&root, "pmipgw --version");
+    assert!(version.contains(&format!("pmipgw {}", env!("CARGO_PKG_VERSION"))), "{version}");
+    let plugins = root.join("usr/lib/x86_64-linux-gnu/dpdk");
+    let plugin_names: Vec<String> =
+        walk(&plugins).iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
+    for driver in ["librte_mempool_ring.so", "librte_net_pcap.so", "librte_net_iavf.so", "librte_net_mlx5.so"] {
+        assert!(plugin_names.iter().any(|n| n.starts_with(driver)), "{driver} in {plugins:?}: {plugin_names:?}");
+    }
+    assert!(!root.join("usr/bin/cargo").exists() && !root.join("usr/include/dpdk").exists(), "a runtime image");
+    let checked = ok_in_rootfs(&root, "pmipgw --check-config --config /usr/share/doc/pmipgw/examples/lma.toml");
+    assert!(checked.contains("OK (2 ports)"), "{checked}");
+
+    // The pcap demonstration inside the image writes exactly what the same binary writes outside it.
+    demo_configs(&root.join("demo"), "/demo/out");
+    std::fs::create_dir_all(root.join("demo/out")).unwrap();
+    let host = dir.path().join("host");
+    let host_out = host.join("out");
+    demo_configs(&host, host_out.to_str().unwrap());
+    std::fs::create_dir_all(&host_out).unwrap();
+    for role in ["lma", "mag"] {
+        let inside = ok_in_rootfs(&root, &format!("cd /demo && pmipgw --config deploy/examples/{role}-pcap.toml"));
+        assert!(inside.contains("mbufs in use after shutdown"), "{inside}");
+        let outside = Command::new(env!("CARGO_BIN_EXE_pmipgw"))
+            .args(["--config", &format!("deploy/examples/{role}-pcap.toml")])
+            .current_dir(&host)
+            .output()
+            .unwrap();
+        assert!(outside.status.success(), "{}", String::from_utf8_lossy(&outside.stderr));
+    }
+    let mut compared = 0;
+    for entry in std::fs::read_dir(&host_out).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        let (outside, inside) = (frames(&path), frames(&root.join("demo/out").join(name)));
+        assert!(outside.lines().count() > 100, "{name:?} has frames");
+        assert_eq!(inside, outside, "{name:?}: the image's output differs");
+        compared += 1;
+    }
+    assert_eq!(compared, 4, "core and sgi of the LMA, core and access of the MAG");
+
+    // The entrypoint fills a Kubernetes instance's template from the SR-IOV device plugin's variables and the
+    // CPUs it may run on; the gateway accepts the result.
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s/instances/lma-0/pmipgw.toml");
+    std::fs::create_dir_all(root.join("etc/pmipgw")).unwrap();
+    std::fs::copy(&template, root.join("etc/pmipgw/pmipgw.toml")).unwrap();
+    let devices = "PCIDEVICE_INTEL_COM_PMIPGW_CORE=0000:3b:02.1 PCIDEVICE_INTEL_COM_PMIPGW_SGI=0000:3b:0a.1";
+    let checked = ok_in_rootfs(&root, &format!("env {devices} pmipgw-entrypoint --check-config"));
+    assert!(checked.contains("OK (2 ports)"), "{checked}");
+    let rendered = std::fs::read_to_string(root.join("run/pmipgw/pmipgw.toml")).unwrap();
+    assert!(
+        rendered.contains("device = \"0000:3b:02.1\"") && rendered.contains("\"-a\", \"0000:3b:0a.1\""),
+        "{rendered}"
+    );
+    let cpus = std::fs::read_to_string("/proc/self/status").unwrap();
+    let cpus = cpus.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim();
+    assert!(rendered.contains(&format!("lcores = \"{cpus}\"")), "{rendered}");
+    // A variable the template needs and the pod lacks is named, and nothing runs.
+    let missing = in_rootfs(&root, "env PCIDEVICE_INTEL_COM_PMIPGW_CORE=0000:3b:02.1 pmipgw-entrypoint --check-config");
+    let complaint = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(2), "{complaint}");
+    assert!(complaint.contains("${PCIDEVICE_INTEL_COM_PMIPGW_SGI}") && !complaint.contains("_CORE}"), "{complaint}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir:?}: {e}")) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The Kubernetes checkers' virtualenv (`deploy/install-deps.sh`).
+const TOOLS: &str = "/opt/pmipgw-tools/bin";
+
+/// `kubectl kustomize` of one directory under deploy/k8s, which must render without a warning.
+fn kustomize(dir: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s").join(dir);
+    let out = run("kubectl", &["kustomize", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "kustomize {dir}:\n{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The documents of a YAML stream, as JSON (PyYAML, from the checkers' virtualenv).
+fn documents(yaml: &str) -> Vec<serde_json::Value> {
+    let mut child = Command::new(format!("{TOOLS}/python"))
+        .args(["-c", "import json, sys, yaml; json.dump(list(yaml.safe_load_all(sys.stdin)), sys.stdout)"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the checkers' python");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), yaml.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Whether every label of `selector` is on `labels`.
+fn selects(selector: &serde_json::Value, labels: &serde_json::Value) -> bool {
+    selector.as_object().is_some_and(|s| !s.is_empty() && s.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+/// A CIDR as its first and last address.
+fn span(cidr: &str) -> (u128, u128) {
+    let (addr, len) = cidr.split_once('/').unwrap();
+    let len: u32 = len.parse().unwrap();
+    let (first, bits) = match addr.parse::<std::net::IpAddr>().unwrap() {
+        std::net::IpAddr::V4(a) => (u128::from(u32::from(a)), 32),
+        std::net::IpAddr::V6(a) => (u128::from(a), 128),
+    };
+    (first, first + ((1u128 << (bits - len)) - 1))
+}
+
+#[test]
+fn kubernetes_manifests_render_validate_and_keep_instances_apart() {
+    // Each piece renders alone, and the cluster renders them together.
+    for dir in ["instances/lma-0", "instances/lma-1", "instances/mag-0", "shared"] {
+        assert!(kustomize(dir).contains("kind: "), "{dir}");
+    }
+    let cluster = kustomize("cluster");
+    let docs = documents(&cluster);
+    let of_kind = |kind: &str| docs.iter().filter(move |d| d["kind"] == kind).collect::<Vec<_>>();
+    let dir = tempfile::tempdir().unwrap();
+
+    // Kubernetes' own schemas, strictly (no unknown field), for every built-in kind; the custom resources
+    // (Multus, the Prometheus Operator) have no schema there and are checked by what they must connect to below.
+    let mut files = Vec::new();
+    for (i, doc) in docs.iter().enumerate() {
+        if doc["apiVersion"].as_str().is_some_and(|v| v.contains("k8s.cni.cncf.io") || v.contains("coreos.com")) {
+            continue;
+        }
+        let path = dir.path().join(format!("{i:02}.json"));
+        std::fs::write(&path, serde_json::to_vec(doc).unwrap()).unwrap();
+        files.push(path.to_str().unwrap().to_owned());
+    }
+    let mut args = vec!["--strict", "--kubernetes-version", "1.30.0"];
+    args.extend(files.iter().map(String::as_str));
+    let validated = run(&format!("{TOOLS}/kubernetes-validate"), &args);
+    let report = String::from_utf8_lossy(&validated.stdout);
+    assert!(validated.status.success(), "kubernetes-validate:\n{report}{}", String::from_utf8_lossy(&validated.stderr));
+    assert_eq!(report.matches(" passed for resource ").count(), files.len(), "{report}");
+
+    // The security and reliability lint, with each waived check's reason in the manifests.
+    let manifest = dir.path().join("cluster.yaml");
+    std::fs::write(&manifest, &cluster).unwrap();
+    let linted = run(
+        &format!("{TOOLS}/checkov"),
+        &["-f", manifest.to_str().unwrap(), "--framework", "kubernetes", "--compact", "--quiet", "--skip-download"],
+    );
+    let lint = String::from_utf8_lossy(&linted.stdout);
+    assert!(linted.status.success() && lint.contains("Failed checks: 0"), "checkov:\n{lint}");
+
+    // What must connect does: networks, device-plugin resources, config, selectors, probes.
+    let statefulsets = of_kind("StatefulSet");
+    assert_eq!(statefulsets.len(), 3, "two LMAs and a MAG");
+    let networks = of_kind("NetworkAttachmentDefinition");
+    let mut lma_configs = Vec::new();
+    for sts in &statefulsets {
+        let name = sts["metadata"]["name"].as_str().unwrap();
+        let pod = &sts["spec"]["template"];
+        let container = &pod["spec"]["containers"][0];
+        let resources = &container["resources"];
+        assert_eq!(resources["requests"], resources["limits"], "{name}: Guaranteed QoS needs requests = limits");
+        assert!(resources["limits"]["cpu"].as_str().unwrap().parse::<u32>().is_ok(), "{name}: whole CPUs to pin");
+        assert!(resources["limits"]["hugepages-2Mi"].is_string(), "{name}: hugepages");
+        let attached = pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"].as_str().unwrap();
+        for network in attached.split(',').map(str::trim) {
+            let nad = networks.iter().find(|n| n["metadata"]["name"] == network).unwrap_or_else(|| panic!("{network}"));
+            assert_eq!(nad["metadata"]["namespace"], sts["metadata"]["namespace"], "{network}");
+            let resource = nad["metadata"]["annotations"]["k8s.v1.cni.cncf.io/resourceName"].as_str().unwrap();
+            assert_eq!(resources["limits"][resource], "1", "{name} asks for one VF of {resource}");
+            let cni: serde_json::Value = serde_json::from_str(nad["spec"]["config"].as_str().unwrap()).unwrap();
+            assert_eq!((cni["type"].as_str(), cni["name"].as_str()), (Some("sriov"), Some(network)));
+        }
+        let claimed = sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].as_str().unwrap();
+        let mounts = container["volumeMounts"].as_array().unwrap();
+        assert!(mounts.iter().any(|m| m["name"] == claimed && m["mountPath"] == "/var/lib/pmipgw"), "{name}: state");
+        for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+            assert_eq!(container[probe]["httpGet"]["port"], "metrics", "{name} {probe}");
+        }
+        let labels = &pod["metadata"]["labels"];
+        assert!(selects(&sts["spec"]["selector"]["matchLabels"], labels), "{name}: its selector");
+        let services: Vec<_> =
+            of_kind("Service").into_iter().filter(|s| selects(&s["spec"]["selector"], labels)).collect();
+        assert_eq!(services.len(), 1, "{name}: one Service selects it");
+        let policies = of_kind("NetworkPolicy");
+        assert!(policies.iter().any(|p| selects(&p["spec"]["podSelector"]["matchLabels"], labels)), "{name}: policy");
+
+        // Its config: the ConfigMap it mounts, filled in as the entrypoint would, is one pmipgw accepts.
+        let volumes = pod["spec"]["volumes"].as_array().unwrap();
+        let map_name = volumes.iter().find_map(|v| v["configMap"]["name"].as_str()).unwrap();
+        let map = of_kind("ConfigMap").into_iter().find(|m| m["metadata"]["name"] == map_name).unwrap();
+        let text = map["data"]["pmipgw.toml"].as_str().unwrap();
+        let filled = text
+            .replace("${PMIPGW_LCORES}", "0")
+            .replace("${PCIDEVICE_INTEL_COM_PMIPGW_CORE}", "0000:3b:02.1")
+            .replace("${PCIDEVICE_INTEL_COM_PMIPGW_SGI}", "0000:3b:0a.1")
+            .replace("${PCIDEVICE_INTEL_COM_PMIPGW_ACCESS}", "0000:3b:0a.1");
+        assert!(!filled.contains("${"), "{name}: a placeholder no device plugin fills:\n{text}");
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, &filled).unwrap();
+        let checked = stdout_of(env!("CARGO_BIN_EXE_pmipgw"), &["--check-config", "--config", path.to_str().unwrap()]);
+        assert!(checked.contains("OK (2 ports)"), "{name}: {checked}");
+        assert!(filled.contains("listen = \"0.0.0.0:9464\""), "{name}: Prometheus reaches the metrics port");
+        if labels["pmipgw.io/role"] == "lma" {
+            lma_configs.push((name.to_owned(), filled.parse::<toml::Table>().unwrap()));
+        }
+    }
+    for monitor in of_kind("ServiceMonitor") {
+        for service in of_kind("Service") {
+            assert!(selects(&monitor["spec"]["selector"]["matchLabels"], &service["metadata"]["labels"]));
+            let port = &monitor["spec"]["endpoints"][0]["port"];
+            assert!(service["spec"]["ports"].as_array().unwrap().iter().any(|p| &p["name"] == port));
+        }
+    }
+
+    // The LMA instances of the cluster share nothing a UE or a MAG could see twice: addresses, uplink keys, pools.
+    assert_eq!(lma_configs.len(), 2);
+    let (a, b) = (&lma_configs[0].1, &lma_configs[1].1);
+    let keys = |c: &toml::Table| {
+        let k = &c["lma"]["uplink_keys"];
+        (k["first"].as_integer().unwrap(), k["last"].as_integer().unwrap())
+    };
+    let ((a0, a1), (b0, b1)) = (keys(a), keys(b));
+    assert!(
+        a0 <= a1 && b0 <= b1 && (a1 < b0 || b1 < a0),
+        "uplink key ranges overlap: {a0:#x}-{a1:#x}, {b0:#x}-{b1:#x}"
+    );
+    for pool in ["ipv4_pool", "ipv6_pool"] {
+        let (x, y) =
+            (span(a["lma"]["apns"][0][pool].as_str().unwrap()), span(b["lma"]["apns"][0][pool].as_str().unwrap()));
+        assert!(x.1 < y.0 || y.1 < x.0, "{pool}s overlap");
+    }
+    let lmaa = |c: &toml::Table| c["gateway"]["lmaa"].as_array().unwrap().clone();
+    assert!(lmaa(a).iter().all(|addr| !lmaa(b).contains(addr)), "LMA addresses are the instances' own");
 }
