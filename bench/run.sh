@@ -4,6 +4,7 @@
 #   bash bench/run.sh                 # everything: throughput, scaling, churn, signalling (~1 h on 2 cores)
 #   bash bench/run.sh --quick         # a smoke run: 1k bindings, 64 B, short windows (~5 min)
 #   bash bench/run.sh --only throughput|scaling|churn|signalling [--quick]
+#   bash bench/run.sh --only throughput --peer ovs   # and Open vSwitch's DPDK datapath on the same pcaps (bench/ovs.sh)
 #
 # It installs what it needs (Debian packages: DPDK with testpmd, libpcap, clang, a TrueType font for the chart),
 # builds pmipgw and the bench binaries in release mode, reserves 2 MB hugepages and mounts a hugetlbfs for the
@@ -18,11 +19,13 @@ fi
 
 quick=0
 only=all
+peer=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --only) only="$2"; shift ;;
-    *) echo "usage: bash bench/run.sh [--quick] [--only throughput|scaling|churn|signalling]" >&2; exit 2 ;;
+    --peer) peer="$2"; shift ;;
+    *) echo "usage: bash bench/run.sh [--quick] [--only throughput|scaling|churn|signalling] [--peer ovs]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -89,6 +92,26 @@ if [ "$only" = all ] || [ "$only" = throughput ]; then
   timeout -k 10 600 "$bin/hashcmp" --bindings "$bindings" -- -l 0 --no-pci --file-prefix "$hash_prefix" \
     --log-level lib.eal:warning "${hash_mem[@]}" 2>&1 | grep '^|' | tee "$out/hashcmp$suffix.md" | tee -a "$log"
   rm -rf "/var/run/dpdk/$hash_prefix"
+  if [ "$peer" = ovs ]; then
+    # The same traffic model through Open vSwitch (flow-based GRE, one OpenFlow rule per key or UE, tuned for many
+    # keys), one PMD thread on the same kind of port, over a sustained window after its flow cache settles; beside
+    # it, pmipgw and testpmd macswap of this run (64 B). OVS reserves its own hugepages (4.6 GB at 1M).
+    ovs_md="$out/ovs$suffix.md"
+    {
+      echo "| direction | bindings | OVS Mpps | pmipgw Mpps | testpmd macswap Mpps | OVS upcalls in window | OVS megaflows | check | load |"
+      echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
+    } > "$ovs_md"
+    for n in ${bindings//,/ }; do
+      for d in lma-up-v6 lma-up-v4 lma-down-v6 lma-down-v4 mag-up-v6 mag-up-v4 mag-down-v6 mag-down-v4; do
+        line=$(timeout -k 10 2400 bash bench/ovs.sh --direction "$d" --bindings "$n" --seconds "$(( seconds * 3 ))" \
+          --reserve-huge auto 2>&1 | tee -a "$log" | grep '^ovs ' | tail -1) || true
+        field() { grep -o " $1=[^ ]*" <<<"$line" | cut -d= -f2; }
+        ours=$(awk -F, -v d="$d" -v n="$n" '$1 == d && $2 == n && $3 == 64 {print $6 " | " $8}' "$out/throughput$suffix.csv")
+        echo "| $d | $n | $(awk '{print $4}' <<<"${line:-x x x failed}") | ${ours:- | } | $(field upcalls) | $(field megaflows) | $(field check) | $(field load) |" >> "$ovs_md"
+      done
+    done
+    tee -a "$log" < "$ovs_md"
+  fi
 fi
 if [ "$only" = all ] || [ "$only" = scaling ]; then
   # pmipgw passes its lcores with -l, so two workers plus its control thread do not fit two CPUs: the fastpath
