@@ -62,6 +62,12 @@ if [ "$(id -u)" -ne 0 ]; then exec sudo -E bash "$0" "${argv[@]}"; fi
 
 vswitchd=${OVS_VSWITCHD_DPDK:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
 pcapgen=${PCAPGEN:-${CARGO_TARGET_DIR:-$PWD/target}/release/pcapgen}
+# Debian's OVS built with DPDK (its ovs-vswitchd-dpdk beside the plain one), and editcap for the check.
+for p in openvswitch-switch-dpdk wireshark-common; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+  echo "ovs.sh: installing $p" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+done
 for tool in "$vswitchd" ovsdb-server ovsdb-tool ovs-vsctl ovs-appctl ovs-ofctl editcap python3; do
   command -v "$tool" >/dev/null || { echo "ovs.sh: $tool not found (openvswitch-switch-dpdk, wireshark-common)" >&2; exit 1; }
 done
