@@ -721,6 +721,22 @@ class Run:
             self.out.detail(f"      ports: {ports}")
             self.out.detail(f"      drops: {drops}")
 
+    def check_signalling_latency(self, group, check, mag):
+        """The PBU/PBA exchange just made is in both ends' latency histograms (pmipgw_signalling_latency_seconds):
+        the LMA's from PBU in to PBA out, the MAG's from its first PBU to the PBA, which holds the LMA's."""
+        seen = {}
+        for gateway in (mag, "lma"):
+            h = self.ctl(gateway, "stats").get("signalling_latency") or {}
+            count = sum(h.get("counts") or [])
+            if count < 1:
+                raise Failed(f"{check}: {gateway} measured no PBU/PBA exchange: {h}")
+            seen[gateway] = (count, h["sum_us"] / count)
+        group.setdefault("latency", {})[check] = seen
+        if not 0 < seen["lma"][1] < 5_000_000 or not 0 < seen[mag][1] < 10_000_000:
+            raise Failed(f"{check}: implausible mean latencies (count, µs): {seen}")
+        self.out.ok(f"signalling latency: LMA mean {seen['lma'][1]:.0f} µs over {seen['lma'][0]} exchange(s), "
+                    f"{mag.upper()} mean {seen[mag][1]:.0f} µs over {seen[mag][0]}")
+
     def check_bindings_match(self, group, check, mag, mn_id, expect_peer):
         """The MAG's and the LMA's view of one PDN connection: same keys, same home addresses."""
         mags = [b for b in self.bindings(mag) if b["mn_id"] == mn_id]
@@ -898,6 +914,7 @@ class Run:
                 self.traffic_counters(group, "after-traffic", "mag1", mn_id)
                 self.check_neighbours(group, "after-traffic", "mag1",
                                       [f for f, on in (("ipv4", v4), ("ipv6", v6)) if on])
+                self.check_signalling_latency(group, "after-create", "mag1")
                 self.show_bindings(GATEWAYS)
             serving = "mag1"
             if pdn_type == "ipv4v6":
