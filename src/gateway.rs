@@ -143,7 +143,7 @@ pub fn run(
         None => {
             // No procedures: punted packets are counted and freed.
             drop(inject_tx);
-            while let Ok(punted) = punt_rx.recv_timeout(Duration::from_millis(100)) {
+            while let Ok(punted) = punt_rx.recv_timeout(Duration::from_millis(100), &crossbeam_channel::never()) {
                 if let Some(punted) = punted {
                     punts_received += 1;
                     drop(punted);

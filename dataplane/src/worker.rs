@@ -48,12 +48,18 @@ pub struct PuntReceiver {
 pub struct PuntQueueClosed;
 
 impl PuntReceiver {
-    /// The next punted packet from either queue, or `None` after `timeout` without one.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Punted>, PuntQueueClosed> {
+    /// The next punted packet from either queue, or `None` after `timeout` without one, or as soon as `wake`
+    /// rings (the workers applied table updates: [`crate::tables::UpdateSender::wakeups`]).
+    pub fn recv_timeout(&self, timeout: Duration, wake: &Receiver<()>) -> Result<Option<Punted>, PuntQueueClosed> {
         let mut select = crossbeam_channel::Select::new();
         let signalling = select.recv(&self.signalling);
         select.recv(&self.other);
+        let rung = select.recv(wake);
         let Ok(ready) = select.select_timeout(timeout) else { return Ok(None) };
+        if ready.index() == rung {
+            let _ = ready.recv(wake);
+            return Ok(None);
+        }
         let queue = if ready.index() == signalling { &self.signalling } else { &self.other };
         match ready.recv(queue) {
             Ok(punted) => Ok(Some(punted)),

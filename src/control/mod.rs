@@ -44,8 +44,8 @@ use dataplane::worker::{Injected, PuntReceiver, Punted};
 
 use crate::neighbors::Neighbors;
 
-/// Longest the control thread sleeps waiting for a punted packet: bounds the latency of timers, API calls and
-/// table acknowledgements.
+/// Longest the control thread sleeps waiting for a punted packet or the workers' table acknowledgements: bounds
+/// the latency of timers and API calls.
 const POLL: Duration = Duration::from_millis(5);
 
 /// How often neighbour caches advance (retransmissions, ageing) and Router Advertisements are considered.
@@ -187,7 +187,9 @@ impl Control {
         self.send_frames();
         loop {
             let wait = self.procedures.next_deadline().map_or(POLL, |d| self.clock.until(d).min(POLL));
-            match punts.recv_timeout(wait) {
+            // Woken early when the workers have applied table updates, so a PBA waiting for its tunnel leaves
+            // as soon as every worker has it.
+            match punts.recv_timeout(wait, self.tables.wakeups()) {
                 Ok(Some(punted)) => self.on_punted(punted),
                 Ok(None) => {}
                 Err(_closed) => return,

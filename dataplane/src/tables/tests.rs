@@ -152,10 +152,15 @@ fn an_install_is_acknowledged_only_after_every_worker_applied_it() {
     assert_eq!(installed, Installed { id: BindingId(1), epoch: Epoch(1) }, "uplink key 0x0a000001's home slot");
     assert!(workers[0].find_rx(Function::Lma, 0x0a00_0001, &[]).is_none(), "not applied before the next burst");
     assert_eq!(sender.wait_applied(installed.epoch, Duration::from_millis(5)), Err(TableError::Timeout(Epoch(1))));
+    assert!(sender.wakeups().try_recv().is_err(), "nothing applied: no ring");
 
     assert_eq!(workers[0].apply_pending(&counters, usize::MAX), 1);
     assert_eq!(sender.applied_epoch(), Epoch(0), "worker 1 still behind");
     assert_eq!(workers[1].apply_pending(&counters, usize::MAX), 1);
+    assert_eq!(sender.wakeups().try_recv(), Ok(()), "the workers rang: the control thread looks at the epochs");
+    assert!(sender.wakeups().try_recv().is_err(), "one pending ring for both workers");
+    assert_eq!(workers[0].apply_pending(&counters, usize::MAX), 0);
+    assert!(sender.wakeups().try_recv().is_err(), "nothing new applied: no ring");
     assert_eq!(sender.wait_applied(installed.epoch, Duration::from_millis(5)), Ok(()));
     for worker in &workers {
         assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]), Some(BindingId(1)));

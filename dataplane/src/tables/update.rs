@@ -13,7 +13,7 @@
 use super::worker::{home_slot, slot_count, WorkerTable};
 use super::{BindingTable, TableError};
 use crate::binding::{Binding, BindingId, Function};
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,17 +120,29 @@ pub struct UpdateSender {
     free: FreeSlots,
     epoch: Epoch,
     workers: Vec<WorkerLink>,
+    /// A worker that has applied updates rings this (one pending ring is enough: the control thread then reads
+    /// every worker's epoch), so the control thread learns of it at once, not at its next timed poll.
+    ring: Sender<()>,
+    wakeups: Receiver<()>,
 }
 
 impl UpdateSender {
     pub fn new(config: TableConfig) -> Self {
+        let (ring, wakeups) = crossbeam_channel::bounded(1);
         UpdateSender {
             replica: BindingTable::new(config.capacity),
             free: FreeSlots::new(slot_count(config.capacity)),
             epoch: Epoch(0),
             workers: Vec::new(),
+            ring,
+            wakeups,
             config,
         }
+    }
+
+    /// Rings when a worker has applied updates: wait on it (beside the punt queues) to hear of new epochs.
+    pub fn wakeups(&self) -> &Receiver<()> {
+        &self.wakeups
     }
 
     pub fn config(&self) -> &TableConfig {
@@ -148,7 +160,7 @@ impl UpdateSender {
         let (queue, updates) = crossbeam_channel::bounded(self.config.queue_depth);
         let applied = Arc::new(AppliedEpoch(AtomicU64::new(self.epoch.0)));
         self.workers.push(WorkerLink { queue, applied: Arc::clone(&applied) });
-        Ok(WorkerTable::new(self.config.capacity, initial, updates, applied))
+        Ok(WorkerTable::new(self.config.capacity, initial, updates, applied, self.ring.clone()))
     }
 
     /// Installs a new binding: in its receive key's home slot when that is free (found without a hash), else

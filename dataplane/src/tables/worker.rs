@@ -16,7 +16,7 @@ use super::record::{flag, fold_address, Record, Records, TemplateContext};
 use super::update::{AppliedEpoch, Message, TableUpdate};
 use crate::binding::{Binding, BindingId, Function};
 use crate::counters::WorkerCounters;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -57,6 +57,8 @@ pub struct WorkerTable {
     initial: Vec<(BindingId, Binding)>,
     updates: Receiver<Message>,
     applied: Arc<AppliedEpoch>,
+    /// Rung after publishing a new epoch ([`super::UpdateSender::wakeups`]).
+    ring: Sender<()>,
 }
 
 impl WorkerTable {
@@ -65,6 +67,7 @@ impl WorkerTable {
         initial: Vec<(BindingId, Binding)>,
         updates: Receiver<Message>,
         applied: Arc<AppliedEpoch>,
+        ring: Sender<()>,
     ) -> Self {
         WorkerTable {
             records: Arc::new(Records::new(slot_count(capacity))),
@@ -76,6 +79,7 @@ impl WorkerTable {
             initial,
             updates,
             applied,
+            ring,
         }
     }
 
@@ -261,6 +265,8 @@ impl WorkerTable {
         if let Some(epoch) = last {
             // Release: the table changes above happen-before the control thread's Acquire load sees this epoch.
             self.applied.0.store(epoch.0, Ordering::Release);
+            // Full: a ring is already pending, which covers this epoch too. Disconnected: nobody waits.
+            let _ = self.ring.try_send(());
         }
         applied
     }
