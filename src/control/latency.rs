@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use controlplane::api::LatencyHistogram;
+use controlplane::wire::MhRepr;
 
 /// Longer than a MAG's whole retransmission schedule (RFC 5213 §8.3 leaves it to the MAG; ours ends in seconds).
 pub const FORGET_AFTER: Duration = Duration::from_secs(30);
@@ -38,8 +39,17 @@ impl SignallingLatency {
         self.open.retain(|_, started| now.duration_since(*started) < FORGET_AFTER);
     }
 
+    /// A message to or from `peer`: a PBU starts an exchange, a PBA ends one; nothing else counts.
+    pub fn saw(&mut self, peer: IpAddr, msg: &MhRepr, now: Instant) {
+        match msg {
+            MhRepr::Pbu(pbu) => self.start(peer, pbu.seq, now),
+            MhRepr::Pba(pba) => self.end(peer, pba.seq, now),
+            _ => {}
+        }
+    }
+
     /// A PBU to or from `peer`.
-    pub fn start(&mut self, peer: IpAddr, seq: u16, now: Instant) {
+    fn start(&mut self, peer: IpAddr, seq: u16, now: Instant) {
         if self.open.len() >= MAX_OPEN {
             self.open.retain(|_, started| now.duration_since(*started) < FORGET_AFTER);
             if self.open.len() >= MAX_OPEN {
@@ -50,7 +60,7 @@ impl SignallingLatency {
     }
 
     /// A PBA to or from `peer`: ends the exchange its sequence number names, if one is open.
-    pub fn end(&mut self, peer: IpAddr, seq: u16, now: Instant) {
+    fn end(&mut self, peer: IpAddr, seq: u16, now: Instant) {
         if let Some(started) = self.open.remove(&(peer, seq)) {
             let us = now.duration_since(started).as_micros();
             self.histogram.observe(u64::try_from(us).unwrap_or(u64::MAX));

@@ -245,11 +245,7 @@ impl Control {
                     Ok((header, msg)) => {
                         self.stats.signalling_received += 1;
                         self.learn_from_signalling(port, header.src, eth.source());
-                        match &msg {
-                            MhRepr::Pbu(pbu) => self.latency.start(header.src, pbu.seq, Instant::now()),
-                            MhRepr::Pba(pba) => self.latency.end(header.src, pba.seq, Instant::now()),
-                            _ => {}
-                        }
+                        self.latency.saw(header.src, &msg, Instant::now());
                         self.drive(Input::Received { header, msg });
                     }
                     Err(controlplane::wire::WireError::NotSignalling { .. }) => self.on_echo(port, frame),
@@ -277,11 +273,7 @@ impl Control {
 
     /// Frames `msg` and queues it on the core port that owns its source address.
     fn send(&mut self, header: &FrameHeader, msg: &MhRepr) {
-        match msg {
-            MhRepr::Pbu(pbu) => self.latency.start(header.dst, pbu.seq, Instant::now()),
-            MhRepr::Pba(pba) => self.latency.end(header.dst, pba.seq, Instant::now()),
-            _ => {}
-        }
+        self.latency.saw(header.dst, msg, Instant::now());
         let port = self
             .ports
             .iter()
