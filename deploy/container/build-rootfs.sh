@@ -7,8 +7,8 @@
 #   bash deploy/container/build-rootfs.sh --deb PKG --out DIR  # from a package built before
 #   bash deploy/container/build-rootfs.sh --tar FILE           # a tarball instead: `podman import FILE pmipgw:0.1.0`
 #
-# PMIPGW_DEBIAN_MIRROR chooses the mirror (default http://deb.debian.org/debian). Needs root, or an unprivileged
-# user with user namespaces (mmdebstrap picks its mode).
+# PMIPGW_DEBIAN_MIRROR chooses the mirror (default http://deb.debian.org/debian); PMIPGW_ROOTFS_VERBOSE=1 shows
+# mmdebstrap's whole log. Needs root, or an unprivileged user with user namespaces (mmdebstrap picks its mode).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,8 +30,12 @@ deb=$(realpath "$deb")
 # The NIC drivers the package recommends (deploy/container/pmds.txt), and nothing else it would pull in.
 drivers=$(dpkg-deb -f "$deb" Recommends | tr -d ,)
 target=${tar:-$out}
-if [ -z "$tar" ]; then
-  # mmdebstrap fills an empty directory only.
+if [ -z "$tar" ] && [ -e "$out" ]; then
+  # mmdebstrap fills an empty directory only: replace an earlier root filesystem, never anything else.
+  if [ -n "$(ls -A "$out")" ] && ! [ -x "$out/usr/bin/pmipgw" ]; then
+    echo "build-rootfs.sh: $out is not empty and not an earlier pmipgw root filesystem: choose another --out" >&2
+    exit 2
+  fi
   rm -rf "$out"
 fi
 
