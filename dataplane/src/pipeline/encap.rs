@@ -23,7 +23,7 @@ impl FastPath {
         packet: &mut P,
         tally: &mut Tally,
     ) -> Result<Next, DropReason> {
-        let (record, direction) = self.find_ue(context, work).ok_or(unrouted(context.roles))?;
+        let (record, direction) = self.find_ue(context, work).ok_or_else(|| unrouted(context.roles))?;
         let flags = record.flags();
         // Only a MAG binding can lack its sending key: the uplink key may not have arrived yet (TS 29.275 §6.2).
         if flags & flag::TX == 0 {
@@ -82,17 +82,14 @@ impl FastPath {
     /// rx port's roles allow, in order (LMA by destination on `sgi`, MAG by source on `access`).
     #[inline(always)]
     pub(super) fn find_ue(&self, context: &BurstContext, work: &Pending) -> Option<(&Record, Direction)> {
-        let roles = context.roles;
+        let plain = &context.plain;
         let ipv6 = work.family == Family::Ipv6;
-        let (first, value, direction) = if roles.sgi {
-            (Function::Lma, work.ue_dst, Direction::LmaDownlink)
-        } else {
-            (Function::Mag, work.ue_src, Direction::MagUplink)
-        };
-        if let Some(record) = self.tables.record(work.slot).filter(|record| record.serves(first, ipv6, value)) {
-            return Some((record, direction));
+        let value = if plain.by_destination { work.ue_dst } else { work.ue_src };
+        let flags = plain.flags[work.family as usize & 1];
+        if let Some(record) = self.tables.record(work.slot).filter(|record| record.serves_as(flags, ipv6, value)) {
+            return Some((record, plain.direction));
         }
-        self.find_ue_again(roles, ipv6, work)
+        self.find_ue_again(context.roles, ipv6, work)
     }
 
     /// Past a false signature match, or on a port with both UE-facing roles: every lookup, in order.

@@ -2,10 +2,8 @@
 //! is — prefetched for stage 3.
 
 use super::{BurstContext, Family, FastPath, Local, Next, Roles};
-use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::{PacketBuf, RxChecksum};
-use crate::tables::Probe;
 
 use crate::wire::ethernet::{self, EthernetHeader};
 use crate::wire::gre::{self, GreError};
@@ -57,8 +55,8 @@ pub(super) struct Pending {
     pub ue_dst: u64,
     /// ... and on `access` (source).
     pub ue_src: u64,
-    /// Plain: the first lookup's probe, and the candidate slot stage 2 found (`NO_SLOT`: none).
-    pub probe: Probe,
+    /// Plain: the first lookup's direct position, and the candidate slot stage 2 found there (`NO_SLOT`: none).
+    pub position: u32,
     pub slot: u32,
 }
 
@@ -80,7 +78,7 @@ impl Default for Pending {
             key: 0,
             ue_dst: 0,
             ue_src: 0,
-            probe: Probe::NONE,
+            position: 0,
             slot: NO_SLOT,
         }
     }
@@ -136,10 +134,11 @@ impl FastPath {
         work.op = Op::Done(Next::REASSEMBLE);
     }
 
-    /// Stage 2: finds the candidate record of a UE-address lookup in its (prefetched) bucket and prefetches it.
+    /// Stage 2: reads the candidate slot of a UE-address lookup at its (prefetched) direct position and
+    /// prefetches its record.
     #[inline(always)]
     pub(super) fn resolve(&self, work: &mut Pending) {
-        work.slot = self.tables.ue_candidate(work.probe).unwrap_or(NO_SLOT);
+        work.slot = self.tables.ue_candidate(work.family == Family::Ipv6, work.position);
     }
 
     #[inline(always)]
@@ -261,8 +260,8 @@ impl FastPath {
         )
     }
 
-    /// Plain IP: LMA downlink by destination on `sgi`, MAG uplink by source on `access`. Prefetches the bucket
-    /// of the first lookup that applies.
+    /// Plain IP: LMA downlink by destination on `sgi`, MAG uplink by source on `access`. Prefetches the direct
+    /// position of the first lookup that applies.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(super) fn classify_plain(
@@ -279,13 +278,7 @@ impl FastPath {
         if !roles.sgi && !roles.access {
             return work.refuse(unrouted(roles));
         }
-        let ipv6 = family == Family::Ipv6;
-        let probe = if roles.sgi {
-            self.tables.ue_probe(Function::Lma, ipv6, ue_dst)
-        } else {
-            self.tables.ue_probe(Function::Mag, ipv6, ue_src)
-        };
-        self.tables.index().prefetch(probe);
+        let position = self.tables.ue_position(family == Family::Ipv6, if roles.sgi { ue_dst } else { ue_src });
         work.op = Op::Plain;
         work.family = family;
         work.ttl = ttl;
@@ -293,7 +286,7 @@ impl FastPath {
         work.inner_len = len as u16;
         work.ue_dst = ue_dst;
         work.ue_src = ue_src;
-        work.probe = probe;
+        work.position = position;
     }
 
     /// GRE for one of our tunnel addresses: the receive rules in order — version, must-be-zero bits, length, key,

@@ -36,7 +36,8 @@ use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::MAX_BURST;
 use crate::nexthop::{IpFamily, PortNextHops};
 use crate::packet::PacketBuf;
-use crate::tables::{Record, TemplateContext, Way, WorkerTable};
+use crate::binding::Function;
+use crate::tables::{Record, TemplateContext, UeFlags, Way, WorkerTable};
 use crate::wire::ethernet::{self, MacAddr};
 use config::Egress;
 use ingress::{Op, Pending};
@@ -237,9 +238,32 @@ impl Out {
 struct BurstContext {
     rx_port: usize,
     roles: Roles,
+    plain: PlainLookup,
     core: Option<Out>,
     sgi: Option<Out>,
     access: Option<Out>,
+}
+
+/// How a plain packet received on a port is looked up first: as an LMA's UE by destination on `sgi`, else as a
+/// MAG's UE by source (on `access`).
+#[derive(Clone, Copy, Debug)]
+struct PlainLookup {
+    by_destination: bool,
+    direction: Direction,
+    /// The record flags that confirm it, per [`Family`].
+    flags: [UeFlags; 2],
+}
+
+impl PlainLookup {
+    fn new(roles: Roles) -> Self {
+        let (function, direction) =
+            if roles.sgi { (Function::Lma, Direction::LmaDownlink) } else { (Function::Mag, Direction::MagUplink) };
+        PlainLookup {
+            by_destination: roles.sgi,
+            direction,
+            flags: [UeFlags::new(function, false), UeFlags::new(function, true)],
+        }
+    }
 }
 
 /// Counts accumulated over a burst and added once.
@@ -451,9 +475,11 @@ impl FastPath {
             let port = index?;
             Some(Out::new(port, self.ports.get(port)?, &self.next_hops))
         };
+        let roles = self.ports.get(rx_port).map_or(Roles::default(), |port| port.roles);
         BurstContext {
             rx_port,
-            roles: self.ports.get(rx_port).map_or(Roles::default(), |port| port.roles),
+            roles,
+            plain: PlainLookup::new(roles),
             core: out(self.egress.core),
             sgi: out(self.egress.sgi),
             access: out(self.egress.access),

@@ -60,11 +60,6 @@ pub(crate) struct Probe {
     signature: u32,
 }
 
-impl Probe {
-    /// Finds nothing.
-    pub const NONE: Probe = Probe { bucket: 0, signature: 0 };
-}
-
 #[derive(Debug)]
 pub(crate) struct Index {
     buckets: Box<[Bucket]>,

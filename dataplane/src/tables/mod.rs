@@ -6,13 +6,13 @@
 //! every change against its replica, a [`BindingTable`] with exact maps, and then sends it to every worker's
 //! queue.
 
+mod direct;
 mod index;
 mod record;
 mod update;
 mod worker;
 
-pub(crate) use index::Probe;
-pub(crate) use record::{flag, template_len, Way, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
+pub(crate) use record::{flag, template_len, UeFlags, Way, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
 pub use record::{Record, Records, TemplateContext};
 pub use update::{Epoch, Installed, TableConfig, TableUpdate, UpdateSender};
 pub use worker::{home_slot, slot_count, WorkerTable};

@@ -134,6 +134,23 @@ impl View {
     }
 }
 
+/// The flags a record must have to serve a UE lookup: `mask` selects them, `want` is what they must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UeFlags {
+    mask: u32,
+    want: u32,
+}
+
+impl UeFlags {
+    /// A live binding of `function` with a UE address of the family.
+    #[inline(always)]
+    pub const fn new(function: Function, ipv6: bool) -> Self {
+        let has = if ipv6 { flag::UE_IPV6 } else { flag::UE_IPV4 };
+        let mag = if matches!(function, Function::Mag) { flag::MAG } else { 0 };
+        UeFlags { mask: flag::VALID | has | flag::MAG, want: flag::VALID | has | mag }
+    }
+}
+
 /// Which way a packet crossed the binding, for its counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -154,9 +171,13 @@ impl Record {
     /// (`ipv6` true) `value`? Reads only what the answer needs.
     #[inline(always)]
     pub(crate) fn serves(&self, function: Function, ipv6: bool, value: u64) -> bool {
-        let has = if ipv6 { flag::UE_IPV6 } else { flag::UE_IPV4 };
-        let want = flag::VALID | has | if function == Function::Mag { flag::MAG } else { 0 };
-        if self.hot.flags.load(Relaxed) & (flag::VALID | has | flag::MAG) != want {
+        self.serves_as(UeFlags::new(function, ipv6), ipv6, value)
+    }
+
+    /// [`Record::serves`] with the flags to check worked out before (once per burst in the fast path).
+    #[inline(always)]
+    pub(crate) fn serves_as(&self, flags: UeFlags, ipv6: bool, value: u64) -> bool {
+        if self.hot.flags.load(Relaxed) & flags.mask != flags.want {
             return false;
         }
         if ipv6 {
@@ -302,17 +323,19 @@ impl Record {
         } else {
             let out = array_at_mut::<TEMPLATE_LEN_V4>(frame, 0)?;
             self.copy_template(out);
-            let total_len = (ipv4::MIN_HEADER_LEN + gre::KEYED_HEADER_LEN + inner_len) as u16;
-            out[V4_TOTAL_LEN..V4_TOTAL_LEN + 2].copy_from_slice(&total_len.to_be_bytes());
+            // The length and TOS as they go on the wire, read back in the machine's byte order.
+            let total_len = ((ipv4::MIN_HEADER_LEN + gre::KEYED_HEADER_LEN + inner_len) as u16).to_be();
+            out[V4_TOTAL_LEN..V4_TOTAL_LEN + 2].copy_from_slice(&total_len.to_ne_bytes());
             out[ethernet::HEADER_LEN + 1] |= outer_tos;
             if flags & flag::CHECKSUM_OFFLOAD == 0 {
                 // RFC 1624: the template's checksum covers a zero length and the TOS bits it has; add what the
-                // packet adds to both words.
-                let old = u16::from_be_bytes([out[V4_CHECKSUM], out[V4_CHECKSUM + 1]]);
-                let sum = u32::from(!old) + u32::from(total_len) + u32::from(outer_tos);
+                // packet adds to both words. Summed in the machine's byte order, which the one's complement sum
+                // is independent of (RFC 1071 §2 B): no byte swaps.
+                let old = u16::from_ne_bytes([out[V4_CHECKSUM], out[V4_CHECKSUM + 1]]);
+                let sum = u32::from(!old) + u32::from(total_len) + u32::from(u16::from(outer_tos).to_be());
                 let sum = (sum & 0xffff) + (sum >> 16);
                 let sum = (sum & 0xffff) + (sum >> 16);
-                out[V4_CHECKSUM..V4_CHECKSUM + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+                out[V4_CHECKSUM..V4_CHECKSUM + 2].copy_from_slice(&(!(sum as u16)).to_ne_bytes());
             }
             out[V4_GRE_PROTOCOL..V4_GRE_PROTOCOL + 2].copy_from_slice(&inner_ethertype.to_be_bytes());
             TEMPLATE_LEN_V4

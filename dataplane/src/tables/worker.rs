@@ -9,8 +9,12 @@
 //! hash, no probe. A key whose home slot is taken (a key reserved to equal a GTP TEID, §6.3; static bindings with
 //! arbitrary keys) is *displaced*: it lives in another slot and the index finds it.
 //!
-//! **Indexed lookups**: UE addresses (LMA downlink by destination, MAG uplink by source) and displaced keys.
+//! **UE lookups** (LMA downlink by destination, MAG uplink by source) try the UE's direct position first
+//! (`direct.rs`), then the index.
+//!
+//! **Indexed lookups**: UE addresses and displaced keys.
 
+use super::direct::{self, UeDirect};
 use super::index::{Index, Kind, Probe};
 use super::record::{flag, fold_address, Record, Records, TemplateContext};
 use super::update::{AppliedEpoch, Message, TableUpdate};
@@ -48,6 +52,7 @@ fn rx_value(function: Function, key: u32, remote_fold: u32) -> u64 {
 #[derive(Debug)]
 pub struct WorkerTable {
     records: Arc<Records>,
+    ue_direct: UeDirect,
     index: Index,
     /// Receive keys in the index; while zero, a key that misses its home slot is unknown without a probe.
     displaced: usize,
@@ -71,6 +76,7 @@ impl WorkerTable {
     ) -> Self {
         WorkerTable {
             records: Arc::new(Records::new(slot_count(capacity))),
+            ue_direct: UeDirect::new(slot_count(capacity)),
             // Up to two UE entries per binding, and displaced keys (a power of two stays one).
             index: Index::new(capacity.saturating_mul(2).max(64)),
             displaced: 0,
@@ -113,11 +119,6 @@ impl WorkerTable {
     #[inline(always)]
     pub(crate) fn home(&self, key: u32) -> u32 {
         home_slot(key, self.records.len())
-    }
-
-    #[inline(always)]
-    pub(crate) fn index(&self) -> &Index {
-        &self.index
     }
 
     #[inline(always)]
@@ -172,21 +173,20 @@ impl WorkerTable {
         self.ue_record(function, ipv6, value).map(|(slot, _)| BindingId(slot))
     }
 
-    /// [`WorkerTable::find_ue`] for many values, staged as the fast path does it: every bucket prefetched, then
-    /// each scanned for its first candidate and that record prefetched, then each record confirmed (a false
-    /// signature match falls back to the full lookup). `out` gets one answer per value. For measuring the index
-    /// against other tables (`bench`'s `hashcmp`).
+    /// [`WorkerTable::find_ue`] for many values, staged as the fast path does it: every direct position
+    /// prefetched, then each read and its record prefetched, then each record confirmed (anything else falls back
+    /// to the full lookup). `out` gets one answer per value. For measuring against other tables (`bench`'s
+    /// `hashcmp`).
     pub fn find_ue_bulk(&self, function: Function, ipv6: bool, values: &[u64], out: &mut [Option<BindingId>]) {
         const STEP: usize = crate::dpdk::MAX_BURST;
-        let mut probes = [Probe::NONE; STEP];
-        let mut slots = [u32::MAX; STEP];
+        let mut positions = [0u32; STEP];
+        let mut slots = [direct::EMPTY; STEP];
         for (values, out) in values.chunks(STEP).zip(out.chunks_mut(STEP)) {
-            for (probe, value) in probes.iter_mut().zip(values) {
-                *probe = self.ue_probe(function, ipv6, *value);
-                self.index.prefetch(*probe);
+            for (position, value) in positions.iter_mut().zip(values) {
+                *position = self.ue_position(ipv6, *value);
             }
-            for (slot, probe) in slots.iter_mut().zip(&probes).take(values.len()) {
-                *slot = self.ue_candidate(*probe).unwrap_or(u32::MAX);
+            for (slot, position) in slots.iter_mut().zip(&positions).take(values.len()) {
+                *slot = self.ue_candidate(ipv6, *position);
             }
             for ((slot, value), out) in slots.iter().zip(values).zip(out) {
                 *out = match self.record(*slot) {
@@ -197,20 +197,38 @@ impl WorkerTable {
         }
     }
 
-    /// The first slot whose signature matches `probe` (its bucket prefetched before), with its record's load
-    /// started: the candidate the record will confirm or refuse.
+    /// The direct position of a UE value (see `direct.rs`), its load started.
     #[inline(always)]
-    pub(crate) fn ue_candidate(&self, probe: Probe) -> Option<u32> {
-        let slot = self.index.find(probe, |_| true)?;
+    pub(crate) fn ue_position(&self, ipv6: bool, value: u64) -> u32 {
+        let position = self.ue_direct.position(value);
+        self.ue_direct.prefetch(ipv6, position);
+        position
+    }
+
+    /// The slot at a UE's direct position ([`direct::EMPTY`]: none), with its record's load started: the candidate
+    /// the record will confirm or refuse.
+    #[inline(always)]
+    pub(crate) fn ue_candidate(&self, ipv6: bool, position: u32) -> u32 {
+        let slot = self.ue_direct.get(ipv6, position);
         if let Some(record) = self.record(slot) {
             record.prefetch();
         }
-        Some(slot)
+        slot
     }
 
     /// [`WorkerTable::find_ue`] with the record, for the fast path.
     #[inline(always)]
     pub(crate) fn ue_record(&self, function: Function, ipv6: bool, value: u64) -> Option<(u32, &Record)> {
+        let slot = self.ue_direct.get(ipv6, self.ue_direct.position(value));
+        if let Some(record) = self.record(slot).filter(|record| record.serves(function, ipv6, value)) {
+            return Some((slot, record));
+        }
+        self.ue_indexed(function, ipv6, value)
+    }
+
+    /// A UE's binding through the index (its direct position held by another).
+    #[inline(never)]
+    fn ue_indexed(&self, function: Function, ipv6: bool, value: u64) -> Option<(u32, &Record)> {
         let probe = self.ue_probe(function, ipv6, value);
         let serves = |slot| self.record(slot).is_some_and(|record| record.serves(function, ipv6, value));
         let slot = self.index.find(probe, serves)?;
@@ -308,6 +326,14 @@ impl WorkerTable {
 
     fn index_entries(&mut self, slot: u32, entries: [Option<(Kind, u64)>; 3], add: bool) {
         for (kind, value) in entries.into_iter().flatten() {
+            if let Kind::UeIpv4(_) | Kind::UePrefix(_) = kind {
+                let ipv6 = matches!(kind, Kind::UePrefix(_));
+                if add {
+                    self.ue_direct.claim(ipv6, value, slot);
+                } else {
+                    self.ue_direct.release(ipv6, value, slot);
+                }
+            }
             let probe = self.index.probe(kind, value);
             let done = if add { self.index.insert(probe, slot) } else { self.index.remove(probe, slot) };
             if done && matches!(kind, Kind::RxKey(_)) {

@@ -91,9 +91,11 @@ pub fn decrement_ttl(fixed: &mut [u8; MIN_HEADER_LEN]) {
     // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), not RFC 1141's HC + 0x0100, which can yield 0xffff where a full
     // recomputation gives 0. The word m = TTL·256 + protocol becomes m' = m − 0x0100, so ~m + m' is the constant
     // 0xfeff (TTL > 0), and one fold suffices: 0xffff + 0xfeff carries once and the fold cannot carry again.
-    let sum = u32::from(!u16::from_be_bytes([fixed[10], fixed[11]])) + 0xfeff;
+    // Summed in the machine's byte order, which the one's complement sum is independent of (RFC 1071 §2 B): no
+    // byte swaps.
+    let sum = u32::from(!u16::from_ne_bytes([fixed[10], fixed[11]])) + u32::from(0xfeff_u16.to_be());
     let sum = (sum & 0xffff) + (sum >> 16);
-    fixed[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    fixed[10..12].copy_from_slice(&(!(sum as u16)).to_ne_bytes());
 }
 
 /// Sets the ECN field, keeping the checksum valid.
