@@ -6,7 +6,10 @@ use super::{BurstContext, Direction, Family, FastPath, Next, Tally};
 use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
-use crate::tables::Record;
+use crate::tables::{Record, UeFlags};
+
+/// What an LMA binding's record must have to own an uplink packet's inner source, per family.
+const LMA_UE: [UeFlags; 2] = [UeFlags::new(Function::Lma, false), UeFlags::new(Function::Lma, true)];
 use crate::wire::ipv4;
 use crate::wire::ipv6;
 use crate::wire::{array_at_mut, ecn, ethernet};
@@ -33,7 +36,8 @@ impl FastPath {
         }
         // LMA uplink goes to the SGi router; MAG downlink to the UE itself.
         let (out, binding_mac) = if direction == Direction::LmaUplink {
-            if self.inner_source_check && !record.serves(Function::Lma, work.family == Family::Ipv6, work.ue_src) {
+            let ipv6 = work.family == Family::Ipv6;
+            if self.inner_source_check && !record.serves_as(LMA_UE[usize::from(ipv6)], ipv6, work.ue_src) {
                 return Err(DropReason::InnerSourceMismatch);
             }
             (context.sgi.as_ref(), None)
@@ -78,18 +82,20 @@ impl FastPath {
     /// The binding a GRE packet belongs to, and which way it is going (see [`FastPath::decapsulate`]).
     #[inline(always)]
     pub(super) fn tunnel_binding(&self, work: &Pending, frame: &[u8]) -> Result<(&Record, Direction), DropReason> {
-        let src_at = usize::from(work.src_at);
-        let src = frame.get(src_at..src_at + usize::from(work.src_len)).unwrap_or_default();
         let tables = &self.tables;
-        let lma = if work.lmaa { tables.rx_record(Function::Lma, work.key, src) } else { None };
-        match lma {
-            Some((_, record)) => Ok((record, Direction::LmaUplink)),
-            None if work.proxy_coa => match tables.rx_record(Function::Mag, work.key, src) {
-                Some((_, record)) => Ok((record, Direction::MagDownlink)),
-                None => Err(DropReason::UnknownKey),
-            },
-            None => Err(DropReason::UnknownKey),
+        if work.lmaa {
+            if let Some((_, record)) = tables.rx_record(Function::Lma, work.key, &[]) {
+                return Ok((record, Direction::LmaUplink));
+            }
         }
+        if work.proxy_coa {
+            let src_at = usize::from(work.src_at);
+            let src = frame.get(src_at..src_at + usize::from(work.src_len)).unwrap_or_default();
+            if let Some((_, record)) = tables.rx_record(Function::Mag, work.key, src) {
+                return Ok((record, Direction::MagDownlink));
+            }
+        }
+        Err(DropReason::UnknownKey)
     }
 }
 

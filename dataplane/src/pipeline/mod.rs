@@ -371,31 +371,33 @@ impl FastPath {
     #[inline(always)]
     fn stages<P: PacketBuf>(&self, context: &BurstContext, packets: &mut [P], nexts: &mut [Next], tally: &mut Tally) {
         let mut pending = [Pending::default(); MAX_BURST];
-        // 1. Classify; prefetch the record (a key's home slot) or the bucket (a UE address).
+        // 1. Classify; prefetch the record (a key's home slot) or the direct position (a UE address).
+        let mut plain = 0;
         for (packet, work) in packets.iter().zip(pending.iter_mut()) {
             tally.rx_bytes += packet.data().len() as u64;
             self.classify(context, packet, work);
+            plain += usize::from(work.op == Op::Plain);
         }
-        // 2. Resolve hashed lookups to a candidate record and prefetch it.
-        for work in pending.iter_mut().take(packets.len()) {
-            if work.op == Op::Plain {
-                self.resolve(work);
+        // 2. Read the UE lookups' candidate slots and prefetch their records.
+        if plain != 0 {
+            for work in pending.iter_mut().take(packets.len()) {
+                if work.op == Op::Plain {
+                    self.resolve(work);
+                }
             }
         }
         // 3. Confirm, decide, rewrite.
-        for ((packet, work), next) in packets.iter_mut().zip(&pending).zip(nexts.iter_mut()) {
+        for ((packet, work), next) in packets.iter_mut().zip(pending.iter()).zip(nexts.iter_mut()) {
             let outcome = match work.op {
-                Op::Done(next) => next.reason().map_or(Ok(next), Err),
                 Op::Gre => self.decapsulate::<P, true>(context, work, packet, tally),
                 Op::Plain => self.encapsulate::<P, true>(context, work, packet, tally),
+                Op::Done(next) => {
+                    tally.punted += u64::from(next.is_punt());
+                    next.reason().map_or(Ok(next), Err)
+                }
             };
             *next = match outcome {
-                Ok(next) => {
-                    if next.is_punt() {
-                        tally.punted += 1;
-                    }
-                    next
-                }
+                Ok(next) => next,
                 Err(reason) => self.refused(context, work, packet, reason),
             };
         }
