@@ -116,6 +116,12 @@ impl WorkerTable {
         self.records.get(slot)
     }
 
+    /// The records fit in a core's own caches (up to 4k bindings, 512 KiB): a lookup does not wait for memory.
+    #[inline(always)]
+    pub(crate) fn in_cache(&self) -> bool {
+        self.records.len() <= 4096
+    }
+
     #[inline(always)]
     pub(crate) fn home(&self, key: u32) -> u32 {
         home_slot(key, self.records.len())
