@@ -8,9 +8,12 @@
 //!   ICMP error, which also counts its drop reason), punted, or dropped under one reason;
 //! - a dropped or punted packet leaves as it came;
 //! - a forwarded packet is read by etherparse with valid IPv4 header checksums and lengths that cover the frame,
-//!   and an ICMP error's checksum is valid.
+//!   and an ICMP error's checksum is valid;
+//! - the pipeline run stage by stage over a burst (as for a table larger than the cache) and one packet at a
+//!   time give the same outcome, the same bytes and the same counts.
 
 use crate::binding::{Binding, Function, TunnelEndpoints};
+use crate::counters::CountersSnapshot;
 use crate::packet::{PacketBuf, RxChecksum, VecPacket};
 use crate::pipeline::{Clock, FastPath, Next, PipelineConfig, PortConfig, Roles, Verdict};
 use crate::reassembly::{Reassembler, ReassemblyConfig};
@@ -36,6 +39,8 @@ const PCOA4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub struct Fixture {
     _sender: UpdateSender,
     fast_path: FastPath,
+    /// A second worker with the same bindings, made to run stage by stage.
+    staged: FastPath,
     reassembly: std::sync::Mutex<Reassembler<VecPacket>>,
 }
 
@@ -70,8 +75,10 @@ impl Fixture {
         }
         let tables = sender.add_worker().expect("a worker");
         let fast_path = FastPath::new(&config, tables).expect("a valid pipeline config");
+        let mut staged = FastPath::new(&config, sender.add_worker().expect("a worker")).expect("the same config");
+        staged.set_staged(true);
         let reassembly = std::sync::Mutex::new(Reassembler::new(ReassemblyConfig::default()));
-        Fixture { _sender: sender, fast_path, reassembly }
+        Fixture { _sender: sender, fast_path, staged, reassembly }
     }
 
     /// Runs `frame` on every port with every NIC checksum verdict and checks the invariants; panics on a violation.
@@ -117,14 +124,23 @@ impl Fixture {
     }
 
     fn check_one(&self, port: usize, nic: RxChecksum, frame: &[u8]) {
+        let (staged_next, staged_packet, staged_counts) = run_counted(&self.staged, port, nic, frame);
         let counters = self.fast_path.counters();
         let before = counters.snapshot();
+        let bindings_before = binding_counts(&self.fast_path);
         let mut packet = VecPacket::new(frame);
         packet.rx_checksum = nic;
         let mut next = [Next::PUNT];
         self.fast_path.process_burst(port, std::slice::from_mut(&mut packet), &mut next);
         let verdict = next[0].verdict();
         let after = counters.snapshot();
+        let counts = counted(&before, &after, &bindings_before, &binding_counts(&self.fast_path));
+        assert!(
+            (staged_next, staged_packet.data(), &staged_counts) == (next[0], packet.data(), &counts),
+            "the staged run differs on port {port}, NIC {nic:?}: {:?} vs {:?}, {frame:02x?}",
+            staged_next.verdict(),
+            verdict
+        );
         let grew = |a: u64, b: u64| a - b;
         let encapsulated = grew(after.encapsulated, before.encapsulated);
         let decapsulated = grew(after.decapsulated, before.decapsulated);
@@ -166,6 +182,58 @@ impl Fixture {
             }
         }
     }
+}
+
+/// Runs `frame` through `fast_path`: its [`Next`], the packet, and what it counted ([`counted`]).
+fn run_counted(fast_path: &FastPath, port: usize, nic: RxChecksum, frame: &[u8]) -> (Next, VecPacket, Vec<u64>) {
+    let before = fast_path.counters().snapshot();
+    let bindings_before = binding_counts(fast_path);
+    let mut packet = VecPacket::new(frame);
+    packet.rx_checksum = nic;
+    let mut next = [Next::PUNT];
+    fast_path.process_burst(port, std::slice::from_mut(&mut packet), &mut next);
+    let after = fast_path.counters().snapshot();
+    (next[0], packet, counted(&before, &after, &bindings_before, &binding_counts(fast_path)))
+}
+
+/// Every binding's counters, slot by slot.
+fn binding_counts(fast_path: &FastPath) -> Vec<crate::counters::BindingSnapshot> {
+    let records = fast_path.tables().records();
+    (0..records.len() as u32).filter_map(|slot| records.counters(slot)).collect()
+}
+
+/// What a run added to the counters a packet's way touches: per port, per path, per drop reason, per binding.
+fn counted(
+    before: &CountersSnapshot,
+    after: &CountersSnapshot,
+    bindings_before: &[crate::counters::BindingSnapshot],
+    bindings_after: &[crate::counters::BindingSnapshot],
+) -> Vec<u64> {
+    let mut counts: Vec<u64> = before
+        .ports
+        .iter()
+        .zip(&after.ports)
+        .flat_map(|(b, a)| [a.rx_packets - b.rx_packets, a.rx_bytes - b.rx_bytes])
+        .collect();
+    counts.extend([
+        after.encapsulated - before.encapsulated,
+        after.decapsulated - before.decapsulated,
+        after.punted - before.punted,
+        after.icmp_errors_sent - before.icmp_errors_sent,
+        after.fragmented - before.fragmented,
+        after.fragments - before.fragments,
+        after.reassembly_fragments - before.reassembly_fragments,
+    ]);
+    counts.extend(after.drops.0.iter().zip(&before.drops.0).map(|(a, b)| a - b));
+    for (a, b) in bindings_after.iter().zip(bindings_before) {
+        counts.extend([
+            a.uplink_packets - b.uplink_packets,
+            a.uplink_bytes - b.uplink_bytes,
+            a.downlink_packets - b.downlink_packets,
+            a.downlink_bytes - b.downlink_bytes,
+        ]);
+    }
+    counts
 }
 
 impl Fixture {

@@ -32,11 +32,11 @@ pub use config::{
 pub use fragment::MAX_FRAGMENTS;
 pub use icmp::Clock;
 
+use crate::binding::Function;
 use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::MAX_BURST;
 use crate::nexthop::{IpFamily, PortNextHops};
 use crate::packet::PacketBuf;
-use crate::binding::Function;
 use crate::tables::{Record, TemplateContext, UeFlags, Way, WorkerTable};
 use crate::wire::ethernet::{self, MacAddr};
 use config::Egress;
@@ -182,6 +182,8 @@ pub struct FastPath {
     tables: WorkerTable,
     counters: Arc<WorkerCounters>,
     error_budget: Box<icmp::ErrorBudget>,
+    /// Run the stages one packet at a time ([`FastPath::one_pass`]) instead of each over the whole burst.
+    one_pass: bool,
 }
 
 /// An egress port as one burst sees it.
@@ -298,10 +300,17 @@ impl FastPath {
             local: LocalAddresses::new(&config.lmaa, &config.proxy_coa, &config.host_addresses),
             inner_source_check: config.inner_source_check,
             next_hops: Arc::clone(&config.next_hops),
-            tables,
             counters,
             error_budget: Box::new(icmp::ErrorBudget::new(config.icmp_errors_per_second, config.clock)),
+            one_pass: tables.in_cache(),
+            tables,
         })
+    }
+
+    /// Runs every burst stage by stage, as for a table larger than the cache, whatever the table's size (`false`:
+    /// back to the choice by size). The two ways give the same results; tests and the fuzzer hold them to it.
+    pub fn set_staged(&mut self, staged: bool) {
+        self.one_pass = !staged && self.tables.in_cache();
     }
 
     pub fn counters(&self) -> &Arc<WorkerCounters> {
@@ -370,7 +379,7 @@ impl FastPath {
 
     #[inline(always)]
     fn stages<P: PacketBuf>(&self, context: &BurstContext, packets: &mut [P], nexts: &mut [Next], tally: &mut Tally) {
-        if self.tables.in_cache() {
+        if self.one_pass {
             return self.one_pass(context, packets, nexts, tally);
         }
         let mut pending = [Pending::default(); MAX_BURST];
