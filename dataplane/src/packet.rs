@@ -27,6 +27,13 @@ pub trait PacketBuf {
     fn adj(&mut self, len: usize) -> bool;
     /// Removes `len` bytes from the end; `false` (packet unchanged) if it is shorter than that.
     fn trim(&mut self, len: usize) -> bool;
+    /// Keeps only the `len` bytes at `from`: what is in front (outer headers) and behind (link padding) goes.
+    /// `false` (packet unchanged) if the packet is shorter than `from + len`.
+    #[inline]
+    fn keep(&mut self, from: usize, len: usize) -> bool {
+        let Some(behind) = self.data().len().checked_sub(from.saturating_add(len)) else { return false };
+        self.trim(behind) && self.adj(from)
+    }
     /// What the NIC said about the outer IPv4 header checksum.
     fn rx_ipv4_checksum(&self) -> RxChecksum {
         RxChecksum::Unknown
@@ -100,6 +107,15 @@ impl PacketBuf for VecPacket {
         self.buf.truncate(self.buf.len() - len);
         true
     }
+    fn keep(&mut self, from: usize, len: usize) -> bool {
+        let end = self.start.saturating_add(from).saturating_add(len);
+        if end > self.buf.len() {
+            return false;
+        }
+        self.buf.truncate(end);
+        self.start += from;
+        true
+    }
     fn rx_ipv4_checksum(&self) -> RxChecksum {
         self.rx_checksum
     }
@@ -125,5 +141,18 @@ mod tests {
         assert!(p.trim(1));
         assert_eq!(p.data(), &[2, 3]);
         assert!(!p.adj(3));
+    }
+
+    #[test]
+    fn keep_cuts_both_ends_or_nothing() {
+        let mut p = VecPacket::new(&[1, 2, 3, 4, 5, 6]);
+        assert!(!p.keep(2, 5), "past the end");
+        assert!(!p.keep(usize::MAX, 1), "no overflow");
+        assert_eq!(p.data(), &[1, 2, 3, 4, 5, 6]);
+        assert!(p.keep(1, 3));
+        assert_eq!(p.data(), &[2, 3, 4]);
+        assert_eq!(p.headroom(), VecPacket::DEFAULT_HEADROOM + 1);
+        assert!(p.keep(0, 3));
+        assert_eq!(p.data(), &[2, 3, 4]);
     }
 }

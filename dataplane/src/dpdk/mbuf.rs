@@ -135,6 +135,18 @@ impl PacketBuf for Mbuf {
     }
 
     #[inline]
+    fn keep(&mut self, from: usize, len: usize) -> bool {
+        if from.saturating_add(len) > self.len() || !self.is_contiguous() {
+            return false;
+        }
+        let h = self.hdr_mut();
+        h.data_off += from as u16;
+        h.data_len = len as u16;
+        h.pkt_len = len as u32;
+        true
+    }
+
+    #[inline]
     fn trim(&mut self, len: usize) -> bool {
         if len > self.len() || !self.is_contiguous() {
             return false;

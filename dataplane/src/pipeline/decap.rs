@@ -65,10 +65,9 @@ impl FastPath {
         }
         let new_ecn = ecn::on_decapsulation(work.outer_ecn, work.inner_tos).ok_or(DropReason::CeOnNotEct)?;
 
-        let inner_at = usize::from(work.inner_at);
-        let padding = frame.len().saturating_sub(inner_at + inner_len);
-        let strip = inner_at.saturating_sub(ethernet::HEADER_LEN);
-        if !packet.trim(padding) || !packet.adj(strip) {
+        // Everything in front of the inner packet goes but room for an Ethernet header, and the padding behind.
+        let strip = usize::from(work.inner_at).saturating_sub(ethernet::HEADER_LEN);
+        if !packet.keep(strip, ethernet::HEADER_LEN + inner_len) {
             return Err(DropReason::InnerMalformed);
         }
         let data = packet.data_mut();

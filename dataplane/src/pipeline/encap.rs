@@ -60,8 +60,8 @@ impl FastPath {
             None
         };
 
-        let padding = packet.data().len().saturating_sub(ethernet::HEADER_LEN + inner_len);
-        if !packet.trim(padding) {
+        // Link padding behind the packet goes.
+        if !packet.keep(0, ethernet::HEADER_LEN + inner_len) {
             return Err(DropReason::InnerMalformed);
         }
         forward_one_hop(packet.data_mut(), work.family, None)?;
