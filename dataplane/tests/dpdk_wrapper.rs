@@ -54,6 +54,11 @@ fn mbuf_bounds(pool: &Mempool) {
     assert!(m.trim(60));
     assert_eq!(m.len(), 40);
     assert!(!m.trim(41));
+    m.data_mut().iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+    assert!(!m.keep(30, 11), "past the end");
+    assert!(m.keep(10, 20), "the outer headers in front and the padding behind go");
+    assert_eq!((m.len(), m.pkt_len(), m.headroom()), (20, 20, headroom + 10));
+    assert_eq!(m.data().first().zip(m.data().last()), Some((&10, &29)));
     assert!(m.append(m.tailroom() + 1).is_none());
     drop(m);
     assert_eq!(pool.in_use(), 0, "dropping an Mbuf frees it");
