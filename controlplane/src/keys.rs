@@ -13,8 +13,9 @@
 //! one [`KeyAllocator`], see [`crate::mag`].
 
 use crate::session::PdnIdent;
+use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use thiserror::Error;
 
 /// Unique values from the inclusive range `first..=last`, allocated and released in O(1) (amortised).

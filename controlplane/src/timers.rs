@@ -6,8 +6,9 @@
 //! asked after every input by the I/O loop — is a plain peek.
 
 use crate::time::Millis;
+use hashbrown::HashMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::hash::Hash;
 
 /// A set of deadlines keyed by `K`.

@@ -8,7 +8,7 @@ use crate::session::PdnIdent;
 use crate::slots::Slots;
 use crate::transport::FrameHeader;
 use crate::wire::{AccessTechType, MnId, PbaRepr, Timestamp};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Where a BCE is in its life.

@@ -23,7 +23,7 @@ use crate::timers::Timers;
 use crate::transport::FrameHeader;
 use crate::wire::MhRepr;
 use bule::{Bule, BuleState};
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::net::IpAddr;
 
 /// Deadlines the MAG keeps.
