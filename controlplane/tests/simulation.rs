@@ -201,6 +201,13 @@ fn duplicated_pbus_make_one_binding_and_no_rejection() {
     assert_eq!(sim.lma.machine.binding_count(), 20);
     assert!(pbas(&sim).iter().all(|p| p.status == BaStatus::ACCEPTED), "a duplicate was rejected");
     assert!(sim.lma.machine.counters().get("pbu-duplicates") >= 20);
+    // The answer to a duplicate is rebuilt from what the binding granted: the same PBA as the first one's.
+    let all = pbas(&sim);
+    for pba in &all {
+        let first = all.iter().find(|p| p.seq == pba.seq && p.options.mn_id == pba.options.mn_id).unwrap();
+        assert_eq!(pba, first, "a duplicate's PBA differs from the first");
+    }
+    assert!(all.len() > 20, "duplicates were answered: {} PBAs", all.len());
     sim.check().unwrap();
 }
 

@@ -133,7 +133,8 @@ impl Lma {
         }
         if duplicate {
             self.counters.event("pbu-duplicates");
-            if let Some((token, pba)) = b.last_pba.clone() {
+            if let Some((token, granted)) = b.last_answer {
+                let pba = pba::accept(pbu, &granted, self.config.timestamp_based);
                 let send = Output::Send { header: b.path, msg: MhRepr::Pba(pba) };
                 self.gate.after(token, send, out);
             }
@@ -207,7 +208,7 @@ impl Lma {
                 }
                 if let Some(b) = self.cache.get_mut(id) {
                     // A retransmission replaces the held PBU, so the PBA answers the latest one.
-                    b.held = Some(v);
+                    b.held = Some(Box::new(v));
                 }
             }
         }
@@ -216,7 +217,7 @@ impl Lma {
     pub(super) fn on_handover_wait_end(&mut self, id: TunnelId, now: Now, out: &mut Vec<Output>) {
         let Some(held) = self.cache.get_mut(id).and_then(|b| b.held.take()) else { return };
         let t = self.config.revoke_previous_mag.then_some(RevocationTrigger::INTER_MAG_HANDOVER_UNKNOWN);
-        self.update(id, held, Move::Handover(t), now, out);
+        self.update(id, *held, Move::Handover(t), now, out);
     }
 
     /// Initial registration: a new BCE (RFC 5213 §5.3.2).
@@ -247,7 +248,7 @@ impl Lma {
             deadline: 0,
             installed: false,
             token: Default::default(),
-            last_pba: None,
+            last_answer: None,
             held: None,
         };
         self.cache.insert(bce);
@@ -346,7 +347,7 @@ impl Lma {
         let Some(b) = self.cache.get_mut(id) else { return };
         let token = b.token;
         let reply = pba::accept(&pbu, &granted, self.config.timestamp_based);
-        b.last_pba = Some((token, reply.clone()));
+        b.last_answer = Some((token, granted));
         let path = b.path;
         self.timers.set(LmaTimer::Lifetime(id), crate::time::Millis(deadline));
         self.gate.after(token, Output::Send { header: path, msg: MhRepr::Pba(reply) }, out);
@@ -376,14 +377,14 @@ impl Lma {
         if let Some(held) = held {
             // The previous MAG let go: the waiting handover proceeds, and needs no BRI.
             self.timers.cancel(&LmaTimer::HandoverWait(id));
-            return self.update(id, held, Move::Handover(None), now, out);
+            return self.update(id, *held, Move::Handover(None), now, out);
         }
         self.end_revocations_of(id);
         let deadline = now.mono + self.config.min_delay_before_bce_delete_ms;
         let Some(b) = self.cache.get_mut(id) else { return };
         b.state = BceState::Deregistered;
         b.deadline = deadline.0;
-        b.last_pba = Some((Default::default(), reply));
+        b.last_answer = Some((Default::default(), granted));
         if b.installed {
             b.installed = false;
             b.token = self.gate.issue(TunnelUpdate::Remove { id }, out);
@@ -426,7 +427,7 @@ impl Lma {
                 b.token = self.gate.issue(TunnelUpdate::Modify { id, spec }, out);
             }
         }
-        b.last_pba = Some((b.token, reply.clone()));
+        b.last_answer = Some((b.token, granted));
         let (token, path) = (b.token, header.reply());
         self.gate.after(token, Output::Send { header: path, msg: MhRepr::Pba(reply) }, out);
     }

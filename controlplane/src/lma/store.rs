@@ -3,11 +3,12 @@
 //! uplink key. Indexes change only through `insert`, `remove` and the `set_*` methods, so they cannot drift.
 
 use super::checks::ValidPbu;
+use super::pba::Granted;
 use crate::fastpath::{FastpathToken, TunnelId};
 use crate::session::PdnIdent;
 use crate::slots::Slots;
 use crate::transport::FrameHeader;
-use crate::wire::{AccessTechType, MnId, PbaRepr, Timestamp};
+use crate::wire::{AccessTechType, MnId, Timestamp};
 use hashbrown::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -52,11 +53,12 @@ pub struct Bce {
     pub installed: bool,
     /// The last fast-path update issued for this BCE; its PBAs wait for it.
     pub token: FastpathToken,
-    /// The last accepting PBA and the update it waited for, so a duplicated PBU gets the same answer.
-    pub last_pba: Option<(FastpathToken, PbaRepr)>,
+    /// What the last accepting PBA granted and the update it waited for: a duplicated PBU gets the same answer,
+    /// rebuilt from these (`pba::accept`) rather than kept as a message (some 500 bytes a binding).
+    pub last_answer: Option<(FastpathToken, Granted)>,
     /// A handover PBU waiting for the previous MAG (RFC 5213 §5.4.1, HI 4). Its checks were passed on arrival
-    /// (the timestamp window is not checked again when the wait ends).
-    pub held: Option<ValidPbu>,
+    /// (the timestamp window is not checked again when the wait ends). Boxed: rare, and 456 bytes inline.
+    pub held: Option<Box<ValidPbu>>,
 }
 
 impl Bce {
