@@ -236,7 +236,7 @@ impl Lma {
     fn select(&self, s: &Selector) -> Result<Vec<TunnelId>, String> {
         let m = Matcher::new(s)?;
         let candidates: Vec<TunnelId> = match m.mn_id() {
-            Some(mn) => self.cache.by_mn(mn).to_vec(),
+            Some(mn) => self.cache.by_mn(mn),
             None => self.cache.ids(),
         };
         let bces = candidates.into_iter().filter_map(|id| self.cache.get(id));

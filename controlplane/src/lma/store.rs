@@ -1,6 +1,9 @@
 //! The binding cache: BCEs in slots (the slot number is the [`TunnelId`]) and the indexes the procedures look
 //! them up by — home network prefix, IPv4 home address, PDN connection (MN-ID, APN, PDN Connection ID), MN-ID and
 //! uplink key. Indexes change only through `insert`, `remove` and the `set_*` methods, so they cannot drift.
+//!
+//! The PDN-connection and MN-ID indexes hold slot numbers only, hashed by the BCE's identity and confirmed
+//! against the BCE itself: a copy of every NAI and APN as a map key cost some 200 bytes a binding.
 
 use super::checks::ValidPbu;
 use super::pba::Granted;
@@ -9,7 +12,9 @@ use crate::session::PdnIdent;
 use crate::slots::Slots;
 use crate::transport::FrameHeader;
 use crate::wire::{AccessTechType, MnId, Timestamp};
-use hashbrown::HashMap;
+use hashbrown::hash_map::DefaultHashBuilder;
+use hashbrown::{HashMap, HashTable};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Where a BCE is in its life.
@@ -74,9 +79,12 @@ pub struct BindingCache {
     slots: Slots<Bce>,
     by_hnp: HashMap<Ipv6Addr, TunnelId>,
     by_ipv4: HashMap<Ipv4Addr, TunnelId>,
-    by_pdn: HashMap<PdnIdent, TunnelId>,
-    by_mn: HashMap<MnId, Vec<TunnelId>>,
+    /// Slots by their PDN connection's hash (one each).
+    by_pdn: HashTable<TunnelId>,
+    /// Slots by their MN-ID's hash (every BCE of an MN; found by probing the whole run of the hash).
+    by_mn: HashTable<TunnelId>,
     by_uplink_key: HashMap<u32, TunnelId>,
+    hasher: DefaultHashBuilder,
 }
 
 impl BindingCache {
@@ -102,8 +110,9 @@ impl BindingCache {
         if self.slots.next_id() != Some(bce.id) {
             return;
         }
-        self.index(&bce);
+        let id = bce.id;
         self.slots.insert(bce);
+        self.index(id);
     }
 
     /// Removes a BCE and its index entries.
@@ -155,16 +164,27 @@ impl BindingCache {
     }
 
     pub fn by_pdn(&self, pdn: &PdnIdent) -> Option<TunnelId> {
-        self.by_pdn.get(pdn).copied()
+        let slots = &self.slots;
+        self.by_pdn.find(self.hasher.hash_one(pdn), |&id| slots.get(id).is_some_and(|b| b.pdn == *pdn)).copied()
     }
 
     pub fn by_uplink_key(&self, key: u32) -> Option<TunnelId> {
         self.by_uplink_key.get(&key).copied()
     }
 
-    /// Every BCE of an MN-ID.
-    pub fn by_mn(&self, mn_id: &MnId) -> &[TunnelId] {
-        self.by_mn.get(mn_id).map_or(&[], Vec::as_slice)
+    /// Every BCE of an MN-ID, in slot order.
+    pub fn by_mn(&self, mn_id: &MnId) -> Vec<TunnelId> {
+        let mut found = Vec::new();
+        let slots = &self.slots;
+        // An `eq` that never says yes makes the table offer every entry of the hash's probe run.
+        self.by_mn.find(self.hasher.hash_one(mn_id), |&id| {
+            if slots.get(id).is_some_and(|b| b.pdn.mn_id == *mn_id) {
+                found.push(id);
+            }
+            false
+        });
+        found.sort_unstable();
+        found
     }
 
     /// Every BCE in slot order.
@@ -177,17 +197,21 @@ impl BindingCache {
         self.iter().map(|b| b.id).collect()
     }
 
-    fn index(&mut self, bce: &Bce) {
-        let id = bce.id;
+    /// Indexes the BCE in slot `id`.
+    fn index(&mut self, id: TunnelId) {
+        let Some(bce) = self.slots.get(id) else { return };
         if let Some(p) = bce.hnp {
             self.by_hnp.insert(p, id);
         }
         if let Some(a) = bce.ipv4 {
             self.by_ipv4.insert(a, id);
         }
-        self.by_pdn.insert(bce.pdn.clone(), id);
-        self.by_mn.entry(bce.pdn.mn_id.clone()).or_default().push(id);
         self.by_uplink_key.insert(bce.uplink_key, id);
+        let (hasher, slots) = (&self.hasher, &self.slots);
+        let rehash_pdn = |&other: &TunnelId| slots.get(other).map_or(0, |b| hasher.hash_one(&b.pdn));
+        self.by_pdn.insert_unique(hasher.hash_one(&bce.pdn), id, rehash_pdn);
+        let rehash_mn = |&other: &TunnelId| slots.get(other).map_or(0, |b| hasher.hash_one(&b.pdn.mn_id));
+        self.by_mn.insert_unique(hasher.hash_one(&bce.pdn.mn_id), id, rehash_mn);
     }
 
     fn unindex(&mut self, bce: &Bce) {
@@ -197,12 +221,12 @@ impl BindingCache {
         if let Some(a) = bce.ipv4 {
             self.by_ipv4.remove(&a);
         }
-        self.by_pdn.remove(&bce.pdn);
-        if let Some(list) = self.by_mn.get_mut(&bce.pdn.mn_id) {
-            list.retain(|&x| x != bce.id);
-            if list.is_empty() {
-                self.by_mn.remove(&bce.pdn.mn_id);
-            }
+        let id = bce.id;
+        if let Ok(entry) = self.by_pdn.find_entry(self.hasher.hash_one(&bce.pdn), |&x| x == id) {
+            entry.remove();
+        }
+        if let Ok(entry) = self.by_mn.find_entry(self.hasher.hash_one(&bce.pdn.mn_id), |&x| x == id) {
+            entry.remove();
         }
         self.by_uplink_key.remove(&bce.uplink_key);
     }
@@ -224,15 +248,18 @@ impl BindingCache {
                     return Err(format!("ipv4 index wrong for {:?}", b.id));
                 }
             }
-            if self.by_pdn.get(&b.pdn) != Some(&b.id) || self.by_uplink_key.get(&b.uplink_key) != Some(&b.id) {
+            if self.by_pdn(&b.pdn) != Some(b.id) || self.by_uplink_key.get(&b.uplink_key) != Some(&b.id) {
                 return Err(format!("pdn/key index wrong for {:?}", b.id));
+            }
+            if !self.by_mn(&b.pdn.mn_id).contains(&b.id) {
+                return Err(format!("mn index wrong for {:?}", b.id));
             }
         }
         let sizes_ok = self.by_hnp.len() == hnps
             && self.by_ipv4.len() == v4s
             && self.by_pdn.len() == self.len()
             && self.by_uplink_key.len() == self.len()
-            && self.by_mn.values().map(Vec::len).sum::<usize>() == self.len();
+            && self.by_mn.len() == self.len();
         if sizes_ok {
             Ok(())
         } else {
