@@ -229,9 +229,14 @@ impl Lma {
         let ValidPbu { header, pbu, checked: c } = v;
         let (id, uplink_key, downlink_key, hnp, ipv4) = (n.id, n.uplink_key, n.downlink_key, n.hnp, n.ipv4);
         let path = header.reply();
+        // The configured APN's bytes, shared, rather than the copy the PBU was parsed into.
+        let mut pdn = c.pdn.clone();
+        if let Some(configured) = self.apns.get(c.apn_index).filter(|a| a.apn == pdn.apn) {
+            pdn.apn = configured.apn.clone();
+        }
         let bce = Bce {
             id,
-            pdn: c.pdn.clone(),
+            pdn,
             apn_index: c.apn_index,
             state: BceState::Active,
             path,

@@ -6,15 +6,17 @@
 
 use super::error::{Result, WireError};
 use std::fmt;
+use std::sync::Arc;
 
 /// TS 23.003 §9.1: the encoded APN is at most 100 octets.
 pub const APN_MAX_LEN: usize = 100;
 const LABEL_MAX_LEN: usize = 63;
 
-/// An APN, stored in its wire (label) encoding; always valid by construction.
+/// An APN, stored in its wire (label) encoding; always valid by construction. The bytes are shared: a clone of
+/// a configured APN (what every binding of that APN keeps) costs no allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Apn {
-    wire: Vec<u8>,
+    wire: Arc<[u8]>,
 }
 
 /// TS 23.003 §9.1 allows only letters, digits and hyphen in a label; this also keeps the dotted form unambiguous.
@@ -44,7 +46,7 @@ impl Apn {
     /// Wraps a label-encoded APN after validating it.
     pub fn from_wire(wire: &[u8]) -> Result<Self> {
         validate_wire(wire, 0)?;
-        Ok(Apn { wire: wire.to_vec() })
+        Ok(Apn { wire: Arc::from(wire) })
     }
 
     /// Converts dotted text (`internet`, `ims.mnc001.mcc001.gprs`) to the label encoding.
@@ -55,7 +57,7 @@ impl Apn {
             wire.extend_from_slice(label.as_bytes());
         }
         validate_wire(&wire, 0)?;
-        Ok(Apn { wire })
+        Ok(Apn { wire: Arc::from(wire) })
     }
 
     /// The label encoding as carried in the option.
@@ -70,7 +72,7 @@ impl Apn {
 
     /// Iterates over the labels (each ASCII by construction).
     pub fn labels(&self) -> impl Iterator<Item = &str> {
-        let mut rest = self.wire.as_slice();
+        let mut rest = &self.wire[..];
         std::iter::from_fn(move || {
             let (&len, tail) = rest.split_first()?;
             let (label, tail) = tail.split_at(usize::from(len).min(tail.len()));
