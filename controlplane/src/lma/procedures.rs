@@ -245,7 +245,7 @@ impl Lma {
             hnp,
             ipv4,
             att: c.att,
-            ll_id: pbu.options.mn_ll_id.clone(),
+            ll_id: pbu.options.mn_ll_id.as_deref().map(Box::from),
             link_local: None,
             last_timestamp: pbu.options.timestamp,
             last_seq: pbu.seq,
@@ -297,7 +297,7 @@ impl Lma {
         b.path = path;
         b.downlink_key = downlink_key;
         b.att = c.att;
-        b.ll_id = pbu.options.mn_ll_id.clone();
+        b.ll_id = pbu.options.mn_ll_id.as_deref().map(Box::from);
         // After a held handover PBU the de-registration may carry a later timestamp: keep the newest.
         b.last_timestamp = b.last_timestamp.max(pbu.options.timestamp);
         b.last_seq = pbu.seq;

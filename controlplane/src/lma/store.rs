@@ -2,8 +2,8 @@
 //! them up by — home network prefix, IPv4 home address, PDN connection (MN-ID, APN, PDN Connection ID), MN-ID and
 //! uplink key. Indexes change only through `insert`, `remove` and the `set_*` methods, so they cannot drift.
 //!
-//! The PDN-connection and MN-ID indexes hold slot numbers only, hashed by the BCE's identity and confirmed
-//! against the BCE itself: a copy of every NAI and APN as a map key cost some 200 bytes a binding.
+//! Every index holds slot numbers only ([`SlotIndex`]), hashed by what the BCE holds and confirmed against the
+//! BCE itself: copies of every NAI, APN and address as map keys cost some 250 bytes a binding.
 
 use super::checks::ValidPbu;
 use super::pba::Granted;
@@ -13,7 +13,7 @@ use crate::slots::Slots;
 use crate::transport::FrameHeader;
 use crate::wire::{AccessTechType, MnId, Timestamp};
 use hashbrown::hash_map::DefaultHashBuilder;
-use hashbrown::{HashMap, HashTable};
+use hashbrown::HashTable;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -45,7 +45,7 @@ pub struct Bce {
     pub hnp: Option<Ipv6Addr>,
     pub ipv4: Option<Ipv4Addr>,
     pub att: AccessTechType,
-    pub ll_id: Option<Vec<u8>>,
+    pub ll_id: Option<Box<[u8]>>,
     /// The MAG link-local address, if the MAG asked for one (RFC 5213 §6.9.1.1, TS 29.275 §5.1.1).
     pub link_local: Option<Ipv6Addr>,
     pub last_timestamp: Option<Timestamp>,
@@ -77,14 +77,53 @@ impl Bce {
 #[derive(Debug, Default)]
 pub struct BindingCache {
     slots: Slots<Bce>,
-    by_hnp: HashMap<Ipv6Addr, TunnelId>,
-    by_ipv4: HashMap<Ipv4Addr, TunnelId>,
-    /// Slots by their PDN connection's hash (one each).
-    by_pdn: HashTable<TunnelId>,
-    /// Slots by their MN-ID's hash (every BCE of an MN; found by probing the whole run of the hash).
-    by_mn: HashTable<TunnelId>,
-    by_uplink_key: HashMap<u32, TunnelId>,
+    by_hnp: SlotIndex,
+    by_ipv4: SlotIndex,
+    by_pdn: SlotIndex,
+    /// Every BCE of an MN (several entries of one hash).
+    by_mn: SlotIndex,
+    by_uplink_key: SlotIndex,
     hasher: DefaultHashBuilder,
+}
+
+/// Slot numbers by the hash of something their BCE holds; a lookup confirms the candidates against the BCEs.
+#[derive(Debug, Default)]
+struct SlotIndex(HashTable<TunnelId>);
+
+impl SlotIndex {
+    /// The first slot of `hash` that `is` confirms.
+    fn find(&self, hash: u64, mut is: impl FnMut(TunnelId) -> bool) -> Option<TunnelId> {
+        self.0.find(hash, |&id| is(id)).copied()
+    }
+
+    /// Every slot of `hash` that `is` confirms: an `eq` that never says yes makes the table offer every entry
+    /// of the hash's probe run.
+    fn find_all(&self, hash: u64, mut is: impl FnMut(TunnelId) -> bool) -> Vec<TunnelId> {
+        let mut found = Vec::new();
+        self.0.find(hash, |&id| {
+            if is(id) {
+                found.push(id);
+            }
+            false
+        });
+        found.sort_unstable();
+        found
+    }
+
+    /// Adds `id` under `hash`; `rehash` gives another slot's hash when the table grows.
+    fn insert(&mut self, hash: u64, id: TunnelId, rehash: impl Fn(TunnelId) -> u64) {
+        self.0.insert_unique(hash, id, |&other| rehash(other));
+    }
+
+    fn remove(&mut self, hash: u64, id: TunnelId) {
+        if let Ok(entry) = self.0.find_entry(hash, |&x| x == id) {
+            entry.remove();
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl BindingCache {
@@ -133,58 +172,57 @@ impl BindingCache {
 
     /// Changes the home network prefix, keeping the index right.
     pub fn set_hnp(&mut self, id: TunnelId, hnp: Option<Ipv6Addr>) {
-        let Some(bce) = self.slots.get_mut(id) else { return };
-        if let Some(old) = bce.hnp.take() {
-            self.by_hnp.remove(&old);
+        let Some(old) = self.slots.get(id).map(|b| b.hnp) else { return };
+        if let Some(old) = old {
+            self.by_hnp.remove(self.hasher.hash_one(old), id);
         }
-        bce.hnp = hnp;
+        if let Some(bce) = self.slots.get_mut(id) {
+            bce.hnp = hnp;
+        }
         if let Some(new) = hnp {
-            self.by_hnp.insert(new, id);
+            let (hasher, slots) = (&self.hasher, &self.slots);
+            self.by_hnp.insert(hasher.hash_one(new), id, |o| {
+                slots.get(o).and_then(|b| b.hnp).map_or(0, |p| hasher.hash_one(p))
+            });
         }
     }
 
     /// Changes the IPv4 home address, keeping the index right.
     pub fn set_ipv4(&mut self, id: TunnelId, ipv4: Option<Ipv4Addr>) {
-        let Some(bce) = self.slots.get_mut(id) else { return };
-        if let Some(old) = bce.ipv4.take() {
-            self.by_ipv4.remove(&old);
+        let Some(old) = self.slots.get(id).map(|b| b.ipv4) else { return };
+        if let Some(old) = old {
+            self.by_ipv4.remove(self.hasher.hash_one(old), id);
         }
-        bce.ipv4 = ipv4;
+        if let Some(bce) = self.slots.get_mut(id) {
+            bce.ipv4 = ipv4;
+        }
         if let Some(new) = ipv4 {
-            self.by_ipv4.insert(new, id);
+            let (hasher, slots) = (&self.hasher, &self.slots);
+            self.by_ipv4.insert(hasher.hash_one(new), id, |o| {
+                slots.get(o).and_then(|b| b.ipv4).map_or(0, |a| hasher.hash_one(a))
+            });
         }
     }
 
     pub fn by_hnp(&self, prefix: &Ipv6Addr) -> Option<TunnelId> {
-        self.by_hnp.get(prefix).copied()
+        self.by_hnp.find(self.hasher.hash_one(prefix), |id| self.slots.get(id).is_some_and(|b| b.hnp == Some(*prefix)))
     }
 
     pub fn by_ipv4(&self, addr: &Ipv4Addr) -> Option<TunnelId> {
-        self.by_ipv4.get(addr).copied()
+        self.by_ipv4.find(self.hasher.hash_one(addr), |id| self.slots.get(id).is_some_and(|b| b.ipv4 == Some(*addr)))
     }
 
     pub fn by_pdn(&self, pdn: &PdnIdent) -> Option<TunnelId> {
-        let slots = &self.slots;
-        self.by_pdn.find(self.hasher.hash_one(pdn), |&id| slots.get(id).is_some_and(|b| b.pdn == *pdn)).copied()
+        self.by_pdn.find(self.hasher.hash_one(pdn), |id| self.slots.get(id).is_some_and(|b| b.pdn == *pdn))
     }
 
     pub fn by_uplink_key(&self, key: u32) -> Option<TunnelId> {
-        self.by_uplink_key.get(&key).copied()
+        self.by_uplink_key.find(self.hasher.hash_one(key), |id| self.slots.get(id).is_some_and(|b| b.uplink_key == key))
     }
 
     /// Every BCE of an MN-ID, in slot order.
     pub fn by_mn(&self, mn_id: &MnId) -> Vec<TunnelId> {
-        let mut found = Vec::new();
-        let slots = &self.slots;
-        // An `eq` that never says yes makes the table offer every entry of the hash's probe run.
-        self.by_mn.find(self.hasher.hash_one(mn_id), |&id| {
-            if slots.get(id).is_some_and(|b| b.pdn.mn_id == *mn_id) {
-                found.push(id);
-            }
-            false
-        });
-        found.sort_unstable();
-        found
+        self.by_mn.find_all(self.hasher.hash_one(mn_id), |id| self.slots.get(id).is_some_and(|b| b.pdn.mn_id == *mn_id))
     }
 
     /// Every BCE in slot order.
@@ -199,36 +237,35 @@ impl BindingCache {
 
     /// Indexes the BCE in slot `id`.
     fn index(&mut self, id: TunnelId) {
-        let Some(bce) = self.slots.get(id) else { return };
+        let (hasher, slots) = (&self.hasher, &self.slots);
+        let Some(bce) = slots.get(id) else { return };
         if let Some(p) = bce.hnp {
-            self.by_hnp.insert(p, id);
+            self.by_hnp
+                .insert(hasher.hash_one(p), id, |o| slots.get(o).and_then(|b| b.hnp).map_or(0, |p| hasher.hash_one(p)));
         }
         if let Some(a) = bce.ipv4 {
-            self.by_ipv4.insert(a, id);
+            self.by_ipv4.insert(hasher.hash_one(a), id, |o| {
+                slots.get(o).and_then(|b| b.ipv4).map_or(0, |a| hasher.hash_one(a))
+            });
         }
-        self.by_uplink_key.insert(bce.uplink_key, id);
-        let (hasher, slots) = (&self.hasher, &self.slots);
-        let rehash_pdn = |&other: &TunnelId| slots.get(other).map_or(0, |b| hasher.hash_one(&b.pdn));
-        self.by_pdn.insert_unique(hasher.hash_one(&bce.pdn), id, rehash_pdn);
-        let rehash_mn = |&other: &TunnelId| slots.get(other).map_or(0, |b| hasher.hash_one(&b.pdn.mn_id));
-        self.by_mn.insert_unique(hasher.hash_one(&bce.pdn.mn_id), id, rehash_mn);
+        self.by_uplink_key
+            .insert(hasher.hash_one(bce.uplink_key), id, |o| slots.get(o).map_or(0, |b| hasher.hash_one(b.uplink_key)));
+        self.by_pdn.insert(hasher.hash_one(&bce.pdn), id, |o| slots.get(o).map_or(0, |b| hasher.hash_one(&b.pdn)));
+        self.by_mn
+            .insert(hasher.hash_one(&bce.pdn.mn_id), id, |o| slots.get(o).map_or(0, |b| hasher.hash_one(&b.pdn.mn_id)));
     }
 
     fn unindex(&mut self, bce: &Bce) {
+        let (hasher, id) = (&self.hasher, bce.id);
         if let Some(p) = bce.hnp {
-            self.by_hnp.remove(&p);
+            self.by_hnp.remove(hasher.hash_one(p), id);
         }
         if let Some(a) = bce.ipv4 {
-            self.by_ipv4.remove(&a);
+            self.by_ipv4.remove(hasher.hash_one(a), id);
         }
-        let id = bce.id;
-        if let Ok(entry) = self.by_pdn.find_entry(self.hasher.hash_one(&bce.pdn), |&x| x == id) {
-            entry.remove();
-        }
-        if let Ok(entry) = self.by_mn.find_entry(self.hasher.hash_one(&bce.pdn.mn_id), |&x| x == id) {
-            entry.remove();
-        }
-        self.by_uplink_key.remove(&bce.uplink_key);
+        self.by_uplink_key.remove(hasher.hash_one(bce.uplink_key), id);
+        self.by_pdn.remove(hasher.hash_one(&bce.pdn), id);
+        self.by_mn.remove(hasher.hash_one(&bce.pdn.mn_id), id);
     }
 
     /// Checks that every index agrees with the entries (for tests).
@@ -238,17 +275,17 @@ impl BindingCache {
         for b in self.iter() {
             if let Some(p) = b.hnp {
                 hnps += 1;
-                if self.by_hnp.get(&p) != Some(&b.id) {
+                if self.by_hnp(&p) != Some(b.id) {
                     return Err(format!("hnp index wrong for {:?}", b.id));
                 }
             }
             if let Some(a) = b.ipv4 {
                 v4s += 1;
-                if self.by_ipv4.get(&a) != Some(&b.id) {
+                if self.by_ipv4(&a) != Some(b.id) {
                     return Err(format!("ipv4 index wrong for {:?}", b.id));
                 }
             }
-            if self.by_pdn(&b.pdn) != Some(b.id) || self.by_uplink_key.get(&b.uplink_key) != Some(&b.id) {
+            if self.by_pdn(&b.pdn) != Some(b.id) || self.by_uplink_key(b.uplink_key) != Some(b.id) {
                 return Err(format!("pdn/key index wrong for {:?}", b.id));
             }
             if !self.by_mn(&b.pdn.mn_id).contains(&b.id) {
