@@ -104,7 +104,7 @@ impl<K: Hash + Eq + Ord + Clone> Timers<K> {
     /// before has two entries that look live; the first to fire empties it, the other is then stale.)
     fn compact(&mut self) {
         let mut entries = std::mem::take(&mut self.heap).into_vec();
-        entries.sort_unstable_by(|Reverse(a), Reverse(b)| b.1.cmp(&a.1));
+        entries.sort_unstable_by_key(|Reverse((_, generation, _))| Reverse(*generation));
         let mut kept = hashbrown::HashSet::with_capacity(self.live.len());
         entries.retain(|Reverse((at, _, key))| self.is_live(key, *at) && kept.insert(key.clone()));
         self.heap = BinaryHeap::from(entries);
