@@ -22,6 +22,6 @@ pub use error::DpdkError;
 pub use hash::{RteHash, HASH_BULK_MAX};
 pub use hint::prefetch;
 pub use mbuf::Mbuf;
-pub use memory::huge_page_vec;
+pub use memory::HugePages;
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Port, PortCapabilities, PortConfig, PortStats, RxQueue, TxOutcome, TxQueue};

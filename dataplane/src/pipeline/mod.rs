@@ -236,6 +236,9 @@ impl Out {
     }
 }
 
+/// How many packets after classifying a plain packet stage 1 reads its direct position (see `stages`).
+const RESOLVE_AFTER: usize = 12;
+
 /// Everything constant for one burst, read once.
 struct BurstContext {
     rx_port: usize,
@@ -384,18 +387,25 @@ impl FastPath {
         }
         let mut pending = [Pending::default(); MAX_BURST];
         // 1. Classify; prefetch the record (a key's home slot) or the direct position (a UE address).
-        let mut plain = 0;
-        for (packet, work) in packets.iter().zip(pending.iter_mut()) {
+        // 2. Read a UE lookup's candidate slot at its position and prefetch the record, `RESOLVE_AFTER` packets
+        //    later: the position has arrived by then, and the record gets the rest of the burst's classifying to
+        //    arrive in (stage 2 as a pass of its own gave it only that pass, a few hundred cycles: too short for
+        //    a record from memory at 1M bindings).
+        let count = packets.len().min(MAX_BURST);
+        for (at, packet) in packets.iter().enumerate().take(count) {
             tally.rx_bytes += packet.data().len() as u64;
-            self.classify(context, packet, work);
-            plain += usize::from(work.op == Op::Plain);
-        }
-        // 2. Read the UE lookups' candidate slots and prefetch their records.
-        if plain != 0 {
-            for work in pending.iter_mut().take(packets.len()) {
-                if work.op == Op::Plain {
-                    self.resolve(work);
+            if let Some(work) = pending.get_mut(at) {
+                self.classify(context, packet, work);
+            }
+            if let Some(earlier) = at.checked_sub(RESOLVE_AFTER).and_then(|e| pending.get_mut(e)) {
+                if earlier.op == Op::Plain {
+                    self.resolve(earlier);
                 }
+            }
+        }
+        for work in pending.iter_mut().take(count).skip(count.saturating_sub(RESOLVE_AFTER)) {
+            if work.op == Op::Plain {
+                self.resolve(work);
             }
         }
         // 3. Confirm, decide, rewrite.

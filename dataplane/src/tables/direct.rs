@@ -7,13 +7,15 @@
 //! and a position already held by another binding leaves the newcomer to the index alone. Nothing here can give
 //! a wrong answer, only a slower one.
 
+use crate::dpdk::HugePages;
+
 /// No binding at this position.
 pub(crate) const EMPTY: u32 = u32::MAX;
 
 #[derive(Debug)]
 pub(crate) struct UeDirect {
     /// IPv4 addresses, then /64 prefixes.
-    slots: [Box<[u32]>; 2],
+    slots: [HugePages<u32>; 2],
     mask: u64,
 }
 
@@ -21,7 +23,7 @@ impl UeDirect {
     /// `len` positions per family: a power of two (the table's slot count).
     pub fn new(len: usize) -> Self {
         debug_assert!(len.is_power_of_two());
-        let family = || crate::dpdk::huge_page_vec(len, || EMPTY).into_boxed_slice();
+        let family = || HugePages::new(len, || EMPTY);
         UeDirect { slots: [family(), family()], mask: len as u64 - 1 }
     }
 

@@ -9,6 +9,7 @@
 //! start for the table's capacity; it never grows.
 
 use crate::binding::Function;
+use crate::dpdk::HugePages;
 
 const WAYS: usize = 7;
 
@@ -62,7 +63,7 @@ pub(crate) struct Probe {
 
 #[derive(Debug)]
 pub(crate) struct Index {
-    buckets: Box<[Bucket]>,
+    buckets: HugePages<Bucket>,
     shift: u32,
     len: usize,
 }
@@ -71,11 +72,7 @@ impl Index {
     /// An index for up to `entries` values, at most 4 of 7 ways used on average.
     pub fn new(entries: usize) -> Self {
         let buckets = entries.div_ceil(4).max(2).next_power_of_two();
-        Index {
-            buckets: crate::dpdk::huge_page_vec(buckets, Bucket::default).into_boxed_slice(),
-            shift: 64 - buckets.trailing_zeros(),
-            len: 0,
-        }
+        Index { buckets: HugePages::new(buckets, Bucket::default), shift: 64 - buckets.trailing_zeros(), len: 0 }
     }
 
     /// Entries held.

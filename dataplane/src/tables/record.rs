@@ -12,6 +12,7 @@
 
 use crate::binding::{Binding, Function, TunnelEndpoints};
 use crate::counters::{BindingSnapshot, Counter};
+use crate::dpdk::HugePages;
 use crate::nexthop::{pack_mac, unpack_mac};
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::ipv4::{self, OuterIpv4};
@@ -485,12 +486,12 @@ fn write_template(out: &mut [u8], binding: &Binding, tx_key: u32, context: &Temp
 
 /// A worker's records, one per slot, shared with the threads that read their counters.
 #[derive(Debug)]
-pub struct Records(Box<[Record]>);
+pub struct Records(HugePages<Record>);
 
 impl Records {
     /// `len` empty slots; a power of two, so a key's home slot is a mask away.
     pub(crate) fn new(len: usize) -> Self {
-        Records(crate::dpdk::huge_page_vec(len, Record::default).into_boxed_slice())
+        Records(HugePages::new(len, Record::default))
     }
 
     #[inline(always)]
