@@ -5,13 +5,17 @@
 //!
 //! 1. **Classify**: parse every header the decision needs, refuse malformed packets, pick out what goes to the
 //!    control thread, and compute where the binding is — a GRE key's home slot (prefetch the record) or a UE
-//!    address's hash bucket (prefetch the bucket). The frame shapes nearly all traffic has are read at fixed
-//!    offsets (`shape.rs`); everything else, and every refusal and punt, goes through the full parser
-//!    (`ingress.rs`).
-//! 2. **Resolve**: scan the prefetched buckets for the candidate slot and prefetch its record.
+//!    address's direct position (prefetch it; `tables/direct.rs`). The frame shapes nearly all traffic has are
+//!    read at fixed offsets (`shape.rs`); everything else, and every refusal and punt, goes through the full
+//!    parser (`ingress.rs`).
+//! 2. **Resolve**: read the candidate slot at a UE's position and prefetch its record — interleaved with stage 1,
+//!    a few packets behind it, so the record has the rest of the burst to arrive.
 //! 3. **Act** (`decap.rs`, `encap.rs`): confirm the record really is the packet's binding (full key, LMAA, UE
 //!    address), decide, and rewrite in place: decapsulation moves the data offset, encapsulation copies the
 //!    record's precomputed outer headers into the headroom and patches lengths, ECN and checksum.
+//!
+//! A table small enough for the cache runs the stages one packet at a time instead (nothing to overlap); the two
+//! ways give the same results (the fuzz fixture compares them).
 //!
 //! A refused packet leaves exactly as it came, counted under its [`DropReason`]. Values that are constant for a
 //! burst (the rx port's roles, each egress port's MTU and Ethernet header per family) are read once per burst;
