@@ -133,3 +133,29 @@ fn a_mag_finds_one_downlink_key_towards_two_lmaas() {
         frame6(Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 9), PCOA6, 47, &gre_keyed(key, &udp4(CN4, UE_A4, 64)));
     gateway.assert_dropped(CORE, &foreign, DropReason::UnknownKey);
 }
+
+#[test]
+fn ues_that_share_a_direct_position_both_forward_and_a_freed_position_is_taken_again() {
+    // UEs 10.45.1.1 and 10.45.1.65 have the same low six bits: one direct position in a 64-slot table. The first
+    // binding takes it, the second is found through the index; both ways, staged and one packet at a time.
+    let mut gateway = Gateway::new(&config(), &[]);
+    let first = gateway.install(lma_with(0x0a00_0001, 0x41, 1));
+    let second = gateway.install(lma_with(0x0a00_0002, 0x42, 65));
+    for staged in [false, true] {
+        gateway.fast_path.set_staged(staged);
+        assert_eq!(gateway.both_ways(0x0a00_0001, 1), 0x41, "staged {staged}");
+        assert_eq!(gateway.both_ways(0x0a00_0002, 65), 0x42, "staged {staged}");
+    }
+    // The holder leaves: the other UE still forwards (through the index), and the next binding at that position
+    // takes it.
+    gateway.remove(first);
+    gateway.assert_dropped(SGI, &downlink(1), DropReason::NoBinding);
+    assert_eq!(gateway.both_ways(0x0a00_0002, 65), 0x42);
+    let third = gateway.install(lma_with(0x0a00_0003, 0x43, 129));
+    assert_eq!(gateway.both_ways(0x0a00_0003, 129), 0x43);
+    assert_eq!(gateway.both_ways(0x0a00_0002, 65), 0x42);
+    gateway.remove(second);
+    gateway.remove(third);
+    gateway.assert_dropped(SGI, &downlink(65), DropReason::NoBinding);
+    gateway.assert_dropped(SGI, &downlink(129), DropReason::NoBinding);
+}
