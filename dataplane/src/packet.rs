@@ -29,11 +29,7 @@ pub trait PacketBuf {
     fn trim(&mut self, len: usize) -> bool;
     /// Keeps only the `len` bytes at `from`: what is in front (outer headers) and behind (link padding) goes.
     /// `false` (packet unchanged) if the packet is shorter than `from + len`.
-    #[inline]
-    fn keep(&mut self, from: usize, len: usize) -> bool {
-        let Some(behind) = self.data().len().checked_sub(from.saturating_add(len)) else { return false };
-        self.trim(behind) && self.adj(from)
-    }
+    fn keep(&mut self, from: usize, len: usize) -> bool;
     /// What the NIC said about the outer IPv4 header checksum.
     fn rx_ipv4_checksum(&self) -> RxChecksum {
         RxChecksum::Unknown

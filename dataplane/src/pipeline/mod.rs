@@ -267,11 +267,7 @@ impl PlainLookup {
     fn new(roles: Roles) -> Self {
         let (function, direction) =
             if roles.sgi { (Function::Lma, Direction::LmaDownlink) } else { (Function::Mag, Direction::MagUplink) };
-        PlainLookup {
-            by_destination: roles.sgi,
-            direction,
-            flags: [UeFlags::new(function, false), UeFlags::new(function, true)],
-        }
+        PlainLookup { by_destination: roles.sgi, direction, flags: UeFlags::per_family(function) }
     }
 }
 
@@ -414,15 +410,7 @@ impl FastPath {
         }
         // 3. Confirm, decide, rewrite.
         for ((packet, work), next) in packets.iter_mut().zip(pending.iter()).zip(nexts.iter_mut()) {
-            let outcome = match work.op {
-                Op::Gre => self.decapsulate::<P, true>(context, work, packet, tally),
-                Op::Plain => self.encapsulate::<P, true>(context, work, packet, tally),
-                Op::Done(next) => {
-                    tally.punted += u64::from(next.is_punt());
-                    next.reason().map_or(Ok(next), Err)
-                }
-            };
-            *next = self.settle(context, work, packet, outcome);
+            *next = self.act(context, work, packet, tally);
         }
     }
 
@@ -434,29 +422,24 @@ impl FastPath {
             let mut work = Pending::default();
             tally.rx_bytes += packet.data().len() as u64;
             self.classify(context, packet, &mut work);
-            let outcome = match work.op {
-                Op::Gre => self.decapsulate::<P, true>(context, &work, packet, tally),
-                Op::Plain => {
-                    self.resolve(&mut work);
-                    self.encapsulate::<P, true>(context, &work, packet, tally)
-                }
-                Op::Done(next) => {
-                    tally.punted += u64::from(next.is_punt());
-                    next.reason().map_or(Ok(next), Err)
-                }
-            };
-            *next = self.settle(context, &work, packet, outcome);
+            if work.op == Op::Plain {
+                self.resolve(&mut work);
+            }
+            *next = self.act(context, &work, packet, tally);
         }
     }
 
+    /// Stage 3 for one packet: confirm, decide, rewrite; a refusal goes on to [`FastPath::refused`].
     #[inline(always)]
-    fn settle<P: PacketBuf>(
-        &self,
-        context: &BurstContext,
-        work: &Pending,
-        packet: &mut P,
-        outcome: Result<Next, DropReason>,
-    ) -> Next {
+    fn act<P: PacketBuf>(&self, context: &BurstContext, work: &Pending, packet: &mut P, tally: &mut Tally) -> Next {
+        let outcome = match work.op {
+            Op::Gre => self.decapsulate::<P, true>(context, work, packet, tally),
+            Op::Plain => self.encapsulate::<P, true>(context, work, packet, tally),
+            Op::Done(next) => {
+                tally.punted += u64::from(next.is_punt());
+                next.reason().map_or(Ok(next), Err)
+            }
+        };
         match outcome {
             Ok(next) => next,
             Err(reason) => self.refused(context, work, packet, reason),

@@ -150,6 +150,12 @@ impl UeFlags {
         let mag = if matches!(function, Function::Mag) { flag::MAG } else { 0 };
         UeFlags { mask: flag::VALID | has | flag::MAG, want: flag::VALID | has | mag }
     }
+
+    /// For IPv4 and IPv6 UEs, indexed by [`usize::from`] of "is IPv6".
+    #[inline(always)]
+    pub const fn per_family(function: Function) -> [Self; 2] {
+        [Self::new(function, false), Self::new(function, true)]
+    }
 }
 
 /// Which way a packet crossed the binding, for its counters.
