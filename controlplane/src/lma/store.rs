@@ -74,7 +74,7 @@ impl Bce {
 }
 
 /// BCEs and their indexes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BindingCache {
     slots: Slots<Bce>,
     by_hnp: SlotIndex,
@@ -86,21 +86,46 @@ pub struct BindingCache {
     hasher: DefaultHashBuilder,
 }
 
-/// Slot numbers by the hash of something their BCE holds; a lookup confirms the candidates against the BCEs.
-#[derive(Debug, Default)]
-struct SlotIndex(HashTable<TunnelId>);
+impl Default for BindingCache {
+    fn default() -> Self {
+        BindingCache {
+            slots: Slots::default(),
+            by_hnp: SlotIndex::new(|b, h| b.hnp.map(|p| h.hash_one(p))),
+            by_ipv4: SlotIndex::new(|b, h| b.ipv4.map(|a| h.hash_one(a))),
+            by_pdn: SlotIndex::new(|b, h| Some(h.hash_one(&b.pdn))),
+            by_mn: SlotIndex::new(|b, h| Some(h.hash_one(&b.pdn.mn_id))),
+            by_uplink_key: SlotIndex::new(|b, h| Some(h.hash_one(b.uplink_key))),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+}
+
+/// The hash a BCE is indexed under, if it has the key.
+type KeyHash = fn(&Bce, &DefaultHashBuilder) -> Option<u64>;
+
+/// Slot numbers by the hash of something their BCE holds (`key`); a lookup confirms the candidates against the
+/// BCEs.
+#[derive(Debug)]
+struct SlotIndex {
+    table: HashTable<TunnelId>,
+    key: KeyHash,
+}
 
 impl SlotIndex {
+    fn new(key: KeyHash) -> Self {
+        SlotIndex { table: HashTable::new(), key }
+    }
+
     /// The first slot of `hash` that `is` confirms.
     fn find(&self, hash: u64, mut is: impl FnMut(TunnelId) -> bool) -> Option<TunnelId> {
-        self.0.find(hash, |&id| is(id)).copied()
+        self.table.find(hash, |&id| is(id)).copied()
     }
 
     /// Every slot of `hash` that `is` confirms: an `eq` that never says yes makes the table offer every entry
     /// of the hash's probe run.
     fn find_all(&self, hash: u64, mut is: impl FnMut(TunnelId) -> bool) -> Vec<TunnelId> {
         let mut found = Vec::new();
-        self.0.find(hash, |&id| {
+        self.table.find(hash, |&id| {
             if is(id) {
                 found.push(id);
             }
@@ -110,19 +135,25 @@ impl SlotIndex {
         found
     }
 
-    /// Adds `id` under `hash`; `rehash` gives another slot's hash when the table grows.
-    fn insert(&mut self, hash: u64, id: TunnelId, rehash: impl Fn(TunnelId) -> u64) {
-        self.0.insert_unique(hash, id, |&other| rehash(other));
+    /// Adds `bce` under its key's hash (if it has the key); `slots` give the others' when the table grows.
+    fn add(&mut self, slots: &Slots<Bce>, hasher: &DefaultHashBuilder, bce: &Bce) {
+        let key = self.key;
+        if let Some(hash) = key(bce, hasher) {
+            let rehash = |&other: &TunnelId| slots.get(other).and_then(|b| key(b, hasher)).unwrap_or(0);
+            self.table.insert_unique(hash, bce.id, rehash);
+        }
     }
 
-    fn remove(&mut self, hash: u64, id: TunnelId) {
-        if let Ok(entry) = self.0.find_entry(hash, |&x| x == id) {
+    /// Removes `bce`'s entry (it must still hold the key it was added under).
+    fn remove(&mut self, hasher: &DefaultHashBuilder, bce: &Bce) {
+        let Some(hash) = (self.key)(bce, hasher) else { return };
+        if let Ok(entry) = self.table.find_entry(hash, |&x| x == bce.id) {
             entry.remove();
         }
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.table.len()
     }
 }
 
@@ -172,35 +203,27 @@ impl BindingCache {
 
     /// Changes the home network prefix, keeping the index right.
     pub fn set_hnp(&mut self, id: TunnelId, hnp: Option<Ipv6Addr>) {
-        let Some(old) = self.slots.get(id).map(|b| b.hnp) else { return };
-        if let Some(old) = old {
-            self.by_hnp.remove(self.hasher.hash_one(old), id);
+        if let Some(bce) = self.slots.get(id) {
+            self.by_hnp.remove(&self.hasher, bce);
         }
         if let Some(bce) = self.slots.get_mut(id) {
             bce.hnp = hnp;
         }
-        if let Some(new) = hnp {
-            let (hasher, slots) = (&self.hasher, &self.slots);
-            self.by_hnp.insert(hasher.hash_one(new), id, |o| {
-                slots.get(o).and_then(|b| b.hnp).map_or(0, |p| hasher.hash_one(p))
-            });
+        if let Some(bce) = self.slots.get(id) {
+            self.by_hnp.add(&self.slots, &self.hasher, bce);
         }
     }
 
     /// Changes the IPv4 home address, keeping the index right.
     pub fn set_ipv4(&mut self, id: TunnelId, ipv4: Option<Ipv4Addr>) {
-        let Some(old) = self.slots.get(id).map(|b| b.ipv4) else { return };
-        if let Some(old) = old {
-            self.by_ipv4.remove(self.hasher.hash_one(old), id);
+        if let Some(bce) = self.slots.get(id) {
+            self.by_ipv4.remove(&self.hasher, bce);
         }
         if let Some(bce) = self.slots.get_mut(id) {
             bce.ipv4 = ipv4;
         }
-        if let Some(new) = ipv4 {
-            let (hasher, slots) = (&self.hasher, &self.slots);
-            self.by_ipv4.insert(hasher.hash_one(new), id, |o| {
-                slots.get(o).and_then(|b| b.ipv4).map_or(0, |a| hasher.hash_one(a))
-            });
+        if let Some(bce) = self.slots.get(id) {
+            self.by_ipv4.add(&self.slots, &self.hasher, bce);
         }
     }
 
@@ -237,35 +260,17 @@ impl BindingCache {
 
     /// Indexes the BCE in slot `id`.
     fn index(&mut self, id: TunnelId) {
-        let (hasher, slots) = (&self.hasher, &self.slots);
+        let (slots, hasher) = (&self.slots, &self.hasher);
         let Some(bce) = slots.get(id) else { return };
-        if let Some(p) = bce.hnp {
-            self.by_hnp
-                .insert(hasher.hash_one(p), id, |o| slots.get(o).and_then(|b| b.hnp).map_or(0, |p| hasher.hash_one(p)));
+        for index in [&mut self.by_hnp, &mut self.by_ipv4, &mut self.by_pdn, &mut self.by_mn, &mut self.by_uplink_key] {
+            index.add(slots, hasher, bce);
         }
-        if let Some(a) = bce.ipv4 {
-            self.by_ipv4.insert(hasher.hash_one(a), id, |o| {
-                slots.get(o).and_then(|b| b.ipv4).map_or(0, |a| hasher.hash_one(a))
-            });
-        }
-        self.by_uplink_key
-            .insert(hasher.hash_one(bce.uplink_key), id, |o| slots.get(o).map_or(0, |b| hasher.hash_one(b.uplink_key)));
-        self.by_pdn.insert(hasher.hash_one(&bce.pdn), id, |o| slots.get(o).map_or(0, |b| hasher.hash_one(&b.pdn)));
-        self.by_mn
-            .insert(hasher.hash_one(&bce.pdn.mn_id), id, |o| slots.get(o).map_or(0, |b| hasher.hash_one(&b.pdn.mn_id)));
     }
 
     fn unindex(&mut self, bce: &Bce) {
-        let (hasher, id) = (&self.hasher, bce.id);
-        if let Some(p) = bce.hnp {
-            self.by_hnp.remove(hasher.hash_one(p), id);
+        for index in [&mut self.by_hnp, &mut self.by_ipv4, &mut self.by_pdn, &mut self.by_mn, &mut self.by_uplink_key] {
+            index.remove(&self.hasher, bce);
         }
-        if let Some(a) = bce.ipv4 {
-            self.by_ipv4.remove(hasher.hash_one(a), id);
-        }
-        self.by_uplink_key.remove(hasher.hash_one(bce.uplink_key), id);
-        self.by_pdn.remove(hasher.hash_one(&bce.pdn), id);
-        self.by_mn.remove(hasher.hash_one(&bce.pdn.mn_id), id);
     }
 
     /// Checks that every index agrees with the entries (for tests).
