@@ -4,8 +4,9 @@
 //! bindings alive at any time differ in their low bits: the IPv4 address's low bits, or a /64's subnet bits
 //! (the low bits of its upper 64). A MAG sees its LMAs' pools. Per family, one `u32` slot number per position
 //! (`value & (len - 1)`): a lookup is a mask and one load, the record confirms the full address and the function,
-//! and a position already held by another binding leaves the newcomer to the index alone. Nothing here can give
-//! a wrong answer, only a slower one.
+//! and a position already held by another binding leaves the newcomer to the index. A UE is either at its
+//! position or in the index, never both, so an update touches one of them. Nothing here can give a wrong answer,
+//! only a slower one.
 
 use crate::dpdk::HugePages;
 
@@ -47,24 +48,29 @@ impl UeDirect {
         self.slots[usize::from(ipv6)].get(position as usize).copied().unwrap_or(EMPTY)
     }
 
-    /// Puts `slot` at `value`'s position if the position is free. (A binding gives its positions back whenever it
-    /// changes or goes, so no position points at a slot that no longer has its value.)
-    pub fn claim(&mut self, ipv6: bool, value: u64, slot: u32) {
+    /// Puts `slot` at `value`'s position if the position is free; false: taken, the index must find it. (A
+    /// binding gives its positions back whenever it changes or goes, so no position points at a slot that no
+    /// longer has its value.)
+    pub fn claim(&mut self, ipv6: bool, value: u64, slot: u32) -> bool {
         let position = self.position(value) as usize;
-        if let Some(at) = self.slots[usize::from(ipv6)].get_mut(position) {
-            if *at == EMPTY {
+        match self.slots[usize::from(ipv6)].get_mut(position) {
+            Some(at) if *at == EMPTY => {
                 *at = slot;
+                true
             }
+            _ => false,
         }
     }
 
-    /// Frees `value`'s position if `slot` holds it.
-    pub fn release(&mut self, ipv6: bool, value: u64, slot: u32) {
+    /// Frees `value`'s position if `slot` holds it; false: it did not, so its entry is in the index.
+    pub fn release(&mut self, ipv6: bool, value: u64, slot: u32) -> bool {
         let position = self.position(value) as usize;
-        if let Some(at) = self.slots[usize::from(ipv6)].get_mut(position) {
-            if *at == slot {
+        match self.slots[usize::from(ipv6)].get_mut(position) {
+            Some(at) if *at == slot => {
                 *at = EMPTY;
+                true
             }
+            _ => false,
         }
     }
 }
@@ -76,15 +82,15 @@ mod tests {
     #[test]
     fn the_first_binding_at_a_position_keeps_it_until_released() {
         let mut direct = UeDirect::new(8);
-        direct.claim(false, 0x0a00_0001, 3);
-        direct.claim(false, 0x0b00_0001, 4); // same low bits: stays with the index
+        assert!(direct.claim(false, 0x0a00_0001, 3));
+        assert!(!direct.claim(false, 0x0b00_0001, 4), "same low bits: left to the index");
         assert_eq!(direct.get(false, direct.position(0x0a00_0001)), 3);
         assert_eq!(direct.get(true, direct.position(0x0a00_0001)), EMPTY, "families apart");
-        direct.release(false, 0x0b00_0001, 4);
+        assert!(!direct.release(false, 0x0b00_0001, 4));
         assert_eq!(direct.get(false, 1), 3, "only its holder releases a position");
-        direct.release(false, 0x0a00_0001, 3);
+        assert!(direct.release(false, 0x0a00_0001, 3));
         assert_eq!(direct.get(false, 1), EMPTY);
-        direct.claim(false, 0x0b00_0001, 4);
+        assert!(direct.claim(false, 0x0b00_0001, 4));
         assert_eq!(direct.get(false, 1), 4, "free again, for the next binding there");
     }
 }

@@ -234,10 +234,26 @@ fn late_workers_start_with_every_binding_and_a_reused_slot_has_fresh_counters_an
     let snapshot = counters.snapshot();
     let retired = BindingSnapshot { downlink_packets: 1, downlink_bytes: 5, ..Default::default() };
     assert_eq!(snapshot.retired, retired, "the removed binding's traffic is kept, not lost with its slot");
-    assert_eq!((snapshot.table_bindings, snapshot.table_index_entries), (2, 4), "two bindings, two UE addresses each");
+    assert_eq!((snapshot.table_bindings, snapshot.table_index_entries), (2, 0), "every UE at its direct position");
     assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0005, &[]), Some(first.id));
     assert!(worker.find_rx(Function::Lma, 0x0a00_0001, &[]).is_none(), "the stale key finds nothing");
     assert!(worker.find_ue(Function::Lma, false, 0x0a2d_0001).is_none(), "nor the old UE address");
+
+    // UE 0x0a2d0009 and its prefix share direct positions with binding 5's (4 positions), and its uplink key
+    // shares binding 5's home slot: all three go to the index, and both bindings are found by everything.
+    let crowded = sender.install(lma(9)).unwrap();
+    worker.apply_pending(&counters, usize::MAX);
+    assert_eq!(counters.snapshot().table_index_entries, 3);
+    for (id, n) in [(first.id, 5u32), (crowded.id, 9)] {
+        assert_eq!(worker.find_ue(Function::Lma, false, u64::from(0x0a2d_0000 + n)), Some(id));
+        assert_eq!(worker.find_ue(Function::Lma, true, 0x2001_0db8_aaaa_0000 + u64::from(n)), Some(id));
+        assert_eq!(worker.find_rx(Function::Lma, 0x0a00_0000 + n, &[]), Some(id));
+    }
+    sender.remove(first.id).unwrap();
+    worker.apply_pending(&counters, usize::MAX);
+    assert_eq!(counters.snapshot().table_index_entries, 3, "a freed position is not taken over by an indexed UE");
+    assert_eq!(worker.find_ue(Function::Lma, false, 0x0a2d_0009), Some(crowded.id));
+    assert!(worker.find_ue(Function::Lma, false, 0x0a2d_0005).is_none());
     sender.sync(Duration::from_millis(50)).unwrap();
 }
 

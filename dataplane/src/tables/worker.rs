@@ -12,7 +12,7 @@
 //! **UE lookups** (LMA downlink by destination, MAG uplink by source) try the UE's direct position first
 //! (`direct.rs`), then the index.
 //!
-//! **Indexed lookups**: UE addresses and displaced keys.
+//! **Indexed lookups**: UE addresses whose direct position another UE holds, and displaced keys.
 
 use super::direct::{self, UeDirect};
 use super::index::{Index, Kind, Probe};
@@ -333,11 +333,12 @@ impl WorkerTable {
     fn index_entries(&mut self, slot: u32, entries: [Option<(Kind, u64)>; 3], add: bool) {
         for (kind, value) in entries.into_iter().flatten() {
             if let Kind::UeIpv4(_) | Kind::UePrefix(_) = kind {
+                // At its direct position or in the index, not both (direct.rs).
                 let ipv6 = matches!(kind, Kind::UePrefix(_));
-                if add {
-                    self.ue_direct.claim(ipv6, value, slot);
-                } else {
-                    self.ue_direct.release(ipv6, value, slot);
+                let direct =
+                    if add { self.ue_direct.claim(ipv6, value, slot) } else { self.ue_direct.release(ipv6, value, slot) };
+                if direct {
+                    continue;
                 }
             }
             let probe = self.index.probe(kind, value);
