@@ -68,12 +68,20 @@ pub struct Heartbeats {
     restart_counter: u32,
     peers: BTreeMap<IpAddr, Peer>,
     timers: Timers<IpAddr>,
+    /// Peers whose restart counter was learnt or changed since the last `take_changed_counters` (durable state).
+    changed_counters: Vec<(IpAddr, u32)>,
 }
 
 impl Heartbeats {
     /// `restart_counter` is this node's own (see [`crate::restart_counter`]).
     pub fn new(config: HeartbeatConfig, restart_counter: u32) -> Self {
-        Heartbeats { config, restart_counter, peers: BTreeMap::new(), timers: Timers::new() }
+        Heartbeats {
+            config,
+            restart_counter,
+            peers: BTreeMap::new(),
+            timers: Timers::new(),
+            changed_counters: Vec::new(),
+        }
     }
 
     pub fn restart_counter(&self) -> u32 {
@@ -118,6 +126,24 @@ impl Heartbeats {
         }
     }
 
+    /// Peers' restart counters learnt or changed since the last call.
+    pub fn take_changed_counters(&mut self) -> Vec<(IpAddr, u32)> {
+        std::mem::take(&mut self.changed_counters)
+    }
+
+    /// Every peer's restart counter known.
+    pub fn known_restart_counters(&self) -> impl Iterator<Item = (IpAddr, u32)> + '_ {
+        self.peers.iter().filter_map(|(a, p)| p.restart_counter.map(|c| (*a, c)))
+    }
+
+    /// A warm start: the counter `peer` had before the restart, so that a peer that restarted meanwhile is seen
+    /// to have (RFC 5847 §5.3). Only for a peer with bindings (restore them first).
+    pub fn restore_counter(&mut self, peer: IpAddr, counter: u32) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.restart_counter = Some(counter);
+        }
+    }
+
     /// Bindings counted for `peer`.
     pub fn bindings_with(&self, peer: IpAddr) -> u64 {
         self.peers.get(&peer).map_or(0, |p| p.bindings)
@@ -154,7 +180,11 @@ impl Heartbeats {
                 peer.missing = 0;
                 peer.liveness = Liveness::Up;
                 let new = hb.options.restart_counter?;
-                match peer.restart_counter.replace(new) {
+                let old = peer.restart_counter.replace(new);
+                if old != Some(new) {
+                    self.changed_counters.push((received.src, new));
+                }
+                match old {
                     Some(old) if old != new => {
                         counters.event("peer-restarts");
                         out.push(Output::Event(Event::PeerRestarted { peer: received.src, old, new }));

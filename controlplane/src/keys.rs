@@ -74,6 +74,11 @@ impl IdAllocator {
         self.in_use.contains(&v)
     }
 
+    /// Is `v` in the range?
+    pub fn contains(&self, v: u32) -> bool {
+        (self.first..=self.last).contains(&v)
+    }
+
     /// Values currently in use (allocated or reserved).
     pub fn in_use(&self) -> usize {
         self.in_use.len()
@@ -123,6 +128,12 @@ impl KeyAllocator {
         self.ids.release(key)
     }
 
+    /// Takes a key of the range that a restored binding holds. False if it is outside the range (the range
+    /// changed) or in use.
+    pub fn restore(&mut self, key: u32) -> bool {
+        self.ids.contains(key) && self.ids.reserve(key)
+    }
+
     pub fn is_in_use(&self, key: u32) -> bool {
         self.ids.is_in_use(key)
     }
@@ -163,11 +174,18 @@ pub struct UplinkKeys {
     keys: KeyAllocator,
     reservations: HashMap<u32, Reservation>,
     by_pdn: HashMap<PdnIdent, u32>,
+    /// Changes whenever the set of reservations does (what durable state watches).
+    generation: u64,
 }
 
 impl UplinkKeys {
     pub fn new(range: KeyRange) -> Self {
-        UplinkKeys { keys: KeyAllocator::new(range), reservations: HashMap::new(), by_pdn: HashMap::new() }
+        UplinkKeys {
+            keys: KeyAllocator::new(range),
+            reservations: HashMap::new(),
+            by_pdn: HashMap::new(),
+            generation: 0,
+        }
     }
 
     /// The key for a new binding of `pdn`: its unbound reservation if it has one, else a fresh key.
@@ -187,6 +205,7 @@ impl UplinkKeys {
     pub fn release(&mut self, key: u32) -> bool {
         if let Some(r) = self.reservations.remove(&key) {
             self.by_pdn.remove(&r.pdn);
+            self.generation += 1;
         }
         self.keys.release(key)
     }
@@ -204,6 +223,7 @@ impl UplinkKeys {
         }
         self.by_pdn.insert(pdn.clone(), key);
         self.reservations.insert(key, Reservation { key, pdn, bound: false });
+        self.generation += 1;
         Ok(())
     }
 
@@ -225,6 +245,29 @@ impl UplinkKeys {
 
     pub fn in_use(&self) -> usize {
         self.keys.in_use()
+    }
+
+    /// Takes the key a restored binding of `pdn` holds: its reservation, or a key of the range. False if neither
+    /// (the range changed, or the key is reserved for another PDN connection).
+    pub fn restore(&mut self, key: u32, pdn: &PdnIdent) -> bool {
+        match self.reservations.get_mut(&key) {
+            Some(r) if r.pdn == *pdn && !r.bound => {
+                r.bound = true;
+                true
+            }
+            Some(_) => false,
+            None => self.keys.restore(key),
+        }
+    }
+
+    /// Holds a key outside the range (or anywhere) for a restored binding about to be revoked. False if in use.
+    pub fn hold_outside_range(&mut self, key: u32) -> bool {
+        self.keys.reserve(key)
+    }
+
+    /// Changes whenever a reservation is made or ends.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Reservations held (bound or not).

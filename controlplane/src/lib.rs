@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod config;
+pub mod durable;
 pub mod fastpath;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

@@ -124,7 +124,8 @@ impl Pair {
                         queue.push_back((at, Input::FastpathApplied(token)));
                     }
                     Output::ApiReply { id: r, response } if r == id => reply = Some(response),
-                    Output::ApiReply { .. } | Output::Event(_) => {}
+                    // The loopback keeps no durable state.
+                    Output::ApiReply { .. } | Output::Event(_) | Output::Persist(_) => {}
                 }
             }
         }

@@ -19,14 +19,42 @@ const APNS: [&str; 3] = ["internet", "ims", "v4only"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create { mag: usize, ue: u32, apn: usize, pdn_type: usize, ipv4_lma: bool },
-    Delete { ue: u32, apn: usize },
-    Handover { ue: u32, apn: usize, to: usize, hi: u8 },
-    Revoke { ue: u32 },
-    Reserve { ue: u32, apn: usize, key: u32 },
-    Release { key: u32 },
-    Advance { ms: u64 },
-    RestartMag { mag: usize },
+    Create {
+        mag: usize,
+        ue: u32,
+        apn: usize,
+        pdn_type: usize,
+        ipv4_lma: bool,
+    },
+    Delete {
+        ue: u32,
+        apn: usize,
+    },
+    Handover {
+        ue: u32,
+        apn: usize,
+        to: usize,
+        hi: u8,
+    },
+    Revoke {
+        ue: u32,
+    },
+    Reserve {
+        ue: u32,
+        apn: usize,
+        key: u32,
+    },
+    Release {
+        key: u32,
+    },
+    Advance {
+        ms: u64,
+    },
+    RestartMag {
+        mag: usize,
+    },
+    /// `kill -9` of a durable LMA and a warm start (`lma_crashes_...` only).
+    CrashLma,
 }
 
 fn random_op(rng: &mut SimRng) -> Op {
@@ -136,8 +164,47 @@ fn apply(sim: &mut Sim, op: &Op, restarts: &mut [u32; MAGS]) {
             restarts[mag] += 1;
             sim.restart_mag(mag, mag_config(mag), restarts[mag]);
         }
+        Op::CrashLma => {
+            let before = bindings(sim);
+            let report = sim.crash_and_warm_start_lma(lma(), 1);
+            let after = bindings(sim);
+            assert_eq!(before, after, "a warm start must bring back every binding as it was ({report:?})");
+            assert_eq!((report.expired, report.refused), (0, 0));
+            sim.check().unwrap_or_else(|e| panic!("right after a warm start: {e}"));
+        }
     }
     sim.run_for(20);
+}
+
+/// What the LMA's bindings are, for comparing before and after a restart: every BCE still alive now, with its
+/// identity, keys, addresses, MAG and whether it forwards.
+fn bindings(sim: &Sim) -> Vec<String> {
+    let now = sim.now.0;
+    let mut all: Vec<String> = sim
+        .lma
+        .machine
+        .cache()
+        .iter()
+        .filter(|b| b.deadline > now)
+        .map(|b| {
+            let state = match b.state {
+                controlplane::lma::store::BceState::Deregistered => "deregistered",
+                _ => "live",
+            };
+            format!(
+                "{} {:#x} {:#x} {:?} {:?} {} {state} installed={}",
+                b.pdn,
+                b.uplink_key,
+                b.downlink_key,
+                b.hnp,
+                b.ipv4,
+                b.proxy_coa(),
+                b.state != controlplane::lma::store::BceState::Deregistered
+            )
+        })
+        .collect();
+    all.sort();
+    all
 }
 
 /// Deletes everything, lets lifetimes and timers run out, and checks that nothing is left held.
@@ -210,6 +277,38 @@ fn hundred_thousand_random_operations_keep_every_invariant() {
     }
     let refused = c.messages(controlplane::stats::Direction::Tx, "pba", Some("INSUFFICIENT_RESOURCES"));
     assert!(refused > 0, "the small IPv4 pool never ran out");
+}
+
+#[test]
+fn a_durable_lma_killed_at_random_moments_loses_no_binding() {
+    // 100 kill -9s at random moments of a random workload over a lossy network: each warm start brings back
+    // exactly the bindings there were, the MAGs never see a restart, and everything still converges and drains.
+    let mut rng = SimRng::new(0xdead);
+    let mut ops: Vec<Op> = Vec::new();
+    for _ in 0..100 {
+        let run = 20 + rng.below(80) as usize;
+        ops.extend((0..run).map(|_| random_op(&mut rng)).filter(|op| !matches!(op, Op::RestartMag { .. })));
+        ops.push(Op::CrashLma);
+    }
+    let mut sim = new_sim(99);
+    sim.lma_durable();
+    let mut restarts = [1; MAGS];
+    for (i, op) in ops.iter().enumerate() {
+        apply(&mut sim, op, &mut restarts);
+        if i % 13 == 0 {
+            sim.check().unwrap_or_else(|e| panic!("after op {i} {op:?} at {}: {e}", sim.now));
+        }
+    }
+    let crashes = ops.iter().filter(|op| matches!(op, Op::CrashLma)).count();
+    assert_eq!(crashes, 100);
+    assert!(sim.lma_restored >= 1_000, "only {} bindings were up at the crashes", sim.lma_restored);
+    let c = sim.lma.machine.counters();
+    assert_eq!(c.get("peer-restarts"), 0, "the LMA kept every MAG's restart counter");
+    for m in &sim.mags {
+        assert_eq!(m.machine.counters().get("peer-restarts"), 0, "no MAG saw the LMA restart");
+    }
+    drain(&mut sim);
+    assert!(sim.lma_disk.as_ref().unwrap().keys().all(|k| !matches!(k, controlplane::durable::RecordKey::Bce(_))));
 }
 
 #[test]

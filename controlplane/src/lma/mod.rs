@@ -12,6 +12,7 @@
 //! `procedures` (create / update / handover / de-registration / expiry), `revoke` (BRI initiator).
 
 pub mod checks;
+mod durable;
 pub mod pba;
 mod procedures;
 mod revoke;
@@ -70,6 +71,10 @@ pub struct Lma {
     next_bri_seq: u16,
     heartbeats: Heartbeats,
     counters: Counters,
+    /// Durable state is on: every input's changes are emitted as `Output::Persist` (`durable.rs`).
+    durable: bool,
+    /// The key reservations' generation last written down.
+    persisted_reservations: u64,
 }
 
 impl Lma {
@@ -87,6 +92,8 @@ impl Lma {
             revocations: BTreeMap::new(),
             next_bri_seq: 1,
             counters: Counters::default(),
+            durable: false,
+            persisted_reservations: 0,
             config,
         })
     }
@@ -110,6 +117,7 @@ impl Lma {
                 out.push(Output::ApiReply { id, response });
             }
         }
+        self.persist_changes(start, now, out);
         self.counters.count_sent(&out[start..]);
     }
 

@@ -571,7 +571,7 @@ impl Lma {
 
 /// The fast-path entry of a BCE; None if it has no usable tunnel (mixed address families cannot happen: the
 /// path is the reply to a PBU).
-fn spec_of(b: &Bce) -> Option<TunnelSpec> {
+pub(super) fn spec_of(b: &Bce) -> Option<TunnelSpec> {
     Some(TunnelSpec {
         role: Role::Lma,
         endpoints: TunnelEndpoints::new(b.path.src, b.path.dst)?,

@@ -84,6 +84,9 @@ pub struct BindingCache {
     by_mn: SlotIndex,
     by_uplink_key: SlotIndex,
     hasher: DefaultHashBuilder,
+    /// Uplink keys of the BCEs changed since [`take_changed`](BindingCache::take_changed), when tracked (durable
+    /// state): every change goes through `insert`, `remove`, `get_mut` or a `set_*`, so none is missed.
+    changed: Option<Vec<u32>>,
 }
 
 impl Default for BindingCache {
@@ -96,6 +99,7 @@ impl Default for BindingCache {
             by_mn: SlotIndex::new(|b, h| Some(h.hash_one(&b.pdn.mn_id))),
             by_uplink_key: SlotIndex::new(|b, h| Some(h.hash_one(b.uplink_key))),
             hasher: DefaultHashBuilder::default(),
+            changed: None,
         }
     }
 }
@@ -181,6 +185,7 @@ impl BindingCache {
             return;
         }
         let id = bce.id;
+        self.note_change(bce.uplink_key);
         self.slots.insert(bce);
         self.index(id);
     }
@@ -188,6 +193,7 @@ impl BindingCache {
     /// Removes a BCE and its index entries.
     pub fn remove(&mut self, id: TunnelId) -> Option<Bce> {
         let bce = self.slots.remove(id)?;
+        self.note_change(bce.uplink_key);
         self.unindex(&bce);
         Some(bce)
     }
@@ -198,7 +204,31 @@ impl BindingCache {
 
     /// Mutable access for fields no index covers (state, path, downlink key, timestamps, ...).
     pub fn get_mut(&mut self, id: TunnelId) -> Option<&mut Bce> {
-        self.slots.get_mut(id)
+        let bce = self.slots.get_mut(id)?;
+        if let Some(changed) = &mut self.changed {
+            changed.push(bce.uplink_key);
+        }
+        Some(bce)
+    }
+
+    /// Starts noting which BCEs change (for durable state).
+    pub fn track_changes(&mut self) {
+        self.changed.get_or_insert_with(Vec::new);
+    }
+
+    /// The uplink keys of the BCEs changed (created, modified, removed) since the last call, each once.
+    pub fn take_changed(&mut self) -> Vec<u32> {
+        let Some(changed) = &mut self.changed else { return Vec::new() };
+        let mut keys = std::mem::take(changed);
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    fn note_change(&mut self, uplink_key: u32) {
+        if let Some(changed) = &mut self.changed {
+            changed.push(uplink_key);
+        }
     }
 
     /// Changes the home network prefix, keeping the index right.
@@ -206,7 +236,7 @@ impl BindingCache {
         if let Some(bce) = self.slots.get(id) {
             self.by_hnp.remove(&self.hasher, bce);
         }
-        if let Some(bce) = self.slots.get_mut(id) {
+        if let Some(bce) = self.get_mut(id) {
             bce.hnp = hnp;
         }
         if let Some(bce) = self.slots.get(id) {
@@ -219,7 +249,7 @@ impl BindingCache {
         if let Some(bce) = self.slots.get(id) {
             self.by_ipv4.remove(&self.hasher, bce);
         }
-        if let Some(bce) = self.slots.get_mut(id) {
+        if let Some(bce) = self.get_mut(id) {
             bce.ipv4 = ipv4;
         }
         if let Some(bce) = self.slots.get(id) {

@@ -6,6 +6,7 @@
 
 use controlplane::api::{PdnCreate, PdnType, Request, Response};
 use controlplane::config::{ApnConfig, LmaConfig, MagConfig};
+use controlplane::durable::{Record, RecordKey, RestoreReport, Restored, StateChange};
 use controlplane::fastpath::{FastpathToken, Role, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
 use controlplane::machine::{Event, Input, Output};
@@ -234,6 +235,11 @@ pub struct Sim {
     drop_rule: Option<DropRule>,
     /// Packets no node owns or that did not parse.
     pub undeliverable: Vec<String>,
+    /// The LMA's durable state, when it has it on ([`Sim::lma_durable`]): every record it emitted, applied in
+    /// order before anything it emitted after them (the sim's disk is synchronous).
+    pub lma_disk: Option<BTreeMap<RecordKey, Record>>,
+    /// Bindings brought back by every warm start so far.
+    pub lma_restored: u64,
 }
 
 pub fn lma_config() -> LmaConfig {
@@ -303,7 +309,36 @@ impl Sim {
             next_api: 1,
             drop_rule: None,
             undeliverable: Vec::new(),
+            lma_disk: None,
+            lma_restored: 0,
         }
+    }
+
+    /// Turns the LMA's durable state on (an empty disk).
+    pub fn lma_durable(&mut self) {
+        self.lma.machine.enable_durability();
+        self.lma_disk = Some(BTreeMap::new());
+    }
+
+    /// `kill -9` of the LMA and a warm start from its disk: a new LMA with the same restart counter and an empty
+    /// fast path restores what was written down. Packets in flight reach the new LMA.
+    pub fn crash_and_warm_start_lma(&mut self, config: LmaConfig, restart_counter: u32) -> RestoreReport {
+        let disk = self.lma_disk.clone().expect("durable LMA");
+        let mut lma = Lma::new(config, restart_counter).expect("LMA config");
+        lma.enable_durability();
+        self.lma.machine = lma;
+        self.lma.fastpath = FakeFastpath::default();
+        let now = self.lma.now(self.now);
+        let mut out = Vec::new();
+        let report = self.lma.machine.restore(Restored { records: disk.into_values().collect() }, now, &mut out);
+        // The disk a warm start begins with is the state as restored.
+        let snapshot = self.lma.machine.snapshot(now);
+        self.lma_disk = Some(snapshot.into_iter().filter_map(put).map(|r| (r.key(), r)).collect());
+        for o in out {
+            self.carry_out(NodeId::Lma, o);
+        }
+        self.lma_restored += report.restored;
+        report
     }
 
     /// Drops every message for which `rule(sender, msg)` is true (on top of the random faults).
@@ -361,6 +396,17 @@ impl Sim {
             Output::Event(e) => self.events.push((self.now, node, e)),
             Output::ApiReply { id, response } => {
                 self.replies.insert(id, response);
+            }
+            Output::Persist(change) => {
+                let disk = self.lma_disk.as_mut().filter(|_| node == NodeId::Lma).expect("only a durable LMA persists");
+                match change {
+                    StateChange::Put(record) => {
+                        disk.insert(record.key(), record);
+                    }
+                    StateChange::Delete(key) => {
+                        disk.remove(&key);
+                    }
+                }
             }
         }
     }
@@ -579,5 +625,12 @@ impl Sim {
             return Err(format!("undeliverable packet: {u}"));
         }
         Ok(())
+    }
+}
+
+fn put(change: StateChange) -> Option<Record> {
+    match change {
+        StateChange::Put(record) => Some(record),
+        StateChange::Delete(_) => None,
     }
 }

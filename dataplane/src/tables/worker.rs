@@ -335,8 +335,11 @@ impl WorkerTable {
             if let Kind::UeIpv4(_) | Kind::UePrefix(_) = kind {
                 // At its direct position or in the index, not both (direct.rs).
                 let ipv6 = matches!(kind, Kind::UePrefix(_));
-                let direct =
-                    if add { self.ue_direct.claim(ipv6, value, slot) } else { self.ue_direct.release(ipv6, value, slot) };
+                let direct = if add {
+                    self.ue_direct.claim(ipv6, value, slot)
+                } else {
+                    self.ue_direct.release(ipv6, value, slot)
+                };
                 if direct {
                     continue;
                 }

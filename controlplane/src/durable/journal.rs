@@ -1,0 +1,565 @@
+//! The durable state as one append-only file: a header, then framed [`StateChange`]s.
+//!
+//! ```text
+//! header  "PMIPGWJ1" | owner u8 (1 LMA, 2 MAG) | 7 bytes 0
+//! record  length u32 LE | CRC-32 (IEEE) of the payload u32 LE | payload: postcard-encoded StateChange
+//! ```
+//!
+//! - **Group commit.** [`JournalWriter`] hands the records of a control-loop iteration to its own thread, which
+//!   writes everything queued and makes it durable with one `fdatasync`; [`JournalWriter::durable`] says up to
+//!   which sequence number. The control thread never waits on the disk: it holds back the messages that promise
+//!   a record until the record is durable.
+//! - **Recovery.** [`load`] replays the file. A record cut short at the end (a crash mid-write: it was never
+//!   durable, so nothing promised it) is dropped and the file is cut there. A bad record with valid data after
+//!   it is corruption: the start stops with an error naming the file, unless the operator discards the state.
+//! - **Compaction.** The writer keeps the live records (encoded) and, when the file has grown to four times
+//!   their size, writes them to a new file, syncs it and renames it over the old one, so the file stays within
+//!   a few times the live state. A warm start begins with such a rewrite ([`JournalWriter::create`]).
+//!
+//! Why a journal of our own rather than an embedded database: the state is a key → record map whose every
+//! change must be durable before a message leaves, read back whole at start. An append and one `fdatasync` per
+//! group is the least work a change can cost, and the map itself already lives in memory in the procedures.
+
+use super::{Owner, Record, RecordKey, Restored, StateChange};
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use thiserror::Error;
+
+const MAGIC: &[u8; 8] = b"PMIPGWJ1";
+const HEADER_LEN: usize = 16;
+const FRAME_LEN: usize = 8;
+/// Larger records than this are not ours (a BCE is some 150 bytes; the reservation set is the largest).
+const MAX_RECORD: usize = 16 << 20;
+/// A file smaller than this is never compacted.
+const MIN_COMPACT_BYTES: u64 = 4 << 20;
+
+/// Why the state could not be read or written.
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("cannot read state file {path}: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("cannot write state file {path}: {source}")]
+    Write { path: String, source: io::Error },
+    #[error("state file {path} is not a pmipgw journal (bad header)")]
+    NotAJournal { path: String },
+    #[error("state file {path} holds {found:?} state, this gateway is {want:?}")]
+    WrongOwner { path: String, found: Owner, want: Owner },
+    #[error("state file {path} is corrupt at byte {offset}: {why}")]
+    Corrupt { path: String, offset: u64, why: String },
+}
+
+fn owner_byte(owner: Owner) -> u8 {
+    match owner {
+        Owner::Lma => 1,
+        Owner::Mag => 2,
+    }
+}
+
+fn header(owner: Owner) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(MAGIC);
+    h[8] = owner_byte(owner);
+    h
+}
+
+/// Appends `change` framed to `buf`.
+pub fn encode(change: &StateChange, buf: &mut Vec<u8>) {
+    let start = buf.len();
+    buf.extend_from_slice(&[0u8; FRAME_LEN]);
+    // Serialising plain records into a Vec cannot fail (postcard fails only on a full fixed buffer).
+    if postcard::to_io(change, &mut *buf).is_err() {
+        buf.truncate(start);
+        return;
+    }
+    let payload_len = (buf.len() - start - FRAME_LEN) as u32;
+    let crc = crc32fast::hash(&buf[start + FRAME_LEN..]);
+    buf[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
+    buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// What [`load`] found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The newest value of every key.
+    pub restored: Restored,
+    /// Bytes of a record cut short at the end, dropped (0: the file ended cleanly).
+    pub torn_bytes: u64,
+    /// Records read.
+    pub records: u64,
+    pub file_bytes: u64,
+}
+
+/// Reads the journal at `path`: None if there is none.
+pub fn load(path: &Path, owner: Owner) -> Result<Option<Loaded>, StateError> {
+    let shown = path.display().to_string();
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut f) => f.read_to_end(&mut bytes).map_err(|source| StateError::Read { path: shown.clone(), source })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StateError::Read { path: shown, source }),
+    };
+    let (live, loaded) = replay(&bytes, owner).map_err(|e| e.at(&shown))?;
+    let mut records: Vec<(RecordKey, Record)> = live.into_iter().collect();
+    records.sort_by_key(|(key, _)| *key);
+    Ok(Some(Loaded { restored: Restored { records: records.into_iter().map(|(_, r)| r).collect() }, ..loaded }))
+}
+
+/// A replay error before it knows the file's name.
+enum ReplayError {
+    NotAJournal,
+    WrongOwner(Owner),
+    Corrupt(u64, String),
+}
+
+impl ReplayError {
+    fn at(self, path: &str) -> StateError {
+        let path = path.to_owned();
+        match self {
+            ReplayError::NotAJournal => StateError::NotAJournal { path },
+            ReplayError::WrongOwner(found) => {
+                let want = if found == Owner::Lma { Owner::Mag } else { Owner::Lma };
+                StateError::WrongOwner { path, found, want }
+            }
+            ReplayError::Corrupt(offset, why) => StateError::Corrupt { path, offset, why },
+        }
+    }
+}
+
+fn replay(bytes: &[u8], owner: Owner) -> Result<(HashMap<RecordKey, Record>, Loaded), ReplayError> {
+    let Some(head) = bytes.get(..HEADER_LEN).filter(|h| h[..8] == *MAGIC) else {
+        return Err(ReplayError::NotAJournal);
+    };
+    if head[8] != owner_byte(owner) {
+        let found = if head[8] == owner_byte(Owner::Lma) { Owner::Lma } else { Owner::Mag };
+        return Err(if head[8] == 1 || head[8] == 2 {
+            ReplayError::WrongOwner(found)
+        } else {
+            ReplayError::NotAJournal
+        });
+    }
+    let mut live = HashMap::new();
+    let mut loaded = Loaded { file_bytes: bytes.len() as u64, ..Default::default() };
+    let mut at = HEADER_LEN;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        // A frame that does not fit, or does not check, is a torn tail if nothing follows it.
+        let frame = rest.get(..FRAME_LEN).map(|f| {
+            let len = u32::from_le_bytes([f[0], f[1], f[2], f[3]]) as usize;
+            let crc = u32::from_le_bytes([f[4], f[5], f[6], f[7]]);
+            (len, crc)
+        });
+        let payload = frame.and_then(|(len, crc)| {
+            let payload = rest.get(FRAME_LEN..FRAME_LEN + len)?;
+            (len > 0 && len <= MAX_RECORD && crc32fast::hash(payload) == crc).then_some(payload)
+        });
+        let Some(payload) = payload else {
+            let end = frame.map_or(bytes.len(), |(len, _)| at.saturating_add(FRAME_LEN).saturating_add(len));
+            if end >= bytes.len() || bytes[at..].iter().all(|&b| b == 0) {
+                loaded.torn_bytes = (bytes.len() - at) as u64;
+                break;
+            }
+            return Err(ReplayError::Corrupt(at as u64, "a record fails its checksum and more records follow".into()));
+        };
+        let change: StateChange = postcard::from_bytes(payload)
+            .map_err(|e| ReplayError::Corrupt(at as u64, format!("a record that checks does not decode: {e}")))?;
+        match change {
+            StateChange::Put(record) => {
+                live.insert(record.key(), record);
+            }
+            StateChange::Delete(key) => {
+                live.remove(&key);
+            }
+        }
+        loaded.records += 1;
+        at += FRAME_LEN + payload.len();
+    }
+    Ok((live, loaded))
+}
+
+/// Figures for `pmipctl state`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct JournalStats {
+    pub path: String,
+    pub file_bytes: u64,
+    pub live_records: u64,
+    pub commits: u64,
+    pub records_written: u64,
+    pub compactions: u64,
+    pub last_commit_us: u64,
+    /// The writer failed (disk full, I/O error): nothing is acknowledged until the gateway restarts.
+    pub failed: Option<String>,
+}
+
+/// What the writer thread and the control thread share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Every record with a sequence number up to this is durable.
+    durable: AtomicU64,
+    failed: AtomicBool,
+    stats: Mutex<JournalStats>,
+}
+
+/// A batch for the writer: framed records and the last sequence number among them.
+struct Batch {
+    bytes: Vec<u8>,
+    keys: Vec<(RecordKey, Option<std::ops::Range<usize>>)>,
+    last_seq: u64,
+}
+
+/// Appends to a journal from the control thread; its thread makes the records durable. See the module docs.
+pub struct JournalWriter {
+    pending: Batch,
+    next_seq: u64,
+    shared: Arc<Shared>,
+    tx: Option<std::sync::mpsc::Sender<Batch>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for JournalWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalWriter").field("next_seq", &self.next_seq).finish()
+    }
+}
+
+impl JournalWriter {
+    /// Starts the journal at `path` afresh with `snapshot` (the state a warm start restored, or nothing): it is
+    /// written to a new file, synced and renamed over any old one, so a crash during this leaves the old file.
+    /// `wake` is called after each commit (to wake the control loop).
+    pub fn create(
+        path: &Path,
+        owner: Owner,
+        snapshot: &[StateChange],
+        wake: Box<dyn Fn() + Send>,
+    ) -> Result<JournalWriter, StateError> {
+        let shown = path.display().to_string();
+        let err = |source| StateError::Write { path: shown.clone(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(err)?;
+        }
+        let mut live = HashMap::new();
+        let mut bytes = Vec::new();
+        for change in snapshot {
+            let start = bytes.len();
+            encode(change, &mut bytes);
+            if let StateChange::Put(record) = change {
+                live.insert(record.key(), bytes[start..].to_vec());
+            }
+        }
+        let file = rewrite(path, owner, live.values()).map_err(err)?;
+        let stats = JournalStats {
+            path: shown.clone(),
+            file_bytes: (HEADER_LEN + bytes.len()) as u64,
+            live_records: live.len() as u64,
+            ..Default::default()
+        };
+        let shared = Arc::new(Shared { stats: Mutex::new(stats), ..Default::default() });
+        let (tx, rx) = std::sync::mpsc::channel::<Batch>();
+        let thread = {
+            let shared = Arc::clone(&shared);
+            let mut w = Writer { path: path.to_owned(), owner, file, live, shared, wake };
+            std::thread::Builder::new().name("pmipgw-journal".into()).spawn(move || w.run(rx)).map_err(err)?
+        };
+        Ok(JournalWriter {
+            pending: Batch { bytes: Vec::new(), keys: Vec::new(), last_seq: 0 },
+            next_seq: 1,
+            shared,
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a change; returns its sequence number (durable once [`durable`](Self::durable) reaches it).
+    pub fn append(&mut self, change: &StateChange) -> u64 {
+        let start = self.pending.bytes.len();
+        encode(change, &mut self.pending.bytes);
+        let range = matches!(change, StateChange::Put(_)).then_some(start..self.pending.bytes.len());
+        self.pending.keys.push((change.key(), range));
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.pending.last_seq = seq;
+        seq
+    }
+
+    /// The last sequence number handed out (0: none).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Hands what was appended since the last call to the writer thread (once per control-loop iteration).
+    pub fn flush(&mut self) {
+        if self.pending.keys.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.pending, Batch { bytes: Vec::new(), keys: Vec::new(), last_seq: 0 });
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(batch);
+        }
+    }
+
+    /// Every change with a sequence number up to this is durable.
+    pub fn durable(&self) -> u64 {
+        self.shared.durable.load(Ordering::Acquire)
+    }
+
+    pub fn stats(&self) -> JournalStats {
+        self.shared.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Writes what is queued, waits until it is durable and stops the thread.
+    pub fn close(&mut self) {
+        self.flush();
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Writes a new journal holding `records` (framed) next to `path`, syncs it and renames it over `path`; returns
+/// the new file open for appending.
+fn rewrite<'a>(path: &Path, owner: Owner, records: impl Iterator<Item = &'a Vec<u8>>) -> io::Result<File> {
+    let tmp = PathBuf::from(format!("{}.new", path.display()));
+    {
+        let mut f = io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        f.write_all(&header(owner))?;
+        for record in records {
+            f.write_all(record)?;
+        }
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    OpenOptions::new().append(true).open(path)
+}
+
+/// The writer thread's side.
+struct Writer {
+    path: PathBuf,
+    owner: Owner,
+    file: File,
+    /// Framed Put records by key: what a compaction writes.
+    live: HashMap<RecordKey, Vec<u8>>,
+    shared: Arc<Shared>,
+    wake: Box<dyn Fn() + Send>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: std::sync::mpsc::Receiver<Batch>) {
+        while let Ok(first) = rx.recv() {
+            // Everything queued meanwhile goes in the same commit.
+            let mut batches = vec![first];
+            batches.extend(rx.try_iter());
+            if self.shared.failed.load(Ordering::Relaxed) {
+                continue;
+            }
+            let started = Instant::now();
+            match self.commit(&batches) {
+                Ok(()) => {
+                    let last = batches.iter().map(|b| b.last_seq).max().unwrap_or(0);
+                    self.shared.durable.store(last, Ordering::Release);
+                    let file_bytes = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+                    if let Ok(mut s) = self.shared.stats.lock() {
+                        s.commits += 1;
+                        s.records_written += batches.iter().map(|b| b.keys.len() as u64).sum::<u64>();
+                        s.last_commit_us = started.elapsed().as_micros() as u64;
+                        s.file_bytes = file_bytes;
+                        s.live_records = self.live.len() as u64;
+                    }
+                    (self.wake)();
+                    self.maybe_compact(file_bytes);
+                }
+                Err(e) => {
+                    let why = format!("cannot write state file {}: {e}", self.path.display());
+                    tracing_free_log(&why);
+                    self.shared.failed.store(true, Ordering::Relaxed);
+                    if let Ok(mut s) = self.shared.stats.lock() {
+                        s.failed = Some(why);
+                    }
+                }
+            }
+        }
+    }
+
+    fn commit(&mut self, batches: &[Batch]) -> io::Result<()> {
+        for batch in batches {
+            self.file.write_all(&batch.bytes)?;
+        }
+        self.file.sync_data()?;
+        for batch in batches {
+            for (key, range) in &batch.keys {
+                match range {
+                    Some(r) => {
+                        self.live.insert(*key, batch.bytes[r.clone()].to_vec());
+                    }
+                    None => {
+                        self.live.remove(key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn maybe_compact(&mut self, file_bytes: u64) {
+        let live_bytes: u64 = self.live.values().map(|r| r.len() as u64).sum();
+        if file_bytes < MIN_COMPACT_BYTES.max(4 * live_bytes) {
+            return;
+        }
+        match rewrite(&self.path, self.owner, self.live.values()) {
+            Ok(file) => {
+                self.file = file;
+                if let Ok(mut s) = self.shared.stats.lock() {
+                    s.compactions += 1;
+                    s.file_bytes = HEADER_LEN as u64 + live_bytes;
+                }
+            }
+            // The old file is still whole and still appended to: try again after the next commit.
+            Err(e) => tracing_free_log(&format!("compacting {} failed: {e}", self.path.display())),
+        }
+    }
+}
+
+/// The controlplane crate does not log; the writer's rare failures go to standard error, and to the stats.
+fn tracing_free_log(line: &str) {
+    eprintln!("pmipgw: {line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::durable::ReservationRecord;
+    use crate::durable::{PdnRecord, Record};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn reservation(key: u32) -> StateChange {
+        let pdn =
+            PdnRecord { mn_id_subtype: 1, mn_id: b"ue@x".to_vec(), apn: "internet".into(), pdn_connection_id: None };
+        StateChange::Put(Record::Reservations(vec![ReservationRecord { key, pdn }]))
+    }
+
+    fn peer(last: u8, counter: u32) -> StateChange {
+        StateChange::Put(Record::Peer { peer: IpAddr::from([192, 0, 2, last]), restart_counter: counter })
+    }
+
+    use std::net::IpAddr;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pmipgw-journal-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn writer(path: &Path, snapshot: &[StateChange]) -> (JournalWriter, mpsc::Receiver<()>) {
+        let (tx, rx) = mpsc::channel();
+        let wake = Box::new(move || {
+            let _ = tx.send(());
+        });
+        (JournalWriter::create(path, Owner::Lma, snapshot, wake).unwrap(), rx)
+    }
+
+    #[test]
+    fn records_are_durable_in_groups_and_read_back_newest_first() {
+        let path = dir("groups").join("lma.journal");
+        let (mut w, woken) = writer(&path, &[peer(1, 7)]);
+        let a = w.append(&peer(2, 1));
+        let b = w.append(&peer(2, 2));
+        assert_eq!((a, b, w.durable()), (1, 2, 0));
+        w.flush();
+        woken.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(w.durable(), 2);
+        w.append(&StateChange::Delete(RecordKey::Peer(IpAddr::from([192, 0, 2, 1]))));
+        w.append(&reservation(9));
+        w.close();
+        let loaded = load(&path, Owner::Lma).unwrap().unwrap();
+        assert_eq!(loaded.records, 5, "the snapshot's one and the four appended");
+        let want = vec![
+            Record::Reservations(vec![ReservationRecord {
+                key: 9,
+                pdn: PdnRecord {
+                    mn_id_subtype: 1,
+                    mn_id: b"ue@x".to_vec(),
+                    apn: "internet".into(),
+                    pdn_connection_id: None,
+                },
+            }]),
+            Record::Peer { peer: IpAddr::from([192, 0, 2, 2]), restart_counter: 2 },
+        ];
+        assert_eq!(loaded.restored.records, want);
+        assert_eq!(w.stats().live_records, 2);
+        assert!(matches!(load(&path, Owner::Mag), Err(StateError::WrongOwner { .. })), "an LMA's state is no MAG's");
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_torn_tail_is_dropped_and_corruption_in_the_middle_is_an_error() {
+        let path = dir("torn").join("lma.journal");
+        let (mut w, _woken) = writer(&path, &[]);
+        for n in 0..3 {
+            w.append(&peer(n, u32::from(n)));
+        }
+        w.close();
+        let whole = fs::read(&path).unwrap();
+        let record = (whole.len() - HEADER_LEN) / 3;
+        // Every cut inside the last record loses that record only.
+        for cut in 1..record {
+            fs::write(&path, &whole[..whole.len() - cut]).unwrap();
+            let loaded = load(&path, Owner::Lma).unwrap().unwrap();
+            assert_eq!((loaded.records, loaded.torn_bytes), (2, (record - cut) as u64), "cut {cut}");
+        }
+        // Zeros after the end (a file extended but not written) are a torn tail too.
+        let mut zeros = whole.clone();
+        zeros.extend_from_slice(&[0u8; 64]);
+        fs::write(&path, &zeros).unwrap();
+        assert_eq!(load(&path, Owner::Lma).unwrap().unwrap().records, 3);
+        // A flipped byte in the first record, with two good ones after it: corrupt, named.
+        let mut flipped = whole.clone();
+        flipped[HEADER_LEN + FRAME_LEN + 1] ^= 0x40;
+        fs::write(&path, &flipped).unwrap();
+        let err = load(&path, Owner::Lma).unwrap_err().to_string();
+        assert!(err.contains("lma.journal") && err.contains("corrupt at byte 16"), "{err}");
+        fs::write(&path, b"not a journal at all").unwrap();
+        assert!(matches!(load(&path, Owner::Lma), Err(StateError::NotAJournal { .. })));
+        fs::remove_file(&path).unwrap();
+        assert!(load(&path, Owner::Lma).unwrap().is_none(), "no file: no state");
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn compaction_keeps_the_live_records_only() {
+        let path = dir("compact").join("lma.journal");
+        let (mut w, woken) = writer(&path, &[]);
+        // Rewrite the same 10 keys until the file passes the compaction threshold several times over.
+        let mut n = 0u32;
+        while w.stats().compactions < 2 {
+            for _ in 0..10_000 {
+                w.append(&peer((n % 10) as u8, n));
+                n += 1;
+            }
+            w.flush();
+            let _ = woken.recv_timeout(Duration::from_secs(5));
+            assert!(n < 10_000_000, "no compaction");
+        }
+        w.close();
+        let loaded = load(&path, Owner::Lma).unwrap().unwrap();
+        assert_eq!(loaded.restored.records.len(), 10);
+        assert!(loaded.file_bytes < 2 * MIN_COMPACT_BYTES, "{} bytes", loaded.file_bytes);
+        let last = |k: u8| Record::Peer { peer: IpAddr::from([192, 0, 2, k]), restart_counter: n - 10 + u32::from(k) };
+        assert_eq!(loaded.restored.records, (0..10).map(last).collect::<Vec<_>>());
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+}

@@ -1,0 +1,163 @@
+//! Durable binding state: what the procedures write down so that a restart loses no binding.
+//!
+//! The procedures stay sans-IO: after each input they emit [`Output::Persist`](crate::machine::Output::Persist)
+//! with the records that changed, *before* any message that promises them, and the I/O loop releases a message
+//! only once every record emitted before it is durable (group commit). A start reads the records back
+//! ([`journal::load`]) and hands them to the procedures' `restore`.
+//!
+//! A record is keyed ([`RecordKey`]); the newest [`StateChange::Put`] of a key is its value until a
+//! [`StateChange::Delete`]. Records hold plain values (addresses, keys, names as text, absolute wall-clock
+//! deadlines), never process-local numbers a restart would make meaningless, so the file is read the same by the
+//! next version of the gateway. Where they live is the [`journal`]'s business; a replicated store can stand
+//! behind the same records later.
+
+pub mod journal;
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Whose state a store holds: an LMA's journal is never loaded by a MAG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Owner {
+    Lma,
+    Mag,
+}
+
+/// What names a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RecordKey {
+    /// An LMA binding, by its uplink GRE key (unique within the LMA, TS 29.275 §6.3, and stable for the life of
+    /// the binding).
+    Bce(u32),
+    /// The LMA's set of uplink key reservations (TS 29.275 §6.3), as one record: there are few.
+    Reservations,
+    /// A peer's last RFC 5847 restart counter.
+    Peer(IpAddr),
+}
+
+/// One change to the durable state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StateChange {
+    Put(Record),
+    Delete(RecordKey),
+}
+
+impl StateChange {
+    pub fn key(&self) -> RecordKey {
+        match self {
+            StateChange::Put(record) => record.key(),
+            StateChange::Delete(key) => *key,
+        }
+    }
+}
+
+/// A record's value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Record {
+    Bce(Box<BceRecord>),
+    Reservations(Vec<ReservationRecord>),
+    Peer { peer: IpAddr, restart_counter: u32 },
+}
+
+impl Record {
+    pub fn key(&self) -> RecordKey {
+        match self {
+            Record::Bce(b) => RecordKey::Bce(b.uplink_key),
+            Record::Reservations(_) => RecordKey::Reservations,
+            Record::Peer { peer, .. } => RecordKey::Peer(*peer),
+        }
+    }
+}
+
+/// A PDN connection's identity (TS 29.275 §5.1.1): MN-ID as RFC 4283 subtype and octets, APN as dotted text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PdnRecord {
+    pub mn_id_subtype: u8,
+    pub mn_id: Vec<u8>,
+    pub apn: String,
+    pub pdn_connection_id: Option<u8>,
+}
+
+/// How a binding reaches its MAG: the framing of its last accepted PBU's reply (TS 29.275 §6.1 transports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathRecord {
+    /// 0 IPv6, 1 IPv6-in-IPv4, 2 IPv6-in-IPv4-UDP, 3 IPv4-UDP (RFC 5844 §4).
+    pub framing: u8,
+    /// UDP source and destination ports (framings 2 and 3).
+    pub ports: (u16, u16),
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub hop_limit: u8,
+}
+
+/// Where an LMA binding is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BceStateRecord {
+    Active,
+    /// De-registered, waiting out MinDelayBeforeBCEDelete (RFC 5213 §5.3.5).
+    Deregistered,
+    /// An RFC 5846 revocation was under way.
+    Revoking,
+}
+
+/// What the last accepting PBA granted, so that a duplicate PBU after a restart gets the same answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub lifetime_units: u16,
+    pub uplink_key: Option<u32>,
+    pub hnp: Option<Ipv6Addr>,
+    pub ipv4: Option<(Ipv4Addr, u8, Ipv4Addr)>,
+    pub link_local: Option<Ipv6Addr>,
+}
+
+/// One LMA Binding Cache Entry as it is kept across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BceRecord {
+    pub pdn: PdnRecord,
+    pub state: BceStateRecord,
+    pub path: PathRecord,
+    pub uplink_key: u32,
+    pub downlink_key: u32,
+    pub hnp: Option<Ipv6Addr>,
+    pub ipv4: Option<Ipv4Addr>,
+    pub att: u8,
+    pub ll_id: Option<Vec<u8>>,
+    pub link_local: Option<Ipv6Addr>,
+    pub last_timestamp: Option<u64>,
+    pub last_seq: u16,
+    pub lifetime_units: u16,
+    /// When the binding expires (active) or is deleted (de-registered): wall clock, ms since the Unix epoch.
+    pub deadline_unix_ms: u64,
+    pub last_grant: Option<GrantRecord>,
+}
+
+/// An uplink key set aside for a PDN connection (TS 29.275 §6.3); bound or not is seen from the bindings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationRecord {
+    pub key: u32,
+    pub pdn: PdnRecord,
+}
+
+/// Everything a store held at start, newest value of every key, in key order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Restored {
+    pub records: Vec<Record>,
+}
+
+impl Restored {
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// What a warm start did, for the log and `pmipctl state`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreReport {
+    /// Bindings back as they were.
+    pub restored: u64,
+    /// Bindings whose lifetime ran out while the gateway was down: removed as expiries.
+    pub expired: u64,
+    /// Bindings the configuration no longer allows (APN gone, address outside its pool, key outside the range):
+    /// revoked or de-registered, each with its reason logged.
+    pub refused: u64,
+}

@@ -1,0 +1,301 @@
+//! The LMA's durable state (see [`crate::durable`]): each input's changed BCEs and reservations written down
+//! ahead of the messages that promise them, and a warm start that takes them back.
+
+use super::pba::Granted;
+use super::store::{Bce, BceState};
+use super::{Lma, LmaTimer};
+use crate::durable::{
+    BceRecord, BceStateRecord, GrantRecord, PathRecord, PdnRecord, Record, RecordKey, ReservationRecord, RestoreReport,
+    Restored, StateChange,
+};
+use crate::fastpath::TunnelUpdate;
+use crate::machine::{Event, Output};
+use crate::session::PdnIdent;
+use crate::time::{Millis, Now};
+use crate::transport::{FrameHeader, Framing, UdpPorts};
+use crate::wire::{AccessTechType, Apn, MnId, RevocationTrigger, Timestamp};
+
+impl Lma {
+    /// Turns durable state on: from now on every input's changes are emitted as [`Output::Persist`].
+    pub fn enable_durability(&mut self) {
+        self.cache.track_changes();
+        self.durable = true;
+    }
+
+    /// The whole durable state as it is now (what a fresh journal starts with).
+    pub fn snapshot(&self, now: Now) -> Vec<StateChange> {
+        let mut all: Vec<StateChange> =
+            self.cache.iter().map(|b| StateChange::Put(Record::Bce(Box::new(bce_record(b, now))))).collect();
+        all.push(StateChange::Put(Record::Reservations(self.reservation_records())));
+        all.extend(
+            self.heartbeats
+                .known_restart_counters()
+                .map(|(peer, restart_counter)| StateChange::Put(Record::Peer { peer, restart_counter })),
+        );
+        all
+    }
+
+    /// Emits, ahead of the outputs from `start` on, the records the input just handled changed.
+    pub(super) fn persist_changes(&mut self, start: usize, now: Now, out: &mut Vec<Output>) {
+        let counters = self.heartbeats.take_changed_counters();
+        if !self.durable {
+            return;
+        }
+        let mut changes = Vec::new();
+        for key in self.cache.take_changed() {
+            let change = match self.cache.by_uplink_key(key).and_then(|id| self.cache.get(id)) {
+                Some(b) => StateChange::Put(Record::Bce(Box::new(bce_record(b, now)))),
+                None => StateChange::Delete(RecordKey::Bce(key)),
+            };
+            changes.push(Output::Persist(change));
+        }
+        if self.keys.generation() != self.persisted_reservations {
+            self.persisted_reservations = self.keys.generation();
+            changes.push(Output::Persist(StateChange::Put(Record::Reservations(self.reservation_records()))));
+        }
+        for (peer, restart_counter) in counters {
+            changes.push(Output::Persist(StateChange::Put(Record::Peer { peer, restart_counter })));
+        }
+        if !changes.is_empty() {
+            out.splice(start..start, changes);
+        }
+    }
+
+    fn reservation_records(&self) -> Vec<ReservationRecord> {
+        self.keys
+            .reservations()
+            .into_iter()
+            .map(|r| ReservationRecord { key: r.key, pdn: pdn_record(&r.pdn) })
+            .collect()
+    }
+
+    /// Warm start: takes back the bindings, reservations and peers' restart counters of `state`, before the
+    /// gateway forwards. Active bindings are installed in the fast path; lifetimes run on from their absolute
+    /// deadlines, and one that ran out while the gateway was down ends as an expiry. A binding the configuration
+    /// no longer allows (its APN gone, an address outside its pool, its key outside the range) is revoked
+    /// (RFC 5846), with the reason logged: never kept silently, never dropped silently.
+    pub fn restore(&mut self, state: Restored, now: Now, out: &mut Vec<Output>) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        // Reservations first (a binding may hold a reserved key), then bindings, then their peers' counters.
+        let mut records = state.records;
+        records.sort_by_key(|r| match r {
+            Record::Reservations(_) => (0, 0),
+            Record::Bce(b) => (1, b.uplink_key),
+            Record::Peer { .. } => (2, 0),
+        });
+        for record in records {
+            match record {
+                Record::Reservations(list) => {
+                    for r in list {
+                        let reserved = pdn_ident(&r.pdn).and_then(|pdn| self.keys.reserve(r.key, pdn).ok());
+                        if reserved.is_none() {
+                            let why =
+                                format!("restore: uplink key reservation {:#010x} could not be taken back", r.key);
+                            out.push(Output::Event(Event::Note(why)));
+                        }
+                    }
+                }
+                Record::Bce(r) => self.restore_bce(*r, now, &mut report, out),
+                Record::Peer { peer, restart_counter } => self.heartbeats.restore_counter(peer, restart_counter),
+            }
+        }
+        // The file a warm start begins with is the state as restored, not a copy of every record emitted here.
+        self.cache.take_changed();
+        self.persisted_reservations = self.keys.generation();
+        let _ = self.heartbeats.take_changed_counters();
+        report
+    }
+
+    fn restore_bce(&mut self, r: BceRecord, now: Now, report: &mut RestoreReport, out: &mut Vec<Output>) {
+        let Some(pdn) = pdn_ident(&r.pdn) else {
+            report.refused += 1;
+            let why = format!("restore: binding with uplink key {:#010x} has an unreadable identity", r.uplink_key);
+            out.push(Output::Event(Event::Note(why)));
+            return;
+        };
+        let Some(id) = self.cache.next_id() else {
+            report.refused += 1;
+            let why = format!("restore: no room for {pdn} (max_bindings is smaller than the state)");
+            out.push(Output::Event(Event::Note(why)));
+            return;
+        };
+        // What the configuration still allows; anything else revokes the binding. Whatever the binding holds, it
+        // holds until it goes, so that it gives back only what it took.
+        let mut refusal = None;
+        if !self.keys.restore(r.uplink_key, &pdn) {
+            if !self.keys.hold_outside_range(r.uplink_key) {
+                report.refused += 1;
+                let why = format!("restore: {pdn}: uplink key {:#010x} is held twice in the state", r.uplink_key);
+                out.push(Output::Event(Event::Note(why)));
+                return;
+            }
+            refusal = Some(format!("uplink key {:#010x} is outside lma.uplink_keys", r.uplink_key));
+        }
+        let apn_index = self.apns.iter().position(|a| a.apn == pdn.apn);
+        let apn_index = apn_index.unwrap_or_else(|| {
+            refusal.get_or_insert_with(|| format!("APN {} is no longer configured", pdn.apn));
+            usize::MAX
+        });
+        let pools = self.apns.get_mut(apn_index);
+        let (mut hnp, mut ipv4) = (r.hnp, r.ipv4);
+        match pools {
+            Some(pools) => {
+                if let Some(p) = hnp {
+                    if !pools.ipv6.as_mut().is_some_and(|pool| pool.reserve(p)) {
+                        refusal.get_or_insert_with(|| format!("home network prefix {p}/64 is outside the APN's pool"));
+                        hnp = None;
+                    }
+                }
+                if let Some(a) = ipv4 {
+                    if !pools.ipv4.as_mut().is_some_and(|pool| pool.reserve(a)) {
+                        refusal.get_or_insert_with(|| format!("IPv4 home address {a} is outside the APN's pool"));
+                        ipv4 = None;
+                    }
+                }
+            }
+            None => (hnp, ipv4) = (None, None),
+        }
+        let deadline = mono_deadline(r.deadline_unix_ms, now);
+        let path = path_header(&r.path);
+        let bce = Bce {
+            id,
+            pdn: pdn.clone(),
+            apn_index,
+            state: match r.state {
+                BceStateRecord::Deregistered => BceState::Deregistered,
+                BceStateRecord::Active | BceStateRecord::Revoking => BceState::Active,
+            },
+            path,
+            uplink_key: r.uplink_key,
+            downlink_key: r.downlink_key,
+            hnp,
+            ipv4,
+            att: AccessTechType(r.att),
+            ll_id: r.ll_id.map(Vec::into_boxed_slice),
+            link_local: r.link_local,
+            last_timestamp: r.last_timestamp.map(Timestamp),
+            last_seq: r.last_seq,
+            lifetime_units: r.lifetime_units,
+            deadline: deadline.0,
+            installed: false,
+            token: Default::default(),
+            last_answer: r.last_grant.map(|g| (Default::default(), grant(g))),
+            held: None,
+        };
+        let state = bce.state;
+        self.cache.insert(bce);
+        self.heartbeats.binding_added(path, now);
+        self.timers.set(LmaTimer::Lifetime(id), deadline);
+        if deadline <= now.mono {
+            report.expired += 1;
+            return self.on_lifetime_end(id, out);
+        }
+        if let Some(why) = refusal {
+            report.refused += 1;
+            out.push(Output::Event(Event::Note(format!("restore: revoking {pdn}: {why}"))));
+            self.revoke(&[id], RevocationTrigger::ADMINISTRATIVE_REASON, now, out);
+            return;
+        }
+        if state == BceState::Active {
+            if let Some(spec) = self.cache.get(id).and_then(super::procedures::spec_of) {
+                let token = self.gate.issue(TunnelUpdate::Install { id, spec }, out);
+                if let Some(b) = self.cache.get_mut(id) {
+                    b.installed = true;
+                    b.token = token;
+                }
+            }
+        }
+        if r.state == BceStateRecord::Revoking {
+            // The BRI's retransmission state did not survive: the revocation starts again (RFC 5846 §8.1).
+            self.revoke(&[id], RevocationTrigger::ADMINISTRATIVE_REASON, now, out);
+        }
+        report.restored += 1;
+        out.push(Output::Event(Event::BindingUp { id, pdn, peer: path.dst }));
+    }
+}
+
+/// A deadline on the monotonic clock from a wall-clock one.
+fn mono_deadline(unix_ms: u64, now: Now) -> Millis {
+    let now_ms = now.wall.as_millis() as u64;
+    now.mono + unix_ms.saturating_sub(now_ms)
+}
+
+fn bce_record(b: &Bce, now: Now) -> BceRecord {
+    let now_ms = now.wall.as_millis() as u64;
+    BceRecord {
+        pdn: pdn_record(&b.pdn),
+        state: match b.state {
+            BceState::Active => BceStateRecord::Active,
+            BceState::Deregistered => BceStateRecord::Deregistered,
+            BceState::Revoking { .. } => BceStateRecord::Revoking,
+        },
+        path: path_record(&b.path),
+        uplink_key: b.uplink_key,
+        downlink_key: b.downlink_key,
+        hnp: b.hnp,
+        ipv4: b.ipv4,
+        att: b.att.0,
+        ll_id: b.ll_id.as_deref().map(<[u8]>::to_vec),
+        link_local: b.link_local,
+        last_timestamp: b.last_timestamp.map(|t| t.0),
+        last_seq: b.last_seq,
+        lifetime_units: b.lifetime_units,
+        deadline_unix_ms: now_ms + Millis(b.deadline).since(now.mono),
+        last_grant: b.last_answer.map(|(_, g)| GrantRecord {
+            lifetime_units: g.lifetime_units,
+            uplink_key: g.uplink_key,
+            hnp: g.hnp,
+            ipv4: g.ipv4,
+            link_local: g.link_local,
+        }),
+    }
+}
+
+fn grant(g: GrantRecord) -> Granted {
+    Granted {
+        lifetime_units: g.lifetime_units,
+        uplink_key: g.uplink_key,
+        hnp: g.hnp,
+        ipv4: g.ipv4,
+        link_local: g.link_local,
+    }
+}
+
+pub(crate) fn pdn_record(pdn: &PdnIdent) -> PdnRecord {
+    PdnRecord {
+        mn_id_subtype: pdn.mn_id.subtype(),
+        mn_id: pdn.mn_id.id_bytes().to_vec(),
+        apn: pdn.apn.to_dotted(),
+        pdn_connection_id: pdn.pdn_connection_id,
+    }
+}
+
+pub(crate) fn pdn_ident(r: &PdnRecord) -> Option<PdnIdent> {
+    let mn_id = if r.mn_id_subtype == MnId::SUBTYPE_NAI {
+        MnId::Nai(String::from_utf8(r.mn_id.clone()).ok()?)
+    } else {
+        MnId::Other { subtype: r.mn_id_subtype, id: r.mn_id.clone() }
+    };
+    Some(PdnIdent::new(mn_id, Apn::from_dotted(&r.apn).ok()?, r.pdn_connection_id))
+}
+
+pub(crate) fn path_record(h: &FrameHeader) -> PathRecord {
+    let (framing, ports) = match h.framing {
+        Framing::Ipv6 => (0, (0, 0)),
+        Framing::Ipv6InIpv4 => (1, (0, 0)),
+        Framing::Ipv6InIpv4Udp(p) => (2, (p.src, p.dst)),
+        Framing::Ipv4Udp(p) => (3, (p.src, p.dst)),
+    };
+    PathRecord { framing, ports, src: h.src, dst: h.dst, hop_limit: h.hop_limit }
+}
+
+pub(crate) fn path_header(r: &PathRecord) -> FrameHeader {
+    let ports = UdpPorts { src: r.ports.0, dst: r.ports.1 };
+    let framing = match r.framing {
+        0 => Framing::Ipv6,
+        1 => Framing::Ipv6InIpv4,
+        2 => Framing::Ipv6InIpv4Udp(ports),
+        _ => Framing::Ipv4Udp(ports),
+    };
+    FrameHeader { framing, src: r.src, dst: r.dst, hop_limit: r.hop_limit, ipv4_ident: 0 }
+}
