@@ -44,6 +44,9 @@ pub struct Config {
     /// `[metrics]`: the Prometheus endpoint (with `[lma]` or `[mag]`).
     #[serde(default)]
     pub metrics: controlplane::config::MetricsConfig,
+    /// `[state]`: durable binding state (with `[lma]`).
+    #[serde(default)]
+    pub state: controlplane::config::StateConfig,
 }
 
 /// The tables of a fast-path config with its static bindings installed, and each binding's slot in config order

@@ -70,12 +70,23 @@ pub fn run(
 ) -> Result<Outcome, String> {
     let pipeline = pipeline_config(config, ports)?;
     let g = &config.gateway;
-    let StaticTables { mut tables, installed } = static_tables;
+    let StaticTables { tables, installed } = static_tables;
     let installing = std::time::Instant::now();
 
-    // Everything the control thread needs that can fail is set up before any worker runs.
+    // Everything the control thread needs that can fail is set up before any worker runs, and the bindings a
+    // warm start restores are in the tables before the workers take them.
     let signalling = if config.has_procedures() { Some(SignallingSetup::new(config)?) } else { None };
     let (inject_tx, inject_rx) = inject_queue(INJECT_QUEUE_DEPTH);
+    let (mut control, mut bare_tables) = match signalling {
+        Some(setup) => {
+            let neighbors = neighbors(config, ports, &pipeline);
+            (Some(setup.into_control(config, ports, pool, tables, inject_tx, neighbors)?), None)
+        }
+        None => {
+            drop(inject_tx);
+            (None, Some(tables))
+        }
+    };
 
     let lcores = eal.worker_lcores();
     let worker_count = lcores.len().max(1);
@@ -85,6 +96,11 @@ pub fn run(
     let mut admissions = Vec::new();
     let mut handles = Vec::new();
     for w in 0..worker_count {
+        let tables = match (&mut control, &mut bare_tables) {
+            (Some(control), _) => control.tables_mut(),
+            (None, Some(tables)) => tables,
+            (None, None) => return Err("no tables".into()),
+        };
         let table = tables.add_worker().map_err(|e| e.to_string())?;
         let fast_path = FastPath::new(&pipeline, table).map_err(|e| e.to_string())?;
         all_counters.push(Arc::clone(fast_path.counters()));
@@ -130,20 +146,19 @@ pub fn run(
     // The control thread runs here, on the main lcore, until every worker has ended and closed the punt queue.
     let mut punts_received = 0u64;
     let report;
-    let control = match signalling {
-        Some(setup) => {
-            let neighbors = neighbors(config, ports, &pipeline);
-            let mut control = setup.into_control(config, ports, pool, tables, counters.clone(), inject_tx, neighbors);
+    let control = match (control, bare_tables) {
+        (Some(mut control), _) => {
+            control.attach_counters(counters.clone());
             control.run(&punt_rx);
             punts_received = control.stats.punted;
             let stats = control.final_stats();
             report = static_report(&installed, control.tables(), &counters);
             Some((control.stats.clone(), stats))
         }
-        None => {
+        (None, tables) => {
+            let Some(tables) = tables else { return Err("no tables".into()) };
             // No procedures: punted packets are counted and freed.
-            drop(inject_tx);
-            while let Ok(punted) = punt_rx.recv_timeout(Duration::from_millis(100), &crossbeam_channel::never()) {
+            while let Ok(punted) = punt_rx.recv_timeout(Duration::from_millis(100), &[]) {
                 if let Some(punted) = punted {
                     punts_received += 1;
                     drop(punted);
@@ -398,6 +413,7 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
 /// the gateway before it forwards anything.
 struct SignallingSetup {
     procedures: Procedures,
+    state: crate::state::StateStart,
     api_calls: Vec<std::sync::mpsc::Receiver<controlplane::api::ApiCall>>,
     _api_server: controlplane::api::ApiServer,
     _metrics: Option<controlplane::metrics::MetricsServer>,
@@ -405,13 +421,8 @@ struct SignallingSetup {
 
 impl SignallingSetup {
     fn new(config: &Config) -> Result<Self, String> {
-        let (section, file) = match (&config.lma, &config.mag) {
-            (Some(lma), _) => ("lma", &lma.heartbeat.restart_counter_file),
-            (None, Some(mag)) => ("mag", &mag.heartbeat.restart_counter_file),
-            (None, None) => return Err("no [lma] or [mag] section".into()),
-        };
-        let restart_counter = controlplane::restart_counter::next_restart_counter(file)
-            .map_err(|e| format!("key '{section}.heartbeat.restart_counter_file': {e}"))?;
+        let state = crate::state::open(config)?;
+        let restart_counter = state.restart_counter;
         let procedures = match (&config.lma, &config.mag) {
             (Some(lma), _) => Procedures::Lma(Box::new(
                 controlplane::lma::Lma::new(lma.clone(), restart_counter).map_err(|e| format!("key 'lma.{e}'"))?,
@@ -438,20 +449,20 @@ impl SignallingSetup {
             None
         };
         tracing::info!(socket = %config.api.socket.display(), restart_counter, "management API");
-        Ok(SignallingSetup { procedures, api_calls, _api_server: api_server, _metrics: metrics })
+        Ok(SignallingSetup { procedures, state, api_calls, _api_server: api_server, _metrics: metrics })
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// The control thread, its durable state restored into `tables` (before any worker takes them).
     fn into_control(
         self,
         config: &Config,
         ports: &[(&PortSection, Port)],
         pool: &Arc<Mempool>,
         tables: UpdateSender,
-        counters: CountersHandle,
         inject: crossbeam_channel::Sender<dataplane::worker::Injected>,
         neighbors: Neighbors,
-    ) -> ControlWithServers {
+    ) -> Result<ControlWithServers, String> {
         let control_ports = ports
             .iter()
             .enumerate()
@@ -464,17 +475,18 @@ impl SignallingSetup {
                 addresses: config.port_addresses(i),
             })
             .collect();
-        let control = Control::new(
+        let mut control = Control::new(
             self.procedures,
             tables,
-            counters,
+            CountersHandle::new(Vec::new()),
             control_ports,
             neighbors,
             inject,
             Arc::clone(pool),
             self.api_calls,
         );
-        ControlWithServers { control, _api_server: self._api_server, _metrics: self._metrics }
+        control.warm_start(self.state)?;
+        Ok(ControlWithServers { control, _api_server: self._api_server, _metrics: self._metrics })
     }
 }
 

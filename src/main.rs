@@ -5,6 +5,7 @@ mod config;
 mod control;
 mod gateway;
 mod neighbors;
+mod state;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -38,6 +39,11 @@ struct Cli {
     /// Exit cleanly once no packet has arrived for this many milliseconds (overrides [run] exit_when_idle_ms).
     #[arg(long, value_name = "MS")]
     exit_when_idle_ms: Option<u64>,
+    /// Start without the stored binding state (a corrupt or unwanted journal): every binding is lost, the
+    /// restart counter is incremented, and the former peers are told at once (RFC 5847 unsolicited Heartbeat
+    /// Response).
+    #[arg(long)]
+    discard_state: bool,
     /// Also write the final counters as JSON to this file.
     #[arg(long, value_name = "FILE")]
     counters_json: Option<PathBuf>,
@@ -51,13 +57,14 @@ fn main() -> ExitCode {
     // The static bindings (a million take about a second) are installed on another thread while EAL starts;
     // `--check-config` installs them here.
     let read = if cli.check_config { Config::load } else { Config::read };
-    let config = match read(&cli.config) {
+    let mut config = match read(&cli.config) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(2);
         }
     };
+    config.state.discard = cli.discard_state;
     if cli.check_config {
         println!("config {}: OK ({} ports)", cli.config.display(), config.ports.len());
         return ExitCode::SUCCESS;

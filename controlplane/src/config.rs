@@ -309,6 +309,26 @@ impl Default for ApiConfig {
     }
 }
 
+/// Durable binding state (`[state]`, see [`crate::durable`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Keep the bindings across restarts (LMA). Off: every start loses them and increments the restart counter.
+    pub durable: bool,
+    /// Where the journal lives (`lma.journal`). Default: the directory of `heartbeat.restart_counter_file`
+    /// (`/var/lib/pmipgw` unless that was moved), so that each instance keeps its state beside its counter.
+    pub dir: Option<PathBuf>,
+    /// Start without the stored state (`pmipgw --discard-state`; not a config key).
+    #[serde(skip)]
+    pub discard: bool,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig { durable: true, dir: None, discard: false }
+    }
+}
+
 /// The Prometheus endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

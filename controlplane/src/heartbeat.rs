@@ -209,6 +209,17 @@ impl Heartbeats {
         }
     }
 
+    /// RFC 5847 §5.3: this node lost its state. Each former peer (reached as `to` says) gets an unsolicited
+    /// Heartbeat Response (U = 1) with the new restart counter, so it cleans up at once rather than at its next
+    /// heartbeat.
+    pub fn announce_restart(&self, to: &[FrameHeader], out: &mut Vec<Output>) {
+        let options = MhOptions { restart_counter: Some(self.restart_counter), ..Default::default() };
+        for header in to {
+            let notice = HeartbeatRepr { kind: HeartbeatKind::UnsolicitedResponse, seq: 0, options: options.clone() };
+            out.push(Output::Send { header: *header, msg: MhRepr::Heartbeat(notice) });
+        }
+    }
+
     /// Earliest heartbeat due.
     pub fn next_deadline(&self) -> Option<Millis> {
         self.timers.next_deadline()

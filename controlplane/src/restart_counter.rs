@@ -1,9 +1,9 @@
 //! This node's RFC 5847 Restart Counter, kept in a small state file.
 //!
-//! RFC 5847 §5.3: the counter increases at every restart that loses the PMIPv6 session state. The gateway keeps
-//! no binding state across restarts, so every start loses it: [`next_restart_counter`] is called once at start-up.
-//! The file holds the decimal value; it is replaced atomically (write a temporary file, then rename), so a crash
-//! leaves the old or the new value, never a torn one.
+//! RFC 5847 §5.3: the counter increases at every restart that loses the PMIPv6 session state. A start that
+//! restores the durable state ([`crate::durable`]) keeps it ([`stored_restart_counter`]); any other start calls
+//! [`next_restart_counter`] once. The file holds the decimal value; it is replaced atomically (write a temporary
+//! file, then rename), so a crash leaves the old or the new value, never a torn one.
 
 use std::fs;
 use std::io;
@@ -21,17 +21,24 @@ pub enum RestartCounterError {
     Write { path: String, source: io::Error },
 }
 
-/// Reads the stored counter (0 if the file does not exist), stores and returns the next value (wrapping).
-pub fn next_restart_counter(path: &Path) -> Result<u32, RestartCounterError> {
+/// The stored counter, None if the file does not exist.
+pub fn stored_restart_counter(path: &Path) -> Result<Option<u32>, RestartCounterError> {
     let shown = path.display().to_string();
-    let previous = match fs::read_to_string(path) {
+    match fs::read_to_string(path) {
         Ok(text) => text
             .trim()
             .parse::<u32>()
-            .map_err(|_| RestartCounterError::Corrupt { path: shown.clone(), content: text.clone() })?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-        Err(source) => return Err(RestartCounterError::Read { path: shown, source }),
-    };
+            .map(Some)
+            .map_err(|_| RestartCounterError::Corrupt { path: shown, content: text.clone() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(RestartCounterError::Read { path: shown, source }),
+    }
+}
+
+/// Reads the stored counter (0 if the file does not exist), stores and returns the next value (wrapping).
+pub fn next_restart_counter(path: &Path) -> Result<u32, RestartCounterError> {
+    let shown = path.display().to_string();
+    let previous = stored_restart_counter(path)?.unwrap_or(0);
     let next = previous.wrapping_add(1);
     let write = || -> io::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

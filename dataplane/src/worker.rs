@@ -48,15 +48,17 @@ pub struct PuntReceiver {
 pub struct PuntQueueClosed;
 
 impl PuntReceiver {
-    /// The next punted packet from either queue, or `None` after `timeout` without one, or as soon as `wake`
-    /// rings (the workers applied table updates: [`crate::tables::UpdateSender::wakeups`]).
-    pub fn recv_timeout(&self, timeout: Duration, wake: &Receiver<()>) -> Result<Option<Punted>, PuntQueueClosed> {
+    /// The next punted packet from either queue, or `None` after `timeout` without one, or as soon as one of
+    /// `wakes` rings (e.g. the workers applied table updates: [`crate::tables::UpdateSender::wakeups`]).
+    pub fn recv_timeout(&self, timeout: Duration, wakes: &[&Receiver<()>]) -> Result<Option<Punted>, PuntQueueClosed> {
         let mut select = crossbeam_channel::Select::new();
         let signalling = select.recv(&self.signalling);
         select.recv(&self.other);
-        let rung = select.recv(wake);
+        for wake in wakes {
+            select.recv(wake);
+        }
         let Ok(ready) = select.select_timeout(timeout) else { return Ok(None) };
-        if ready.index() == rung {
+        if let Some(wake) = ready.index().checked_sub(2).and_then(|i| wakes.get(i)) {
             let _ = ready.recv(wake);
             return Ok(None);
         }

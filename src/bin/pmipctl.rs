@@ -38,6 +38,8 @@ enum Command {
     Peers,
     /// The gateway's ARP / NDP neighbour caches: next hops, tunnel peers and UEs, with their state.
     Neighbours,
+    /// The durable binding state: journal path and size, bindings restored at the last start, commit figures.
+    State,
     /// MAG: create or delete a PDN connection.
     #[command(subcommand)]
     Pdn(PdnCommand),
@@ -179,6 +181,7 @@ fn request(command: Command) -> Request {
         Command::Stats => Request::Stats,
         Command::Peers => Request::Peers,
         Command::Neighbours => Request::Neighbours,
+        Command::State => Request::State,
         Command::Pdn(PdnCommand::Create {
             mn_id,
             apn,

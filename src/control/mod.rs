@@ -8,7 +8,9 @@
 //!   every worker has applied its epoch, so an LMA's PBA never leaves before its tunnel works (TS 29.275 §6.1);
 //! - ARP requests and Neighbor Solicitations for the gateway's own addresses are answered, next hops are resolved
 //!   and kept fresh, and bindings carry their peer's or UE's MAC ([`neighbours`], [`crate::neighbors`]);
-//! - on a MAG's `access` port, UEs get Router Advertisements with their home network prefix ([`advertise`]).
+//! - on a MAG's `access` port, UEs get Router Advertisements with their home network prefix ([`advertise`]);
+//! - with durable state, each change the procedures emit goes to the journal, and no message leaves before the
+//!   changes emitted ahead of it are durable ([`Control::warm_start`], `controlplane::durable`).
 
 mod advertise;
 mod latency;
@@ -22,9 +24,11 @@ use std::time::{Duration, Instant};
 
 use controlplane::api::{ApiBridge, ApiCall};
 use controlplane::api::{
-    DataplaneStats, FastpathTotals, NeighbourView, PortStats as ApiPortStats, Request, Response, TrafficCounters,
-    WorkerStats,
+    DataplaneStats, FastpathTotals, NeighbourView, PortStats as ApiPortStats, Request, Response, StateView,
+    TrafficCounters, WorkerStats,
 };
+use controlplane::durable::journal::JournalWriter;
+use controlplane::durable::{Owner, RestoreReport};
 use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
 use controlplane::machine::{Event, Input, Output};
@@ -43,6 +47,7 @@ use dataplane::wire::ethernet::{self, MacAddr};
 use dataplane::worker::{Injected, PuntReceiver, Punted};
 
 use crate::neighbors::Neighbors;
+use crate::state::StateStart;
 
 /// Longest the control thread sleeps waiting for a punted packet or the workers' table acknowledgements: bounds
 /// the latency of timers and API calls.
@@ -137,6 +142,14 @@ pub struct Control {
     api_calls: Vec<Receiver<ApiCall>>,
     out: Vec<Output>,
     latency: latency::SignallingLatency,
+    /// Durable state: the journal, and the messages waiting for the changes emitted ahead of them (with the
+    /// journal sequence number they wait for), in order.
+    journal: Option<JournalWriter>,
+    held: VecDeque<(u64, FrameHeader, MhRepr)>,
+    /// Rung by the journal's thread after each commit.
+    journal_wake: (Sender<()>, crossbeam_channel::Receiver<()>),
+    restore_report: RestoreReport,
+    started: Instant,
     pub stats: ControlStats,
 }
 
@@ -171,8 +184,62 @@ impl Control {
             api_calls,
             out: Vec::new(),
             latency: Default::default(),
+            journal: None,
+            held: VecDeque::new(),
+            journal_wake: crossbeam_channel::bounded(1),
+            restore_report: RestoreReport::default(),
+            started: Instant::now(),
             stats: ControlStats::default(),
         }
+    }
+
+    /// Before any worker forwards: restores the durable state (the tables get every restored binding, so the
+    /// workers start with them), starts the journal afresh with the state as restored, and — after a start that
+    /// lost the state — tells the former peers of the new restart counter.
+    pub fn warm_start(&mut self, start: StateStart) -> Result<(), String> {
+        let Some(path) = start.journal else { return Ok(()) };
+        let Procedures::Lma(lma) = &mut self.procedures else { return Ok(()) };
+        let now = self.clock.now();
+        let started = Instant::now();
+        lma.enable_durability();
+        let mut out = Vec::new();
+        if let Some(restored) = start.restored {
+            self.restore_report = lma.restore(restored, now, &mut out);
+        }
+        if let Some(discarded) = &start.discarded {
+            lma.announce_restart(discarded, &mut out);
+        }
+        let snapshot = lma.snapshot(now);
+        let wake = self.journal_wake.0.clone();
+        let wake = Box::new(move || {
+            let _ = wake.try_send(());
+        });
+        let journal =
+            JournalWriter::create(&path, Owner::Lma, &snapshot, wake).map_err(|e| format!("key 'state.dir': {e}"))?;
+        self.journal = Some(journal);
+        for output in out {
+            self.carry_out(output);
+        }
+        let r = &self.restore_report;
+        tracing::info!(
+            path = %path.display(),
+            restored = r.restored,
+            expired = r.expired,
+            refused = r.refused,
+            ms = started.elapsed().as_millis() as u64,
+            "durable state: journal started"
+        );
+        Ok(())
+    }
+
+    /// Mutable access to the tables (workers are added through it).
+    pub fn tables_mut(&mut self) -> &mut UpdateSender {
+        &mut self.tables
+    }
+
+    /// The workers' counters, once they exist.
+    pub fn attach_counters(&mut self, counters: CountersHandle) {
+        self.counters = counters;
     }
 
     /// Runs until every worker has ended (the punt queue closes).
@@ -189,13 +256,14 @@ impl Control {
             let wait = self.procedures.next_deadline().map_or(POLL, |d| self.clock.until(d).min(POLL));
             // Woken early when the workers have applied table updates, so a PBA waiting for its tunnel leaves
             // as soon as every worker has it.
-            match punts.recv_timeout(wait, self.tables.wakeups()) {
+            match punts.recv_timeout(wait, &[self.tables.wakeups(), &self.journal_wake.1]) {
                 Ok(Some(punted)) => self.on_punted(punted),
                 Ok(None) => {}
                 Err(_closed) => return,
             }
             self.poll_api();
             self.poll_acknowledgements();
+            self.release_durable();
             self.tick_neighbours();
             self.latency.sweep(Instant::now());
             if let Some(deadline) = self.procedures.next_deadline() {
@@ -219,7 +287,12 @@ impl Control {
 
     fn carry_out(&mut self, output: Output) {
         match output {
-            Output::Send { header, msg } => self.send(&header, &msg),
+            Output::Send { header, msg } => self.send_when_durable(header, msg),
+            Output::Persist(change) => {
+                if let Some(journal) = &mut self.journal {
+                    journal.append(&change);
+                }
+            }
             Output::Fastpath { token, update } => self.update_tables(token, update),
             Output::Event(event) => log_event(&event),
             Output::ApiReply { id, response } => {
@@ -256,6 +329,34 @@ impl Control {
                 }
             }
             _ => self.stats.unhandled += 1,
+        }
+    }
+
+    /// Sends `msg` once every change emitted before it is durable (at once without durable state), keeping the
+    /// order of messages.
+    fn send_when_durable(&mut self, header: FrameHeader, msg: MhRepr) {
+        if let Some(journal) = &self.journal {
+            let needed = journal.last_seq();
+            if needed > journal.durable() || !self.held.is_empty() {
+                self.held.push_back((needed, header, msg));
+                return;
+            }
+        }
+        self.send(&header, &msg);
+    }
+
+    /// Hands this iteration's changes to the journal and sends what waited for changes now durable.
+    fn release_durable(&mut self) {
+        let Some(journal) = &mut self.journal else { return };
+        journal.flush();
+        let durable = journal.durable();
+        while let Some(&(needed, ..)) = self.held.front() {
+            if needed > durable {
+                break;
+            }
+            if let Some((_, header, msg)) = self.held.pop_front() {
+                self.send(&header, &msg);
+            }
         }
     }
 
@@ -417,9 +518,32 @@ impl Control {
                 let _ = call.reply.send(self.neighbours_view());
                 continue;
             }
+            if call.request == Request::State {
+                let _ = call.reply.send(self.state_view());
+                continue;
+            }
             let input = self.bridge.submit(call);
             self.drive(input);
         }
+    }
+
+    fn state_view(&self) -> Response {
+        let restart_counter = match &self.procedures {
+            Procedures::Lma(lma) => lma.restart_counter(),
+            Procedures::Mag(mag) => mag.restart_counter(),
+        };
+        let Some(journal) = &self.journal else {
+            return Response::State(StateView { restart_counter, ..Default::default() });
+        };
+        let stats = journal.stats();
+        Response::State(StateView {
+            durable: true,
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            journal: stats,
+            restored: self.restore_report.clone(),
+            messages_held: self.held.len() as u64,
+            restart_counter,
+        })
     }
 
     fn neighbours_view(&self) -> Response {

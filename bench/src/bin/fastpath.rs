@@ -134,7 +134,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         Some(rate) => churn(cli, direction, &port, &mut sender, &counters, rate, &stop).map(Some),
         None => {
             while !stop.load(Ordering::Relaxed) {
-                let _ = punt_rx.recv_timeout(Duration::from_millis(50), sender.wakeups());
+                let _ = punt_rx.recv_timeout(Duration::from_millis(50), &[sender.wakeups()]);
             }
             Ok(None)
         }

@@ -75,6 +75,10 @@ struct Cli {
     /// first, whose storm the second must ride out: reports each MAG's admitted share.
     #[arg(long)]
     punt_second_peer_every: Option<u32>,
+    /// With --punt-pbus: run the LMA without durable state (`[state] durable = false`), for the same-run
+    /// comparison of signalling with and without it.
+    #[arg(long)]
+    punt_not_durable: bool,
     /// Only redraw the chart and table from <out>/<name>.csv.
     #[arg(long)]
     chart_only: bool,
@@ -257,10 +261,18 @@ fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
          timestamp_validity_window_ms = 86400000\n\
          [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:100::/40\"\nipv4_pool = \"10.0.0.0/8\"\n\
          [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n\
-         [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n",
+         [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n[state]\ndurable = {durable}\n",
         restart = cli.work.join("restart-counter").display(),
         socket = cli.work.join("api.sock").display(),
+        durable = !cli.punt_not_durable,
     );
+    // Every run starts without bindings: the journal of the last one (beside the restart counter) goes.
+    let journal = cli.work.join("lma.journal");
+    if let Err(e) = std::fs::remove_file(&journal) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(format!("{}: {e}", journal.display()));
+        }
+    }
     let run = GatewayRun {
         role: traffic::Role::Lma,
         family: traffic::Family::V6,

@@ -1,6 +1,6 @@
 //! Human-readable rendering of replies: aligned tables for lists, `key: value` blocks for one binding.
 
-use super::types::{BindingView, DataplaneStats, NeighbourView, PeerView, ReservationView, Response, Stats};
+use super::types::{BindingView, DataplaneStats, NeighbourView, PeerView, ReservationView, Response, StateView, Stats};
 use std::fmt::Write;
 
 /// A plain text table: a header row and left-aligned columns separated by two spaces.
@@ -58,6 +58,7 @@ pub fn render(response: &Response) -> String {
         Response::Peers { peers, restart_counter } => peers_text(peers, *restart_counter),
         Response::Keys { reservations } => keys_text(reservations),
         Response::Neighbours { neighbours } => neighbours_text(neighbours),
+        Response::State(state) => state_text(state),
         Response::Done { message } => format!("{message}\n"),
         Response::Error { error } => format!("error: {error}\n"),
     }
@@ -261,6 +262,38 @@ fn neighbours_text(neighbours: &[NeighbourView]) -> String {
         ]);
     }
     t.render()
+}
+
+fn state_text(s: &StateView) -> String {
+    if !s.durable {
+        return format!(
+            "durable state: off (bindings are lost at a restart)\nrestart counter: {}\n",
+            s.restart_counter
+        );
+    }
+    let j = &s.journal;
+    let mut text = format!(
+        "durable state: {}\nsize: {} bytes, {} live records\nrestored at start: {} bindings ({} expired while \
+         down, {} refused by the configuration)\ncommits: {} ({:.1}/s), {} records; last commit {} us; {} \
+         compactions\nmessages waiting for a commit: {}\nrestart counter: {}\n",
+        j.path,
+        j.file_bytes,
+        j.live_records,
+        s.restored.restored,
+        s.restored.expired,
+        s.restored.refused,
+        j.commits,
+        j.commits as f64 * 1000.0 / s.uptime_ms.max(1) as f64,
+        j.records_written,
+        j.last_commit_us,
+        j.compactions,
+        s.messages_held,
+        s.restart_counter
+    );
+    if let Some(failed) = &j.failed {
+        text.push_str(&format!("FAILED: {failed} (nothing is acknowledged until the gateway restarts)\n"));
+    }
+    text
 }
 
 fn keys_text(reservations: &[ReservationView]) -> String {

@@ -126,6 +126,9 @@ pub enum Request {
     Peers,
     /// The gateway's neighbour caches (ARP / NDP), per port. Answered by the gateway, not the procedures.
     Neighbours,
+    /// The durable binding state: the journal, what the last start restored, commit figures. Answered by the
+    /// gateway.
+    State,
     /// MAG: create a PDN connection.
     PdnCreate(PdnCreate),
     /// MAG: delete a PDN connection (de-registration PBU), or with `only`, release just its IPv4 home address or
@@ -425,6 +428,7 @@ pub enum Response {
     Neighbours {
         neighbours: Vec<NeighbourView>,
     },
+    State(StateView),
     /// A command that has nothing to show but its outcome.
     Done {
         message: String,
@@ -474,4 +478,23 @@ mod tests {
         assert_eq!(text, r#"{"result":"error","error":"no such binding"}"#);
         assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), r);
     }
+}
+
+/// `pmipctl state`: the durable binding state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateView {
+    /// False: this gateway keeps no binding state across restarts (a MAG, or `[state] durable = false`).
+    pub durable: bool,
+    #[serde(default)]
+    pub journal: crate::durable::journal::JournalStats,
+    #[serde(default)]
+    pub restored: crate::durable::RestoreReport,
+    /// How long the gateway has been up, ms (commits per second are `journal.commits` over this).
+    #[serde(default)]
+    pub uptime_ms: u64,
+    /// Messages waiting for their changes to be durable now.
+    #[serde(default)]
+    pub messages_held: u64,
+    pub restart_counter: u32,
 }

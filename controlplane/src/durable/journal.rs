@@ -183,7 +183,7 @@ fn replay(bytes: &[u8], owner: Owner) -> Result<(HashMap<RecordKey, Record>, Loa
 }
 
 /// Figures for `pmipctl state`.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct JournalStats {
     pub path: String,
     pub file_bytes: u64,

@@ -3,7 +3,7 @@
 
 use super::pba::Granted;
 use super::store::{Bce, BceState};
-use super::{Lma, LmaTimer};
+use super::{Awaiting, Lma, LmaTimer};
 use crate::durable::{
     BceRecord, BceStateRecord, GrantRecord, PathRecord, PdnRecord, Record, RecordKey, ReservationRecord, RestoreReport,
     Restored, StateChange,
@@ -20,6 +20,22 @@ impl Lma {
     pub fn enable_durability(&mut self) {
         self.cache.track_changes();
         self.durable = true;
+    }
+
+    /// After a start that lost the state: tells the former peers (the paths of the bindings of the discarded
+    /// state) the new restart counter (RFC 5847 §5.3).
+    pub fn announce_restart(&mut self, former: &Restored, out: &mut Vec<Output>) {
+        let mut to: Vec<FrameHeader> = former
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Bce(b) => Some(path_header(&b.path)),
+                _ => None,
+            })
+            .collect();
+        to.sort_by_key(|h| (h.dst, h.src));
+        to.dedup_by_key(|h| (h.dst, h.src));
+        self.heartbeats.announce_restart(&to, out);
     }
 
     /// The whole durable state as it is now (what a fresh journal starts with).
@@ -199,6 +215,8 @@ impl Lma {
         if state == BceState::Active {
             if let Some(spec) = self.cache.get(id).and_then(super::procedures::spec_of) {
                 let token = self.gate.issue(TunnelUpdate::Install { id, spec }, out);
+                // A table that cannot take it (smaller than the state) ends the binding.
+                self.awaiting.insert(token, Awaiting { id, fresh: true, answer: None });
                 if let Some(b) = self.cache.get_mut(id) {
                     b.installed = true;
                     b.token = token;

@@ -47,14 +47,13 @@ enum LmaTimer {
     Bri(u16),
 }
 
-/// An update whose refusal undoes a binding, with the PBU to answer then.
+/// An update whose refusal undoes a binding, with the PBU to answer then (None: a binding a warm start restored).
 #[derive(Debug, Clone)]
 struct Awaiting {
     id: TunnelId,
     /// The update was the binding's first install (refused: no entry exists).
     fresh: bool,
-    header: FrameHeader,
-    pbu: PbuRepr,
+    answer: Option<Box<(FrameHeader, PbuRepr)>>,
 }
 
 /// The LMA state machine. See the module documentation.
@@ -175,8 +174,11 @@ impl Lma {
                 b.installed = !a.fresh;
             }
             self.delete(a.id, EndReason::FastpathRefused(reason), out);
-            let status = crate::wire::BaStatus::INSUFFICIENT_RESOURCES;
-            self.send_reject(&a.header, &a.pbu, status, a.pbu.seq, now, out);
+            if let Some(answer) = a.answer {
+                let (header, pbu) = *answer;
+                let status = crate::wire::BaStatus::INSUFFICIENT_RESOURCES;
+                self.send_reject(&header, &pbu, status, pbu.seq, now, out);
+            }
         }
     }
 
@@ -236,7 +238,9 @@ impl Lma {
             Request::PdnCreate(_) | Request::PdnDelete { .. } => {
                 Response::error("pdn create / pdn delete are MAG commands; this gateway is an LMA")
             }
-            Request::Neighbours => Response::error("neighbours are the gateway's; the LMA procedures have none"),
+            Request::Neighbours | Request::State => {
+                Response::error("neighbours and durable state are the gateway's; the LMA procedures answer neither")
+            }
         }
     }
 
@@ -309,6 +313,12 @@ impl Lma {
             ("lma.awaiting_fastpath", self.awaiting.len()),
             ("lma.revocations_outstanding", self.revocations.len()),
         ])
+    }
+
+    /// The signalling counters.
+    /// This node's RFC 5847 restart counter.
+    pub fn restart_counter(&self) -> u32 {
+        self.heartbeats.restart_counter()
     }
 
     /// The signalling counters.

@@ -347,7 +347,7 @@ impl Lma {
             b.installed = true;
             b.token = self.gate.issue(update, out);
             let fresh = matches!(update, TunnelUpdate::Install { .. });
-            self.awaiting.insert(b.token, Awaiting { id, fresh, header, pbu: pbu.clone() });
+            self.awaiting.insert(b.token, Awaiting { id, fresh, answer: Some(Box::new((header, pbu.clone()))) });
         }
         let Some(b) = self.cache.get_mut(id) else { return };
         let token = b.token;

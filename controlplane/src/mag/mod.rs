@@ -179,7 +179,9 @@ impl Mag {
             | Request::KeysReserve { .. }
             | Request::KeysRelease { .. }
             | Request::Keys => Response::error("binding revoke and keys are LMA commands; this gateway is a MAG"),
-            Request::Neighbours => Response::error("neighbours are the gateway's; the MAG procedures have none"),
+            Request::Neighbours | Request::State => {
+                Response::error("neighbours and durable state are the gateway's; the MAG procedures answer neither")
+            }
         })
     }
 
@@ -237,6 +239,12 @@ impl Mag {
         ])
     }
 
+    /// This node's RFC 5847 restart counter.
+    pub fn restart_counter(&self) -> u32 {
+        self.heartbeats.restart_counter()
+    }
+
+    /// The signalling counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
     }

@@ -1,0 +1,83 @@
+//! What a start does with the durable binding state (see `controlplane::durable`): where the journal is, what
+//! is restored, and which RFC 5847 restart counter the node announces.
+//!
+//! - State read back: the counter stays as it was (RFC 5847 §5.3 increments it only when state is lost).
+//! - No state, `--discard-state`, or `[state] durable = false`: the counter is incremented; with
+//!   `--discard-state` the former peers (from the discarded journal, if it can still be read) are told at once.
+//! - State that cannot be read: the start stops with an error naming the file and the way out.
+
+use std::path::{Path, PathBuf};
+
+use controlplane::durable::{journal, Owner, Restored};
+
+use crate::config::Config;
+
+/// The durable-state side of a start.
+pub struct StateStart {
+    /// The journal to write (durable state on).
+    pub journal: Option<PathBuf>,
+    /// What to restore (state read back).
+    pub restored: Option<Restored>,
+    /// The bindings of a discarded state: their MAGs are told of the restart.
+    pub discarded: Option<Restored>,
+    pub restart_counter: u32,
+}
+
+/// The journal file of an LMA whose restart counter is kept at `counter_file`.
+pub fn journal_path(config: &Config, counter_file: &Path) -> PathBuf {
+    let dir = match &config.state.dir {
+        Some(dir) => dir.clone(),
+        None => counter_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned(),
+    };
+    dir.join("lma.journal")
+}
+
+/// Decides what this start restores and which restart counter it announces (see the module docs).
+pub fn open(config: &Config) -> Result<StateStart, String> {
+    let (section, counter_file) = match (&config.lma, &config.mag) {
+        (Some(lma), _) => ("lma", &lma.heartbeat.restart_counter_file),
+        (None, Some(mag)) => ("mag", &mag.heartbeat.restart_counter_file),
+        (None, None) => return Err("no [lma] or [mag] section".into()),
+    };
+    let counter_key = format!("key '{section}.heartbeat.restart_counter_file'");
+    let next_counter =
+        || controlplane::restart_counter::next_restart_counter(counter_file).map_err(|e| format!("{counter_key}: {e}"));
+    // Only the LMA keeps durable state so far; a MAG starts afresh every time.
+    if config.lma.is_none() || !config.state.durable {
+        return Ok(StateStart { journal: None, restored: None, discarded: None, restart_counter: next_counter()? });
+    }
+    let path = journal_path(config, counter_file);
+    if config.state.discard {
+        // The former peers are worth telling, if the old journal can still say who they were.
+        let discarded = journal::load(&path, Owner::Lma).ok().flatten().map(|l| l.restored);
+        tracing::warn!(path = %path.display(), "--discard-state: starting without the stored bindings");
+        return Ok(StateStart { journal: Some(path), restored: None, discarded, restart_counter: next_counter()? });
+    }
+    match journal::load(&path, Owner::Lma) {
+        Ok(Some(loaded)) => {
+            let stored = controlplane::restart_counter::stored_restart_counter(counter_file)
+                .map_err(|e| format!("{counter_key}: {e}"))?;
+            // State without a counter file (it was deleted): the peers cannot know the old value; a new one is
+            // safer than a guess.
+            let restart_counter = match stored {
+                Some(counter) => counter,
+                None => next_counter()?,
+            };
+            tracing::info!(
+                path = %path.display(),
+                records = loaded.records,
+                torn_bytes = loaded.torn_bytes,
+                restart_counter,
+                "durable state read back"
+            );
+            Ok(StateStart { journal: Some(path), restored: Some(loaded.restored), discarded: None, restart_counter })
+        }
+        Ok(None) => {
+            Ok(StateStart { journal: Some(path), restored: None, discarded: None, restart_counter: next_counter()? })
+        }
+        Err(e) => Err(format!(
+            "{e}. Move the file away to inspect it, or start with --discard-state to drop it: every binding is \
+             lost, the restart counter is incremented and the MAGs are told"
+        )),
+    }
+}
