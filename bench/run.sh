@@ -129,6 +129,9 @@ if [ "$only" = all ] || [ "$only" = signalling ]; then
   "$bin/signalling" --bindings "$signalling_bindings" --json "$out/signalling$suffix.json" 2>&1 | grep -v '^{' | tee -a "$log"
   # The same through the binary: pmipgw as an LMA on net_pcap, PBUs punted to its control thread, PBAs sent.
   "${harness[@]}" --name "signalling-punt$suffix" --punt-pbus "$punt_pbus" --seconds "$(( seconds + 2 ))" 2>&1 | tee -a "$log"
+  # The same without durable state (the journal off): the cost of writing every binding down before its PBA.
+  "${harness[@]}" --name "signalling-punt-not-durable$suffix" --punt-pbus "$punt_pbus" --punt-not-durable \
+    --seconds "$(( seconds + 2 ))" 2>&1 | tee -a "$log"
   # Fairness: the same storm from one MAG, and a second MAG with one PBU in 5,000 (about 1 % of the control
   # thread's capacity at the replay's rate), each admitted within its share (gateway.signalling_rate_per_peer).
   "${harness[@]}" --name "signalling-fairness$suffix" --punt-pbus "$punt_pbus" --punt-second-peer-every 5000 \
