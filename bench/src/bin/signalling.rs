@@ -6,7 +6,10 @@
 //! - `codec+lma`: parse → `Lma::handle` → acknowledge its fast-path update at once → emit the PBA;
 //! - `codec+lma+tables`: the same, but the update goes through the data plane's `UpdateSender` into one worker's
 //!   table (applied in this thread) and the PBA leaves only once the worker's epoch covers it — the
-//!   "installed before acknowledged" path of the gateway, without the thread hop.
+//!   "installed before acknowledged" path of the gateway, without the thread hop;
+//! - `codec+lma+journal`: `codec+lma` with durable state on: every change goes to a journal (in `--state-dir`)
+//!   whose own thread syncs it in groups, as the gateway's control thread hands it over once per PBU; the time
+//!   includes waiting until the last change is durable.
 //!
 //! Memory: resident-set growth while the N bindings are created, per binding (RSS, so allocator overhead and
 //! preallocated tables count), for the LMA state alone and with the data plane's tables and counters.
@@ -15,6 +18,8 @@
 
 use clap::Parser;
 use controlplane::config::{ApnConfig, LmaConfig};
+use controlplane::durable::journal::JournalWriter;
+use controlplane::durable::Owner;
 use controlplane::fastpath::{Role as CpRole, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
 use controlplane::machine::{Input, Output};
@@ -36,6 +41,9 @@ struct Cli {
     /// that one's freed memory does not hide the other's growth.
     #[arg(long)]
     path: Option<String>,
+    /// Where `codec+lma+journal` writes its journal (the file is removed afterwards).
+    #[arg(long, default_value = "/var/tmp")]
+    state_dir: std::path::PathBuf,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -117,7 +125,13 @@ struct Chunk {
 }
 
 /// Runs N transactions; returns (seconds, accepted PBAs, bytes of the last PBA).
-fn run(lma: &mut Lma, bindings: u32, mut tables: Option<&mut Tables>, chunk: &mut Chunk) -> (f64, u32, usize) {
+fn run(
+    lma: &mut Lma,
+    bindings: u32,
+    mut tables: Option<&mut Tables>,
+    mut journal: Option<&mut JournalWriter>,
+    chunk: &mut Chunk,
+) -> (f64, u32, usize) {
     let now = Now::virtual_at(Millis(1_000), Duration::from_secs(1_704_067_200));
     let mut out = Vec::with_capacity(8);
     let mut more = Vec::with_capacity(8);
@@ -153,6 +167,14 @@ fn run(lma: &mut Lma, bindings: u32, mut tables: Option<&mut Tables>, chunk: &mu
                     out.append(&mut more);
                 }
             }
+            if let Some(journal) = journal.as_deref_mut() {
+                for o in &out {
+                    if let Output::Persist(change) = o {
+                        journal.append(change);
+                    }
+                }
+                journal.flush();
+            }
             for o in &out {
                 if let Output::Send { header, msg: msg @ MhRepr::Pba(pba) } = o {
                     pba_len = transport::emit(header, msg, &mut pba_buf).expect("a PBA fits 512 bytes");
@@ -177,17 +199,18 @@ fn main() {
     let n = cli.bindings;
     let paths: Vec<String> = match &cli.path {
         Some(path) => vec![path.clone()],
-        None => vec!["tables".into(), "codec+lma".into(), "codec+lma+tables".into()],
+        None => vec!["tables".into(), "codec+lma".into(), "codec+lma+journal".into(), "codec+lma+tables".into()],
     };
     let mut figures = Vec::new();
     for path in paths {
         let figure = if cli.path.is_some() {
-            measure(&path, n)
+            measure(&path, n, &cli.state_dir)
         } else {
             // A fresh process per path: freed memory of the first would hide the second's growth.
             let exe = std::env::current_exe().expect("own path");
             let out = std::process::Command::new(exe)
-                .args(["--bindings", &n.to_string(), "--path", &path])
+                .args(["--bindings", &n.to_string(), "--path", &path, "--state-dir"])
+                .arg(&cli.state_dir)
                 .output()
                 .expect("running a path");
             print!("{}", String::from_utf8_lossy(&out.stdout));
@@ -239,11 +262,12 @@ fn tables_only(n: u32) -> serde_json::Value {
 }
 
 /// One path in this process; prints a line for people and a JSON line for the parent.
-fn measure(path: &str, n: u32) -> serde_json::Value {
-    let with_tables = match path {
+fn measure(path: &str, n: u32, state_dir: &std::path::Path) -> serde_json::Value {
+    let (with_tables, durable) = match path {
         "tables" => return tables_only(n),
-        "codec+lma" => false,
-        "codec+lma+tables" => true,
+        "codec+lma" => (false, false),
+        "codec+lma+journal" => (false, true),
+        "codec+lma+tables" => (true, false),
         other => panic!("unknown path {other}"),
     };
     let mut chunk =
@@ -252,7 +276,23 @@ fn measure(path: &str, n: u32) -> serde_json::Value {
     let before = rss_bytes();
     let mut lma = Lma::new(config(n), 1).expect("a valid LMA config");
     let mut tables = with_tables.then(|| Tables::new(n as usize));
-    let (seconds, accepted, pba_len) = run(&mut lma, n, tables.as_mut(), &mut chunk);
+    let file = state_dir.join(format!("pmipgw-signalling-{}.journal", std::process::id()));
+    let mut journal = durable.then(|| {
+        lma.enable_durability();
+        JournalWriter::create(&file, Owner::Lma, &[], Box::new(|| {})).expect("a journal in --state-dir")
+    });
+    let (mut seconds, accepted, pba_len) = run(&mut lma, n, tables.as_mut(), journal.as_mut(), &mut chunk);
+    if let Some(mut journal) = journal {
+        let t = Instant::now();
+        journal.close();
+        seconds += t.elapsed().as_secs_f64();
+        let stats = journal.stats();
+        println!(
+            "{:<18} {} commits, {} records, {} bytes, {} compactions",
+            "journal", stats.commits, stats.records_written, stats.file_bytes, stats.compactions
+        );
+        let _ = std::fs::remove_file(&file);
+    }
     let grown = rss_bytes() - before;
     let rate = f64::from(n) / seconds;
     println!(
