@@ -44,6 +44,9 @@ struct Cli {
     /// Where `codec+lma+journal` writes its journal (the file is removed afterwards).
     #[arg(long, default_value = "/var/tmp")]
     state_dir: std::path::PathBuf,
+    /// With `--path codec+lma+journal`: write the journal here and keep it (a state for measuring a warm start).
+    #[arg(long)]
+    keep_journal: Option<std::path::PathBuf>,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -132,7 +135,9 @@ fn run(
     mut journal: Option<&mut JournalWriter>,
     chunk: &mut Chunk,
 ) -> (f64, u32, usize) {
-    let now = Now::virtual_at(Millis(1_000), Duration::from_secs(1_704_067_200));
+    // The wall clock is today's, so that a kept journal's lifetimes are still running when a gateway reads it.
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let now = Now::virtual_at(Millis(1_000), wall);
     let mut out = Vec::with_capacity(8);
     let mut more = Vec::with_capacity(8);
     let mut pba_buf = vec![0u8; 512];
@@ -204,7 +209,7 @@ fn main() {
     let mut figures = Vec::new();
     for path in paths {
         let figure = if cli.path.is_some() {
-            measure(&path, n, &cli.state_dir)
+            measure(&path, n, &cli.state_dir, cli.keep_journal.as_deref())
         } else {
             // A fresh process per path: freed memory of the first would hide the second's growth.
             let exe = std::env::current_exe().expect("own path");
@@ -262,7 +267,7 @@ fn tables_only(n: u32) -> serde_json::Value {
 }
 
 /// One path in this process; prints a line for people and a JSON line for the parent.
-fn measure(path: &str, n: u32, state_dir: &std::path::Path) -> serde_json::Value {
+fn measure(path: &str, n: u32, state_dir: &std::path::Path, keep: Option<&std::path::Path>) -> serde_json::Value {
     let (with_tables, durable) = match path {
         "tables" => return tables_only(n),
         "codec+lma" => (false, false),
@@ -276,7 +281,10 @@ fn measure(path: &str, n: u32, state_dir: &std::path::Path) -> serde_json::Value
     let before = rss_bytes();
     let mut lma = Lma::new(config(n), 1).expect("a valid LMA config");
     let mut tables = with_tables.then(|| Tables::new(n as usize));
-    let file = state_dir.join(format!("pmipgw-signalling-{}.journal", std::process::id()));
+    let file = keep.map_or_else(
+        || state_dir.join(format!("pmipgw-signalling-{}.journal", std::process::id())),
+        std::path::Path::to_path_buf,
+    );
     let mut journal = durable.then(|| {
         lma.enable_durability();
         JournalWriter::create(&file, Owner::Lma, &[], Box::new(|| {})).expect("a journal in --state-dir")
@@ -291,7 +299,9 @@ fn measure(path: &str, n: u32, state_dir: &std::path::Path) -> serde_json::Value
             "{:<18} {} commits, {} records, {} bytes, {} compactions",
             "journal", stats.commits, stats.records_written, stats.file_bytes, stats.compactions
         );
-        let _ = std::fs::remove_file(&file);
+        if keep.is_none() {
+            let _ = std::fs::remove_file(&file);
+        }
     }
     let grown = rss_bytes() - before;
     let rate = f64::from(n) / seconds;

@@ -227,8 +227,8 @@ impl Lma {
             // The BRI's retransmission state did not survive: the revocation starts again (RFC 5846 §8.1).
             self.revoke(&[id], RevocationTrigger::ADMINISTRATIVE_REASON, now, out);
         }
+        // Counted, not announced one by one: a warm start of a million bindings is one log line, not a million.
         report.restored += 1;
-        out.push(Output::Event(Event::BindingUp { id, pdn, peer: path.dst }));
     }
 }
 
