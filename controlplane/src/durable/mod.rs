@@ -13,6 +13,7 @@
 
 pub mod journal;
 
+use crate::lma::pba::Granted;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -100,16 +101,6 @@ pub enum BceStateRecord {
     Revoking,
 }
 
-/// What the last accepting PBA granted, so that a duplicate PBU after a restart gets the same answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantRecord {
-    pub lifetime_units: u16,
-    pub uplink_key: Option<u32>,
-    pub hnp: Option<Ipv6Addr>,
-    pub ipv4: Option<(Ipv4Addr, u8, Ipv4Addr)>,
-    pub link_local: Option<Ipv6Addr>,
-}
-
 /// One LMA Binding Cache Entry as it is kept across restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BceRecord {
@@ -128,7 +119,8 @@ pub struct BceRecord {
     pub lifetime_units: u16,
     /// When the binding expires (active) or is deleted (de-registered): wall clock, ms since the Unix epoch.
     pub deadline_unix_ms: u64,
-    pub last_grant: Option<GrantRecord>,
+    /// What the last accepting PBA granted: a duplicate PBU after a restart gets the same answer.
+    pub last_grant: Option<Granted>,
 }
 
 /// An uplink key set aside for a PDN connection (TS 29.275 §6.3); bound or not is seen from the bindings.
@@ -142,12 +134,6 @@ pub struct ReservationRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Restored {
     pub records: Vec<Record>,
-}
-
-impl Restored {
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
-    }
 }
 
 /// What a warm start did, for the log and `pmipctl state`.

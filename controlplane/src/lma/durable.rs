@@ -1,12 +1,11 @@
 //! The LMA's durable state (see [`crate::durable`]): each input's changed BCEs and reservations written down
 //! ahead of the messages that promise them, and a warm start that takes them back.
 
-use super::pba::Granted;
 use super::store::{Bce, BceState};
 use super::{Awaiting, Lma, LmaTimer};
 use crate::durable::{
-    BceRecord, BceStateRecord, GrantRecord, PathRecord, PdnRecord, Record, RecordKey, ReservationRecord, RestoreReport,
-    Restored, StateChange,
+    BceRecord, BceStateRecord, PathRecord, PdnRecord, Record, RecordKey, ReservationRecord, RestoreReport, Restored,
+    StateChange,
 };
 use crate::fastpath::TunnelUpdate;
 use crate::machine::{Event, Output};
@@ -195,7 +194,7 @@ impl Lma {
             deadline: deadline.0,
             installed: false,
             token: Default::default(),
-            last_answer: r.last_grant.map(|g| (Default::default(), grant(g))),
+            last_answer: r.last_grant.map(|g| (Default::default(), g)),
             held: None,
         };
         let state = bce.state;
@@ -259,23 +258,7 @@ fn bce_record(b: &Bce, now: Now) -> BceRecord {
         last_seq: b.last_seq,
         lifetime_units: b.lifetime_units,
         deadline_unix_ms: now_ms + Millis(b.deadline).since(now.mono),
-        last_grant: b.last_answer.map(|(_, g)| GrantRecord {
-            lifetime_units: g.lifetime_units,
-            uplink_key: g.uplink_key,
-            hnp: g.hnp,
-            ipv4: g.ipv4,
-            link_local: g.link_local,
-        }),
-    }
-}
-
-fn grant(g: GrantRecord) -> Granted {
-    Granted {
-        lifetime_units: g.lifetime_units,
-        uplink_key: g.uplink_key,
-        hnp: g.hnp,
-        ipv4: g.ipv4,
-        link_local: g.link_local,
+        last_grant: b.last_answer.map(|(_, g)| g),
     }
 }
 

@@ -8,8 +8,9 @@ use crate::wire::{
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// What an accepting PBA reports.
-#[derive(Debug, Clone, Copy, Default)]
+/// What an accepting PBA reports (also kept across restarts, `crate::durable`, so a duplicate PBU after a warm
+/// start gets the same answer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Granted {
     pub lifetime_units: u16,
     pub uplink_key: Option<u32>,
