@@ -85,19 +85,19 @@ impl Mbuf {
 }
 
 impl PacketBuf for Mbuf {
-    #[inline]
+    #[inline(always)]
     fn append(&mut self, len: usize) -> Option<&mut [u8]> {
         Mbuf::append(self, len)
     }
 
-    #[inline]
+    #[inline(always)]
     fn data(&self) -> &[u8] {
         let h = self.hdr();
         // SAFETY: buf_addr + data_off points at data_len initialised bytes inside the mbuf's buffer, which we own.
         unsafe { std::slice::from_raw_parts((h.buf_addr as *const u8).add(h.data_off as usize), h.data_len as usize) }
     }
 
-    #[inline]
+    #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
         let h = self.hdr();
         let (addr, off, len) = (h.buf_addr as *mut u8, h.data_off as usize, h.data_len as usize);
@@ -105,12 +105,12 @@ impl PacketBuf for Mbuf {
         unsafe { std::slice::from_raw_parts_mut(addr.add(off), len) }
     }
 
-    #[inline]
+    #[inline(always)]
     fn headroom(&self) -> usize {
         self.hdr().data_off as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn prepend(&mut self, len: usize) -> Option<&mut [u8]> {
         if len > self.headroom() {
             return None;
@@ -122,7 +122,7 @@ impl PacketBuf for Mbuf {
         Some(&mut self.data_mut()[..len])
     }
 
-    #[inline]
+    #[inline(always)]
     fn adj(&mut self, len: usize) -> bool {
         if len > self.len() {
             return false;
@@ -134,7 +134,7 @@ impl PacketBuf for Mbuf {
         true
     }
 
-    #[inline]
+    #[inline(always)]
     fn keep(&mut self, from: usize, len: usize) -> bool {
         if from.saturating_add(len) > self.len() || !self.is_contiguous() {
             return false;
@@ -146,7 +146,7 @@ impl PacketBuf for Mbuf {
         true
     }
 
-    #[inline]
+    #[inline(always)]
     fn trim(&mut self, len: usize) -> bool {
         if len > self.len() || !self.is_contiguous() {
             return false;
@@ -157,7 +157,7 @@ impl PacketBuf for Mbuf {
         true
     }
 
-    #[inline]
+    #[inline(always)]
     fn rx_ipv4_checksum(&self) -> RxChecksum {
         match self.hdr().ol_flags & dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_MASK {
             dpdk_sys::RTE_MBUF_F_RX_IP_CKSUM_GOOD => RxChecksum::Good,
@@ -166,7 +166,7 @@ impl PacketBuf for Mbuf {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn prefetch(&self) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -180,7 +180,7 @@ impl PacketBuf for Mbuf {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn request_tx_ipv4_checksum(&mut self, l2_len: u8, l3_len: u8) {
         let h = self.hdr_mut();
         h.ol_flags |= dpdk_sys::RTE_MBUF_F_TX_IPV4 | dpdk_sys::RTE_MBUF_F_TX_IP_CKSUM;

@@ -9,7 +9,7 @@ use crate::packet::PacketBuf;
 use crate::tables::{Record, UeFlags};
 
 /// What an LMA binding's record must have to own an uplink packet's inner source, per family.
-const LMA_UE: [UeFlags; 2] = UeFlags::per_family(Function::Lma);
+pub(super) const LMA_UE: [UeFlags; 2] = UeFlags::per_family(Function::Lma);
 use crate::wire::ipv4;
 use crate::wire::ipv6;
 use crate::wire::{array_at_mut, ecn, ethernet};

@@ -351,8 +351,8 @@ impl FastPath {
         work.op = Op::Gre;
         work.family = family;
         work.outer_ecn = outer_ecn;
-        work.lmaa = local.lmaa;
-        work.proxy_coa = local.proxy_coa;
+        work.lmaa = local.lmaa();
+        work.proxy_coa = local.proxy_coa();
         work.src_at = src_at as u16;
         work.src_len = src_len;
         work.inner_at = inner_at as u16;

@@ -17,8 +17,8 @@ use crate::wire::ipv6::{traffic_class, HEADER_LEN as IPV6_LEN, NEXT_HEADER_GRE};
 use crate::wire::{array_at, gre::KEYED_HEADER_LEN as GRE_LEN};
 
 /// The first GRE word with only the key present, version 0 (RFC 2784 §2, RFC 2890 §2), carrying IPv4 / IPv6.
-const GRE_KEYED_IPV4: u32 = 0x2000_0000 | ETHERTYPE_IPV4 as u32;
-const GRE_KEYED_IPV6: u32 = 0x2000_0000 | ETHERTYPE_IPV6 as u32;
+pub(super) const GRE_KEYED_IPV4: u32 = 0x2000_0000 | ETHERTYPE_IPV4 as u32;
+pub(super) const GRE_KEYED_IPV6: u32 = 0x2000_0000 | ETHERTYPE_IPV6 as u32;
 /// Version 4, five words of header: IPv4 without options.
 const IPV4_NO_OPTIONS: u8 = 0x45;
 

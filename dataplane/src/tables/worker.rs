@@ -222,6 +222,13 @@ impl WorkerTable {
         slot
     }
 
+    /// The record at a UE's direct position, unconfirmed and not prefetched: the express lane's candidate
+    /// (`pipeline/express.rs`), for a table in the cache.
+    #[inline(always)]
+    pub(crate) fn direct_record(&self, ipv6: bool, value: u64) -> Option<&Record> {
+        self.record(self.ue_direct.get(ipv6, self.ue_direct.position(value)))
+    }
+
     /// [`WorkerTable::find_ue`] with the record, for the fast path.
     #[inline(always)]
     pub(crate) fn ue_record(&self, function: Function, ipv6: bool, value: u64) -> Option<(u32, &Record)> {

@@ -1,0 +1,262 @@
+//! The express lane: a packet of the kinds nearly all traffic is, from its first byte to its rewritten frame in
+//! one straight function, for a table that fits in the cache (the one-pass mode).
+//!
+//! The stages hand each packet from classification to action through a [`super::ingress::Pending`], decide in
+//! general terms (any roles, any lookup order, every refusal) and re-derive on the way what the first look
+//! already knew. The lane instead knows, per burst, which one kind of lookup the rx port makes and where its
+//! packets go, reads the headers once into a fixed-size array (one bounds check), and checks the binding, TTL,
+//! MTU, headroom and next hop before it writes a byte. When anything is not the ordinary case — another shape, a
+//! packet for the gateway, a failed check, a binding not at its direct position — it returns `None` with the
+//! packet untouched and the stages decide, refusals and their counters included. So the lane never decides
+//! anything the stages would decide otherwise; a test holds the two to the same frames and counters.
+
+use super::decap::{forward_one_hop, LMA_UE};
+use super::ingress::is_link_scope;
+use super::shape::{GRE_KEYED_IPV4, GRE_KEYED_IPV6};
+use super::{BurstContext, Direction, Family, FastPath, Local, Next, Out, Tally};
+use crate::binding::Function;
+use crate::packet::{PacketBuf, RxChecksum};
+use crate::tables::{flag, UeFlags, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
+use crate::wire::checksum::verifies_20;
+use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN as ETH};
+use crate::wire::gre::KEYED_HEADER_LEN as GRE_LEN;
+use crate::wire::ipv4::{MIN_HEADER_LEN as IPV4_LEN, PROTOCOL_GRE};
+use crate::wire::ipv6::{traffic_class, HEADER_LEN as IPV6_LEN, NEXT_HEADER_GRE};
+use crate::wire::{array_at, array_at_mut, ecn};
+
+/// The lane's plain side for one burst: the rx port makes exactly one kind of UE lookup (an LMA's `sgi` by
+/// destination, or a MAG's `access` by source) and encapsulated packets leave on `core`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PlainLane {
+    pub by_destination: bool,
+    pub direction: Direction,
+    /// The record flags that confirm the UE, per [`Family`].
+    pub flags: [UeFlags; 2],
+    pub out: Out,
+}
+
+#[inline(always)]
+fn be16<const N: usize>(bytes: &[u8; N], at: usize) -> u16 {
+    u16::from_be_bytes([bytes[at], bytes[at + 1]])
+}
+
+#[inline(always)]
+fn be32<const N: usize>(bytes: &[u8; N], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+#[inline(always)]
+fn be64<const N: usize>(bytes: &[u8; N], at: usize) -> u64 {
+    (u64::from(be32(bytes, at)) << 32) | u64::from(be32(bytes, at + 4))
+}
+
+impl FastPath {
+    /// One packet through the lane: plain IP encapsulated, or keyed GRE for one of our tunnel addresses
+    /// decapsulated; `None`: untouched, for the stages.
+    #[inline(always)]
+    pub(super) fn express<P: PacketBuf>(
+        &self,
+        context: &BurstContext,
+        packet: &mut P,
+        tally: &mut Tally,
+    ) -> Option<Next> {
+        let frame = packet.data();
+        let h = array_at::<{ ETH + IPV4_LEN }>(frame, 0)?;
+        match be16(h, 12) {
+            ETHERTYPE_IPV4 if h[ETH] == 0x45 => {
+                let total = usize::from(be16(h, ETH + 2));
+                if total < IPV4_LEN || ETH + total > frame.len() {
+                    return None;
+                }
+                let checksum_ok = match packet.rx_ipv4_checksum() {
+                    RxChecksum::Good => true,
+                    RxChecksum::Bad => false,
+                    RxChecksum::Unknown => array_at::<IPV4_LEN>(h, ETH).is_some_and(verifies_20),
+                };
+                let dst = be32(h, ETH + 16);
+                let local = self.local.ipv4(dst);
+                if !checksum_ok {
+                    return None;
+                }
+                if !local.any() {
+                    let lane = context.plain_lane.as_ref()?;
+                    let ue = if lane.by_destination { dst } else { be32(h, ETH + 12) };
+                    let inner = Inner { family: Family::Ipv4, len: total, ttl: h[ETH + 8], tos: h[ETH + 1] };
+                    return self.express_encapsulate(lane, inner, u64::from(ue), packet, tally);
+                }
+                let fragment = be16(h, ETH + 6) & 0x3fff != 0;
+                if h[ETH + 9] != PROTOCOL_GRE || !local.tunnel() || !context.roles.core || fragment {
+                    return None;
+                }
+                let outer = Outer { local, ecn: h[ETH + 1] & 0x03, src: (ETH + 12, 4), gre_at: ETH + IPV4_LEN };
+                self.express_decapsulate(context, outer, ETH + total, packet, tally)
+            }
+            ETHERTYPE_IPV6 if h[ETH] >> 4 == 6 => {
+                let h = array_at::<{ ETH + IPV6_LEN }>(frame, 0)?;
+                let total = IPV6_LEN + usize::from(be16(h, ETH + 4));
+                let dst = array_at::<16>(h, ETH + 24)?;
+                if ETH + total > frame.len() {
+                    return None;
+                }
+                let local = self.local.ipv6(dst);
+                let class = traffic_class(array_at::<2>(h, ETH)?);
+                if !local.any() && !is_link_scope(dst) {
+                    let lane = context.plain_lane.as_ref()?;
+                    let ue = if lane.by_destination { be64(h, ETH + 24) } else { be64(h, ETH + 8) };
+                    let inner = Inner { family: Family::Ipv6, len: total, ttl: h[ETH + 7], tos: class };
+                    return self.express_encapsulate(lane, inner, ue, packet, tally);
+                }
+                if h[ETH + 6] != NEXT_HEADER_GRE || !local.tunnel() || !context.roles.core {
+                    return None;
+                }
+                let outer = Outer { local, ecn: class & 0x03, src: (ETH + 8, 16), gre_at: ETH + IPV6_LEN };
+                self.express_decapsulate(context, outer, ETH + total, packet, tally)
+            }
+            _ => None,
+        }
+    }
+
+    /// A plain packet from a UE or the PDN whose binding sits at its direct position: encapsulated towards the
+    /// binding's peer (what [`FastPath::encapsulate`] does, for the ordinary case only).
+    #[inline(always)]
+    fn express_encapsulate<P: PacketBuf>(
+        &self,
+        lane: &PlainLane,
+        inner: Inner,
+        ue: u64,
+        packet: &mut P,
+        tally: &mut Tally,
+    ) -> Option<Next> {
+        let ipv6 = inner.family == Family::Ipv6;
+        let record = self.tables.direct_record(ipv6, ue)?;
+        if !record.serves_as(lane.flags[usize::from(ipv6)], ipv6, ue) {
+            return None;
+        }
+        let flags = record.flags();
+        let out = &lane.out;
+        let (template_len, outer_family) = if flags & flag::OUTER_IPV6 != 0 {
+            (TEMPLATE_LEN_V6, Family::Ipv6)
+        } else {
+            (TEMPLATE_LEN_V4, Family::Ipv4)
+        };
+        let overhead = template_len - ETH;
+        if flags & flag::TX == 0 || inner.ttl <= 1 || overhead + inner.len > out.mtu || packet.headroom() < overhead {
+            return None;
+        }
+        let core_mac = if flags & flag::CORE_MAC_FROM_PORT != 0 { Some(out.header(outer_family)?) } else { None };
+
+        // Every check has passed: from here on the packet is rewritten, and nothing below fails (the frame holds
+        // `ETH + inner.len` bytes, at least a whole inner header; the headroom was checked).
+        if !packet.keep(0, ETH + inner.len) {
+            return None;
+        }
+        packet.prepend(overhead)?;
+        let frame = packet.data_mut();
+        // The old Ethernet header sits right behind the new outer headers, the inner packet behind it.
+        forward_one_hop(frame.get_mut(overhead..)?, inner.family, None).ok()?;
+        let outer_tos = (inner.tos & out.dscp_mask) | ecn::on_encapsulation(inner.tos);
+        record.write_outer(flags, frame, core_mac, inner.family.ethertype(), inner.len, outer_tos)?;
+        if flags & flag::CHECKSUM_OFFLOAD != 0 {
+            packet.request_tx_ipv4_checksum(ETH as u8, IPV4_LEN as u8);
+        }
+        tally.encapsulated += 1;
+        record.count(lane.direction.way(), 1, inner.len as u64);
+        Some(Next::forward(out.port))
+    }
+
+    /// Keyed GRE (only the K bit, version 0) for one of our tunnel addresses, around an inner packet without
+    /// options, whose key finds its binding at home: decapsulated (what [`FastPath::decapsulate`] does, for the
+    /// ordinary case only). `end`: where the outer packet ends.
+    #[inline(always)]
+    fn express_decapsulate<P: PacketBuf>(
+        &self,
+        context: &BurstContext,
+        outer: Outer,
+        end: usize,
+        packet: &mut P,
+        tally: &mut Tally,
+    ) -> Option<Next> {
+        let frame = packet.data();
+        let gre = array_at::<GRE_LEN>(frame, outer.gre_at)?;
+        let inner_at = outer.gre_at + GRE_LEN;
+        let room = end.saturating_sub(inner_at);
+        let (inner, ue) = match be32(gre, 0) {
+            GRE_KEYED_IPV4 => {
+                let ip = array_at::<IPV4_LEN>(frame, inner_at)?;
+                let len = usize::from(be16(ip, 2));
+                if ip[0] != 0x45 || len < IPV4_LEN || len > room || !verifies_20(ip) {
+                    return None;
+                }
+                (Inner { family: Family::Ipv4, len, ttl: ip[8], tos: ip[1] }, u64::from(be32(ip, 12)))
+            }
+            GRE_KEYED_IPV6 => {
+                let ip = array_at::<IPV6_LEN>(frame, inner_at)?;
+                let len = IPV6_LEN + usize::from(be16(ip, 4));
+                if ip[0] >> 4 != 6 || len > room {
+                    return None;
+                }
+                let class = traffic_class(array_at::<2>(ip, 0)?);
+                (Inner { family: Family::Ipv6, len, ttl: ip[7], tos: class }, be64(ip, 8))
+            }
+            _ => return None,
+        };
+        let key = be32(gre, 4);
+        let ipv6 = inner.family == Family::Ipv6;
+        // The key's home slot only (a displaced key is the stages' case); the LMA first on an address that is
+        // both (as `FastPath::tunnel_binding`).
+        let record = self.tables.record(self.tables.home(key))?;
+        let lma = outer.local.lmaa() && record.receives(Function::Lma, key, &[]);
+        let (direction, out, binding_mac) = match lma {
+            true => {
+                if self.inner_source_check && !record.serves_as(LMA_UE[usize::from(ipv6)], ipv6, ue) {
+                    return None;
+                }
+                (Direction::LmaUplink, context.sgi.as_ref()?, None)
+            }
+            false if outer.local.proxy_coa() => {
+                let (at, len) = outer.src;
+                if !record.receives(Function::Mag, key, frame.get(at..at + usize::from(len))?) {
+                    return None;
+                }
+                (Direction::MagDownlink, context.access.as_ref()?, record.access_mac())
+            }
+            false => return None,
+        };
+        if inner.ttl <= 1 || inner.len > out.mtu || !out.reaches(inner.family, binding_mac) {
+            return None;
+        }
+        let new_ecn = ecn::on_decapsulation(outer.ecn, inner.tos)?;
+
+        // Every check has passed: from here on the packet is rewritten.
+        if !packet.keep(inner_at - ETH, ETH + inner.len) {
+            return None;
+        }
+        let data = packet.data_mut();
+        out.write_header(inner.family, binding_mac, array_at_mut(data, 0)?);
+        forward_one_hop(data, inner.family, (new_ecn != inner.tos & 0x03).then_some(new_ecn)).ok()?;
+        tally.decapsulated += 1;
+        record.count(direction.way(), 1, inner.len as u64);
+        Some(Next::forward(out.port))
+    }
+}
+
+/// What the lane read of the packet inside (or going inside) the tunnel.
+#[derive(Clone, Copy)]
+struct Inner {
+    family: Family,
+    /// Total length of the IP packet (bytes beyond are link padding).
+    len: usize,
+    ttl: u8,
+    /// TOS / traffic class (DSCP and ECN).
+    tos: u8,
+}
+
+/// What the lane read of a GRE packet's outer header.
+#[derive(Clone, Copy)]
+struct Outer {
+    local: Local,
+    ecn: u8,
+    /// Frame offset and length of the outer source address.
+    src: (usize, u8),
+    gre_at: usize,
+}
