@@ -153,6 +153,16 @@ impl Worker {
                 moved += received;
                 drop_multi_segment(&self.fast_path, *port, &mut rx_burst);
                 self.fast_path.process_burst(*port, rx_burst.as_mut_slice(), &mut nexts);
+                // The common case: the whole burst forwarded on one port with nothing queued there yet. It goes
+                // out as it came in, without being sorted packet by packet.
+                if let Some(egress) = one_port(nexts.get(..rx_burst.len()).unwrap_or_default()) {
+                    if let (Some(queue), Some(queued)) = (self.tx.get_mut(egress), out.tx_bursts.get(egress)) {
+                        if queued.is_empty() {
+                            send(queue, &mut rx_burst, egress, &self.fast_path);
+                            continue;
+                        }
+                    }
+                }
                 let mut dispatcher = Dispatcher {
                     fast_path: &self.fast_path,
                     tx: &mut self.tx,
@@ -296,6 +306,13 @@ impl Dispatcher<'_> {
             }
         }
     }
+}
+
+/// The port every packet of a burst is forwarded on whole, if it is one port.
+#[inline]
+fn one_port(nexts: &[Next]) -> Option<usize> {
+    let first = *nexts.first()?;
+    (first.port().is_some() && nexts.iter().all(|&next| next == first)).then(|| first.port()).flatten()
 }
 
 /// Frees (and counts as received, then dropped) packets the pipeline cannot read whole. Rare — the pool's buffers
