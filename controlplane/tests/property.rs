@@ -55,6 +55,10 @@ enum Op {
     },
     /// `kill -9` of a durable LMA and a warm start (`lma_crashes_...` only).
     CrashLma,
+    /// `kill -9` of a durable MAG and a warm start (`a_durable_mag_...` only).
+    CrashMag {
+        mag: usize,
+    },
 }
 
 fn random_op(rng: &mut SimRng) -> Op {
@@ -172,8 +176,42 @@ fn apply(sim: &mut Sim, op: &Op, restarts: &mut [u32; MAGS]) {
             assert_eq!((report.expired, report.refused), (0, 0));
             sim.check().unwrap_or_else(|e| panic!("right after a warm start: {e}"));
         }
+        Op::CrashMag { mag } => {
+            let before = accepted(sim, mag);
+            let report = sim.crash_and_warm_start_mag(mag, mag_config(mag), restarts[mag]);
+            assert_eq!(before, accepted(sim, mag), "a warm start must bring back every accepted connection");
+            assert_eq!((report.expired, report.refused), (0, 0));
+            sim.check().unwrap_or_else(|e| panic!("right after a MAG warm start: {e}"));
+        }
     }
     sim.run_for(20);
+}
+
+/// The PDN connections MAG `mag` holds that its LMA has accepted (those a restart keeps), with their keys and
+/// addresses and whether they forward.
+fn accepted(sim: &Sim, mag: usize) -> Vec<String> {
+    use controlplane::mag::bule::BuleState;
+    let m = &sim.mags[mag];
+    let mut all: Vec<String> = m
+        .machine
+        .bules()
+        .filter(|(_, b)| matches!(b.state, BuleState::Active | BuleState::Refreshing) && b.uplink_key.is_some())
+        .map(|(id, b)| {
+            let entry = m.fastpath.table.get(&id).map(|e| (e.uplink_key, e.downlink_key, e.ue_ipv4, e.ue_ipv6_prefix));
+            format!(
+                "{} {:?} {} {:?} {:?} {:?} {:?}",
+                b.pdn,
+                b.lma(),
+                b.downlink_key,
+                b.uplink_key,
+                b.hnp,
+                b.ipv4,
+                entry
+            )
+        })
+        .collect();
+    all.sort();
+    all
 }
 
 /// What the LMA's bindings are, for comparing before and after a restart: every BCE still alive now, with its
@@ -309,6 +347,38 @@ fn a_durable_lma_killed_at_random_moments_loses_no_binding() {
     }
     drain(&mut sim);
     assert!(sim.lma_disk.as_ref().unwrap().keys().all(|k| !matches!(k, controlplane::durable::RecordKey::Bce(_))));
+}
+
+#[test]
+fn a_durable_mag_killed_at_random_moments_keeps_every_accepted_connection() {
+    // 60 kill -9s of a MAG at random moments of a random workload over a lossy network: each warm start brings
+    // back exactly the connections its LMA had accepted, with their keys and addresses, installed in the fast
+    // path; the LMA never sees the MAG restart; everything still converges and drains.
+    let mut rng = SimRng::new(0xbeef);
+    let mut ops: Vec<Op> = Vec::new();
+    for _ in 0..60 {
+        let run = 20 + rng.below(80) as usize;
+        ops.extend((0..run).map(|_| random_op(&mut rng)).filter(|op| !matches!(op, Op::RestartMag { .. })));
+        ops.push(Op::CrashMag { mag: rng.below(MAGS as u64) as usize });
+    }
+    let mut sim = new_sim(98);
+    for mag in 0..MAGS {
+        sim.mag_durable(mag);
+    }
+    let mut restarts = [1; MAGS];
+    for (i, op) in ops.iter().enumerate() {
+        apply(&mut sim, op, &mut restarts);
+        if i % 13 == 0 {
+            sim.check().unwrap_or_else(|e| panic!("after op {i} {op:?} at {}: {e}", sim.now));
+        }
+    }
+    assert!(sim.mag_restored >= 200, "only {} connections were up at the crashes", sim.mag_restored);
+    assert_eq!(sim.lma.machine.counters().get("peer-restarts"), 0, "the LMA saw no MAG restart");
+    drain(&mut sim);
+    for disk in &sim.mag_disks {
+        let left = disk.as_ref().unwrap().keys().filter(|k| matches!(k, controlplane::durable::RecordKey::Bule(_)));
+        assert_eq!(left.count(), 0, "nothing left on disk once every connection is gone");
+    }
 }
 
 #[test]

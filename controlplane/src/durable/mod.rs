@@ -34,6 +34,9 @@ pub enum RecordKey {
     Reservations,
     /// A peer's last RFC 5847 restart counter.
     Peer(IpAddr),
+    /// A MAG's PDN connection, by its downlink GRE key (the MAG makes them unique across all its LMAs, stronger
+    /// than TS 29.275 §6.2 asks, and stable for the life of the connection).
+    Bule(u32),
 }
 
 /// One change to the durable state.
@@ -58,6 +61,7 @@ pub enum Record {
     Bce(Box<BceRecord>),
     Reservations(Vec<ReservationRecord>),
     Peer { peer: IpAddr, restart_counter: u32 },
+    Bule(Box<BuleRecord>),
 }
 
 impl Record {
@@ -66,6 +70,7 @@ impl Record {
             Record::Bce(b) => RecordKey::Bce(b.uplink_key),
             Record::Reservations(_) => RecordKey::Reservations,
             Record::Peer { peer, .. } => RecordKey::Peer(*peer),
+            Record::Bule(b) => RecordKey::Bule(b.downlink_key),
         }
     }
 }
@@ -121,6 +126,32 @@ pub struct BceRecord {
     pub deadline_unix_ms: u64,
     /// What the last accepting PBA granted: a duplicate PBU after a restart gets the same answer.
     pub last_grant: Option<Granted>,
+}
+
+/// One MAG PDN connection (its Binding Update List entry, RFC 5213 §6.1) as it is kept across restarts: only
+/// once the LMA has accepted it, so that what is restored is a binding both ends hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuleRecord {
+    pub pdn: PdnRecord,
+    pub att: u8,
+    /// 1 IPv4, 2 IPv6, 3 IPv4v6: the home addresses refreshes ask for.
+    pub pdn_type: u8,
+    /// Proxy-CoA → LMAA, and the framing of the signalling.
+    pub path: PathRecord,
+    pub ue_mac: Option<[u8; 6]>,
+    pub downlink_key: u32,
+    pub uplink_key: u32,
+    pub hnp: Option<Ipv6Addr>,
+    pub ipv4: Option<Ipv4Addr>,
+    pub ipv4_prefix_len: u8,
+    pub link_local: Option<Ipv6Addr>,
+    pub handoff: u8,
+    /// The lifetime the last accepting PBA granted, in 4-second units (RFC 6275 §6.1.7).
+    pub lifetime_units: u16,
+    /// When the granted lifetime runs out: wall clock, ms since the Unix epoch.
+    pub expires_unix_ms: u64,
+    /// The sequence number of the PBU the LMA last accepted: a warm start numbers its PBUs past it.
+    pub last_seq: u16,
 }
 
 /// An uplink key set aside for a PDN connection (TS 29.275 §6.3); bound or not is seen from the bindings.

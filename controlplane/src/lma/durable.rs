@@ -97,6 +97,7 @@ impl Lma {
             Record::Reservations(_) => (0, 0),
             Record::Bce(b) => (1, b.uplink_key),
             Record::Peer { .. } => (2, 0),
+            Record::Bule(_) => (3, 0),
         });
         for record in records {
             match record {
@@ -112,6 +113,9 @@ impl Lma {
                 }
                 Record::Bce(r) => self.restore_bce(*r, now, &mut report, out),
                 Record::Peer { peer, restart_counter } => self.heartbeats.restore_counter(peer, restart_counter),
+                Record::Bule(_) => {
+                    out.push(Output::Event(Event::Note("restore: a MAG record in an LMA's state, skipped".into())));
+                }
             }
         }
         // The file a warm start begins with is the state as restored, not a copy of every record emitted here.

@@ -87,6 +87,10 @@ pub struct Bule {
     pub procedure: Option<Procedure>,
     /// A management request waiting for this procedure's outcome.
     pub waiting_api: Option<u64>,
+    /// The durable state holds this connection (`durable.rs`).
+    pub stored: bool,
+    /// The sequence number of the PBU the LMA last accepted.
+    pub last_seq: u16,
 }
 
 impl Bule {

@@ -6,6 +6,7 @@
 //! Modules: `procedures` (PBU / PBA / BRI handling), [`bule`] (the Binding Update List entry).
 
 pub mod bule;
+mod durable;
 mod procedures;
 
 use crate::api::{BindingView, Matcher, Request, Response, Selector, Stats};
@@ -54,6 +55,10 @@ pub struct Mag {
     gate: FastpathGate,
     heartbeats: Heartbeats,
     counters: Counters,
+    /// Durable state is on: changes are emitted as `Output::Persist` (`durable.rs`).
+    durable: bool,
+    /// Connections whose durable record this input may have changed: (downlink key, id).
+    changed: Vec<(u32, TunnelId)>,
 }
 
 impl Mag {
@@ -70,6 +75,8 @@ impl Mag {
             timers: Timers::new(),
             gate: FastpathGate::default(),
             counters: Counters::default(),
+            durable: false,
+            changed: Vec::new(),
             config,
         })
     }
@@ -91,6 +98,7 @@ impl Mag {
                 }
             }
         }
+        self.persist_changes(start, now, out);
         self.counters.count_sent(&out[start..]);
     }
 

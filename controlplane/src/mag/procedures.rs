@@ -76,6 +76,8 @@ impl Mag {
             token: Default::default(),
             procedure: None,
             waiting_api: p.wait.then_some(api_id),
+            stored: false,
+            last_seq: 0,
         };
         let Some(id) = self.bules.insert(bule) else {
             self.downlink_keys.release(downlink_key);
@@ -329,9 +331,11 @@ impl Mag {
         b.lifetime_units = pba.lifetime_units;
         b.expires_at = now.mono + lifetime_ms;
         b.state = BuleState::Active;
+        b.last_seq = pba.seq;
         let waiting = b.waiting_api.take();
         let pdn = b.pdn.clone();
         let lma = b.lma();
+        self.touched(id);
         self.sync_fastpath(id, out);
         self.timers.set(MagTimer::Refresh(id), now.mono + refresh_ms);
         self.timers.set(MagTimer::Expiry(id), now.mono + lifetime_ms);
@@ -347,7 +351,7 @@ impl Mag {
     }
 
     /// Installs or modifies the fast-path entry to match the BULE.
-    fn sync_fastpath(&mut self, id: TunnelId, out: &mut Vec<Output>) {
+    pub(super) fn sync_fastpath(&mut self, id: TunnelId, out: &mut Vec<Output>) {
         let Some(b) = self.bules.get_mut(id) else { return };
         let Some(spec) = b.spec() else { return };
         let update = if b.installed { TunnelUpdate::Modify { id, spec } } else { TunnelUpdate::Install { id, spec } };
@@ -418,6 +422,7 @@ impl Mag {
             b.pdn_type = PdnType::Ipv4;
         }
         self.sync_fastpath(id, out);
+        self.touched(id);
         self.counters.event("selective-deregistrations");
         None
     }
@@ -441,6 +446,8 @@ impl Mag {
         }
         b.waiting_api = api_id;
         b.state = BuleState::Deregistering;
+        self.touched(id);
+        let Some(b) = self.bules.get_mut(id) else { return };
         if b.installed {
             b.installed = false;
             b.token = self.gate.issue(TunnelUpdate::Remove { id }, out);
@@ -453,6 +460,7 @@ impl Mag {
     /// Removes a BULE with everything it holds: fast-path entry, downlink key, timers, outstanding PBU.
     pub(super) fn teardown(&mut self, id: TunnelId, reason: EndReason, out: &mut Vec<Output>) {
         self.end_procedure(id);
+        self.touched(id);
         let Some(b) = self.bules.remove(id) else { return };
         self.by_pdn.remove(&b.pdn);
         if b.installed {
@@ -558,6 +566,7 @@ impl Mag {
             b.pdn_type = PdnType::Ipv6; // refreshes no longer ask for IPv4
             if b.hnp.is_some() {
                 self.sync_fastpath(id, out);
+                self.touched(id);
             } else {
                 self.teardown(id, EndReason::Revoked(None), out);
             }

@@ -240,6 +240,10 @@ pub struct Sim {
     pub lma_disk: Option<BTreeMap<RecordKey, Record>>,
     /// Bindings brought back by every warm start so far.
     pub lma_restored: u64,
+    /// Each MAG's durable state, when it has it on ([`Sim::mag_durable`]).
+    pub mag_disks: Vec<Option<BTreeMap<RecordKey, Record>>>,
+    /// PDN connections brought back by every MAG warm start so far.
+    pub mag_restored: u64,
 }
 
 pub fn lma_config() -> LmaConfig {
@@ -273,6 +277,7 @@ impl Sim {
     }
 
     pub fn with_configs(seed: u64, lma: LmaConfig, mags: Vec<MagConfig>) -> Self {
+        let mag_count = mags.len();
         let lma = Node {
             machine: Lma::new(lma, 1).expect("LMA config"),
             addr6: LMA6,
@@ -311,7 +316,34 @@ impl Sim {
             undeliverable: Vec::new(),
             lma_disk: None,
             lma_restored: 0,
+            mag_disks: vec![None; mag_count],
+            mag_restored: 0,
         }
+    }
+
+    /// Turns MAG `i`'s durable state on (an empty disk).
+    pub fn mag_durable(&mut self, i: usize) {
+        self.mags[i].machine.enable_durability();
+        self.mag_disks[i] = Some(BTreeMap::new());
+    }
+
+    /// `kill -9` of MAG `i` and a warm start from its disk (see [`Sim::crash_and_warm_start_lma`]).
+    pub fn crash_and_warm_start_mag(&mut self, i: usize, config: MagConfig, restart_counter: u32) -> RestoreReport {
+        let disk = self.mag_disks[i].clone().expect("durable MAG");
+        let mut mag = Mag::new(config, restart_counter).expect("MAG config");
+        mag.enable_durability();
+        self.mags[i].machine = mag;
+        self.mags[i].fastpath = FakeFastpath::default();
+        let now = self.mags[i].now(self.now);
+        let mut out = Vec::new();
+        let report = self.mags[i].machine.restore(Restored { records: disk.into_values().collect() }, now, &mut out);
+        let snapshot = self.mags[i].machine.snapshot(now);
+        self.mag_disks[i] = Some(snapshot.into_iter().filter_map(put).map(|r| (r.key(), r)).collect());
+        for o in out {
+            self.carry_out(NodeId::Mag(i), o);
+        }
+        self.mag_restored += report.restored;
+        report
     }
 
     /// Turns the LMA's durable state on (an empty disk).
@@ -398,7 +430,11 @@ impl Sim {
                 self.replies.insert(id, response);
             }
             Output::Persist(change) => {
-                let disk = self.lma_disk.as_mut().filter(|_| node == NodeId::Lma).expect("only a durable LMA persists");
+                let disk = match node {
+                    NodeId::Lma => self.lma_disk.as_mut(),
+                    NodeId::Mag(i) => self.mag_disks.get_mut(i).and_then(Option::as_mut),
+                }
+                .expect("only a durable node persists");
                 match change {
                     StateChange::Put(record) => {
                         disk.insert(record.key(), record);
