@@ -213,6 +213,8 @@ impl FastPath {
                 }
                 (Direction::LmaUplink, context.sgi.as_ref()?, None)
             }
+            // On an address that is both, an LMA key away from its home slot would come first: the stages' case.
+            false if outer.local.lmaa() && self.tables.has_displaced_keys() => return None,
             false if outer.local.proxy_coa() => {
                 let (at, len) = outer.src;
                 if !record.receives(Function::Mag, key, frame.get(at..at + usize::from(len))?) {

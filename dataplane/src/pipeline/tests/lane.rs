@@ -3,7 +3,7 @@
 
 use super::super::ingress::Pending;
 use super::*;
-use crate::binding::BindingId;
+use crate::binding::{Binding, BindingId, TunnelEndpoints};
 use crate::packet::{PacketBuf, RxChecksum};
 
 fn corpus() -> Vec<Vec<u8>> {
@@ -134,4 +134,33 @@ fn express_lane_takes_the_ordinary_and_agrees_with_the_stages() {
         (0..4).map(|slot| gateway.fast_path.counters().binding_snapshot(BindingId(slot))).collect::<Vec<_>>()
     };
     assert_eq!(bindings(&express), bindings(&staged), "per-binding counters");
+}
+
+/// On an address that is both an LMAA and a Proxy-CoA, the LMA's binding comes first (`decap.rs`), even when its
+/// uplink key is displaced from its home slot by a MAG binding with the same value as downlink key: the express
+/// lane, which reads only home slots, leaves such a packet to the stages.
+#[test]
+fn express_lane_leaves_an_lma_key_displaced_on_a_shared_tunnel_address() {
+    let both: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
+    let mut config = config();
+    config.lmaa.push(both.into());
+    config.proxy_coa.push(both.into());
+    let mag = Binding { tunnel: TunnelEndpoints::Ipv4 { local: both, remote: LMAA4 }, ..mag_b() };
+    // Installed second: its uplink key, the MAG's downlink key, finds its home slot taken.
+    let lma = Binding {
+        tunnel: TunnelEndpoints::Ipv4 { local: both, remote: PCOA4 },
+        uplink_key: mag.downlink_key,
+        ..lma_a()
+    };
+    let express = Gateway::new(&config, &[mag, lma]);
+    let mut staged = Gateway::new(&config, &[mag, lma]);
+    staged.fast_path.set_staged(true);
+    assert!(express.fast_path.tables().has_displaced_keys(), "the LMA's key is displaced");
+    let frame = frame4(LMAA4, both, 47, &gre_keyed(DL_B, &udp4(UE_A4, CN4, 64)));
+    let (verdict, packet) = express.run(CORE, &frame);
+    assert_eq!(verdict, Verdict::Forward(SGI), "decapsulated as the LMA's uplink");
+    assert_eq!((verdict, packet.data().to_vec()), {
+        let (v, p) = staged.run(CORE, &frame);
+        (v, p.data().to_vec())
+    });
 }
