@@ -18,42 +18,44 @@ pub struct StateStart {
     pub journal: Option<PathBuf>,
     /// What to restore (state read back).
     pub restored: Option<Restored>,
-    /// The bindings of a discarded state: their MAGs are told of the restart.
+    /// The bindings of a discarded state: their peers are told of the restart.
     pub discarded: Option<Restored>,
     pub restart_counter: u32,
 }
 
-/// The journal file of an LMA whose restart counter is kept at `counter_file`.
-pub fn journal_path(config: &Config, counter_file: &Path) -> PathBuf {
+/// The journal file of a node (`lma.journal` or `mag.journal`) whose restart counter is kept at `counter_file`.
+pub fn journal_path(config: &Config, owner: Owner, counter_file: &Path) -> PathBuf {
     let dir = match &config.state.dir {
         Some(dir) => dir.clone(),
         None => counter_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned(),
     };
-    dir.join("lma.journal")
+    dir.join(match owner {
+        Owner::Lma => "lma.journal",
+        Owner::Mag => "mag.journal",
+    })
 }
 
 /// Decides what this start restores and which restart counter it announces (see the module docs).
 pub fn open(config: &Config) -> Result<StateStart, String> {
-    let (section, counter_file) = match (&config.lma, &config.mag) {
-        (Some(lma), _) => ("lma", &lma.heartbeat.restart_counter_file),
-        (None, Some(mag)) => ("mag", &mag.heartbeat.restart_counter_file),
+    let (section, owner, counter_file) = match (&config.lma, &config.mag) {
+        (Some(lma), _) => ("lma", Owner::Lma, &lma.heartbeat.restart_counter_file),
+        (None, Some(mag)) => ("mag", Owner::Mag, &mag.heartbeat.restart_counter_file),
         (None, None) => return Err("no [lma] or [mag] section".into()),
     };
     let counter_key = format!("key '{section}.heartbeat.restart_counter_file'");
     let next_counter =
         || controlplane::restart_counter::next_restart_counter(counter_file).map_err(|e| format!("{counter_key}: {e}"));
-    // Only the LMA keeps durable state so far; a MAG starts afresh every time.
-    if config.lma.is_none() || !config.state.durable {
+    if !config.state.durable {
         return Ok(StateStart { journal: None, restored: None, discarded: None, restart_counter: next_counter()? });
     }
-    let path = journal_path(config, counter_file);
+    let path = journal_path(config, owner, counter_file);
     if config.state.discard {
         // The former peers are worth telling, if the old journal can still say who they were.
-        let discarded = journal::load(&path, Owner::Lma).ok().flatten().map(|l| l.restored);
+        let discarded = journal::load(&path, owner).ok().flatten().map(|l| l.restored);
         tracing::warn!(path = %path.display(), "--discard-state: starting without the stored bindings");
         return Ok(StateStart { journal: Some(path), restored: None, discarded, restart_counter: next_counter()? });
     }
-    match journal::load(&path, Owner::Lma) {
+    match journal::load(&path, owner) {
         Ok(Some(loaded)) => {
             let stored = controlplane::restart_counter::stored_restart_counter(counter_file)
                 .map_err(|e| format!("{counter_key}: {e}"))?;
@@ -77,7 +79,7 @@ pub fn open(config: &Config) -> Result<StateStart, String> {
         }
         Err(e) => Err(format!(
             "{e}. Move the file away to inspect it, or start with --discard-state to drop it: every binding is \
-             lost, the restart counter is incremented and the MAGs are told"
+             lost, the restart counter is incremented and the peers are told"
         )),
     }
 }

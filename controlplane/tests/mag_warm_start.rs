@@ -26,8 +26,11 @@ fn durable_sim(seed: u64) -> Sim {
     sim
 }
 
-/// (downlink key, uplink key, IPv4 home address, home network prefix) of every MAG fast-path entry.
-fn entries(sim: &Sim) -> Vec<(Option<u32>, Option<u32>, Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>)> {
+/// Downlink key, uplink key, IPv4 home address, home network prefix.
+type Entry = (Option<u32>, Option<u32>, Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>);
+
+/// Every MAG fast-path entry.
+fn entries(sim: &Sim) -> Vec<Entry> {
     let mut all: Vec<_> = sim.mags[0]
         .fastpath
         .table

@@ -399,6 +399,8 @@ class Run:
                 "[mag.heartbeat]",
                 f'restart_counter_file = "{self.path(gateway + "-restart-counter")}"',
             ]
+        # Each gateway its own durable state (the MAGs would otherwise share `mag.journal`).
+        lines += ["[state]", f'dir = "{self.path(gateway + "-state")}"']
         lines += ["[api]", f'socket = "{self.path(gateway + ".sock")}"', "[metrics]", "enabled = false", ""]
         return "\n".join(lines)
 
@@ -418,14 +420,14 @@ class Run:
             for gateway in GATEWAYS:
                 self.out.detail(f"{gateway}: pid {self.procs[gateway].pid}, config {self.path(gateway + '.toml')}")
 
-    def start_gateway(self, gateway, log_mode="w"):
+    def start_gateway(self, gateway, log_mode="w", extra=()):
         """Writes the gateway's config and starts `pmipgw` in its namespace (its log appended to with "a", as after
-        a restart)."""
+        a restart; `extra`: more command-line arguments)."""
         config = self.path(f"{gateway}.toml")
         with open(config, "w") as f:
             f.write(self.gateway_config(gateway))
         argv = [os.path.join(self.bin, "pmipgw"), "--config", config,
-                "--counters-json", self.path(f"{gateway}-counters.json")]
+                "--counters-json", self.path(f"{gateway}-counters.json"), *extra]
         with open(self.path(f"{gateway}.log"), log_mode) as log:
             self.procs[gateway] = subprocess.Popen(
                 ["ip", "netns", "exec", self.ns[gateway]] + argv,
@@ -621,10 +623,10 @@ class Run:
                 "lost": sent - received, "longest_gap_packets": longest,
                 "longest_gap_ms": round(longest * self.PING_STREAM_INTERVAL * 1000)}
 
-    def report_ping_stream(self, stream):
+    def report_ping_stream(self, stream, across="the handover"):
         if stream["sent"] == 0:
-            raise Failed("the ping stream during the handover sent nothing")
-        self.out.ok(f"ping stream UE → {PDN_V4} every {stream['interval_ms']:.0f} ms across the handover: "
+            raise Failed(f"the ping stream across {across} sent nothing")
+        self.out.ok(f"ping stream UE → {PDN_V4} every {stream['interval_ms']:.0f} ms across {across}: "
                     f"{stream['received']}/{stream['sent']} answered, longest gap {stream['longest_gap_packets']} "
                     f"pings (~{stream['longest_gap_ms']} ms without service)")
 
@@ -736,6 +738,45 @@ class Run:
             raise Failed(f"{check}: implausible mean latencies (count, µs): {seen}")
         self.out.ok(f"signalling latency: LMA mean {seen['lma'][1]:.0f} µs over {seen['lma'][0]} exchange(s), "
                     f"{mag.upper()} mean {seen[mag][1]:.0f} µs over {seen[mag][0]}")
+
+    def crash_and_restart(self, group, victim, mag, mn_id, size):
+        """`kill -9` of a gateway while the UE's PDN connection is up, and a start from its durable state: the
+        same keys and addresses on both sides, the same RFC 5847 restart counter, no PBU from or to the restarted
+        gateway, and ping and TCP through the tunnel again."""
+        before, _ = self.check_bindings_match(group, f"before-kill-{victim}", mag, mn_id, self.transport[mag])
+        counter = self.ctl(victim, "peers").get("restart_counter")
+        stream = self.start_ping_stream(PDN_V4)
+        try:
+            time.sleep(0.3)
+            proc = self.procs.pop(victim)
+            proc.kill()
+            proc.wait()
+            killed = now()
+            self.start_gateway(victim, log_mode="a")
+            self.wait_for_api(victim)
+            self.out.ok(f"{victim.upper()} killed (SIGKILL) and answering again in {now() - killed:.1f} s")
+            time.sleep(0.5)
+        finally:
+            pings = self.stop_ping_stream(stream)
+        self.report_ping_stream(pings, across="the restart")
+        after, _ = self.check_bindings_match(group, f"after-restart-{victim}", mag, mn_id, self.transport[mag])
+        for field in ("uplink_key", "downlink_key", "home_prefix", "ipv4_home_address"):
+            if after.get(field) != before.get(field):
+                raise Failed(f"{field} changed across the restart of {victim}: {before.get(field)} → {after.get(field)}")
+        if self.ctl(victim, "peers").get("restart_counter") != counter:
+            raise Failed(f"{victim}'s restart counter changed across a restart that kept its state (RFC 5847 §5.3)")
+        state = self.ctl(victim, "state")
+        restored = (state.get("restored") or {}).get("restored")
+        pbus = sum(m["count"] for m in self.ctl(victim, "stats").get("signalling", [])
+                   if m["message"] in ("pbu", "pba"))
+        if pbus:
+            raise Failed(f"the restarted {victim} exchanged {pbus} PBU/PBA(s): a warm start needs none")
+        self.out.ok(f"restart counter {counter} kept; {restored} binding(s) restored from the journal; no PBU or "
+                    f"PBA since; keys and addresses unchanged")
+        group.setdefault("restarts", {})[victim] = {"restored": restored, "pings": pings, "counter": counter}
+        self.ping_step(group, "ue", PDN_V4, warm_up=False)
+        self.ping_step(group, "ue", PDN_V6, warm_up=False)
+        self.transfer_step(group, PDN_V4, "down", size // 4)
 
     def check_bindings_match(self, group, check, mag, mn_id, expect_peer):
         """The MAG's and the LMA's view of one PDN connection: same keys, same home addresses."""
@@ -956,6 +997,10 @@ class Run:
                     self.traffic_counters(group, "after-handover-traffic", "mag2", mn_id, since="before-handover")
                     self.check_neighbours(group, "after-handover-traffic", "mag2", ["ipv4", "ipv6"])
                     self.show_bindings(GATEWAYS)
+                for victim in ("lma", serving):
+                    with self.step(f"{pdn_type}: kill -9 {victim.upper()} and start it again: its bindings come "
+                                   f"back from its journal, with no PBU"):
+                        self.crash_and_restart(group, victim, serving, mn_id, size)
             with self.step(f"{pdn_type}: pdn delete on {serving.upper()}; the state goes on both sides"):
                 self.pdn_delete(serving, mn_id)
                 self.bindings_gone(group, "after-delete", [serving, "lma"], mn_id)

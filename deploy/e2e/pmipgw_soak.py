@@ -13,8 +13,9 @@ process on net_af_packet ports in its own namespace). For `--duration` seconds:
               --live of them alive at a time: create (ipv4, ipv6, ipv4v6, on either MAG), handover to the other
               MAG, de-registration, selective de-registration of one family, revocation from the LMA; the MAGs
               refresh every binding as its short lifetime runs out
-  restart     half way, MAG2 is killed (SIGKILL) and started again: its bindings at the LMA expire (heartbeat
-              clean-up is off here so that the lifetime does it), the LMA sees MAG2's new restart counter
+  restart     half way, MAG2 is killed (SIGKILL) and started again with --discard-state: its bindings at the
+              LMA expire (heartbeat clean-up is off here so that the lifetime does it), the LMA sees MAG2's new
+              restart counter
 
 Then, with traffic and churn stopped: the LMA and the MAGs hold exactly the PDN connections the driver believes
 alive (same subscribers, same peers), and every gauge of their state agrees (bindings, keys, addresses, tunnels,
@@ -396,7 +397,8 @@ class SoakRun(e2e.Run):
         proc.kill()
         proc.wait()
         started = now()
-        self.start_gateway("mag2", log_mode="a")
+        # A restart that loses MAG2's state: what this soak checks is the LMA cleaning up after it.
+        self.start_gateway("mag2", log_mode="a", extra=["--discard-state"])
         self.wait_for_api("mag2")
         churn.mag_up("mag2")
         self.summary["restart"] = {"at_s": round(started - self.started, 1), "phantoms_lost": len(lost),

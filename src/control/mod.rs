@@ -28,12 +28,12 @@ use controlplane::api::{
     TrafficCounters, WorkerStats,
 };
 use controlplane::durable::journal::JournalWriter;
-use controlplane::durable::{Owner, RestoreReport};
+use controlplane::durable::{Owner, RestoreReport, Restored, StateChange};
 use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
 use controlplane::machine::{Event, Input, Output};
 use controlplane::mag::Mag;
-use controlplane::time::{Millis, SystemClock};
+use controlplane::time::{Millis, Now, SystemClock};
 use controlplane::transport::{self, FrameHeader};
 use controlplane::wire::MhRepr;
 use crossbeam_channel::Sender;
@@ -57,6 +57,12 @@ const POLL: Duration = Duration::from_millis(5);
 const NEIGHBOUR_TICK_MS: u64 = 200;
 
 /// The procedures this gateway runs.
+/// What waits for the journal: a message to send, or a management reply.
+enum Held {
+    Send(FrameHeader, MhRepr),
+    Reply(u64, Response),
+}
+
 pub enum Procedures {
     Lma(Box<Lma>),
     Mag(Box<Mag>),
@@ -74,6 +80,42 @@ impl Procedures {
         match self {
             Procedures::Lma(lma) => lma.next_deadline(),
             Procedures::Mag(mag) => mag.next_deadline(),
+        }
+    }
+
+    /// Whose journal this is.
+    fn owner(&self) -> Owner {
+        match self {
+            Procedures::Lma(_) => Owner::Lma,
+            Procedures::Mag(_) => Owner::Mag,
+        }
+    }
+
+    fn enable_durability(&mut self) {
+        match self {
+            Procedures::Lma(lma) => lma.enable_durability(),
+            Procedures::Mag(mag) => mag.enable_durability(),
+        }
+    }
+
+    fn restore(&mut self, state: Restored, now: Now, out: &mut Vec<Output>) -> RestoreReport {
+        match self {
+            Procedures::Lma(lma) => lma.restore(state, now, out),
+            Procedures::Mag(mag) => mag.restore(state, now, out),
+        }
+    }
+
+    fn announce_restart(&mut self, former: &Restored, out: &mut Vec<Output>) {
+        match self {
+            Procedures::Lma(lma) => lma.announce_restart(former, out),
+            Procedures::Mag(mag) => mag.announce_restart(former, out),
+        }
+    }
+
+    fn snapshot(&self, now: Now) -> Vec<StateChange> {
+        match self {
+            Procedures::Lma(lma) => lma.snapshot(now),
+            Procedures::Mag(mag) => mag.snapshot(now),
         }
     }
 }
@@ -142,10 +184,10 @@ pub struct Control {
     api_calls: Vec<Receiver<ApiCall>>,
     out: Vec<Output>,
     latency: latency::SignallingLatency,
-    /// Durable state: the journal, and the messages waiting for the changes emitted ahead of them (with the
-    /// journal sequence number they wait for), in order.
+    /// Durable state: the journal, and the messages and replies waiting for the changes emitted ahead of them
+    /// (with the journal sequence number they wait for), in order.
     journal: Option<JournalWriter>,
-    held: VecDeque<(u64, FrameHeader, MhRepr)>,
+    held: VecDeque<(u64, Held)>,
     /// Rung by the journal's thread after each commit.
     journal_wake: (Sender<()>, crossbeam_channel::Receiver<()>),
     restore_report: RestoreReport,
@@ -198,24 +240,25 @@ impl Control {
     /// lost the state — tells the former peers of the new restart counter.
     pub fn warm_start(&mut self, start: StateStart) -> Result<(), String> {
         let Some(path) = start.journal else { return Ok(()) };
-        let Procedures::Lma(lma) = &mut self.procedures else { return Ok(()) };
+        let procedures = &mut self.procedures;
         let now = self.clock.now();
         let started = Instant::now();
-        lma.enable_durability();
+        procedures.enable_durability();
         let mut out = Vec::new();
         if let Some(restored) = start.restored {
-            self.restore_report = lma.restore(restored, now, &mut out);
+            self.restore_report = procedures.restore(restored, now, &mut out);
         }
         if let Some(discarded) = &start.discarded {
-            lma.announce_restart(discarded, &mut out);
+            procedures.announce_restart(discarded, &mut out);
         }
-        let snapshot = lma.snapshot(now);
+        let snapshot = procedures.snapshot(now);
+        let owner = procedures.owner();
         let wake = self.journal_wake.0.clone();
         let wake = Box::new(move || {
             let _ = wake.try_send(());
         });
         let journal =
-            JournalWriter::create(&path, Owner::Lma, &snapshot, wake).map_err(|e| format!("key 'state.dir': {e}"))?;
+            JournalWriter::create(&path, owner, &snapshot, wake).map_err(|e| format!("key 'state.dir': {e}"))?;
         self.journal = Some(journal);
         for output in out {
             self.carry_out(output);
@@ -287,7 +330,7 @@ impl Control {
 
     fn carry_out(&mut self, output: Output) {
         match output {
-            Output::Send { header, msg } => self.send_when_durable(header, msg),
+            Output::Send { header, msg } => self.when_durable(Held::Send(header, msg)),
             Output::Persist(change) => {
                 if let Some(journal) = &mut self.journal {
                     journal.append(&change);
@@ -295,10 +338,8 @@ impl Control {
             }
             Output::Fastpath { token, update } => self.update_tables(token, update),
             Output::Event(event) => log_event(&event),
-            Output::ApiReply { id, response } => {
-                let response = self.complete_response(response);
-                self.bridge.reply(id, response);
-            }
+            // A MAG's "PDN connection up" promises the connection as much as a PBA does.
+            Output::ApiReply { id, response } => self.when_durable(Held::Reply(id, response)),
         }
     }
 
@@ -332,17 +373,27 @@ impl Control {
         }
     }
 
-    /// Sends `msg` once every change emitted before it is durable (at once without durable state), keeping the
-    /// order of messages.
-    fn send_when_durable(&mut self, header: FrameHeader, msg: MhRepr) {
+    /// Sends a message or a reply once every change emitted before it is durable (at once without durable
+    /// state), keeping their order.
+    fn when_durable(&mut self, held: Held) {
         if let Some(journal) = &self.journal {
             let needed = journal.last_seq();
             if needed > journal.durable() || !self.held.is_empty() {
-                self.held.push_back((needed, header, msg));
+                self.held.push_back((needed, held));
                 return;
             }
         }
-        self.send(&header, &msg);
+        self.release(held);
+    }
+
+    fn release(&mut self, held: Held) {
+        match held {
+            Held::Send(header, msg) => self.send(&header, &msg),
+            Held::Reply(id, response) => {
+                let response = self.complete_response(response);
+                self.bridge.reply(id, response);
+            }
+        }
     }
 
     /// Hands this iteration's changes to the journal and sends what waited for changes now durable.
@@ -354,8 +405,8 @@ impl Control {
             if needed > durable {
                 break;
             }
-            if let Some((_, header, msg)) = self.held.pop_front() {
-                self.send(&header, &msg);
+            if let Some((_, held)) = self.held.pop_front() {
+                self.release(held);
             }
         }
     }

@@ -484,7 +484,7 @@ mod tests {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateView {
-    /// False: this gateway keeps no binding state across restarts (a MAG, or `[state] durable = false`).
+    /// False: this gateway keeps no binding state across restarts (`[state] durable = false`).
     pub durable: bool,
     #[serde(default)]
     pub journal: crate::durable::journal::JournalStats,
