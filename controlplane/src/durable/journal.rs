@@ -112,6 +112,16 @@ pub struct Loaded {
     /// Records read.
     pub records: u64,
     pub file_bytes: u64,
+    /// What a writer needs to go on with this file instead of rewriting it ([`JournalWriter::adopt`]).
+    pub kept: Kept,
+}
+
+/// A journal as read, for its writer to go on with: the framed newest Put of every key, and where the valid
+/// records end.
+#[derive(Debug, Default)]
+pub struct Kept {
+    live: HashMap<RecordKey, Vec<u8>>,
+    valid_len: u64,
 }
 
 /// Reads the journal at `path`: None if there is none.
@@ -187,17 +197,22 @@ fn replay(bytes: &[u8], owner: Owner) -> Result<(HashMap<RecordKey, Record>, Loa
         };
         let change: StateChange = postcard::from_bytes(payload)
             .map_err(|e| ReplayError::Corrupt(at as u64, format!("a record that checks does not decode: {e}")))?;
+        let framed = &bytes[at..at + FRAME_LEN + payload.len()];
         match change {
             StateChange::Put(record) => {
+                loaded.kept.live.insert(record.key(), framed.to_vec());
                 live.insert(record.key(), record);
             }
             StateChange::Delete(key) => {
+                loaded.kept.live.remove(&key);
                 live.remove(&key);
             }
         }
         loaded.records += 1;
         at += FRAME_LEN + payload.len();
+        loaded.kept.valid_len = at as u64;
     }
+    loaded.kept.valid_len = loaded.kept.valid_len.max(HEADER_LEN as u64);
     Ok((live, loaded))
 }
 
@@ -271,9 +286,43 @@ impl JournalWriter {
             }
         }
         let file = rewrite(path, owner, live.values()).map_err(err)?;
+        Self::start(path, owner, file, live, wake)
+    }
+
+    /// Goes on with the journal [`load`] read at `path`, as it is, instead of rewriting it: a warm start of a
+    /// million bindings then writes only what the restore changed. A record cut short at the end is cut off
+    /// (and the cut synced) before anything is appended.
+    pub fn adopt(
+        path: &Path,
+        owner: Owner,
+        kept: Kept,
+        wake: Box<dyn Fn() + Send>,
+    ) -> Result<JournalWriter, StateError> {
+        let shown = path.display().to_string();
+        let err = |source| StateError::Write { path: shown.clone(), source };
+        let file = OpenOptions::new().write(true).open(path).map_err(err)?;
+        if file.metadata().map_err(err)?.len() != kept.valid_len {
+            file.set_len(kept.valid_len).map_err(err)?;
+            file.sync_all().map_err(err)?;
+        }
+        drop(file);
+        let file = OpenOptions::new().append(true).open(path).map_err(err)?;
+        Self::start(path, owner, file, kept.live, wake)
+    }
+
+    fn start(
+        path: &Path,
+        owner: Owner,
+        file: File,
+        live: HashMap<RecordKey, Vec<u8>>,
+        wake: Box<dyn Fn() + Send>,
+    ) -> Result<JournalWriter, StateError> {
+        let shown = path.display().to_string();
+        let err = |source| StateError::Write { path: shown.clone(), source };
+        let live_bytes: u64 = live.values().map(|r| r.len() as u64).sum();
         let stats = JournalStats {
             path: shown.clone(),
-            file_bytes: (HEADER_LEN + bytes.len()) as u64,
+            file_bytes: file.metadata().map_err(err)?.len(),
             live_records: live.len() as u64,
             ..Default::default()
         };
@@ -281,7 +330,7 @@ impl JournalWriter {
         let (tx, rx) = std::sync::mpsc::channel::<Batch>();
         let thread = {
             let shared = Arc::clone(&shared);
-            let mut w = Writer { path: path.to_owned(), owner, file, live, shared, wake };
+            let mut w = Writer { path: path.to_owned(), owner, file, live, live_bytes, shared, wake };
             std::thread::Builder::new().name("pmipgw-journal".into()).spawn(move || w.run(rx)).map_err(err)?
         };
         Ok(JournalWriter {
@@ -378,6 +427,8 @@ struct Writer {
     file: File,
     /// Framed Put records by key: what a compaction writes.
     live: HashMap<RecordKey, Vec<u8>>,
+    /// Their total size, kept as they change (summing a million of them at every commit cost milliseconds).
+    live_bytes: u64,
     shared: Arc<Shared>,
     wake: Box<dyn Fn() + Send>,
 }
@@ -426,21 +477,21 @@ impl Writer {
         self.file.sync_data()?;
         for batch in batches {
             for (key, range) in &batch.keys {
-                match range {
+                let old = match range {
                     Some(r) => {
-                        self.live.insert(*key, batch.bytes[r.clone()].to_vec());
+                        self.live_bytes += r.len() as u64;
+                        self.live.insert(*key, batch.bytes[r.clone()].to_vec())
                     }
-                    None => {
-                        self.live.remove(key);
-                    }
-                }
+                    None => self.live.remove(key),
+                };
+                self.live_bytes -= old.map_or(0, |old| old.len() as u64);
             }
         }
         Ok(())
     }
 
     fn maybe_compact(&mut self, file_bytes: u64) {
-        let live_bytes: u64 = self.live.values().map(|r| r.len() as u64).sum();
+        let live_bytes = self.live_bytes;
         if file_bytes < MIN_COMPACT_BYTES.max(4 * live_bytes) {
             return;
         }
@@ -561,6 +612,53 @@ mod tests {
         assert!(matches!(load(&path, Owner::Lma), Err(StateError::NotAJournal { .. })));
         fs::remove_file(&path).unwrap();
         assert!(load(&path, Owner::Lma).unwrap().is_none(), "no file: no state");
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn an_adopted_journal_goes_on_after_its_last_good_record_and_compacts_what_it_read() {
+        let path = dir("adopt").join("lma.journal");
+        let (mut w, _woken) = writer(&path, &[]);
+        for n in 0..3 {
+            w.append(&peer(n, u32::from(n)));
+        }
+        w.close();
+        // A crash mid-write: half a record at the end.
+        let mut torn = fs::read(&path).unwrap();
+        let whole = torn.len();
+        torn.extend_from_within(HEADER_LEN..HEADER_LEN + 10);
+        fs::write(&path, &torn).unwrap();
+        let loaded = load(&path, Owner::Lma).unwrap().unwrap();
+        assert_eq!((loaded.records, loaded.torn_bytes), (3, 10));
+        let mut w = JournalWriter::adopt(&path, Owner::Lma, loaded.kept, Box::new(|| {})).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), whole as u64, "the torn tail is cut off first");
+        w.append(&peer(1, 11));
+        w.append(&StateChange::Delete(RecordKey::Peer(IpAddr::from([192, 0, 2, 0]))));
+        w.close();
+        let again = load(&path, Owner::Lma).unwrap().unwrap();
+        assert_eq!((again.records, again.torn_bytes), (5, 0), "appended behind the three, nothing lost or torn");
+        let want = vec![
+            Record::Peer { peer: IpAddr::from([192, 0, 2, 1]), restart_counter: 11 },
+            Record::Peer { peer: IpAddr::from([192, 0, 2, 2]), restart_counter: 2 },
+        ];
+        assert_eq!(again.restored.records, want);
+        // The adopted writer knows the records it read: a compaction keeps them.
+        let mut w = JournalWriter::adopt(&path, Owner::Lma, again.kept, Box::new(|| {})).unwrap();
+        assert_eq!(w.stats().live_records, 2);
+        let mut n = 0u32;
+        while w.stats().compactions == 0 {
+            for _ in 0..10_000 {
+                w.append(&peer(100, n));
+                n += 1;
+            }
+            w.flush();
+            std::thread::sleep(Duration::from_millis(5));
+            assert!(n < 10_000_000, "no compaction");
+        }
+        w.close();
+        let compacted = load(&path, Owner::Lma).unwrap().unwrap();
+        assert_eq!(compacted.restored.records.len(), 3);
+        assert_eq!(compacted.restored.records[..2], want[..]);
         let _ = fs::remove_dir_all(path.parent().unwrap());
     }
 
