@@ -58,11 +58,18 @@ pub fn queues(workers: usize) -> (u16, u16) {
     (workers as u16, workers as u16)
 }
 
+/// What a start read while EAL came up: the static bindings, and the durable state of a gateway with
+/// signalling.
+pub struct Start {
+    pub tables: StaticTables,
+    pub state: Option<crate::state::StateStart>,
+}
+
 /// Runs the fast path on `ports` (already started) until the workers exit.
 pub fn run(
     eal: &Eal,
     config: &Config,
-    static_tables: StaticTables,
+    start: Start,
     ports: &[(&PortSection, Port)],
     pool: &Arc<Mempool>,
     idle_exit: Option<Duration>,
@@ -70,12 +77,15 @@ pub fn run(
 ) -> Result<Outcome, String> {
     let pipeline = pipeline_config(config, ports)?;
     let g = &config.gateway;
-    let StaticTables { tables, installed } = static_tables;
+    let Start { tables: StaticTables { tables, installed }, state } = start;
     let installing = std::time::Instant::now();
 
     // Everything the control thread needs that can fail is set up before any worker runs, and the bindings a
     // warm start restores are in the tables before the workers take them.
-    let signalling = if config.has_procedures() { Some(SignallingSetup::new(config)?) } else { None };
+    let signalling = match state {
+        Some(state) => Some(SignallingSetup::new(config, state)?),
+        None => None,
+    };
     let (inject_tx, inject_rx) = inject_queue(INJECT_QUEUE_DEPTH);
     let (mut control, mut bare_tables) = match signalling {
         Some(setup) => {
@@ -420,8 +430,7 @@ struct SignallingSetup {
 }
 
 impl SignallingSetup {
-    fn new(config: &Config) -> Result<Self, String> {
-        let state = crate::state::open(config)?;
+    fn new(config: &Config, state: crate::state::StateStart) -> Result<Self, String> {
         let restart_counter = state.restart_counter;
         let procedures = match (&config.lma, &config.mag) {
             (Some(lma), _) => Procedures::Lma(Box::new(

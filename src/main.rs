@@ -80,7 +80,9 @@ fn main() -> ExitCode {
             }
             loaded
         });
-        run(&cli, &config, tables)
+        // The durable state (a million bindings take a second or two to read) is read meanwhile too.
+        let state = scope.spawn(|| config.has_procedures().then(|| state::open(&config)));
+        run(&cli, &config, tables, state)
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,7 +121,7 @@ fn init_logging(config: &Config) {
         .init();
 }
 
-fn run(cli: &Cli, config: &Config, tables: StaticLoad<'_>) -> Result<(), Failure> {
+fn run(cli: &Cli, config: &Config, tables: StaticLoad<'_>, state: StateLoad<'_>) -> Result<(), Failure> {
     // `-l 0-3` names lcores = CPUs; `--lcores` syntax (`0@(0-1)`, lcore groups) maps lcores onto CPU sets, e.g.
     // to let a gateway float over shared cores. EAL refuses `--lcores` next to `-l`, so the form is chosen here.
     let lcores_option = if config.dpdk.lcores.contains(['@', '(']) { "--lcores" } else { "-l" };
@@ -148,9 +150,15 @@ fn run(cli: &Cli, config: &Config, tables: StaticLoad<'_>) -> Result<(), Failure
             Ok(loaded) => loaded.map_err(Failure::Config)?,
             Err(_) => return Err(Failure::Run("loading the static bindings failed (panicked)".into())),
         };
+        let state = match state.join() {
+            Ok(state) => state.transpose()?,
+            Err(_) => return Err(Failure::Run("reading the durable state failed (panicked)".into())),
+        };
         let result = match tables {
-            Some(tables) => gateway::run(&eal, config, tables, &ports, &pool, idle_exit, &stop)
-                .map(|o| Processing::FastPath(Box::new(o))),
+            Some(tables) => {
+                gateway::run(&eal, config, gateway::Start { tables, state }, &ports, &pool, idle_exit, &stop)
+                    .map(|o| Processing::FastPath(Box::new(o)))
+            }
             None => forward(config, idle_exit, &stop, &ports).map(Processing::L2),
         };
         // Port statistics are read while the ports exist; closing them returns their mbufs and flushes pcaps.
@@ -174,6 +182,8 @@ fn run(cli: &Cli, config: &Config, tables: StaticLoad<'_>) -> Result<(), Failure
 
 /// The thread installing the static bindings ([`Config::static_tables`]).
 type StaticLoad<'scope> = std::thread::ScopedJoinHandle<'scope, Result<Option<StaticTables>, config::ConfigError>>;
+/// The thread reading the durable state, for a gateway with signalling ([`state::open`]).
+type StateLoad<'scope> = std::thread::ScopedJoinHandle<'scope, Option<Result<state::StateStart, String>>>;
 
 /// What ran, and its counters.
 enum Processing {

@@ -16,8 +16,8 @@ use crate::config::Config;
 pub struct StateStart {
     /// The journal to write (durable state on).
     pub journal: Option<PathBuf>,
-    /// What to restore (state read back).
-    pub restored: Option<Restored>,
+    /// What to restore (state read back), with the journal as read, to go on with.
+    pub restored: Option<journal::Loaded>,
     /// The bindings of a discarded state: their peers are told of the restart.
     pub discarded: Option<Restored>,
     pub restart_counter: u32,
@@ -72,7 +72,7 @@ pub fn open(config: &Config) -> Result<StateStart, String> {
                 restart_counter,
                 "durable state read back"
             );
-            Ok(StateStart { journal: Some(path), restored: Some(loaded.restored), discarded: None, restart_counter })
+            Ok(StateStart { journal: Some(path), restored: Some(loaded), discarded: None, restart_counter })
         }
         Ok(None) => {
             Ok(StateStart { journal: Some(path), restored: None, discarded: None, restart_counter: next_counter()? })

@@ -137,10 +137,15 @@ impl Heartbeats {
     }
 
     /// A warm start: the counter `peer` had before the restart, so that a peer that restarted meanwhile is seen
-    /// to have (RFC 5847 §5.3). Only for a peer with bindings (restore them first).
-    pub fn restore_counter(&mut self, peer: IpAddr, counter: u32) {
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.restart_counter = Some(counter);
+    /// to have (RFC 5847 §5.3). Only for a peer with bindings (restore them first): false for any other, whose
+    /// counter is not kept.
+    pub fn restore_counter(&mut self, peer: IpAddr, counter: u32) -> bool {
+        match self.peers.get_mut(&peer) {
+            Some(p) => {
+                p.restart_counter = Some(counter);
+                true
+            }
+            None => false,
         }
     }
 

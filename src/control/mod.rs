@@ -191,6 +191,8 @@ pub struct Control {
     /// Rung by the journal's thread after each commit.
     journal_wake: (Sender<()>, crossbeam_channel::Receiver<()>),
     restore_report: RestoreReport,
+    /// Table updates are acknowledged to the procedures once for a whole batch (a warm start's), not one by one.
+    defer_acknowledgements: bool,
     started: Instant,
     pub stats: ControlStats,
 }
@@ -230,14 +232,15 @@ impl Control {
             held: VecDeque::new(),
             journal_wake: crossbeam_channel::bounded(1),
             restore_report: RestoreReport::default(),
+            defer_acknowledgements: false,
             started: Instant::now(),
             stats: ControlStats::default(),
         }
     }
 
     /// Before any worker forwards: restores the durable state (the tables get every restored binding, so the
-    /// workers start with them), starts the journal afresh with the state as restored, and — after a start that
-    /// lost the state — tells the former peers of the new restart counter.
+    /// workers start with them) and goes on with the journal it was read from — or, after a start that lost the
+    /// state, starts the journal afresh and tells the former peers of the new restart counter.
     pub fn warm_start(&mut self, start: StateStart) -> Result<(), String> {
         let Some(path) = start.journal else { return Ok(()) };
         let procedures = &mut self.procedures;
@@ -245,30 +248,41 @@ impl Control {
         let started = Instant::now();
         procedures.enable_durability();
         let mut out = Vec::new();
-        if let Some(restored) = start.restored {
-            self.restore_report = procedures.restore(restored, now, &mut out);
-        }
-        if let Some(discarded) = &start.discarded {
-            procedures.announce_restart(discarded, &mut out);
-        }
-        let snapshot = procedures.snapshot(now);
         let owner = procedures.owner();
         let wake = self.journal_wake.0.clone();
         let wake = Box::new(move || {
             let _ = wake.try_send(());
         });
-        let journal =
-            JournalWriter::create(&path, owner, &snapshot, wake).map_err(|e| format!("key 'state.dir': {e}"))?;
+        // State read back: the journal goes on from the file as read, with what the restore changed appended
+        // (a million bindings are not written again). Otherwise it starts afresh with the state there is.
+        let journal = match start.restored {
+            Some(loaded) => {
+                self.restore_report = procedures.restore(loaded.restored, now, &mut out);
+                JournalWriter::adopt(&path, owner, loaded.kept, wake)
+            }
+            None => {
+                if let Some(discarded) = &start.discarded {
+                    procedures.announce_restart(discarded, &mut out);
+                }
+                JournalWriter::create(&path, owner, &procedures.snapshot(now), wake)
+            }
+        };
+        let journal = journal.map_err(|e| format!("key 'state.dir': {e}"))?;
         self.journal = Some(journal);
+        let restore_ms = started.elapsed().as_millis() as u64;
+        self.defer_acknowledgements = true;
         for output in out {
             self.carry_out(output);
         }
+        self.defer_acknowledgements = false;
+        self.poll_acknowledgements();
         let r = &self.restore_report;
         tracing::info!(
             path = %path.display(),
             restored = r.restored,
             expired = r.expired,
             refused = r.refused,
+            restore_ms,
             ms = started.elapsed().as_millis() as u64,
             "durable state: journal started"
         );
@@ -536,7 +550,9 @@ impl Control {
             Ok(epoch) => {
                 self.stats.updates_installed += 1;
                 self.awaiting.push_back((epoch, token));
-                self.poll_acknowledgements();
+                if !self.defer_acknowledgements {
+                    self.poll_acknowledgements();
+                }
             }
             Err(reason) => {
                 self.stats.updates_refused += 1;
@@ -549,11 +565,17 @@ impl Control {
     /// Tells the procedures about every update all workers have applied.
     fn poll_acknowledgements(&mut self) {
         let applied = self.tables.applied_epoch();
+        // `FastpathApplied` covers every token up to its own: the newest one the workers have is all the
+        // procedures need to hear (one call, not one per update: a warm start makes a million).
+        let mut newest = None;
         while let Some(&(epoch, token)) = self.awaiting.front() {
             if epoch > applied {
                 break;
             }
             self.awaiting.pop_front();
+            newest = Some(token);
+        }
+        if let Some(token) = newest {
             self.drive(Input::FastpathApplied(token));
         }
     }

@@ -85,7 +85,8 @@ impl Lma {
     }
 
     /// Warm start: takes back the bindings, reservations and peers' restart counters of `state`, before the
-    /// gateway forwards. Active bindings are installed in the fast path; lifetimes run on from their absolute
+    /// gateway forwards, and emits as [`Output::Persist`] what it changed of them (the journal goes on from the
+    /// file it read, [`crate::durable::journal::JournalWriter::adopt`]). Active bindings are installed in the fast path; lifetimes run on from their absolute
     /// deadlines, and one that ran out while the gateway was down ends as an expiry. A binding the configuration
     /// no longer allows (its APN gone, an address outside its pool, its key outside the range) is revoked
     /// (RFC 5846), with the reason logged: never kept silently, never dropped silently.
@@ -93,6 +94,8 @@ impl Lma {
         let mut report = RestoreReport::default();
         // Reservations first (a binding may hold a reserved key), then bindings, then their peers' counters.
         let mut records = state.records;
+        let bindings = records.iter().filter(|r| matches!(r, Record::Bce(_))).count();
+        self.cache.reserve(bindings);
         records.sort_by_key(|r| match r {
             Record::Reservations(_) => (0, 0),
             Record::Bce(b) => (1, b.uplink_key),
@@ -112,16 +115,22 @@ impl Lma {
                     }
                 }
                 Record::Bce(r) => self.restore_bce(*r, now, &mut report, out),
-                Record::Peer { peer, restart_counter } => self.heartbeats.restore_counter(peer, restart_counter),
+                Record::Peer { peer, restart_counter } => {
+                    if !self.heartbeats.restore_counter(peer, restart_counter) {
+                        // No binding with it is left: its counter is not kept (as it would not be while running).
+                        out.push(Output::Persist(StateChange::Delete(RecordKey::Peer(peer))));
+                    }
+                }
                 Record::Bule(_) => {
                     out.push(Output::Event(Event::Note("restore: a MAG record in an LMA's state, skipped".into())));
                 }
             }
         }
-        // The file a warm start begins with is the state as restored, not a copy of every record emitted here.
-        self.cache.take_changed();
+        // The journal goes on from what was read: what the restore changed (expiries, revocations) is written
+        // down now; the reservations and restart counters are on disk as read.
         self.persisted_reservations = self.keys.generation();
         let _ = self.heartbeats.take_changed_counters();
+        self.persist_changes(0, now, out);
         report
     }
 
@@ -202,6 +211,7 @@ impl Lma {
             held: None,
         };
         let state = bce.state;
+        let noted = self.cache.changes_noted();
         self.cache.insert(bce);
         self.heartbeats.binding_added(path, now);
         self.timers.set(LmaTimer::Lifetime(id), deadline);
@@ -229,6 +239,9 @@ impl Lma {
         if r.state == BceStateRecord::Revoking {
             // The BRI's retransmission state did not survive: the revocation starts again (RFC 5846 §8.1).
             self.revoke(&[id], RevocationTrigger::ADMINISTRATIVE_REASON, now, out);
+        } else {
+            // Back as it was: its record is on disk already.
+            self.cache.forget_changes_since(noted);
         }
         // Counted, not announced one by one: a warm start of a million bindings is one log line, not a million.
         report.restored += 1;

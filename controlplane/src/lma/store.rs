@@ -148,6 +148,12 @@ impl SlotIndex {
         }
     }
 
+    /// Room for `additional` more entries without growing (a warm start knows how many are coming).
+    fn reserve(&mut self, slots: &Slots<Bce>, hasher: &DefaultHashBuilder, additional: usize) {
+        let key = self.key;
+        self.table.reserve(additional, |&other| slots.get(other).and_then(|b| key(b, hasher)).unwrap_or(0));
+    }
+
     /// Removes `bce`'s entry (it must still hold the key it was added under).
     fn remove(&mut self, hasher: &DefaultHashBuilder, bce: &Bce) {
         let Some(hash) = (self.key)(bce, hasher) else { return };
@@ -172,6 +178,14 @@ impl BindingCache {
 
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+
+    /// Room in every index for `additional` more BCEs: a warm start of a million then never rehashes.
+    pub fn reserve(&mut self, additional: usize) {
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        for index in [&mut self.by_hnp, &mut self.by_ipv4, &mut self.by_pdn, &mut self.by_mn, &mut self.by_uplink_key] {
+            index.reserve(slots, hasher, additional);
+        }
     }
 
     /// The slot the next [`insert`](Self::insert) will use, or None when full.
@@ -223,6 +237,18 @@ impl BindingCache {
         keys.sort_unstable();
         keys.dedup();
         keys
+    }
+
+    /// How many changes are noted so far; with [`BindingCache::forget_changes_since`], a warm start forgets the
+    /// changes of a binding it restored as it was (its record is already on disk).
+    pub fn changes_noted(&self) -> usize {
+        self.changed.as_ref().map_or(0, Vec::len)
+    }
+
+    pub fn forget_changes_since(&mut self, noted: usize) {
+        if let Some(changed) = &mut self.changed {
+            changed.truncate(noted);
+        }
     }
 
     fn note_change(&mut self, uplink_key: u32) {

@@ -151,11 +151,15 @@ impl Mag {
         }
         // Counters are kept for the LMAs that still have connections, as the heartbeat knows them.
         for (peer, restart_counter) in peers {
-            self.heartbeats.restore_counter(peer, restart_counter);
+            if !self.heartbeats.restore_counter(peer, restart_counter) {
+                // No connection with it is left: its counter is not kept (as it would not be while running).
+                out.push(Output::Persist(StateChange::Delete(RecordKey::Peer(peer))));
+            }
         }
-        // The file a warm start begins with is the state as restored, not a copy of every record emitted here.
-        self.changed.clear();
+        // The journal goes on from what was read: what the restore changed (expiries, de-registrations) is
+        // written down now; the restart counters are on disk as read.
         let _ = self.heartbeats.take_changed_counters();
+        self.persist_changes(0, now, out);
         report
     }
 

@@ -337,11 +337,12 @@ impl Sim {
         let now = self.mags[i].now(self.now);
         let mut out = Vec::new();
         let report = self.mags[i].machine.restore(Restored { records: disk.into_values().collect() }, now, &mut out);
-        let snapshot = self.mags[i].machine.snapshot(now);
-        self.mag_disks[i] = Some(snapshot.into_iter().filter_map(put).map(|r| (r.key(), r)).collect());
         for o in out {
             self.carry_out(NodeId::Mag(i), o);
         }
+        let snapshot: BTreeMap<RecordKey, Record> =
+            self.mags[i].machine.snapshot(now).into_iter().filter_map(put).map(|r| (r.key(), r)).collect();
+        assert_eq!(self.mag_disks[i].as_ref(), Some(&snapshot), "the disk after a warm start is the state restored");
         self.mag_restored += report.restored;
         report
     }
@@ -363,12 +364,14 @@ impl Sim {
         let now = self.lma.now(self.now);
         let mut out = Vec::new();
         let report = self.lma.machine.restore(Restored { records: disk.into_values().collect() }, now, &mut out);
-        // The disk a warm start begins with is the state as restored.
-        let snapshot = self.lma.machine.snapshot(now);
-        self.lma_disk = Some(snapshot.into_iter().filter_map(put).map(|r| (r.key(), r)).collect());
+        // The journal goes on from the disk as it was, with what the restore changed written down: the disk is
+        // then exactly the state as restored.
         for o in out {
             self.carry_out(NodeId::Lma, o);
         }
+        let snapshot: BTreeMap<RecordKey, Record> =
+            self.lma.machine.snapshot(now).into_iter().filter_map(put).map(|r| (r.key(), r)).collect();
+        assert_eq!(self.lma_disk.as_ref(), Some(&snapshot), "the disk after a warm start is the state restored");
         self.lma_restored += report.restored;
         report
     }
