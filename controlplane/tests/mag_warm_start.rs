@@ -5,20 +5,13 @@
 
 mod sim;
 
-use controlplane::api::{PdnType, Response};
+use controlplane::api::PdnType;
 use controlplane::durable::RecordKey;
 use controlplane::machine::Event;
 use controlplane::mag::bule::BuleState;
 use controlplane::time::Millis;
 use controlplane::wire::MhRepr;
 use sim::*;
-
-fn established(r: &Response) -> controlplane::api::BindingView {
-    match r {
-        Response::Pdn { binding } => binding.clone(),
-        other => panic!("expected a PDN connection, got {other:?}"),
-    }
-}
 
 fn durable_sim(seed: u64) -> Sim {
     let mut sim = Sim::new(seed, 1);

@@ -13,13 +13,6 @@ use controlplane::wire::*;
 use sim::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-fn established(r: &Response) -> &controlplane::api::BindingView {
-    match r {
-        Response::Pdn { binding } => binding,
-        other => panic!("expected an established PDN connection, got {other:?}"),
-    }
-}
-
 fn error_text(r: &Response) -> &str {
     match r {
         Response::Error { error } => error,
@@ -42,7 +35,7 @@ fn pbus_from(sim: &Sim, node: NodeId) -> Vec<(Millis, &PbuRepr)> {
 #[test]
 fn attach_ipv6_installs_both_ends_with_matching_keys() {
     let mut sim = Sim::new(1, 1);
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into())));
     assert_eq!(v.state, "active");
     let hnp: Ipv6Addr = v.home_prefix.as_deref().unwrap().trim_end_matches("/64").parse().unwrap();
     assert_eq!(v.ipv4_home_address, None);
@@ -84,7 +77,7 @@ fn attach_ipv4_over_each_ipv4_framing_is_answered_in_that_framing() {
         let mut mag = mag_config(0);
         mag.ipv4_signalling = signalling;
         let mut sim = Sim::with_configs(2, lma_config(), vec![mag]);
-        let v = established(&sim.create(0, pdn(1, PdnType::Ipv4, LMA4.into()))).clone();
+        let v = established(&sim.create(0, pdn(1, PdnType::Ipv4, LMA4.into())));
         assert_eq!(v.framing, framing);
         assert!(v.home_prefix.is_none());
         let addr = v.ipv4_home_address.unwrap();
@@ -106,7 +99,7 @@ fn attach_ipv4_over_each_ipv4_framing_is_answered_in_that_framing() {
 #[test]
 fn attach_ipv4v6_gets_both_families() {
     let mut sim = Sim::new(3, 1);
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
     assert!(v.home_prefix.is_some() && v.ipv4_home_address.is_some());
     let o = &pbus_from(&sim, NodeId::Mag(0))[0].1.options;
     assert_eq!(o.hnps, vec![Ipv6Prefix::UNSPECIFIED]);
@@ -153,7 +146,7 @@ fn lost_pba_is_recovered_by_retransmission_with_the_same_binding() {
         dropped += usize::from(first_pba);
         first_pba
     });
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into())));
     let pbus = pbus_from(&sim, NodeId::Mag(0));
     assert_eq!(pbus.len(), 2);
     assert_eq!(pbus[1].0, pbus[0].0 + 1000, "first retransmission after INITIAL_BINDACK_TIMEOUT");
@@ -276,7 +269,7 @@ fn refresh_at_80_percent_keeps_the_binding_and_its_keys() {
     let mut lma = lma_config();
     lma.max_lifetime_s = 100;
     let mut sim = Sim::with_configs(12, lma, vec![mag_config(0)]);
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
     assert_eq!(v.lifetime_s, 100, "granted lifetime capped by max_lifetime_s");
     let start = sim.now;
     sim.run_for(350_000);
@@ -307,7 +300,7 @@ fn refresh_at_80_percent_keeps_the_binding_and_its_keys() {
 /// MAG0 attaches; MAG1 takes over with `hi`, knowing the uplink key (from the MME) and the addresses.
 fn handover(seed: u64, hi: u8) -> (Sim, controlplane::api::BindingView) {
     let mut sim = Sim::new(seed, 2);
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
     let mut p = pdn(1, PdnType::Ipv4v6, LMA6.into());
     p.handoff = Some(hi);
     p.uplink_key = v.uplink_key;
@@ -375,7 +368,7 @@ fn handover_hi4_waits_max_delay_before_new_bce_assign() {
 #[test]
 fn handover_hi4_proceeds_at_once_when_the_old_mag_deregisters() {
     let mut sim = Sim::new(16, 2);
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into())));
     let mut p = pdn(1, PdnType::Ipv6, LMA6.into());
     p.handoff = Some(4);
     let id = sim.api(NodeId::Mag(1), Request::PdnCreate(p));
@@ -387,7 +380,7 @@ fn handover_hi4_proceeds_at_once_when_the_old_mag_deregisters() {
     );
     sim.run_for(10);
     assert!(matches!(sim.replies.get(&del), Some(Response::Done { .. })));
-    let v1 = established(sim.replies.get(&id).expect("handover answered right after the de-registration")).clone();
+    let v1 = established(sim.replies.get(&id).expect("handover answered right after the de-registration"));
     assert_eq!(v1.uplink_key, v.uplink_key);
     assert_eq!(v1.home_prefix, v.home_prefix, "HI 4 with ::/0 keeps the prefix of the PDN connection");
     assert!(sim.sent(Some(NodeId::Lma), |m| matches!(m, MhRepr::Bri(_))).is_empty(), "no BRI needed");
@@ -398,7 +391,7 @@ fn handover_hi4_proceeds_at_once_when_the_old_mag_deregisters() {
 #[test]
 fn deregistration_answers_at_once_drops_traffic_and_deletes_after_min_delay() {
     let mut sim = Sim::new(17, 1);
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
     let t0 = sim.now;
     let r = sim.api_wait(
         NodeId::Mag(0),
@@ -454,7 +447,7 @@ fn deregistration_from_a_mag_that_is_not_the_bindings_is_ignored() {
     let mut lma = lma_config();
     lma.revoke_previous_mag = false;
     let mut sim = Sim::with_configs(19, lma, vec![mag_config(0), mag_config(1)]);
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into())));
     let mut p = pdn(1, PdnType::Ipv6, LMA6.into());
     p.handoff = Some(3);
     established(&sim.create(1, p));
@@ -478,7 +471,7 @@ fn lifetime_expiry_deletes_the_bce_its_entry_key_and_addresses() {
     let mut lma = lma_config();
     lma.max_lifetime_s = 40;
     let mut sim = Sim::with_configs(20, lma, vec![mag_config(0)]);
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
     let t0 = sim.now;
     // From now on the MAG's refreshes never arrive.
     sim.drop_when(|from, m| from == NodeId::Mag(0) && matches!(m, MhRepr::Pbu(_)));
@@ -500,7 +493,7 @@ fn lifetime_expiry_deletes_the_bce_its_entry_key_and_addresses() {
 #[test]
 fn lma_initiated_revocation_bri_bra() {
     let mut sim = Sim::new(21, 1);
-    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+    let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
     established(&sim.create(0, pdn(2, PdnType::Ipv6, LMA6.into())));
     let sel = Selector { mn_id: Some(nai(1)), ..Default::default() };
     let r = sim.api_wait(NodeId::Lma, Request::BindingRevoke { selector: sel, trigger: None }, 10);
@@ -612,9 +605,9 @@ fn key_reservation_serves_the_named_pdn_connection_only() {
     let reserve = Request::KeysReserve { key, mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None };
     assert!(matches!(sim.api_wait(NodeId::Lma, reserve.clone(), 10), Response::Done { .. }));
     assert!(error_text(&sim.api_wait(NodeId::Lma, reserve, 10)).contains("already"));
-    let other = established(&sim.create(0, pdn(2, PdnType::Ipv6, LMA6.into()))).clone();
+    let other = established(&sim.create(0, pdn(2, PdnType::Ipv6, LMA6.into())));
     assert_ne!(other.uplink_key, Some(key));
-    let owner = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into()))).clone();
+    let owner = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into())));
     assert_eq!(owner.uplink_key, Some(key), "the reserved value (TS 29.275 §6.3)");
     let r = sim.api_wait(NodeId::Lma, Request::KeysRelease { key }, 10);
     assert!(error_text(&r).contains("held by a live binding"), "{r:?}");
@@ -639,13 +632,13 @@ fn key_reservation_serves_the_named_pdn_connection_only() {
 #[test]
 fn several_pdn_connections_of_one_ue_are_separate_bces() {
     let mut sim = Sim::new(28, 1);
-    let a = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+    let a = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
     let mut ims = pdn(1, PdnType::Ipv6, LMA6.into());
     ims.apn = "ims".into();
-    let b = established(&sim.create(0, ims)).clone();
+    let b = established(&sim.create(0, ims));
     let mut second = pdn(1, PdnType::Ipv4, LMA6.into());
     second.pdn_connection_id = Some(6);
-    let c = established(&sim.create(0, second)).clone();
+    let c = established(&sim.create(0, second));
     assert_eq!(sim.lma.machine.binding_count(), 3);
     let keys = [a.uplink_key, b.uplink_key, c.uplink_key];
     assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2]);
@@ -702,7 +695,7 @@ fn a_pba_that_does_not_echo_the_pbu_is_ignored() {
 #[test]
 fn the_mag_answers_each_kind_of_bri_with_the_right_status() {
     let mut sim = Sim::new(32, 1);
-    let a = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+    let a = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
     established(&sim.create(0, pdn(2, PdnType::Ipv6, LMA6.into())));
     let mut c = pdn(3, PdnType::Ipv6, LMA6.into());
     c.mn_id = "00101000000000x@other.realm".into();
@@ -767,7 +760,7 @@ fn the_mag_answers_each_kind_of_bri_with_the_right_status() {
 fn a_de_registration_naming_one_family_releases_only_that_family() {
     for release_ipv4 in [true, false] {
         let mut sim = Sim::new(31, 1);
-        let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+        let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
         let granted = pbas(&sim)[0].clone();
         let ipv4 = granted.options.ipv4_hoa_reply.expect("an IPv4 home address");
         let hnp = granted.options.hnps[0];
@@ -813,7 +806,7 @@ fn a_mag_releases_one_family_and_keeps_the_other() {
         let mut lma = lma_config();
         lma.max_lifetime_s = 100;
         let mut sim = Sim::with_configs(41, lma, vec![mag_config(0)]);
-        let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into()))).clone();
+        let v = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
         let granted = pbas(&sim)[0].options.ipv4_hoa_reply.expect("an IPv4 home address");
         let request =
             Request::PdnDelete { mn_id: nai(1), apn: "internet".into(), pdn_connection_id: None, only: Some(only) };

@@ -4,18 +4,11 @@
 
 mod sim;
 
-use controlplane::api::{PdnType, Response};
+use controlplane::api::PdnType;
 use controlplane::machine::{EndReason, Event};
 use controlplane::time::Millis;
 use controlplane::wire::{MhRepr, RevocationTrigger};
 use sim::*;
-
-fn established(r: &Response) -> controlplane::api::BindingView {
-    match r {
-        Response::Pdn { binding } => binding.clone(),
-        other => panic!("expected a PDN connection, got {other:?}"),
-    }
-}
 
 fn durable_sim(seed: u64) -> Sim {
     let mut sim = Sim::new(seed, 1);

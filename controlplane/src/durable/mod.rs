@@ -167,6 +167,25 @@ pub struct Restored {
     pub records: Vec<Record>,
 }
 
+impl Restored {
+    /// The signalling paths of the bindings held, each once: who to tell when this state is discarded
+    /// (RFC 5847 §5.3).
+    pub fn paths(&self) -> Vec<crate::transport::FrameHeader> {
+        let mut to: Vec<_> = self
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Bce(b) => Some(crate::lma::durable::path_header(&b.path)),
+                Record::Bule(b) => Some(crate::lma::durable::path_header(&b.path)),
+                _ => None,
+            })
+            .collect();
+        to.sort_by_key(|h| (h.dst, h.src));
+        to.dedup_by_key(|h| (h.dst, h.src));
+        to
+    }
+}
+
 /// What a warm start did, for the log and `pmipctl state`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreReport {

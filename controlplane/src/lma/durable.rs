@@ -24,17 +24,7 @@ impl Lma {
     /// After a start that lost the state: tells the former peers (the paths of the bindings of the discarded
     /// state) the new restart counter (RFC 5847 §5.3).
     pub fn announce_restart(&mut self, former: &Restored, out: &mut Vec<Output>) {
-        let mut to: Vec<FrameHeader> = former
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Bce(b) => Some(path_header(&b.path)),
-                _ => None,
-            })
-            .collect();
-        to.sort_by_key(|h| (h.dst, h.src));
-        to.dedup_by_key(|h| (h.dst, h.src));
-        self.heartbeats.announce_restart(&to, out);
+        self.heartbeats.announce_restart(&former.paths(), out);
     }
 
     /// The whole durable state as it is now (what a fresh journal starts with).
@@ -249,7 +239,7 @@ impl Lma {
 }
 
 /// A deadline on the monotonic clock from a wall-clock one.
-fn mono_deadline(unix_ms: u64, now: Now) -> Millis {
+pub(crate) fn mono_deadline(unix_ms: u64, now: Now) -> Millis {
     let now_ms = now.wall.as_millis() as u64;
     now.mono + unix_ms.saturating_sub(now_ms)
 }

@@ -11,10 +11,9 @@ use super::{Mag, MagTimer};
 use crate::api::PdnType;
 use crate::durable::{BuleRecord, Record, RecordKey, RestoreReport, Restored, StateChange};
 use crate::fastpath::TunnelId;
-use crate::lma::durable::{path_header, path_record, pdn_ident, pdn_record};
+use crate::lma::durable::{mono_deadline, path_header, path_record, pdn_ident, pdn_record};
 use crate::machine::{EndReason, Event, Output};
 use crate::time::{Millis, Now};
-use crate::transport::FrameHeader;
 use crate::wire::{AccessTechType, HandoffIndicator};
 use std::net::IpAddr;
 
@@ -35,17 +34,7 @@ impl Mag {
 
     /// After a start that lost the state: tells the former LMAs the new restart counter (RFC 5847 §5.3).
     pub fn announce_restart(&mut self, former: &Restored, out: &mut Vec<Output>) {
-        let mut to: Vec<FrameHeader> = former
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                Record::Bule(b) => Some(path_header(&b.path)),
-                _ => None,
-            })
-            .collect();
-        to.sort_by_key(|h| (h.dst, h.src));
-        to.dedup_by_key(|h| (h.dst, h.src));
-        self.heartbeats.announce_restart(&to, out);
+        self.heartbeats.announce_restart(&former.paths(), out);
     }
 
     /// The whole durable state as it is now (what a fresh journal starts with).
@@ -262,10 +251,4 @@ fn later_seq(a: u16, b: u16) -> u16 {
     } else {
         a
     }
-}
-
-/// A deadline on the monotonic clock from a wall-clock one.
-fn mono_deadline(unix_ms: u64, now: Now) -> Millis {
-    let now_ms = now.wall.as_millis() as u64;
-    now.mono + unix_ms.saturating_sub(now_ms)
 }

@@ -12,7 +12,7 @@
 
 use super::decap::{forward_one_hop, LMA_UE};
 use super::ingress::is_link_scope;
-use super::shape::{GRE_KEYED_IPV4, GRE_KEYED_IPV6};
+use super::shape::{be16, be32, be64, GRE_KEYED_IPV4, GRE_KEYED_IPV6};
 use super::{BurstContext, Direction, Family, FastPath, Local, Next, Out, Tally};
 use crate::binding::Function;
 use crate::packet::{PacketBuf, RxChecksum};
@@ -33,21 +33,6 @@ pub(super) struct PlainLane {
     /// The record flags that confirm the UE, per [`Family`].
     pub flags: [UeFlags; 2],
     pub out: Out,
-}
-
-#[inline(always)]
-fn be16<const N: usize>(bytes: &[u8; N], at: usize) -> u16 {
-    u16::from_be_bytes([bytes[at], bytes[at + 1]])
-}
-
-#[inline(always)]
-fn be32<const N: usize>(bytes: &[u8; N], at: usize) -> u32 {
-    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
-#[inline(always)]
-fn be64<const N: usize>(bytes: &[u8; N], at: usize) -> u64 {
-    (u64::from(be32(bytes, at)) << 32) | u64::from(be32(bytes, at + 4))
 }
 
 impl FastPath {

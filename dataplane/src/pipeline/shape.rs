@@ -22,18 +22,19 @@ pub(super) const GRE_KEYED_IPV6: u32 = 0x2000_0000 | ETHERTYPE_IPV6 as u32;
 /// Version 4, five words of header: IPv4 without options.
 const IPV4_NO_OPTIONS: u8 = 0x45;
 
+/// Big-endian fields of a fixed-size header (the bounds are checked once, when the array is taken).
 #[inline(always)]
-fn be16<const N: usize>(bytes: &[u8; N], at: usize) -> u16 {
+pub(super) fn be16<const N: usize>(bytes: &[u8; N], at: usize) -> u16 {
     u16::from_be_bytes([bytes[at], bytes[at + 1]])
 }
 
 #[inline(always)]
-fn be32<const N: usize>(bytes: &[u8; N], at: usize) -> u32 {
+pub(super) fn be32<const N: usize>(bytes: &[u8; N], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 #[inline(always)]
-fn be64<const N: usize>(bytes: &[u8; N], at: usize) -> u64 {
+pub(super) fn be64<const N: usize>(bytes: &[u8; N], at: usize) -> u64 {
     let mut word = [0u8; 8];
     word.copy_from_slice(&bytes[at..at + 8]);
     u64::from_be_bytes(word)
