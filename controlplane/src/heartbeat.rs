@@ -136,6 +136,13 @@ impl Heartbeats {
         self.peers.iter().filter_map(|(a, p)| p.restart_counter.map(|c| (*a, c)))
     }
 
+    /// The known restart counters as durable records (`crate::durable`).
+    pub fn counter_records(&self) -> impl Iterator<Item = crate::durable::StateChange> + '_ {
+        self.known_restart_counters().map(|(peer, restart_counter)| {
+            crate::durable::StateChange::Put(crate::durable::Record::Peer { peer, restart_counter })
+        })
+    }
+
     /// A warm start: the counter `peer` had before the restart, so that a peer that restarted meanwhile is seen
     /// to have (RFC 5847 §5.3). Only for a peer with bindings (restore them first): false for any other, whose
     /// counter is not kept.

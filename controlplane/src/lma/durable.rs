@@ -32,11 +32,7 @@ impl Lma {
         let mut all: Vec<StateChange> =
             self.cache.iter().map(|b| StateChange::Put(Record::Bce(Box::new(bce_record(b, now))))).collect();
         all.push(StateChange::Put(Record::Reservations(self.reservation_records())));
-        all.extend(
-            self.heartbeats
-                .known_restart_counters()
-                .map(|(peer, restart_counter)| StateChange::Put(Record::Peer { peer, restart_counter })),
-        );
+        all.extend(self.heartbeats.counter_records());
         all
     }
 

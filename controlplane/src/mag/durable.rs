@@ -45,11 +45,7 @@ impl Mag {
             .filter(|(_, b)| persistable(b))
             .map(|(_, b)| StateChange::Put(Record::Bule(Box::new(self.bule_record(b, now)))))
             .collect();
-        all.extend(
-            self.heartbeats
-                .known_restart_counters()
-                .map(|(peer, restart_counter)| StateChange::Put(Record::Peer { peer, restart_counter })),
-        );
+        all.extend(self.heartbeats.counter_records());
         all
     }
 
