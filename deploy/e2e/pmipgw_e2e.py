@@ -745,6 +745,9 @@ class Run:
         gateway, and ping and TCP through the tunnel again."""
         before, _ = self.check_bindings_match(group, f"before-kill-{victim}", mag, mn_id, self.transport[mag])
         counter = self.ctl(victim, "peers").get("restart_counter")
+        # What the gateway had counted when the stream started: a kill -9 loses its counters, so the checks
+        # account for the traffic before it by these, and for the stream by its own counts.
+        totals = (self.ctl(victim, "stats").get("dataplane") or {}).get("totals") or {}
         stream = self.start_ping_stream(PDN_V4)
         try:
             time.sleep(0.3)
@@ -773,7 +776,8 @@ class Run:
             raise Failed(f"the restarted {victim} exchanged {pbus} PBU/PBA(s): a warm start needs none")
         self.out.ok(f"restart counter {counter} kept; {restored} binding(s) restored from the journal; no PBU or "
                     f"PBA since; keys and addresses unchanged")
-        group.setdefault("restarts", {})[victim] = {"restored": restored, "pings": pings, "counter": counter}
+        group.setdefault("restarts", {})[victim] = {"restored": restored, "pings": pings, "counter": counter,
+                                                    "counted_before": totals}
         self.ping_step(group, "ue", PDN_V4, warm_up=False)
         self.ping_step(group, "ue", PDN_V6, warm_up=False)
         self.transfer_step(group, PDN_V4, "down", size // 4)
