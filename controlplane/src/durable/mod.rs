@@ -14,6 +14,10 @@
 pub mod journal;
 
 use crate::lma::pba::Granted;
+use crate::session::PdnIdent;
+use crate::time::{Millis, Now};
+use crate::transport::{FrameHeader, Framing, UdpPorts};
+use crate::wire::{Apn, MnId};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -170,13 +174,13 @@ pub struct Restored {
 impl Restored {
     /// The signalling paths of the bindings held, each once: who to tell when this state is discarded
     /// (RFC 5847 §5.3).
-    pub fn paths(&self) -> Vec<crate::transport::FrameHeader> {
+    pub fn paths(&self) -> Vec<FrameHeader> {
         let mut to: Vec<_> = self
             .records
             .iter()
             .filter_map(|r| match r {
-                Record::Bce(b) => Some(crate::lma::durable::path_header(&b.path)),
-                Record::Bule(b) => Some(crate::lma::durable::path_header(&b.path)),
+                Record::Bce(b) => Some(path_header(&b.path)),
+                Record::Bule(b) => Some(path_header(&b.path)),
                 _ => None,
             })
             .collect();
@@ -196,4 +200,53 @@ pub struct RestoreReport {
     /// Bindings the configuration no longer allows (APN gone, address outside its pool, key outside the range):
     /// revoked or de-registered, each with its reason logged.
     pub refused: u64,
+}
+
+/// A deadline on the monotonic clock from a wall-clock one.
+pub(crate) fn mono_deadline(unix_ms: u64, now: Now) -> Millis {
+    let now_ms = now.wall.as_millis() as u64;
+    now.mono + unix_ms.saturating_sub(now_ms)
+}
+
+/// A PDN identity as its record keeps it.
+pub(crate) fn pdn_record(pdn: &PdnIdent) -> PdnRecord {
+    PdnRecord {
+        mn_id_subtype: pdn.mn_id.subtype(),
+        mn_id: pdn.mn_id.id_bytes().to_vec(),
+        apn: pdn.apn.to_dotted(),
+        pdn_connection_id: pdn.pdn_connection_id,
+    }
+}
+
+/// The PDN identity of a record; None if it no longer parses.
+pub(crate) fn pdn_ident(r: &PdnRecord) -> Option<PdnIdent> {
+    let mn_id = if r.mn_id_subtype == MnId::SUBTYPE_NAI {
+        MnId::Nai(String::from_utf8(r.mn_id.clone()).ok()?)
+    } else {
+        MnId::Other { subtype: r.mn_id_subtype, id: r.mn_id.clone() }
+    };
+    Some(PdnIdent::new(mn_id, Apn::from_dotted(&r.apn).ok()?, r.pdn_connection_id))
+}
+
+/// A signalling path as its record keeps it.
+pub(crate) fn path_record(h: &FrameHeader) -> PathRecord {
+    let (framing, ports) = match h.framing {
+        Framing::Ipv6 => (0, (0, 0)),
+        Framing::Ipv6InIpv4 => (1, (0, 0)),
+        Framing::Ipv6InIpv4Udp(p) => (2, (p.src, p.dst)),
+        Framing::Ipv4Udp(p) => (3, (p.src, p.dst)),
+    };
+    PathRecord { framing, ports, src: h.src, dst: h.dst, hop_limit: h.hop_limit }
+}
+
+/// The signalling path of a record.
+pub(crate) fn path_header(r: &PathRecord) -> FrameHeader {
+    let ports = UdpPorts { src: r.ports.0, dst: r.ports.1 };
+    let framing = match r.framing {
+        0 => Framing::Ipv6,
+        1 => Framing::Ipv6InIpv4,
+        2 => Framing::Ipv6InIpv4Udp(ports),
+        _ => Framing::Ipv4Udp(ports),
+    };
+    FrameHeader { framing, src: r.src, dst: r.dst, hop_limit: r.hop_limit, ipv4_ident: 0 }
 }

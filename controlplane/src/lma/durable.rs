@@ -4,15 +4,13 @@
 use super::store::{Bce, BceState};
 use super::{Awaiting, Lma, LmaTimer};
 use crate::durable::{
-    BceRecord, BceStateRecord, PathRecord, PdnRecord, Record, RecordKey, ReservationRecord, RestoreReport, Restored,
-    StateChange,
+    mono_deadline, path_header, path_record, pdn_ident, pdn_record, BceRecord, BceStateRecord, Record, RecordKey,
+    ReservationRecord, RestoreReport, Restored, StateChange,
 };
 use crate::fastpath::TunnelUpdate;
 use crate::machine::{Event, Output};
-use crate::session::PdnIdent;
 use crate::time::{Millis, Now};
-use crate::transport::{FrameHeader, Framing, UdpPorts};
-use crate::wire::{AccessTechType, Apn, MnId, RevocationTrigger, Timestamp};
+use crate::wire::{AccessTechType, RevocationTrigger, Timestamp};
 
 impl Lma {
     /// Turns durable state on: from now on every input's changes are emitted as [`Output::Persist`].
@@ -234,12 +232,6 @@ impl Lma {
     }
 }
 
-/// A deadline on the monotonic clock from a wall-clock one.
-pub(crate) fn mono_deadline(unix_ms: u64, now: Now) -> Millis {
-    let now_ms = now.wall.as_millis() as u64;
-    now.mono + unix_ms.saturating_sub(now_ms)
-}
-
 fn bce_record(b: &Bce, now: Now) -> BceRecord {
     let now_ms = now.wall.as_millis() as u64;
     BceRecord {
@@ -263,43 +255,4 @@ fn bce_record(b: &Bce, now: Now) -> BceRecord {
         deadline_unix_ms: now_ms + Millis(b.deadline).since(now.mono),
         last_grant: b.last_answer.map(|(_, g)| g),
     }
-}
-
-pub(crate) fn pdn_record(pdn: &PdnIdent) -> PdnRecord {
-    PdnRecord {
-        mn_id_subtype: pdn.mn_id.subtype(),
-        mn_id: pdn.mn_id.id_bytes().to_vec(),
-        apn: pdn.apn.to_dotted(),
-        pdn_connection_id: pdn.pdn_connection_id,
-    }
-}
-
-pub(crate) fn pdn_ident(r: &PdnRecord) -> Option<PdnIdent> {
-    let mn_id = if r.mn_id_subtype == MnId::SUBTYPE_NAI {
-        MnId::Nai(String::from_utf8(r.mn_id.clone()).ok()?)
-    } else {
-        MnId::Other { subtype: r.mn_id_subtype, id: r.mn_id.clone() }
-    };
-    Some(PdnIdent::new(mn_id, Apn::from_dotted(&r.apn).ok()?, r.pdn_connection_id))
-}
-
-pub(crate) fn path_record(h: &FrameHeader) -> PathRecord {
-    let (framing, ports) = match h.framing {
-        Framing::Ipv6 => (0, (0, 0)),
-        Framing::Ipv6InIpv4 => (1, (0, 0)),
-        Framing::Ipv6InIpv4Udp(p) => (2, (p.src, p.dst)),
-        Framing::Ipv4Udp(p) => (3, (p.src, p.dst)),
-    };
-    PathRecord { framing, ports, src: h.src, dst: h.dst, hop_limit: h.hop_limit }
-}
-
-pub(crate) fn path_header(r: &PathRecord) -> FrameHeader {
-    let ports = UdpPorts { src: r.ports.0, dst: r.ports.1 };
-    let framing = match r.framing {
-        0 => Framing::Ipv6,
-        1 => Framing::Ipv6InIpv4,
-        2 => Framing::Ipv6InIpv4Udp(ports),
-        _ => Framing::Ipv4Udp(ports),
-    };
-    FrameHeader { framing, src: r.src, dst: r.dst, hop_limit: r.hop_limit, ipv4_ident: 0 }
 }

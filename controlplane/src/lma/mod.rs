@@ -12,7 +12,7 @@
 //! `procedures` (create / update / handover / de-registration / expiry), `revoke` (BRI initiator).
 
 pub mod checks;
-pub(crate) mod durable;
+mod durable;
 pub mod pba;
 mod procedures;
 mod revoke;

@@ -9,9 +9,11 @@
 use super::bule::{Bule, BuleState};
 use super::{Mag, MagTimer};
 use crate::api::PdnType;
-use crate::durable::{BuleRecord, Record, RecordKey, RestoreReport, Restored, StateChange};
+use crate::durable::{
+    mono_deadline, path_header, path_record, pdn_ident, pdn_record, BuleRecord, Record, RecordKey, RestoreReport,
+    Restored, StateChange,
+};
 use crate::fastpath::TunnelId;
-use crate::lma::durable::{mono_deadline, path_header, path_record, pdn_ident, pdn_record};
 use crate::machine::{EndReason, Event, Output};
 use crate::time::{Millis, Now};
 use crate::wire::{AccessTechType, HandoffIndicator};
