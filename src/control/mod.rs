@@ -191,8 +191,6 @@ pub struct Control {
     /// Rung by the journal's thread after each commit.
     journal_wake: (Sender<()>, crossbeam_channel::Receiver<()>),
     restore_report: RestoreReport,
-    /// Table updates are acknowledged to the procedures once for a whole batch (a warm start's), not one by one.
-    defer_acknowledgements: bool,
     started: Instant,
     pub stats: ControlStats,
 }
@@ -232,7 +230,6 @@ impl Control {
             held: VecDeque::new(),
             journal_wake: crossbeam_channel::bounded(1),
             restore_report: RestoreReport::default(),
-            defer_acknowledgements: false,
             started: Instant::now(),
             stats: ControlStats::default(),
         }
@@ -270,12 +267,9 @@ impl Control {
         let journal = journal.map_err(|e| format!("key 'state.dir': {e}"))?;
         self.journal = Some(journal);
         let restore_ms = started.elapsed().as_millis() as u64;
-        self.defer_acknowledgements = true;
         for output in out {
             self.carry_out(output);
         }
-        self.defer_acknowledgements = false;
-        self.poll_acknowledgements();
         let r = &self.restore_report;
         tracing::info!(
             path = %path.display(),
@@ -550,9 +544,7 @@ impl Control {
             Ok(epoch) => {
                 self.stats.updates_installed += 1;
                 self.awaiting.push_back((epoch, token));
-                if !self.defer_acknowledgements {
-                    self.poll_acknowledgements();
-                }
+                self.poll_acknowledgements();
             }
             Err(reason) => {
                 self.stats.updates_refused += 1;

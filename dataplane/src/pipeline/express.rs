@@ -13,27 +13,16 @@
 use super::decap::{forward_one_hop, LMA_UE};
 use super::ingress::is_link_scope;
 use super::shape::{be16, be32, be64, GRE_KEYED_IPV4, GRE_KEYED_IPV6};
-use super::{BurstContext, Direction, Family, FastPath, Local, Next, Out, Tally};
+use super::{BurstContext, Direction, Family, FastPath, Local, Next, Tally};
 use crate::binding::Function;
 use crate::packet::{PacketBuf, RxChecksum};
-use crate::tables::{flag, UeFlags, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
+use crate::tables::{flag, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
 use crate::wire::checksum::verifies_20;
 use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN as ETH};
 use crate::wire::gre::KEYED_HEADER_LEN as GRE_LEN;
 use crate::wire::ipv4::{MIN_HEADER_LEN as IPV4_LEN, PROTOCOL_GRE};
 use crate::wire::ipv6::{traffic_class, HEADER_LEN as IPV6_LEN, NEXT_HEADER_GRE};
 use crate::wire::{array_at, array_at_mut, ecn};
-
-/// The lane's plain side for one burst: the rx port makes exactly one kind of UE lookup (an LMA's `sgi` by
-/// destination, or a MAG's `access` by source) and encapsulated packets leave on `core`.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct PlainLane {
-    pub by_destination: bool,
-    pub direction: Direction,
-    /// The record flags that confirm the UE, per [`Family`].
-    pub flags: [UeFlags; 2],
-    pub out: Out,
-}
 
 impl FastPath {
     /// One packet through the lane: plain IP encapsulated, or keyed GRE for one of our tunnel addresses
@@ -64,10 +53,12 @@ impl FastPath {
                     return None;
                 }
                 if !local.any() {
-                    let lane = context.plain_lane.as_ref()?;
-                    let ue = if lane.by_destination { dst } else { be32(h, ETH + 12) };
+                    if !context.plain_lane {
+                        return None;
+                    }
+                    let ue = if context.plain.by_destination { dst } else { be32(h, ETH + 12) };
                     let inner = Inner { family: Family::Ipv4, len: total, ttl: h[ETH + 8], tos: h[ETH + 1] };
-                    return self.express_encapsulate(lane, inner, u64::from(ue), packet, tally);
+                    return self.express_encapsulate(context, inner, u64::from(ue), packet, tally);
                 }
                 let fragment = be16(h, ETH + 6) & 0x3fff != 0;
                 if h[ETH + 9] != PROTOCOL_GRE || !local.tunnel() || !context.roles.core || fragment {
@@ -86,10 +77,12 @@ impl FastPath {
                 let local = self.local.ipv6(dst);
                 let class = traffic_class(array_at::<2>(h, ETH)?);
                 if !local.any() && !is_link_scope(dst) {
-                    let lane = context.plain_lane.as_ref()?;
-                    let ue = if lane.by_destination { be64(h, ETH + 24) } else { be64(h, ETH + 8) };
+                    if !context.plain_lane {
+                        return None;
+                    }
+                    let ue = if context.plain.by_destination { be64(h, ETH + 24) } else { be64(h, ETH + 8) };
                     let inner = Inner { family: Family::Ipv6, len: total, ttl: h[ETH + 7], tos: class };
-                    return self.express_encapsulate(lane, inner, ue, packet, tally);
+                    return self.express_encapsulate(context, inner, ue, packet, tally);
                 }
                 if h[ETH + 6] != NEXT_HEADER_GRE || !local.tunnel() || !context.roles.core {
                     return None;
@@ -106,7 +99,7 @@ impl FastPath {
     #[inline(always)]
     fn express_encapsulate<P: PacketBuf>(
         &self,
-        lane: &PlainLane,
+        context: &BurstContext,
         inner: Inner,
         ue: u64,
         packet: &mut P,
@@ -114,11 +107,12 @@ impl FastPath {
     ) -> Option<Next> {
         let ipv6 = inner.family == Family::Ipv6;
         let record = self.tables.direct_record(ipv6, ue)?;
-        if !record.serves_as(lane.flags[usize::from(ipv6)], ipv6, ue) {
+        let plain = &context.plain;
+        if !record.serves_as(plain.flags[usize::from(ipv6)], ipv6, ue) {
             return None;
         }
         let flags = record.flags();
-        let out = &lane.out;
+        let out = context.core.as_ref()?;
         let (template_len, outer_family) = if flags & flag::OUTER_IPV6 != 0 {
             (TEMPLATE_LEN_V6, Family::Ipv6)
         } else {
@@ -145,7 +139,7 @@ impl FastPath {
             packet.request_tx_ipv4_checksum(ETH as u8, IPV4_LEN as u8);
         }
         tally.encapsulated += 1;
-        record.count(lane.direction.way(), 1, inner.len as u64);
+        record.count(plain.direction.way(), 1, inner.len as u64);
         Some(Next::forward(out.port))
     }
 

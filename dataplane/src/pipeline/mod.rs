@@ -254,10 +254,9 @@ struct BurstContext {
     core: Option<Out>,
     sgi: Option<Out>,
     access: Option<Out>,
-    /// Packets try the express lane first (`express.rs`): the table is in the cache.
-    express: bool,
-    /// The express lane's plain side, when the rx port has one.
-    plain_lane: Option<express::PlainLane>,
+    /// The express lane (`express.rs`) takes plain packets too: the rx port makes exactly one kind of UE lookup
+    /// and encapsulated packets have somewhere to go.
+    plain_lane: bool,
 }
 
 /// How a plain packet received on a port is looked up first: as an LMA's UE by destination on `sgi`, else as a
@@ -426,19 +425,12 @@ impl FastPath {
     /// packet tries the express lane first.
     #[inline(always)]
     fn one_pass<P: PacketBuf>(&self, context: &BurstContext, packets: &mut [P], nexts: &mut [Next], tally: &mut Tally) {
-        if context.express {
-            for (packet, next) in packets.iter_mut().zip(nexts.iter_mut()) {
-                tally.rx_bytes += packet.data().len() as u64;
-                *next = match self.express(context, packet, tally) {
-                    Some(next) => next,
-                    None => self.one_packet(context, packet, tally),
-                };
-            }
-            return;
-        }
         for (packet, next) in packets.iter_mut().zip(nexts.iter_mut()) {
             tally.rx_bytes += packet.data().len() as u64;
-            *next = self.one_packet(context, packet, tally);
+            *next = match self.express(context, packet, tally) {
+                Some(next) => next,
+                None => self.one_packet(context, packet, tally),
+            };
         }
     }
 
@@ -545,24 +537,16 @@ impl FastPath {
             Some(Out::new(port, self.ports.get(port)?, &self.next_hops))
         };
         let roles = self.ports.get(rx_port).map_or(Roles::default(), |port| port.roles);
-        let plain = PlainLookup::new(roles);
         let core = out(self.egress.core);
-        // One kind of UE lookup on the port, and somewhere to send: the lane's ordinary case.
-        let plain_lane = core.filter(|_| self.one_pass && roles.sgi != roles.access).map(|out| express::PlainLane {
-            by_destination: plain.by_destination,
-            direction: plain.direction,
-            flags: plain.flags,
-            out,
-        });
         BurstContext {
             rx_port,
             roles,
-            plain,
+            plain: PlainLookup::new(roles),
             core,
             sgi: out(self.egress.sgi),
             access: out(self.egress.access),
-            express: self.one_pass,
-            plain_lane,
+            // One kind of UE lookup on the port, and somewhere to send: the lane's ordinary case.
+            plain_lane: core.is_some() && roles.sgi != roles.access,
         }
     }
 
