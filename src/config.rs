@@ -8,6 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use controlplane::config::{LmaConfig, MagConfig};
+use controlplane::placement::{bits_for, Placement};
 use dataplane::binding::BindingId;
 use dataplane::binding::{Binding, Function, TunnelEndpoints};
 use dataplane::idle::IdlePolicy;
@@ -47,6 +49,34 @@ pub struct Config {
     /// `[state]`: durable binding state (with `[lma]`).
     #[serde(default)]
     pub state: controlplane::config::StateConfig,
+    /// `[cluster]`: this gateway's place among the instances of a cluster, and the worker field of its keys.
+    #[serde(default)]
+    pub cluster: ClusterSection,
+}
+
+/// `[cluster]` (see `controlplane::placement` for the key layout).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// This gateway's number among the instances of its cluster, `0..instances`.
+    #[serde(default)]
+    pub instance: u32,
+    /// Instances in the cluster: each takes its own block of keys and its own share of every pool.
+    #[serde(default = "default_instances")]
+    pub instances: u32,
+    /// Low bits of a receive key naming the worker that owns its binding; default: as many as the workers need.
+    /// Fix it to keep the key layout when the number of workers changes.
+    pub worker_bits: Option<u8>,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection { instance: 0, instances: default_instances(), worker_bits: None }
+    }
+}
+
+fn default_instances() -> u32 {
+    1
 }
 
 /// The tables of a fast-path config with its static bindings installed, and each binding's slot in config order
@@ -763,13 +793,46 @@ impl Config {
         self.lma.is_some() || self.mag.is_some()
     }
 
+    /// Where this gateway's keys and addresses sit, for `workers` workers; the error names the key.
+    pub fn placement(&self, workers: u32) -> Result<Placement, (String, String)> {
+        let c = &self.cluster;
+        if c.instances == 0 || c.instance >= c.instances {
+            let problem = format!("must be below cluster.instances ({})", c.instances);
+            return Err(("cluster.instance".into(), problem));
+        }
+        let placement = Placement {
+            instance: c.instance,
+            instances: c.instances,
+            worker_bits: c.worker_bits.unwrap_or(bits_for(workers)),
+            workers,
+        };
+        placement.check().map_err(|problem| {
+            let key = if problem.contains("count with") { "cluster.instances" } else { "cluster.worker_bits" };
+            (key.to_owned(), problem)
+        })?;
+        Ok(placement)
+    }
+
+    /// The `[lma]` section as the procedures take it: placed for `workers` workers.
+    pub fn lma_config(&self, workers: u32) -> Result<Option<LmaConfig>, (String, String)> {
+        let placement = self.placement(workers)?;
+        Ok(self.lma.clone().map(|lma| LmaConfig { placement, ..lma }))
+    }
+
+    /// The `[mag]` section as the procedures take it: placed for `workers` workers.
+    pub fn mag_config(&self, workers: u32) -> Result<Option<MagConfig>, (String, String)> {
+        let placement = self.placement(workers)?;
+        Ok(self.mag.clone().map(|mag| MagConfig { placement, ..mag }))
+    }
+
     /// Checks the `[lma]` / `[mag]` sections against each other and against the fast path's addresses.
     fn validate_procedures(&self) -> Result<(), (String, String)> {
         let named = |section: &str, err: controlplane::config::ConfigError| match err {
             controlplane::config::ConfigError::Invalid { key, problem } => (format!("{section}.{key}"), problem),
             other => (section.to_owned(), other.to_string()),
         };
-        match (&self.lma, &self.mag) {
+        // One worker for the checks here: the start checks the worker bits against the workers EAL gives.
+        match (&self.lma_config(1)?, &self.mag_config(1)?) {
             (Some(_), Some(_)) => {
                 return Err(("mag".into(), "a gateway runs one role: remove [lma] or [mag]".into()));
             }
@@ -1047,6 +1110,34 @@ mod tests {
     const BINDING: &str = "[[binding]]\nfunction = \"lma\"\nlocal = \"2001:db8:2::1\"\nremote = \"2001:db8:1::1\"\n\
         uplink_key = 0x0a0b0c0d\ndownlink_key = 0x00010001\nue_ipv4 = \"10.45.0.2\"\n\
         ue_ipv6_prefix = \"2001:db8:aaaa:1::/64\"\n";
+
+    #[test]
+    fn cluster_errors_name_the_key() {
+        let lma = format!(
+            "{LMA}[lma]\nallowed_mags = [\"2001:db8:1::/64\"]\n[[lma.apns]]\nname = \"internet\"\n\
+             ipv4_pool = \"10.45.0.0/24\"\n"
+        );
+        let config = parse(&format!("{lma}[cluster]\ninstance = 1\ninstances = 2\n")).expect("a valid cluster");
+        let placement = config.placement(3).unwrap();
+        assert_eq!((placement.instance_keys(), placement.worker_bits), ((0x8000_0000, u32::MAX), 2));
+        for (cluster, key, problem) in [
+            ("instance = 2\ninstances = 2\n", "cluster.instance", "below cluster.instances"),
+            ("instances = 131072\n", "cluster.instances", "count with"),
+            ("worker_bits = 17\n", "cluster.worker_bits", "worker bits"),
+        ] {
+            let err = parse(&format!("{lma}[cluster]\n{cluster}")).unwrap_err();
+            assert!(err.contains(key) && err.contains(problem), "{cluster}: {err}");
+        }
+        let keys = lma.replace("[[lma.apns]]", "uplink_keys = { first = 1, last = 0xffff }\n[[lma.apns]]");
+        let err = parse(&format!("{keys}[cluster]\ninstance = 1\ninstances = 2\n")).unwrap_err();
+        assert!(err.contains("lma.uplink_keys") && err.contains("0x80000000..=0xffffffff"), "{err}");
+        let small = lma.replace("10.45.0.0/24", "10.45.0.0/30");
+        let err = parse(&format!("{small}[cluster]\ninstances = 2\n")).unwrap_err();
+        assert!(err.contains("10.45.0.0/30") && err.contains("instances"), "{err}");
+        let fixed = parse(&format!("{lma}[cluster]\nworker_bits = 2\n")).expect("two bits");
+        let err = fixed.placement(5).unwrap_err();
+        assert_eq!(err.0, "cluster.worker_bits", "5 workers need 3 bits when the bits are fixed: {err:?}");
+    }
 
     #[test]
     fn icmp_sources_default_to_the_port_addresses_and_are_checked() {

@@ -82,8 +82,9 @@ pub fn run(
 
     // Everything the control thread needs that can fail is set up before any worker runs, and the bindings a
     // warm start restores are in the tables before the workers take them.
+    let worker_count = eal.worker_lcores().len().max(1);
     let signalling = match state {
-        Some(state) => Some(SignallingSetup::new(config, state)?),
+        Some(state) => Some(SignallingSetup::new(config, state, worker_count as u32)?),
         None => None,
     };
     let (inject_tx, inject_rx) = inject_queue(INJECT_QUEUE_DEPTH);
@@ -99,7 +100,6 @@ pub fn run(
     };
 
     let lcores = eal.worker_lcores();
-    let worker_count = lcores.len().max(1);
     let policy = config.idle_policy();
     let (punt_tx, punt_rx) = punt_queue(g.punt_queue_depth);
     let mut all_counters = Vec::new();
@@ -430,14 +430,16 @@ struct SignallingSetup {
 }
 
 impl SignallingSetup {
-    fn new(config: &Config, state: crate::state::StateStart) -> Result<Self, String> {
+    fn new(config: &Config, state: crate::state::StateStart, workers: u32) -> Result<Self, String> {
         let restart_counter = state.restart_counter;
-        let procedures = match (&config.lma, &config.mag) {
+        let named = |(key, problem): (String, String)| format!("key '{key}': {problem}");
+        let procedures = match (config.lma_config(workers).map_err(named)?, config.mag_config(workers).map_err(named)?)
+        {
             (Some(lma), _) => Procedures::Lma(Box::new(
-                controlplane::lma::Lma::new(lma.clone(), restart_counter).map_err(|e| format!("key 'lma.{e}'"))?,
+                controlplane::lma::Lma::new(lma, restart_counter).map_err(|e| format!("key 'lma.{e}'"))?,
             )),
             (None, Some(mag)) => Procedures::Mag(Box::new(
-                controlplane::mag::Mag::new(mag.clone(), restart_counter).map_err(|e| format!("key 'mag.{e}'"))?,
+                controlplane::mag::Mag::new(mag, restart_counter).map_err(|e| format!("key 'mag.{e}'"))?,
             )),
             (None, None) => return Err("no [lma] or [mag] section".into()),
         };

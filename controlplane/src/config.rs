@@ -4,6 +4,7 @@
 
 use crate::keys::KeyRange;
 use crate::net::IpPrefix;
+use crate::placement::Placement;
 use crate::pools::{Ipv4Pool, Ipv6PrefixPool, PoolError};
 use crate::transport::{Framing, UdpPorts};
 use crate::wire::Apn;
@@ -84,7 +85,7 @@ pub struct ApnPools {
 }
 
 impl ApnConfig {
-    pub fn build(&self, index: usize) -> Result<ApnPools, ConfigError> {
+    pub fn build(&self, index: usize, placement: &Placement) -> Result<ApnPools, ConfigError> {
         let apn = Apn::from_dotted(&self.name)
             .map_err(|e| invalid(format!("apns[{index}].name"), format!("{:?} is not an APN: {e}", self.name)))?;
         if self.ipv6_pool.is_none() && self.ipv4_pool.is_none() {
@@ -92,8 +93,8 @@ impl ApnConfig {
         }
         Ok(ApnPools {
             apn,
-            ipv6: self.ipv6_pool.map(Ipv6PrefixPool::new).transpose()?,
-            ipv4: self.ipv4_pool.map(Ipv4Pool::new).transpose()?,
+            ipv6: self.ipv6_pool.map(|p| Ipv6PrefixPool::placed(p, placement)).transpose()?,
+            ipv4: self.ipv4_pool.map(|p| Ipv4Pool::placed(p, placement)).transpose()?,
         })
     }
 }
@@ -148,6 +149,10 @@ pub struct LmaConfig {
     pub heartbeat: HeartbeatConfig,
     /// Bindings the LMA holds at most (the fast path's table capacity).
     pub max_bindings: usize,
+    /// Which instance and workers the keys and pool shares are for: set by the gateway from its `[cluster]`
+    /// section and its workers, not read from `[lma]`.
+    #[serde(skip)]
+    pub placement: Placement,
 }
 
 impl Default for LmaConfig {
@@ -168,6 +173,7 @@ impl Default for LmaConfig {
             revocation: RevocationConfig::default(),
             heartbeat: HeartbeatConfig::default(),
             max_bindings: 1 << 20,
+            placement: Placement::default(),
         }
     }
 }
@@ -185,7 +191,9 @@ impl LmaConfig {
         if self.uplink_keys.first > self.uplink_keys.last || self.uplink_keys.last == 0 {
             return Err(invalid("uplink_keys", "first must not exceed last, and the range must hold a non-zero key"));
         }
-        let pools = self.apns.iter().enumerate().map(|(i, a)| a.build(i)).collect::<Result<Vec<_>, _>>()?;
+        check_placed_keys("uplink_keys", self.uplink_keys, &self.placement)?;
+        let pools =
+            self.apns.iter().enumerate().map(|(i, a)| a.build(i, &self.placement)).collect::<Result<Vec<_>, _>>()?;
         for (i, a) in pools.iter().enumerate() {
             if pools[..i].iter().any(|b| b.apn == a.apn) {
                 return Err(invalid(format!("apns[{i}].name"), format!("APN {} is listed twice", a.apn)));
@@ -252,6 +260,9 @@ pub struct MagConfig {
     pub heartbeat: HeartbeatConfig,
     /// PDN connections the MAG holds at most.
     pub max_bindings: usize,
+    /// Which instance and workers the downlink keys are for: set by the gateway, not read from `[mag]`.
+    #[serde(skip)]
+    pub placement: Placement,
 }
 
 impl Default for MagConfig {
@@ -269,6 +280,7 @@ impl Default for MagConfig {
             downlink_keys: KeyRange::default(),
             heartbeat: HeartbeatConfig::default(),
             max_bindings: 1 << 20,
+            placement: Placement::default(),
         }
     }
 }
@@ -291,6 +303,7 @@ impl MagConfig {
         if self.downlink_keys.first > self.downlink_keys.last || self.downlink_keys.last == 0 {
             return Err(invalid("downlink_keys", "first must not exceed last, and the range must hold a non-zero key"));
         }
+        check_placed_keys("downlink_keys", self.downlink_keys, &self.placement)?;
         Ok(())
     }
 }
@@ -342,6 +355,21 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig { enabled: true, listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
     }
+}
+
+/// A key range must hold keys of this instance's block (`[cluster]`): instances never share a key.
+fn check_placed_keys(name: &str, range: KeyRange, placement: &Placement) -> Result<(), ConfigError> {
+    let (first, last) = placement.instance_keys();
+    if range.last < first.max(1) || range.first > last {
+        return Err(invalid(
+            name,
+            format!(
+                "{:#010x}..={:#010x} holds no key of cluster instance {}, whose keys are {first:#010x}..={last:#010x}",
+                range.first, range.last, placement.instance
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! The MAG's downlink keys must be unique per LMAA (§6.2); the MAG makes them unique across all its LMAAs with
 //! one [`KeyAllocator`], see [`crate::mag`].
 
+use crate::placement::Placement;
 use crate::session::PdnIdent;
 use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
@@ -104,42 +105,98 @@ impl Default for KeyRange {
     }
 }
 
-/// GRE keys from a range; key 0 is never allocated nor reservable (module documentation).
+/// GRE keys from a range; key 0 is never allocated nor reservable (module documentation). Keys carry the
+/// instance and worker fields of a [`Placement`]: the range is cut to this instance's block, and each new key
+/// goes to the worker field with the fewest keys in use, so the workers own about as many bindings each.
 #[derive(Debug, Clone)]
 pub struct KeyAllocator {
-    ids: IdAllocator,
+    /// Counts per worker field, all `2^worker_bits` of them (a reserved or restored key may carry a field no
+    /// worker is handed now, e.g. after the number of workers changed); key = count << worker_bits | field.
+    fields: Vec<IdAllocator>,
+    placement: Placement,
+    /// The range's keys in this instance's block, inclusive (first > last: none): what `restore` takes back.
+    first: u32,
+    last: u32,
+    in_use: usize,
 }
 
 impl KeyAllocator {
     pub fn new(range: KeyRange) -> Self {
-        KeyAllocator { ids: IdAllocator::new(range.first.max(1), range.last) }
+        KeyAllocator::placed(range, Placement::default())
     }
 
+    /// Keys of `range` laid out by `placement` (which the caller has checked).
+    pub fn placed(range: KeyRange, placement: Placement) -> Self {
+        let (block_first, block_last) = placement.instance_keys();
+        let first = range.first.max(block_first).max(1);
+        let last = range.last.min(block_last);
+        let bits = placement.worker_bits;
+        let mask = u64::from(placement.worker_mask());
+        let fields = (0..=mask)
+            .map(|w| {
+                if first > last || u64::from(last) < w {
+                    return IdAllocator::new(1, 0);
+                }
+                let lo = (u64::from(first) + mask - w) >> bits;
+                let hi = (u64::from(last) - w) >> bits;
+                IdAllocator::new(lo as u32, hi as u32)
+            })
+            .collect();
+        KeyAllocator { fields, placement, first, last, in_use: 0 }
+    }
+
+    fn split(&self, key: u32) -> (usize, u32) {
+        (self.placement.worker_of(key) as usize, key >> self.placement.worker_bits)
+    }
+
+    /// A free key of the least loaded worker field that has one.
     pub fn allocate(&mut self) -> Option<u32> {
-        self.ids.allocate()
+        let bits = self.placement.worker_bits;
+        let workers = (self.placement.workers as usize).min(self.fields.len());
+        let mut order: Vec<usize> = (0..workers).collect();
+        order.sort_by_key(|&w| self.fields[w].in_use());
+        for w in order {
+            if let Some(count) = self.fields[w].allocate() {
+                self.in_use += 1;
+                return Some(count << bits | w as u32);
+            }
+        }
+        None
     }
 
     /// Takes a given key (possibly outside the range). False if it is 0 or already in use.
     pub fn reserve(&mut self, key: u32) -> bool {
-        key != 0 && self.ids.reserve(key)
+        let (field, count) = self.split(key);
+        let taken = key != 0 && self.fields[field].reserve(count);
+        self.in_use += usize::from(taken);
+        taken
     }
 
     pub fn release(&mut self, key: u32) -> bool {
-        self.ids.release(key)
+        let (field, count) = self.split(key);
+        let released = self.fields[field].release(count);
+        self.in_use -= usize::from(released);
+        released
     }
 
-    /// Takes a key of the range that a restored binding holds. False if it is outside the range (the range
-    /// changed) or in use.
+    /// Takes a key of the range that a restored binding holds, whatever worker field it carries. False if it is
+    /// outside the range or this instance's block (the configuration changed) or in use.
     pub fn restore(&mut self, key: u32) -> bool {
-        self.ids.contains(key) && self.ids.reserve(key)
+        (self.first..=self.last).contains(&key) && self.reserve(key)
     }
 
     pub fn is_in_use(&self, key: u32) -> bool {
-        self.ids.is_in_use(key)
+        let (field, count) = self.split(key);
+        self.fields[field].is_in_use(count)
     }
 
     pub fn in_use(&self) -> usize {
-        self.ids.in_use()
+        self.in_use
+    }
+
+    /// Keys in use per worker field, for the fields workers are handed.
+    pub fn in_use_per_worker(&self) -> Vec<usize> {
+        self.fields.iter().take(self.placement.workers as usize).map(IdAllocator::in_use).collect()
     }
 }
 
@@ -180,8 +237,13 @@ pub struct UplinkKeys {
 
 impl UplinkKeys {
     pub fn new(range: KeyRange) -> Self {
+        UplinkKeys::placed(range, Placement::default())
+    }
+
+    /// Keys of `range` laid out by `placement` ([`KeyAllocator::placed`]).
+    pub fn placed(range: KeyRange, placement: Placement) -> Self {
         UplinkKeys {
-            keys: KeyAllocator::new(range),
+            keys: KeyAllocator::placed(range, placement),
             reservations: HashMap::new(),
             by_pdn: HashMap::new(),
             generation: 0,
@@ -245,6 +307,11 @@ impl UplinkKeys {
 
     pub fn in_use(&self) -> usize {
         self.keys.in_use()
+    }
+
+    /// Keys in use per worker field.
+    pub fn in_use_per_worker(&self) -> Vec<usize> {
+        self.keys.in_use_per_worker()
     }
 
     /// Takes the key a restored binding of `pdn` holds: its reservation, or a key of the range. False if neither
@@ -329,6 +396,40 @@ mod tests {
         assert_eq!(z.allocate(), Some(1), "key 0 is never allocated");
         assert_eq!(z.allocate(), None);
         assert!(!z.reserve(0));
+    }
+
+    #[test]
+    fn placed_keys_carry_instance_and_worker_and_spread_over_workers() {
+        let placement = Placement { instance: 1, instances: 2, worker_bits: 2, workers: 3 };
+        let mut k = KeyAllocator::placed(KeyRange::default(), placement);
+        let keys: Vec<u32> = (0..30).map(|_| k.allocate().unwrap()).collect();
+        assert!(keys.iter().all(|&key| key >> 31 == 1), "instance 1 of 2: the top bit");
+        let mut per_worker = [0; 4];
+        for &key in &keys {
+            per_worker[(key & 3) as usize] += 1;
+        }
+        assert_eq!(per_worker, [10, 10, 10, 0], "three workers share evenly; field 3 names none");
+        assert_eq!(k.in_use_per_worker(), [10, 10, 10]);
+        assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 30, "all different");
+        // A key of field 3 (the workers were four before a restart) is taken back; another instance's is not.
+        assert!(k.restore(0x8000_0107));
+        assert!(!k.restore(0x0000_0107));
+        assert!(k.is_in_use(0x8000_0107) && k.in_use() == 31);
+        assert!(k.release(keys[4]) && k.in_use() == 30);
+        assert_eq!(k.allocate(), Some(keys[4]), "the freed key of the least loaded worker comes back");
+    }
+
+    #[test]
+    fn placed_ranges_keep_their_bounds_per_worker_field() {
+        let placement = Placement { worker_bits: 1, workers: 2, ..Placement::default() };
+        let mut k = KeyAllocator::placed(KeyRange { first: 5, last: 9 }, placement);
+        let mut keys: Vec<u32> = std::iter::from_fn(|| k.allocate()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [5, 6, 7, 8, 9]);
+        let mut z = KeyAllocator::placed(KeyRange { first: 0, last: 3 }, placement);
+        let mut keys: Vec<u32> = std::iter::from_fn(|| z.allocate()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [1, 2, 3], "key 0 is never allocated");
     }
 
     #[test]

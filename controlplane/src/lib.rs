@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod names;
 pub mod net;
 pub mod peer;
+pub mod placement;
 pub mod pools;
 pub mod restart_counter;
 pub mod session;

@@ -4,6 +4,7 @@
 
 use crate::keys::IdAllocator;
 use crate::net::IpPrefix;
+use crate::placement::Placement;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
 
@@ -21,6 +22,8 @@ pub enum PoolError {
         "IPv4 pool {0} must be an IPv4 prefix of length 30 or shorter (network, router and broadcast are kept out)"
     )]
     BadIpv4Pool(IpPrefix),
+    #[error("pool {0} has fewer addresses than the cluster has instances: this instance would get none")]
+    NoShare(IpPrefix),
 }
 
 /// /64 home network prefixes from a configured IPv6 prefix.
@@ -28,14 +31,22 @@ pub enum PoolError {
 pub struct Ipv6PrefixPool {
     base: u128,
     base_len: u8,
+    /// /64s in the whole configured prefix (capped); `ids` hands out this instance's share of them.
+    count: u64,
     ids: IdAllocator,
 }
 
 impl Ipv6PrefixPool {
     pub fn new(prefix: IpPrefix) -> Result<Self, PoolError> {
+        Ipv6PrefixPool::placed(prefix, &Placement::default())
+    }
+
+    /// The pool's share of this instance of a cluster ([`Placement::share`]).
+    pub fn placed(prefix: IpPrefix, placement: &Placement) -> Result<Self, PoolError> {
         let (addr, len) = prefix.v6().filter(|&(_, l)| l <= HNP_LEN).ok_or(PoolError::BadIpv6Pool(prefix))?;
         let count = (1u64 << (HNP_LEN - len).min(63)).min(MAX_POOL);
-        Ok(Ipv6PrefixPool { base: u128::from(addr), base_len: len, ids: IdAllocator::new(0, (count - 1) as u32) })
+        let (first, last) = placement.share(0, (count - 1) as u32).ok_or(PoolError::NoShare(prefix))?;
+        Ok(Ipv6PrefixPool { base: u128::from(addr), base_len: len, count, ids: IdAllocator::new(first, last) })
     }
 
     fn prefix_of(&self, index: u32) -> Ipv6Addr {
@@ -48,7 +59,7 @@ impl Ipv6PrefixPool {
         let base_mask = if self.base_len == 0 { 0 } else { u128::MAX << (128 - u32::from(self.base_len)) };
         let in_base = v & base_mask == self.base;
         let is_slash64 = v as u64 == 0;
-        (in_base && is_slash64 && index < u128::from(self.ids.capacity())).then_some(index as u32)
+        (in_base && is_slash64 && index < u128::from(self.count)).then_some(index as u32)
     }
 
     /// A free /64 (its network address).
@@ -56,14 +67,14 @@ impl Ipv6PrefixPool {
         self.ids.allocate().map(|i| self.prefix_of(i))
     }
 
-    /// Takes a specific /64 of this pool; false if it is not in the pool or taken.
+    /// Takes a specific /64 of this pool (this instance's share of it); false if it is not in it or taken.
     pub fn reserve(&mut self, prefix: Ipv6Addr) -> bool {
-        self.index_of(prefix).is_some_and(|i| self.ids.reserve(i))
+        self.contains(prefix) && self.index_of(prefix).is_some_and(|i| self.ids.reserve(i))
     }
 
-    /// True if `prefix` is a /64 of this pool.
+    /// True if `prefix` is a /64 of this pool's share.
     pub fn contains(&self, prefix: Ipv6Addr) -> bool {
-        self.index_of(prefix).is_some()
+        self.index_of(prefix).is_some_and(|i| self.ids.contains(i))
     }
 
     pub fn release(&mut self, prefix: Ipv6Addr) -> bool {
@@ -90,11 +101,17 @@ pub struct Ipv4Pool {
 
 impl Ipv4Pool {
     pub fn new(prefix: IpPrefix) -> Result<Self, PoolError> {
+        Ipv4Pool::placed(prefix, &Placement::default())
+    }
+
+    /// The pool's share of this instance of a cluster ([`Placement::share`]).
+    pub fn placed(prefix: IpPrefix, placement: &Placement) -> Result<Self, PoolError> {
         let (addr, len) = prefix.v4().filter(|&(_, l)| l <= 30).ok_or(PoolError::BadIpv4Pool(prefix))?;
         let size = 1u64 << (32 - len);
         let network = u32::from(addr);
         // Hosts 2 ..= size-2: skip network (0), router (1), broadcast (size-1).
-        Ok(Ipv4Pool { network, len, ids: IdAllocator::new(2, (size - 2) as u32) })
+        let (first, last) = placement.share(2, (size - 2) as u32).ok_or(PoolError::NoShare(prefix))?;
+        Ok(Ipv4Pool { network, len, ids: IdAllocator::new(first, last) })
     }
 
     /// The default router the LMA announces to UEs of this pool.
@@ -117,13 +134,14 @@ impl Ipv4Pool {
         self.ids.allocate().map(|i| Ipv4Addr::from(self.network + i))
     }
 
-    /// Takes a specific address of this pool; false if it is not in the pool or taken.
+    /// Takes a specific address of this pool (this instance's share of it); false if it is not in it or taken.
     pub fn reserve(&mut self, addr: Ipv4Addr) -> bool {
-        self.index_of(addr).is_some_and(|i| self.ids.reserve(i))
+        self.contains(addr) && self.index_of(addr).is_some_and(|i| self.ids.reserve(i))
     }
 
+    /// True if `addr` is an address of this pool's share.
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
-        self.index_of(addr).is_some()
+        self.index_of(addr).is_some_and(|i| self.ids.contains(i))
     }
 
     pub fn release(&mut self, addr: Ipv4Addr) -> bool {
@@ -174,5 +192,30 @@ mod tests {
         assert!(p.release(Ipv4Addr::new(10, 45, 0, 4)));
         assert!(p.reserve(Ipv4Addr::new(10, 45, 0, 4)));
         assert!(Ipv4Pool::new("10.0.0.0/31".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn instances_of_a_cluster_take_disjoint_shares_of_one_pool() {
+        let v4: IpPrefix = "10.45.0.0/28".parse().unwrap();
+        let v6: IpPrefix = "2001:db8:100::/62".parse().unwrap();
+        let mut seen4 = std::collections::HashSet::new();
+        let mut seen6 = std::collections::HashSet::new();
+        for instance in 0..2 {
+            let placement = Placement { instance, instances: 2, ..Placement::default() };
+            let mut p4 = Ipv4Pool::placed(v4, &placement).unwrap();
+            let mut p6 = Ipv6PrefixPool::placed(v6, &placement).unwrap();
+            let got4: Vec<_> = std::iter::from_fn(|| p4.allocate()).collect();
+            let got6: Vec<_> = std::iter::from_fn(|| p6.allocate()).collect();
+            assert_eq!((got4.len(), got6.len()), (6 + instance as usize, 2), "13 hosts and 4 /64s split in two");
+            assert!(got4.iter().all(|a| seen4.insert(*a)) && got6.iter().all(|a| seen6.insert(*a)), "disjoint");
+            let other = if instance == 0 { Ipv4Addr::new(10, 45, 0, 14) } else { Ipv4Addr::new(10, 45, 0, 2) };
+            assert!(!p4.contains(other) && !p4.reserve(other), "the other instance's address is not ours");
+        }
+        assert_eq!(seen4.len(), 13, "together they cover the pool");
+        let tiny = Placement { instance: 0, instances: 4, ..Placement::default() };
+        assert_eq!(
+            Ipv6PrefixPool::placed("2001:db8::/63".parse().unwrap(), &tiny).unwrap_err().to_string(),
+            "pool 2001:db8::/63 has fewer addresses than the cluster has instances: this instance would get none"
+        );
     }
 }

@@ -81,7 +81,7 @@ impl Lma {
     pub fn new(config: LmaConfig, restart_counter: u32) -> Result<Self, ConfigError> {
         let apns = config.build_pools()?;
         Ok(Lma {
-            keys: UplinkKeys::new(config.uplink_keys),
+            keys: UplinkKeys::placed(config.uplink_keys, config.placement),
             cache: BindingCache::new(config.max_bindings),
             heartbeats: Heartbeats::new(config.heartbeat.clone(), restart_counter),
             apns,

@@ -68,7 +68,7 @@ impl Mag {
         Ok(Mag {
             bules: Slots::new(config.max_bindings),
             heartbeats: Heartbeats::new(config.heartbeat.clone(), restart_counter),
-            downlink_keys: KeyAllocator::new(config.downlink_keys),
+            downlink_keys: KeyAllocator::placed(config.downlink_keys, config.placement),
             by_pdn: HashMap::new(),
             by_seq: HashMap::new(),
             next_seq: 1,

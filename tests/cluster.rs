@@ -1,0 +1,123 @@
+//! Two LMA instances of one cluster (`[cluster] instances = 2`), given the same configuration but for their
+//! instance number and the same PBUs, hand out disjoint uplink keys and home addresses: each key carries its
+//! instance in its top bit, and each address comes from that instance's half of the pool. The PBAs are read
+//! with tshark.
+
+mod common;
+
+use common::*;
+use controlplane::transport::{self, FrameHeader, Framing};
+use controlplane::wire::Timestamp;
+use controlplane::wire::{
+    AccessTechType, Apn, BuFlags, GreKeyOpt, HandoffIndicator, Ipv4HoaRequest, Ipv6Prefix, MhOptions, MhRepr, MnId,
+    PbuRepr,
+};
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::process::Command;
+
+const MAG: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+const LMAA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
+const UES: u32 = 40;
+
+/// UE `ue`'s initial attach asking for a prefix and an IPv4 home address.
+fn pbu_frame(ue: u32) -> Vec<u8> {
+    let pbu = PbuRepr {
+        seq: ue as u16,
+        flags: BuFlags::PBU,
+        lifetime_units: 900,
+        options: MhOptions {
+            mn_id: Some(MnId::Nai(format!("00101{ue:010}@nai.epc.mnc001.mcc001.3gppnetwork.org"))),
+            service_selection: Some(Apn::from_dotted("internet").expect("a valid APN")),
+            hnps: vec![Ipv6Prefix::UNSPECIFIED],
+            ipv4_hoa_reqs: vec![Ipv4HoaRequest { prefix_len: 0, addr: Ipv4Addr::UNSPECIFIED }],
+            hi: Some(HandoffIndicator::NEW_INTERFACE),
+            att: Some(AccessTechType::EUTRAN),
+            timestamp: Some(Timestamp::from_parts(1_704_067_201, 0)),
+            gre_key: Some(GreKeyOpt::Key(0x100 + ue)),
+            ..Default::default()
+        },
+    };
+    let header = FrameHeader::new(Framing::Ipv6, MAG.into(), LMAA.into());
+    let msg = MhRepr::Pbu(pbu);
+    let mut frame = vec![0u8; 14 + header.buffer_len(&msg)];
+    frame[..12].copy_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0x99, 0x99]);
+    frame[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    transport::emit(&header, &msg, &mut frame[14..]).expect("a PBU fits its buffer");
+    frame
+}
+
+fn lma_config(s: &Scenario, instance: u32) -> String {
+    format!(
+        "{dpdk}[gateway]\nlmaa = [\"{LMAA}\"]\ntable_capacity = 1024\n\n{sections}\
+         [cluster]\ninstance = {instance}\ninstances = 2\n\n\
+         [lma]\nallowed_mags = [\"2001:db8:1::/64\"]\n\
+         timestamp_validity_window_ms = 315360000000\nmax_bindings = 1024\ndefault_apn = \"internet\"\n\
+         [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:aaaa::/56\"\nipv4_pool = \"10.45.0.0/24\"\n\n\
+         [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n",
+        dpdk = s.dpdk_section(),
+        sections = s.lma_pcap_sections(),
+        restart = s.path("restart-counter").display(),
+    )
+}
+
+/// One PBA as tshark reads it.
+struct Pba {
+    status: u32,
+    key: u32,
+    prefix: Ipv6Addr,
+    hoa: Ipv4Addr,
+}
+
+fn run_instance(instance: u32, frames: &[Vec<u8>]) -> Vec<Pba> {
+    let s = Scenario::new(&format!("cluster-{instance}"));
+    write_pcap(&s.path("core-in.pcap"), frames);
+    write_pcap(&s.path("empty.pcap"), &[]);
+    let config = s.write_config(&lma_config(&s, instance));
+    let out = run_gateway(&["-c", config.to_str().unwrap()]);
+    expect_success(&out);
+    let out = Command::new("tshark")
+        .args(["-n", "-r", s.path("core-out.pcap").to_str().unwrap(), "-Y", "mip6.mhtype == 6", "-T", "fields"])
+        .args(["-E", "separator=|", "-e", "mip6.ba.status", "-e", "mip6.gre_key"])
+        .args(["-e", "mip6.nemo.mnp.mnp", "-e", "mip6.ipv4ha.ha"])
+        .output()
+        .expect("tshark must be installed (deploy/install-deps.sh installs it)");
+    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('|').collect();
+            Pba {
+                status: f[0].parse().expect("a status"),
+                key: f[1].parse().expect("a GRE key"),
+                prefix: f[2].parse().expect("a prefix"),
+                hoa: f[3].parse().expect("an IPv4 home address"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn two_instances_of_a_cluster_hand_out_disjoint_keys_and_addresses() {
+    let frames: Vec<_> = (0..UES).map(pbu_frame).collect();
+    let mut keys = HashSet::new();
+    let mut prefixes = HashSet::new();
+    let mut hoas = HashSet::new();
+    for instance in 0..2 {
+        let pbas = run_instance(instance, &frames);
+        assert_eq!(pbas.len(), UES as usize, "instance {instance} answers every PBU");
+        for pba in &pbas {
+            assert_eq!(pba.status, 0, "accepted");
+            assert_eq!(pba.key >> 31, instance, "the key {:#010x} names instance {instance}", pba.key);
+            // A /56 holds 256 /64s: instance 0 takes 2001:db8:aaaa:0..=7f::, instance 1 the rest.
+            let subnet = pba.prefix.segments()[3];
+            assert!(subnet < 0x100 && u32::from(subnet >= 0x80) == instance, "{} of instance {instance}", pba.prefix);
+            // 10.45.0.2 ..= 10.45.0.254 split in two: up to .127 and from .128.
+            let host = pba.hoa.octets()[3];
+            assert!(u32::from(host >= 128) == instance, "{} of instance {instance}", pba.hoa);
+            assert!(keys.insert(pba.key), "key {:#010x} handed out twice", pba.key);
+            assert!(prefixes.insert(pba.prefix), "{} handed out twice", pba.prefix);
+            assert!(hoas.insert(pba.hoa), "{} handed out twice", pba.hoa);
+        }
+    }
+}
