@@ -54,6 +54,8 @@ fn main() {
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
         .allowlist_function("rte_hash_(create|free|add_key_with_hash_data|lookup_with_hash_bulk_data)")
         .allowlist_type("rte_hash_parameters")
+        .allowlist_function("rte_flow_(validate|create|flush)")
+        .allowlist_type("rte_flow_(attr|item|action|error|item_gre|action_queue|item_type|action_type)")
         .allowlist_function("rte_dev_(probe|remove)")
         .allowlist_function("rte_mempool_(avail_count|in_use_count|free|lookup)")
         .allowlist_function("rte_(lcore_count|get_main_lcore|get_next_lcore|socket_id|lcore_to_socket_id|get_tsc_hz|strerror|version|delay_us_block)")

@@ -16,6 +16,7 @@ use dataplane::neighbor::CacheTimers;
 use dataplane::nexthop::PortNextHops;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
 use dataplane::reassembly::{Reassembler, ReassemblyConfig, MAX_PIECES};
+use dataplane::steering::{worker_rules, Steering};
 use dataplane::tables::UpdateSender;
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{inject_queue, punt_queue, Exit, Worker};
@@ -50,6 +51,35 @@ pub struct Outcome {
     pub admission: std::collections::BTreeMap<Option<std::net::IpAddr>, (u64, u64)>,
     /// With `[lma]` / `[mag]`: what the control thread did, and the procedures' own statistics.
     pub control: Option<(ControlStats, Option<controlplane::api::Stats>)>,
+    /// How each port's received tunnels reach their workers, by port name.
+    pub steering: Vec<(String, Steering)>,
+}
+
+/// Steers the GRE packets of every `core` port to the worker their key names ([`dataplane::steering`]), where
+/// the device can; where it cannot, the port keeps RSS and the reason is logged and reported.
+fn steer(config: &Config, ports: &[(&PortSection, Port)], workers: usize) -> Result<Vec<(String, Steering)>, String> {
+    let placement = config.placement(workers as u32).map_err(|(key, problem)| format!("key '{key}': {problem}"))?;
+    let rules = worker_rules(placement.worker_bits, workers as u16);
+    let mut steering = Vec::new();
+    for (section, port) in ports {
+        let how = if rules.is_empty() || !section.roles.contains(&RoleName::Core) {
+            Steering::None
+        } else {
+            match port.steer(&rules) {
+                Ok(rules) => Steering::ByKey { rules },
+                Err(e) => Steering::Rss { reason: e.to_string() },
+            }
+        };
+        match &how {
+            Steering::None => {}
+            Steering::ByKey { .. } => tracing::info!(port = %section.name, steering = %how, "tunnels steered by key"),
+            Steering::Rss { .. } => {
+                tracing::warn!(port = %section.name, steering = %how, "tunnels spread by RSS: every worker holds every binding")
+            }
+        }
+        steering.push((section.name.clone(), how));
+    }
+    Ok(steering)
 }
 
 /// Queues each port needs: one rx and one tx queue per worker (the control thread transmits through a worker's
@@ -83,6 +113,7 @@ pub fn run(
     // Everything the control thread needs that can fail is set up before any worker runs, and the bindings a
     // warm start restores are in the tables before the workers take them.
     let worker_count = eal.worker_lcores().len().max(1);
+    let steering = steer(config, ports, worker_count)?;
     let signalling = match state {
         Some(state) => Some(SignallingSetup::new(config, state, worker_count as u32)?),
         None => None,
@@ -194,6 +225,7 @@ pub fn run(
         punts_received,
         admission: counters.peer_admission(),
         control,
+        steering,
     })
 }
 
@@ -404,6 +436,8 @@ pub fn report_json(outcome: &Outcome, port_names: &[String]) -> serde_json::Valu
     json!({
         "total": snapshot(&outcome.total),
         "workers": outcome.per_worker.iter().map(snapshot).collect::<Vec<_>>(),
+        "steering": outcome.steering.iter().map(|(port, how)| json!({ "port": port, "steering": how.to_string() }))
+            .collect::<Vec<_>>(),
         "bindings": outcome.bindings.iter().map(|(i, id, b, t)| json!({
             "id": i, "slot": id.0, "function": function_name(b.function),
             "uplink_key": b.uplink_key, "downlink_key": b.downlink_key,

@@ -31,6 +31,7 @@ pub mod nexthop;
 pub mod packet;
 pub mod pipeline;
 pub mod reassembly;
+pub mod steering;
 pub mod tables;
 pub mod wire;
 pub mod worker;

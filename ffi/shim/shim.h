@@ -10,6 +10,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_flow.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
 #include <rte_ether.h>

@@ -9,6 +9,7 @@
 mod burst;
 mod eal;
 mod error;
+mod flow;
 mod hash;
 mod hint;
 mod mbuf;
