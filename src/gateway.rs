@@ -190,6 +190,7 @@ pub fn run(
     let control = match (control, bare_tables) {
         (Some(mut control), _) => {
             control.attach_counters(counters.clone());
+            control.set_steering(&steering);
             control.run(&punt_rx);
             punts_received = control.stats.punted;
             let stats = control.final_stats();

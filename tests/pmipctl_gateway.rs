@@ -251,6 +251,16 @@ fn pmipctl_drives_a_running_lma() {
     );
     assert!(text(&ok(gw.ctl(&["neighbours"]))).contains("203.0.113.10"));
 
+    // workers: one, owning the one key handed out; nothing to steer with one worker.
+    let workers = json_of(&ok(gw.ctl(&["--json", "workers"])));
+    let worker = &workers["workers"][0];
+    assert_eq!((worker["worker"].as_u64(), worker["keys_owned"].as_u64()), (Some(0), Some(1)), "{workers}");
+    assert!(worker["rx_packets"].as_u64().unwrap() >= 1, "the PBU came in through worker 0: {workers}");
+    assert!(worker["busy_percent"].as_u64().unwrap() <= 100);
+    assert_eq!(workers["steering"][0], serde_json::json!({ "port": "core", "steering": "none" }));
+    let human = text(&ok(gw.ctl(&["workers"])));
+    assert!(human.contains("KEYS") && human.contains("port core: steering none"), "{human}");
+
     // keys: reserve, list, release; errors say what was wrong.
     ok(gw.ctl(&["keys", "reserve", "--key", "0x1234", "--mn-id", "other@example.org", "--apn", "internet"]));
     let keys = json_of(&ok(gw.ctl(&["--json", "keys", "list"])));

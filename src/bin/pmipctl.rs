@@ -40,6 +40,9 @@ enum Command {
     Neighbours,
     /// The durable binding state: journal path and size, bindings restored at the last start, commit figures.
     State,
+    /// Each worker's packets, the keys it owns and how busy it is (since the last look); how each port steers
+    /// tunnels to the workers.
+    Workers,
     /// MAG: create or delete a PDN connection.
     #[command(subcommand)]
     Pdn(PdnCommand),
@@ -182,6 +185,7 @@ fn request(command: Command) -> Request {
         Command::Peers => Request::Peers,
         Command::Neighbours => Request::Neighbours,
         Command::State => Request::State,
+        Command::Workers => Request::Workers,
         Command::Pdn(PdnCommand::Create {
             mn_id,
             apn,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use controlplane::api::{ApiBridge, ApiCall};
 use controlplane::api::{
     DataplaneStats, FastpathTotals, NeighbourView, PortStats as ApiPortStats, Request, Response, StateView,
-    TrafficCounters, WorkerStats,
+    SteeringView, TrafficCounters, WorkerStats, WorkerView,
 };
 use controlplane::durable::journal::JournalWriter;
 use controlplane::durable::{Owner, RestoreReport, Restored, StateChange};
@@ -42,6 +42,7 @@ use dataplane::counters::{CountersHandle, DropReason};
 use dataplane::dpdk::{cycles_per_second, Mempool};
 use dataplane::neighbor::{echo, ndp};
 use dataplane::packet::PacketBuf;
+use dataplane::steering::Steering;
 use dataplane::tables::{Epoch, UpdateSender};
 use dataplane::wire::ethernet::{self, MacAddr};
 use dataplane::worker::{Injected, PuntReceiver, Punted};
@@ -192,6 +193,10 @@ pub struct Control {
     journal_wake: (Sender<()>, crossbeam_channel::Receiver<()>),
     restore_report: RestoreReport,
     started: Instant,
+    /// How each port steers tunnels to the workers (`pmipctl workers`).
+    steering: Vec<SteeringView>,
+    /// When `pmipctl workers` last looked, and each worker's busy cycles then.
+    busy_sample: (Instant, Vec<u64>),
     pub stats: ControlStats,
 }
 
@@ -231,6 +236,8 @@ impl Control {
             journal_wake: crossbeam_channel::bounded(1),
             restore_report: RestoreReport::default(),
             started: Instant::now(),
+            steering: Vec::new(),
+            busy_sample: (Instant::now(), Vec::new()),
             stats: ControlStats::default(),
         }
     }
@@ -291,6 +298,12 @@ impl Control {
     /// The workers' counters, once they exist.
     pub fn attach_counters(&mut self, counters: CountersHandle) {
         self.counters = counters;
+    }
+
+    /// How each port steers tunnels to the workers, by port name.
+    pub fn set_steering(&mut self, steering: &[(String, Steering)]) {
+        self.steering =
+            steering.iter().map(|(port, how)| SteeringView { port: port.clone(), steering: how.to_string() }).collect();
     }
 
     /// Runs until every worker has ended (the punt queue closes).
@@ -587,6 +600,10 @@ impl Control {
                 let _ = call.reply.send(self.state_view());
                 continue;
             }
+            if call.request == Request::Workers {
+                let _ = call.reply.send(self.workers_view());
+                continue;
+            }
             let input = self.bridge.submit(call);
             self.drive(input);
         }
@@ -609,6 +626,41 @@ impl Control {
             messages_held: self.held.len() as u64,
             restart_counter,
         })
+    }
+
+    fn workers_view(&mut self) -> Response {
+        let per_worker = self.counters.per_worker();
+        let keys = match &self.procedures {
+            Procedures::Lma(lma) => lma.keys_per_worker(),
+            Procedures::Mag(mag) => mag.keys_per_worker(),
+        };
+        let now = Instant::now();
+        let (since, before) = &self.busy_sample;
+        let interval_cycles = now.duration_since(*since).as_secs_f64() * cycles_per_second() as f64;
+        let workers = per_worker
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let busy = w.busy_cycles.saturating_sub(before.get(i).copied().unwrap_or(0));
+                WorkerView {
+                    worker: i as u32,
+                    rx_packets: w.ports.iter().map(|p| p.rx_packets).sum(),
+                    tx_packets: w.ports.iter().map(|p| p.tx_packets).sum(),
+                    encapsulated: w.encapsulated,
+                    decapsulated: w.decapsulated,
+                    punted: w.punted,
+                    dropped: w.total_drops(),
+                    keys_owned: keys.get(i).copied().unwrap_or(0) as u64,
+                    busy_percent: if interval_cycles > 0.0 {
+                        (busy as f64 * 100.0 / interval_cycles).round().min(100.0) as u32
+                    } else {
+                        0
+                    },
+                }
+            })
+            .collect();
+        self.busy_sample = (now, per_worker.iter().map(|w| w.busy_cycles).collect());
+        Response::Workers { workers, steering: self.steering.clone() }
     }
 
     fn neighbours_view(&self) -> Response {

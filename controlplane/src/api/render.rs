@@ -1,6 +1,9 @@
 //! Human-readable rendering of replies: aligned tables for lists, `key: value` blocks for one binding.
 
-use super::types::{BindingView, DataplaneStats, NeighbourView, PeerView, ReservationView, Response, StateView, Stats};
+use super::types::{
+    BindingView, DataplaneStats, NeighbourView, PeerView, ReservationView, Response, StateView, Stats, SteeringView,
+    WorkerView,
+};
 use std::fmt::Write;
 
 /// A plain text table: a header row and left-aligned columns separated by two spaces.
@@ -58,6 +61,7 @@ pub fn render(response: &Response) -> String {
         Response::Peers { peers, restart_counter } => peers_text(peers, *restart_counter),
         Response::Keys { reservations } => keys_text(reservations),
         Response::Neighbours { neighbours } => neighbours_text(neighbours),
+        Response::Workers { workers, steering } => workers_text(workers, steering),
         Response::State(state) => state_text(state),
         Response::Done { message } => format!("{message}\n"),
         Response::Error { error } => format!("error: {error}\n"),
@@ -244,6 +248,28 @@ fn peers_text(peers: &[PeerView], restart_counter: u32) -> String {
         ]);
     }
     out.push_str(&t.render());
+    out
+}
+
+fn workers_text(workers: &[WorkerView], steering: &[SteeringView]) -> String {
+    let mut t = Table::new(&["WORKER", "RX", "TX", "ENCAP", "DECAP", "PUNTED", "DROPPED", "KEYS", "BUSY"]);
+    for w in workers {
+        t.row(vec![
+            w.worker.to_string(),
+            w.rx_packets.to_string(),
+            w.tx_packets.to_string(),
+            w.encapsulated.to_string(),
+            w.decapsulated.to_string(),
+            w.punted.to_string(),
+            w.dropped.to_string(),
+            w.keys_owned.to_string(),
+            format!("{}%", w.busy_percent),
+        ]);
+    }
+    let mut out = t.render();
+    for s in steering {
+        let _ = writeln!(out, "port {}: steering {}", s.port, s.steering);
+    }
     out
 }
 

@@ -126,6 +126,9 @@ pub enum Request {
     Peers,
     /// The gateway's neighbour caches (ARP / NDP), per port. Answered by the gateway, not the procedures.
     Neighbours,
+    /// Each worker's traffic, the keys it owns and how busy it is, and how each port steers tunnels to the
+    /// workers. Answered by the gateway.
+    Workers,
     /// The durable binding state: the journal, what the last start restored, commit figures. Answered by the
     /// gateway.
     State,
@@ -382,6 +385,32 @@ pub struct PeerView {
     pub signalling_rate_limited: u64,
 }
 
+/// One worker of the fast path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerView {
+    pub worker: u32,
+    /// Packets received and sent over all ports.
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub encapsulated: u64,
+    pub decapsulated: u64,
+    pub punted: u64,
+    pub dropped: u64,
+    /// Receive keys in use whose worker field names this worker (the bindings a key-steering NIC sends it).
+    pub keys_owned: u64,
+    /// Share of the time spent on bursts with packets, in whole percent, since the previous `workers` query (or
+    /// the start).
+    pub busy_percent: u32,
+}
+
+/// How one port's received tunnels reach the workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SteeringView {
+    pub port: String,
+    /// `none`, `gre-key (N rte_flow rules)`, or `rss (...)` with the device's reason for refusing the rules.
+    pub steering: String,
+}
+
 /// One neighbour cache entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighbourView {
@@ -427,6 +456,10 @@ pub enum Response {
     },
     Neighbours {
         neighbours: Vec<NeighbourView>,
+    },
+    Workers {
+        workers: Vec<WorkerView>,
+        steering: Vec<SteeringView>,
     },
     State(StateView),
     /// A command that has nothing to show but its outcome.

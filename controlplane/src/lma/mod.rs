@@ -97,6 +97,11 @@ impl Lma {
         })
     }
 
+    /// Uplink keys in use per worker field (`crate::placement`).
+    pub fn keys_per_worker(&self) -> Vec<usize> {
+        self.keys.in_use_per_worker()
+    }
+
     /// Processes one input; appends what to do to `out`.
     pub fn handle(&mut self, input: Input, now: Now, out: &mut Vec<Output>) {
         let start = out.len();
@@ -238,7 +243,7 @@ impl Lma {
             Request::PdnCreate(_) | Request::PdnDelete { .. } => {
                 Response::error("pdn create / pdn delete are MAG commands; this gateway is an LMA")
             }
-            Request::Neighbours | Request::State => {
+            Request::Neighbours | Request::State | Request::Workers => {
                 Response::error("neighbours and durable state are the gateway's; the LMA procedures answer neither")
             }
         }

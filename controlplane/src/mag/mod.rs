@@ -187,7 +187,7 @@ impl Mag {
             | Request::KeysReserve { .. }
             | Request::KeysRelease { .. }
             | Request::Keys => Response::error("binding revoke and keys are LMA commands; this gateway is a MAG"),
-            Request::Neighbours | Request::State => {
+            Request::Neighbours | Request::State | Request::Workers => {
                 Response::error("neighbours and durable state are the gateway's; the MAG procedures answer neither")
             }
         })
@@ -248,6 +248,11 @@ impl Mag {
     }
 
     /// This node's RFC 5847 restart counter.
+    /// Downlink keys in use per worker field (`crate::placement`).
+    pub fn keys_per_worker(&self) -> Vec<usize> {
+        self.downlink_keys.in_use_per_worker()
+    }
+
     pub fn restart_counter(&self) -> u32 {
         self.heartbeats.restart_counter()
     }
