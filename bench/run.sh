@@ -114,10 +114,10 @@ if [ "$only" = all ] || [ "$only" = throughput ]; then
   fi
 fi
 if [ "$only" = all ] || [ "$only" = scaling ]; then
-  # pmipgw passes its lcores with -l, so two workers plus its control thread do not fit two CPUs: the fastpath
-  # driver (the same dataplane workers) runs one and then two workers, against testpmd on one and two cores.
+  # pmipgw itself with one and then two workers (EAL --lcores: its sleeping control thread shares CPU 0 with the
+  # first worker), against testpmd on one and two cores; one rx_pcap per worker's queue.
   for w in 1 2; do
-    "${harness[@]}" --gateway fastpath --workers "$w" --name "scaling-${w}w$suffix" --bindings "$scaling_bindings" \
+    "${harness[@]}" --workers "$w" --name "scaling-${w}w$suffix" --bindings "$scaling_bindings" \
       --sizes 64 --directions lma-up-v6,lma-down-v4,mag-up-v6,mag-down-v4 --seconds "$seconds" 2>&1 | tee -a "$log"
   done
 fi

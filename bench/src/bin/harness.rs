@@ -116,11 +116,6 @@ fn run(cli: &Cli) -> Result<(), String> {
             .map(|d| Direction::parse(d).ok_or_else(|| format!("unknown direction {d}")))
             .collect::<Result<_, _>>()?
     };
-    if cli.gateway == Gateway::Pmipgw && cli.workers != 1 {
-        return Err("pmipgw takes its lcores with -l, so it cannot run 2 workers plus its control thread on \
-                    2 CPUs: use --gateway fastpath for --workers 2"
-            .into());
-    }
     let env = Env::new(cli)?;
     if let Some(rate) = cli.churn_rate {
         return churn(cli, &env, &directions, rate);
@@ -497,20 +492,27 @@ impl<'c> Env<'c> {
         format!("{},infinite_rx=1", rx.join(","))
     }
 
-    /// The pmipgw config for a scenario's bindings; its input pcap is a symlink the scenario points.
-    fn pmipgw_config(&self, direction: Direction, n: u32) -> Result<(PathBuf, PathBuf), String> {
-        let stem = format!("{:?}-{:?}-{n}", direction.role, direction.family).to_lowercase();
+    /// The pmipgw config for a scenario's bindings; its input pcaps (one per worker's rx queue) are symlinks the
+    /// scenario points.
+    fn pmipgw_config(&self, direction: Direction, n: u32) -> Result<(PathBuf, Vec<PathBuf>), String> {
+        let w = self.cli.workers;
+        let stem = format!("{:?}-{:?}-{w}w-{n}", direction.role, direction.family).to_lowercase();
         let config = self.cli.work.join(format!("cfg/{stem}.toml"));
-        let link = self.cli.work.join(format!("cfg/{stem}-input.pcap"));
+        let links: Vec<PathBuf> = (0..w).map(|q| self.cli.work.join(format!("cfg/{stem}-q{q}-input.pcap"))).collect();
         if !config.exists() {
             let eal_args = self.eal_args(&self.prefix("gw"), n);
             let run = GatewayRun {
                 role: direction.role,
                 family: direction.family,
                 bindings: n,
-                lcores: "0-1".into(),
+                // The control thread (main lcore) sleeps while only static bindings run: with two workers it
+                // shares CPU 0 with the first, as testpmd's main lcore does.
+                lcores: match w {
+                    1 => "0-1".into(),
+                    _ => "0@0,1@0,2@1".into(),
+                },
                 eal_args,
-                ports: PortSpec::one_armed(direction.role, "net_pcap0", &Self::devargs(std::slice::from_ref(&link))),
+                ports: PortSpec::one_armed(direction.role, "net_pcap0", &Self::devargs(&links)),
                 mempool_size: self.mbufs(n),
                 table_capacity: None,
                 gateway_extra: String::new(),
@@ -518,7 +520,7 @@ impl<'c> Env<'c> {
             };
             gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;
         }
-        Ok((config, link))
+        Ok((config, links))
     }
 
     /// Deletes the configs of `n` bindings (230 MB at 1M) once its scenarios are done.
@@ -529,8 +531,9 @@ impl<'c> Env<'c> {
         if let Ok(entries) = std::fs::read_dir(self.cli.work.join("cfg")) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                let ours = [".toml", ".bindings", "-input.pcap"].map(|end| format!("-{n}{end}"));
-                if ours.iter().any(|end| name.ends_with(end.as_str())) {
+                let ours = [".toml", ".bindings"].map(|end| format!("-{n}{end}"));
+                let input = name.contains(&format!("-{n}-q")) && name.ends_with("-input.pcap");
+                if input || ours.iter().any(|end| name.ends_with(end.as_str())) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -574,9 +577,11 @@ impl<'c> Env<'c> {
         let json = json.display().to_string();
         match self.cli.gateway {
             Gateway::Pmipgw => {
-                let (config, link) = self.pmipgw_config(direction, n)?;
-                let _ = std::fs::remove_file(&link);
-                std::os::unix::fs::symlink(&inputs[0], &link).map_err(|e| format!("{}: {e}", link.display()))?;
+                let (config, links) = self.pmipgw_config(direction, n)?;
+                for (input, link) in inputs.iter().zip(&links) {
+                    let _ = std::fs::remove_file(link);
+                    std::os::unix::fs::symlink(input, link).map_err(|e| format!("{}: {e}", link.display()))?;
+                }
                 let argv = vec![
                     self.pmipgw.display().to_string(),
                     "--config".into(),
