@@ -141,7 +141,10 @@ impl Lma {
                 out.push(Output::Event(Event::Note(why)));
                 return;
             }
-            refusal = Some(format!("uplink key {:#010x} is outside lma.uplink_keys", r.uplink_key));
+            refusal = Some(format!(
+                "uplink key {:#010x} is outside lma.uplink_keys or this cluster instance's keys",
+                r.uplink_key
+            ));
         }
         let apn_index = self.apns.iter().position(|a| a.apn == pdn.apn);
         let apn_index = apn_index.unwrap_or_else(|| {
@@ -154,13 +157,17 @@ impl Lma {
             Some(pools) => {
                 if let Some(p) = hnp {
                     if !pools.ipv6.as_mut().is_some_and(|pool| pool.reserve(p)) {
-                        refusal.get_or_insert_with(|| format!("home network prefix {p}/64 is outside the APN's pool"));
+                        refusal.get_or_insert_with(|| {
+                            format!("home network prefix {p}/64 is outside the APN's pool (this instance's share)")
+                        });
                         hnp = None;
                     }
                 }
                 if let Some(a) = ipv4 {
                     if !pools.ipv4.as_mut().is_some_and(|pool| pool.reserve(a)) {
-                        refusal.get_or_insert_with(|| format!("IPv4 home address {a} is outside the APN's pool"));
+                        refusal.get_or_insert_with(|| {
+                            format!("IPv4 home address {a} is outside the APN's pool (this instance's share)")
+                        });
                         ipv4 = None;
                     }
                 }

@@ -167,7 +167,8 @@ impl Mag {
                 out.push(Output::Event(Event::Note(why)));
                 return;
             }
-            refusal = Some(format!("downlink key {key:#010x} is outside mag.downlink_keys"));
+            refusal =
+                Some(format!("downlink key {key:#010x} is outside mag.downlink_keys or this cluster instance's keys"));
         }
         let path = path_header(&r.path);
         let local: Option<IpAddr> = match path.dst {
