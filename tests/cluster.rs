@@ -9,12 +9,6 @@
 mod common;
 
 use common::*;
-use controlplane::transport::{self, FrameHeader, Framing};
-use controlplane::wire::Timestamp;
-use controlplane::wire::{
-    AccessTechType, Apn, BuFlags, GreKeyOpt, HandoffIndicator, Ipv4HoaRequest, Ipv6Prefix, MhOptions, MhRepr, MnId,
-    PbuRepr,
-};
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;
@@ -25,31 +19,8 @@ const UES: u32 = 40;
 
 mod fastpath_support;
 
-/// UE `ue`'s initial attach asking for a prefix and an IPv4 home address.
 fn pbu_frame(ue: u32) -> Vec<u8> {
-    let pbu = PbuRepr {
-        seq: ue as u16,
-        flags: BuFlags::PBU,
-        lifetime_units: 900,
-        options: MhOptions {
-            mn_id: Some(MnId::Nai(format!("00101{ue:010}@nai.epc.mnc001.mcc001.3gppnetwork.org"))),
-            service_selection: Some(Apn::from_dotted("internet").expect("a valid APN")),
-            hnps: vec![Ipv6Prefix::UNSPECIFIED],
-            ipv4_hoa_reqs: vec![Ipv4HoaRequest { prefix_len: 0, addr: Ipv4Addr::UNSPECIFIED }],
-            hi: Some(HandoffIndicator::NEW_INTERFACE),
-            att: Some(AccessTechType::EUTRAN),
-            timestamp: Some(Timestamp::from_parts(1_704_067_201, 0)),
-            gre_key: Some(GreKeyOpt::Key(0x100 + ue)),
-            ..Default::default()
-        },
-    };
-    let header = FrameHeader::new(Framing::Ipv6, MAG.into(), LMAA.into());
-    let msg = MhRepr::Pbu(pbu);
-    let mut frame = vec![0u8; 14 + header.buffer_len(&msg)];
-    frame[..12].copy_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0x99, 0x99]);
-    frame[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
-    transport::emit(&header, &msg, &mut frame[14..]).expect("a PBU fits its buffer");
-    frame
+    initial_attach(MAG, LMAA, ue, true)
 }
 
 fn lma_config(s: &Scenario, instance: u32) -> String {
@@ -144,7 +115,7 @@ fn two_workers_own_alternate_keys_and_without_steering_every_tunnel_is_forwarded
     // The keys the LMA hands out, least-loaded worker first: worker 0's field counts 2, 4, ..., worker 1's 1, 3, ...
     let keys = [2u32, 1, 4, 3];
     let mut queue0: Vec<Vec<u8>> = (0..4).map(pbu_frame).collect();
-    queue0.extend(std::iter::repeat_n(fastpath_filler(), FILLER));
+    queue0.extend(std::iter::repeat_n(filler(), FILLER));
     for _ in 0..PACKETS {
         for (ue, key) in keys.iter().enumerate() {
             let inner = udp4(Ipv4Addr::new(10, 45, 0, 2 + ue as u8), CN4, 64, b"uplink");
@@ -206,11 +177,4 @@ fn two_workers_own_alternate_keys_and_without_steering_every_tunnel_is_forwarded
     let sgi = read_pcap(&s.path("sgi-out0.pcap")).len() + read_pcap(&s.path("sgi-out1.pcap")).len();
     assert_eq!(sgi as u64, expected, "every uplink packet left on sgi");
     assert_eq!(counters["mempool"]["in_use_after_shutdown"], 0, "no mbuf leaked");
-}
-
-fn fastpath_filler() -> Vec<u8> {
-    let mut frame = vec![0u8; 60];
-    frame[..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x98, 2, 0, 0, 0, 0, 0x99]);
-    frame[12..14].copy_from_slice(&[0x88, 0xb5]); // IEEE local experimental EtherType
-    frame
 }

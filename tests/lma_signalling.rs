@@ -58,13 +58,6 @@ fn pbas(s: &Scenario, fields: &[&str]) -> Vec<Vec<String>> {
     String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('|').map(str::to_owned).collect()).collect()
 }
 
-fn filler() -> Vec<u8> {
-    let mut frame = vec![0u8; 60];
-    frame[..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x98, 2, 0, 0, 0, 0, 0x99]);
-    frame[12..14].copy_from_slice(&[0x88, 0xb5]); // IEEE local experimental EtherType
-    frame
-}
-
 #[test]
 fn ipv4_transport_pbu_is_accepted_and_its_uplink_is_decapsulated() {
     let s = Scenario::new("lma-v4");

@@ -7,11 +7,6 @@
 mod common;
 
 use common::*;
-use controlplane::transport::{self, FrameHeader, Framing};
-use controlplane::wire::Timestamp;
-use controlplane::wire::{
-    AccessTechType, Apn, BuFlags, GreKeyOpt, HandoffIndicator, Ipv6Prefix, MhOptions, MhRepr, MnId, PbuRepr,
-};
 use std::net::Ipv6Addr;
 use std::process::Command;
 
@@ -23,30 +18,9 @@ const STORM: u32 = 20_000;
 const EVERY: u32 = 200;
 const BURST: u32 = 200;
 
-/// UE `ue`'s initial attach from `mag` (its own NAI and downlink key), as an Ethernet frame to the LMA.
+/// UE `ue`'s initial attach from `mag`.
 fn pbu_frame(mag: Ipv6Addr, ue: u32) -> Vec<u8> {
-    let pbu = PbuRepr {
-        seq: (ue & 0xffff) as u16,
-        flags: BuFlags::PBU,
-        lifetime_units: 900,
-        options: MhOptions {
-            mn_id: Some(MnId::Nai(format!("00101{ue:010}@nai.epc.mnc001.mcc001.3gppnetwork.org"))),
-            service_selection: Some(Apn::from_dotted("internet").expect("a valid APN")),
-            hnps: vec![Ipv6Prefix::UNSPECIFIED],
-            hi: Some(HandoffIndicator::NEW_INTERFACE),
-            att: Some(AccessTechType::EUTRAN),
-            timestamp: Some(Timestamp::from_parts(1_704_067_201, 0)),
-            gre_key: Some(GreKeyOpt::Key(0x100 + ue)),
-            ..Default::default()
-        },
-    };
-    let header = FrameHeader::new(Framing::Ipv6, mag.into(), LMAA.into());
-    let msg = MhRepr::Pbu(pbu);
-    let mut frame = vec![0u8; 14 + header.buffer_len(&msg)];
-    frame[..12].copy_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0x99, 0x99]);
-    frame[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
-    transport::emit(&header, &msg, &mut frame[14..]).expect("a PBU fits its buffer");
-    frame
+    initial_attach(mag, LMAA, ue, false)
 }
 
 fn lma_config(s: &Scenario) -> String {

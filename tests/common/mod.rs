@@ -140,3 +140,49 @@ pub fn mac(text: &str) -> [u8; 6] {
     }
     out
 }
+
+/// A frame every gateway drops at once (an IEEE local experimental EtherType): put between a PBU and the traffic
+/// that needs its tunnel, it gives the control thread time to install the tunnel, as a MAG waits for the PBA.
+pub fn filler() -> Vec<u8> {
+    let mut frame = vec![0u8; 60];
+    frame[..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x98, 2, 0, 0, 0, 0, 0x99]);
+    frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+    frame
+}
+
+/// UE `ue`'s initial attach (its own NAI, downlink key `0x100 + ue`, a home network prefix asked for, and with
+/// `ipv4` an IPv4 home address too) from `mag` to `lmaa` over IPv6, as an Ethernet frame.
+pub fn initial_attach(mag: std::net::Ipv6Addr, lmaa: std::net::Ipv6Addr, ue: u32, ipv4: bool) -> Vec<u8> {
+    use controlplane::transport::{self, FrameHeader, Framing};
+    use controlplane::wire::{
+        AccessTechType, Apn, BuFlags, GreKeyOpt, HandoffIndicator, Ipv4HoaRequest, Ipv6Prefix, MhOptions, MhRepr, MnId,
+        PbuRepr, Timestamp,
+    };
+    let pbu = PbuRepr {
+        seq: (ue & 0xffff) as u16,
+        flags: BuFlags::PBU,
+        lifetime_units: 900,
+        options: MhOptions {
+            mn_id: Some(MnId::Nai(format!("00101{ue:010}@nai.epc.mnc001.mcc001.3gppnetwork.org"))),
+            service_selection: Some(Apn::from_dotted("internet").expect("a valid APN")),
+            hnps: vec![Ipv6Prefix::UNSPECIFIED],
+            ipv4_hoa_reqs: if ipv4 {
+                vec![Ipv4HoaRequest { prefix_len: 0, addr: std::net::Ipv4Addr::UNSPECIFIED }]
+            } else {
+                Vec::new()
+            },
+            hi: Some(HandoffIndicator::NEW_INTERFACE),
+            att: Some(AccessTechType::EUTRAN),
+            timestamp: Some(Timestamp::from_parts(1_704_067_201, 0)),
+            gre_key: Some(GreKeyOpt::Key(0x100 + ue)),
+            ..Default::default()
+        },
+    };
+    let header = FrameHeader::new(Framing::Ipv6, mag.into(), lmaa.into());
+    let msg = MhRepr::Pbu(pbu);
+    let mut frame = vec![0u8; 14 + header.buffer_len(&msg)];
+    frame[..12].copy_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0x99, 0x99]);
+    frame[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    transport::emit(&header, &msg, &mut frame[14..]).expect("a PBU fits its buffer");
+    frame
+}
