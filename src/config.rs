@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use controlplane::config::{LmaConfig, MagConfig};
-use controlplane::placement::{bits_for, Placement};
+use controlplane::placement::Placement;
 use dataplane::binding::BindingId;
 use dataplane::binding::{Binding, Function, TunnelEndpoints};
 use dataplane::idle::IdlePolicy;
@@ -796,20 +796,12 @@ impl Config {
     /// Where this gateway's keys and addresses sit, for `workers` workers; the error names the key.
     pub fn placement(&self, workers: u32) -> Result<Placement, (String, String)> {
         let c = &self.cluster;
-        if c.instances == 0 || c.instance >= c.instances {
-            let problem = format!("must be below cluster.instances ({})", c.instances);
-            return Err(("cluster.instance".into(), problem));
+        let mut placement =
+            Placement { instance: c.instance, instances: c.instances, ..Placement::for_workers(workers) };
+        if let Some(bits) = c.worker_bits {
+            placement.worker_bits = bits;
         }
-        let placement = Placement {
-            instance: c.instance,
-            instances: c.instances,
-            worker_bits: c.worker_bits.unwrap_or(bits_for(workers)),
-            workers,
-        };
-        placement.check().map_err(|problem| {
-            let key = if problem.contains("count with") { "cluster.instances" } else { "cluster.worker_bits" };
-            (key.to_owned(), problem)
-        })?;
+        placement.check().map_err(|e| (format!("cluster.{}", e.setting()), e.to_string()))?;
         Ok(placement)
     }
 

@@ -41,6 +41,31 @@ impl Default for Placement {
     }
 }
 
+/// Why a placement does not fit a 32-bit key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    #[error("instance {instance} must be below cluster.instances ({instances})")]
+    Instance { instance: u32, instances: u32 },
+    #[error("{bits} worker bits cannot name {workers} workers")]
+    WorkerBits { bits: u8, workers: u32 },
+    #[error(
+        "{instance} instance bits and {worker} worker bits leave fewer than {} bits of a key to count with",
+        32 - MAX_FIELD_BITS
+    )]
+    FieldBits { instance: u8, worker: u8 },
+}
+
+impl PlacementError {
+    /// The `[cluster]` setting at fault.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            PlacementError::Instance { .. } => "instance",
+            PlacementError::WorkerBits { .. } => "worker_bits",
+            PlacementError::FieldBits { .. } => "instances",
+        }
+    }
+}
+
 /// At most this many bits of a key name the instance and the worker together: the count keeps at least 16.
 pub const MAX_FIELD_BITS: u8 = 16;
 
@@ -57,21 +82,16 @@ impl Placement {
     }
 
     /// Checks the fields fit: the error says which and why.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), PlacementError> {
         if self.instances == 0 || self.instance >= self.instances {
-            return Err(format!("instance {} is not below instances {}", self.instance, self.instances));
+            return Err(PlacementError::Instance { instance: self.instance, instances: self.instances });
         }
         if self.worker_bits > MAX_FIELD_BITS || self.workers == 0 || u64::from(self.workers) > 1u64 << self.worker_bits
         {
-            return Err(format!("{} worker bits cannot name {} workers", self.worker_bits, self.workers));
+            return Err(PlacementError::WorkerBits { bits: self.worker_bits, workers: self.workers });
         }
         if self.instance_bits() + self.worker_bits > MAX_FIELD_BITS {
-            return Err(format!(
-                "{} instance bits and {} worker bits leave fewer than {} bits of a key to count with",
-                self.instance_bits(),
-                self.worker_bits,
-                32 - MAX_FIELD_BITS
-            ));
+            return Err(PlacementError::FieldBits { instance: self.instance_bits(), worker: self.worker_bits });
         }
         Ok(())
     }
@@ -171,12 +191,14 @@ mod tests {
         assert!(Placement { instance: 2, instances: 2, ..Placement::default() }
             .check()
             .unwrap_err()
+            .to_string()
             .contains("instance 2"));
         assert!(Placement { worker_bits: 1, workers: 3, ..Placement::default() }
             .check()
             .unwrap_err()
+            .to_string()
             .contains("worker bits"));
         let wide = Placement { instances: 1 << 9, worker_bits: 8, workers: 2, instance: 0 };
-        assert!(wide.check().unwrap_err().contains("count with"));
+        assert!(wide.check().unwrap_err().to_string().contains("count with"));
     }
 }
