@@ -34,6 +34,12 @@ impl<K: Hash + Eq + Ord + Clone> Timers<K> {
         Self::default()
     }
 
+    /// Room for `additional` more armed keys without growing (a warm start knows how many are coming).
+    pub fn reserve(&mut self, additional: usize) {
+        self.live.reserve(additional);
+        self.heap.reserve(additional);
+    }
+
     /// Arms `key` to fire at `at`, replacing any deadline it had.
     pub fn set(&mut self, key: K, at: Millis) {
         if self.live.get(&key) == Some(&at) {

@@ -15,6 +15,9 @@
 mod advertise;
 mod latency;
 mod neighbours;
+mod tunnels;
+
+use tunnels::{Tunnel, Tunnels};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
@@ -28,7 +31,7 @@ use controlplane::api::{
     SteeringView, TrafficCounters, WorkerStats, WorkerView,
 };
 use controlplane::durable::journal::JournalWriter;
-use controlplane::durable::{Owner, RestoreReport, Restored, StateChange};
+use controlplane::durable::{Owner, RestoreCursor, RestoreReport, Restored, StateChange};
 use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
 use controlplane::machine::{Event, Input, Output};
@@ -37,7 +40,7 @@ use controlplane::time::{Millis, Now, SystemClock};
 use controlplane::transport::{self, FrameHeader};
 use controlplane::wire::MhRepr;
 use crossbeam_channel::Sender;
-use dataplane::binding::{Binding, BindingId, Function, TunnelEndpoints};
+use dataplane::binding::{Binding, Function, TunnelEndpoints};
 use dataplane::counters::{CountersHandle, DropReason};
 use dataplane::dpdk::{cycles_per_second, Mempool};
 use dataplane::neighbor::{echo, ndp};
@@ -56,6 +59,9 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// How often neighbour caches advance (retransmissions, ageing) and Router Advertisements are considered.
 const NEIGHBOUR_TICK_MS: u64 = 200;
+
+/// Records a warm start restores before carrying out what they produced.
+const RESTORE_STEP: usize = 4096;
 
 /// The procedures this gateway runs.
 /// What waits for the journal: a message to send, or a management reply.
@@ -99,10 +105,24 @@ impl Procedures {
         }
     }
 
-    fn restore(&mut self, state: Restored, now: Now, out: &mut Vec<Output>) -> RestoreReport {
+    fn restore_start(&mut self, state: Restored) -> RestoreCursor {
         match self {
-            Procedures::Lma(lma) => lma.restore(state, now, out),
-            Procedures::Mag(mag) => mag.restore(state, now, out),
+            Procedures::Lma(lma) => lma.restore_start(state),
+            Procedures::Mag(mag) => mag.restore_start(state),
+        }
+    }
+
+    fn restore_step(&mut self, cursor: &mut RestoreCursor, max: usize, now: Now, out: &mut Vec<Output>) -> bool {
+        match self {
+            Procedures::Lma(lma) => lma.restore_step(cursor, max, now, out),
+            Procedures::Mag(mag) => mag.restore_step(cursor, max, now, out),
+        }
+    }
+
+    fn restore_finish(&mut self, cursor: RestoreCursor, now: Now, out: &mut Vec<Output>) -> RestoreReport {
+        match self {
+            Procedures::Lma(lma) => lma.restore_finish(cursor, now, out),
+            Procedures::Mag(mag) => mag.restore_finish(cursor, now, out),
         }
     }
 
@@ -135,14 +155,6 @@ pub struct ControlPort {
     pub addresses: Vec<IpAddr>,
 }
 
-/// A tunnel the procedures installed: its slot in the tables, what it was asked to be, and the neighbours whose
-/// MACs its binding carries.
-struct Tunnel {
-    slot: BindingId,
-    spec: TunnelSpec,
-    uses: Vec<(usize, IpAddr)>,
-}
-
 /// Control-thread counters, reported at exit and through the API.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ControlStats {
@@ -169,7 +181,7 @@ pub struct Control {
     clock: SystemClock,
     tables: UpdateSender,
     counters: CountersHandle,
-    tunnels: HashMap<TunnelId, Tunnel>,
+    tunnels: Tunnels,
     awaiting: VecDeque<(Epoch, FastpathToken)>,
     ports: Vec<ControlPort>,
     neighbors: Neighbors,
@@ -192,6 +204,8 @@ pub struct Control {
     /// Rung by the journal's thread after each commit.
     journal_wake: (Sender<()>, crossbeam_channel::Receiver<()>),
     restore_report: RestoreReport,
+    /// A warm start is restoring: the workers' acknowledgements are heard once, at its end.
+    warming: bool,
     started: Instant,
     /// How each port steers tunnels to the workers (`pmipctl workers`).
     steering: Vec<SteeringView>,
@@ -217,7 +231,7 @@ impl Control {
             clock: SystemClock::new(),
             tables,
             counters,
-            tunnels: HashMap::new(),
+            tunnels: Tunnels::default(),
             awaiting: VecDeque::new(),
             ports,
             neighbors,
@@ -235,6 +249,7 @@ impl Control {
             held: VecDeque::new(),
             journal_wake: crossbeam_channel::bounded(1),
             restore_report: RestoreReport::default(),
+            warming: false,
             started: Instant::now(),
             steering: Vec::new(),
             busy_sample: (Instant::now(), Vec::new()),
@@ -247,43 +262,64 @@ impl Control {
     /// state, starts the journal afresh and tells the former peers of the new restart counter.
     pub fn warm_start(&mut self, start: StateStart) -> Result<(), String> {
         let Some(path) = start.journal else { return Ok(()) };
-        let procedures = &mut self.procedures;
         let now = self.clock.now();
         let started = Instant::now();
-        procedures.enable_durability();
-        let mut out = Vec::new();
-        let owner = procedures.owner();
+        self.procedures.enable_durability();
+        let owner = self.procedures.owner();
         let wake = self.journal_wake.0.clone();
         let wake = Box::new(move || {
             let _ = wake.try_send(());
         });
-        // State read back: the journal goes on from the file as read, with what the restore changed appended
-        // (a million bindings are not written again). Otherwise it starts afresh with the state there is.
-        let journal = match start.restored {
+        let mut out = Vec::new();
+        let mut restore_time = Duration::ZERO;
+        match start.restored {
+            // State read back: the journal goes on from the file as read, with what the restore changes appended
+            // (a million bindings are not written again).
             Some(loaded) => {
-                self.restore_report = procedures.restore(loaded.restored, now, &mut out);
-                JournalWriter::adopt(&path, owner, loaded.kept, wake)
+                let journal = JournalWriter::adopt(&path, owner, loaded.kept, wake);
+                self.journal = Some(journal.map_err(|e| format!("key 'state.dir': {e}"))?);
+                // A tunnel and an acknowledgement to wait for per restored binding: sized once.
+                let records = loaded.restored.records.len();
+                self.tunnels.reserve(records);
+                self.awaiting.reserve(records);
+                // In steps, each step's outputs carried out before the next (a million outputs never wait at
+                // once), and the workers' acknowledgement heard once at the end rather than once per binding.
+                self.warming = true;
+                let mut cursor = self.procedures.restore_start(loaded.restored);
+                loop {
+                    let t = Instant::now();
+                    let more = self.procedures.restore_step(&mut cursor, RESTORE_STEP, now, &mut out);
+                    restore_time += t.elapsed();
+                    for output in out.drain(..) {
+                        self.carry_out(output);
+                    }
+                    if !more {
+                        break;
+                    }
+                }
+                self.restore_report = self.procedures.restore_finish(cursor, now, &mut out);
+                self.warming = false;
             }
+            // Otherwise the journal starts afresh with the state there is.
             None => {
                 if let Some(discarded) = &start.discarded {
-                    procedures.announce_restart(discarded, &mut out);
+                    self.procedures.announce_restart(discarded, &mut out);
                 }
-                JournalWriter::create(&path, owner, &procedures.snapshot(now), wake)
+                let journal = JournalWriter::create(&path, owner, &self.procedures.snapshot(now), wake);
+                self.journal = Some(journal.map_err(|e| format!("key 'state.dir': {e}"))?);
             }
-        };
-        let journal = journal.map_err(|e| format!("key 'state.dir': {e}"))?;
-        self.journal = Some(journal);
-        let restore_ms = started.elapsed().as_millis() as u64;
+        }
         for output in out {
             self.carry_out(output);
         }
+        self.poll_acknowledgements();
         let r = &self.restore_report;
         tracing::info!(
             path = %path.display(),
             restored = r.restored,
             expired = r.expired,
             refused = r.refused,
-            restore_ms,
+            restore_ms = restore_time.as_millis() as u64,
             ms = started.elapsed().as_millis() as u64,
             "durable state: journal started"
         );
@@ -525,7 +561,7 @@ impl Control {
                 self.advertise_on_install(&spec);
                 Ok(installed.epoch)
             }),
-            TunnelUpdate::Modify { id, spec } => match self.tunnels.get(&id).map(|t| t.slot) {
+            TunnelUpdate::Modify { id, spec } => match self.tunnels.get(id).map(|t| t.slot) {
                 Some(slot) => to_binding(&spec).and_then(|binding| {
                     self.forget_next_hops(id);
                     let (binding, uses) = self.with_next_hops(id, &spec, binding);
@@ -541,10 +577,10 @@ impl Control {
                 }),
                 None => Err(format!("tunnel {} is not installed", id.0)),
             },
-            TunnelUpdate::Remove { id } => match self.tunnels.get(&id).map(|t| t.slot) {
+            TunnelUpdate::Remove { id } => match self.tunnels.get(id).map(|t| t.slot) {
                 Some(slot) => {
                     self.forget_next_hops(id);
-                    if let Some(tunnel) = self.tunnels.remove(&id) {
+                    if let Some(tunnel) = self.tunnels.remove(id) {
                         self.withdraw_advertisement(&tunnel.spec);
                     }
                     self.tables.remove(slot).map_err(|e| e.to_string())
@@ -557,7 +593,9 @@ impl Control {
             Ok(epoch) => {
                 self.stats.updates_installed += 1;
                 self.awaiting.push_back((epoch, token));
-                self.poll_acknowledgements();
+                if !self.warming {
+                    self.poll_acknowledgements();
+                }
             }
             Err(reason) => {
                 self.stats.updates_refused += 1;
@@ -694,7 +732,7 @@ impl Control {
             }
             Response::Bindings { bindings: mut views } => {
                 for view in &mut views {
-                    if let Some(tunnel) = self.tunnels.get(&TunnelId(view.id)) {
+                    if let Some(tunnel) = self.tunnels.get(TunnelId(view.id)) {
                         let c = self.counters.binding(tunnel.slot);
                         view.counters = Some(TrafficCounters {
                             uplink_packets: c.uplink_packets,

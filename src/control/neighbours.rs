@@ -120,7 +120,7 @@ impl Control {
     }
 
     pub(super) fn forget_next_hops(&mut self, id: TunnelId) {
-        if let Some(tunnel) = self.tunnels.get(&id) {
+        if let Some(tunnel) = self.tunnels.get(id) {
             for &(port, ip) in &tunnel.uses {
                 self.neighbors.remove_user(port, ip, id);
             }
@@ -130,7 +130,7 @@ impl Control {
     /// A neighbour's MAC changed, appeared or went: every binding carrying it is rewritten.
     fn neighbour_changed(&mut self, port: usize, ip: IpAddr) {
         for id in self.neighbors.users(port, ip) {
-            let Some((slot, spec)) = self.tunnels.get(&id).map(|t| (t.slot, t.spec)) else { continue };
+            let Some((slot, spec)) = self.tunnels.get(id).map(|t| (t.slot, t.spec)) else { continue };
             let Ok(binding) = to_binding(&spec) else { continue };
             let (binding, _) = self.with_next_hops(id, &spec, binding);
             if let Err(err) = self.tables.modify(slot, binding) {

@@ -202,6 +202,33 @@ pub struct RestoreReport {
     pub refused: u64,
 }
 
+/// A warm start in progress: the records not restored yet, and what the restored ones came to. A restore runs in
+/// steps (`Lma::restore_step`, `Mag::restore_step`) so that the caller carries out each step's outputs before the
+/// next: a million bindings never wait as a million outputs at once.
+#[derive(Debug)]
+pub struct RestoreCursor {
+    records: std::vec::IntoIter<Record>,
+    pub(crate) report: RestoreReport,
+    /// Peers' restart counters, kept for the end (a MAG keeps only those of LMAs with connections left).
+    pub(crate) peers: Vec<(IpAddr, u32)>,
+}
+
+impl RestoreCursor {
+    pub(crate) fn new(records: Vec<Record>) -> Self {
+        RestoreCursor { records: records.into_iter(), report: RestoreReport::default(), peers: Vec::new() }
+    }
+
+    /// The next record to restore.
+    pub(crate) fn next_record(&mut self) -> Option<Record> {
+        self.records.next()
+    }
+
+    /// Records left.
+    pub fn remaining(&self) -> usize {
+        self.records.len()
+    }
+}
+
 /// A deadline on the monotonic clock from a wall-clock one.
 pub(crate) fn mono_deadline(unix_ms: u64, now: Now) -> Millis {
     let now_ms = now.wall.as_millis() as u64;

@@ -5,7 +5,7 @@ use super::store::{Bce, BceState};
 use super::{Awaiting, Lma, LmaTimer};
 use crate::durable::{
     mono_deadline, path_header, path_record, pdn_ident, pdn_record, BceRecord, BceStateRecord, Record, RecordKey,
-    ReservationRecord, RestoreReport, Restored, StateChange,
+    ReservationRecord, RestoreCursor, RestoreReport, Restored, StateChange,
 };
 use crate::fastpath::TunnelUpdate;
 use crate::machine::{Event, Output};
@@ -70,23 +70,39 @@ impl Lma {
 
     /// Warm start: takes back the bindings, reservations and peers' restart counters of `state`, before the
     /// gateway forwards, and emits as [`Output::Persist`] what it changed of them (the journal goes on from the
-    /// file it read, [`crate::durable::journal::JournalWriter::adopt`]). Active bindings are installed in the fast path; lifetimes run on from their absolute
-    /// deadlines, and one that ran out while the gateway was down ends as an expiry. A binding the configuration
-    /// no longer allows (its APN gone, an address outside its pool, its key outside the range) is revoked
-    /// (RFC 5846), with the reason logged: never kept silently, never dropped silently.
+    /// file it read, [`crate::durable::journal::JournalWriter::adopt`]). Active bindings are installed in the fast
+    /// path; lifetimes run on from their absolute deadlines, and one that ran out while the gateway was down ends
+    /// as an expiry. A binding the configuration no longer allows (its APN gone, an address outside its pool, its
+    /// key outside the range) is revoked (RFC 5846), with the reason logged: never kept silently, never dropped
+    /// silently. All at once; [`Lma::restore_start`] does it in steps.
     pub fn restore(&mut self, state: Restored, now: Now, out: &mut Vec<Output>) -> RestoreReport {
-        let mut report = RestoreReport::default();
+        let mut cursor = self.restore_start(state);
+        while self.restore_step(&mut cursor, usize::MAX, now, out) {}
+        self.restore_finish(cursor, now, out)
+    }
+
+    /// [`Lma::restore`] in steps: this, then [`Lma::restore_step`] until it returns false, then
+    /// [`Lma::restore_finish`]; the caller carries out each step's outputs before the next.
+    pub fn restore_start(&mut self, state: Restored) -> RestoreCursor {
         // Reservations first (a binding may hold a reserved key), then bindings, then their peers' counters.
         let mut records = state.records;
         let bindings = records.iter().filter(|r| matches!(r, Record::Bce(_))).count();
+        // Everything that grows by one per binding is sized once: a million rehashes cost seconds.
         self.cache.reserve(bindings);
+        self.timers.reserve(bindings);
         records.sort_by_key(|r| match r {
             Record::Reservations(_) => (0, 0),
             Record::Bce(b) => (1, b.uplink_key),
             Record::Peer { .. } => (2, 0),
             Record::Bule(_) => (3, 0),
         });
-        for record in records {
+        RestoreCursor::new(records)
+    }
+
+    /// Restores up to `max` more records; false once none is left.
+    pub fn restore_step(&mut self, cursor: &mut RestoreCursor, max: usize, now: Now, out: &mut Vec<Output>) -> bool {
+        for _ in 0..max {
+            let Some(record) = cursor.next_record() else { return false };
             match record {
                 Record::Reservations(list) => {
                     for r in list {
@@ -98,7 +114,7 @@ impl Lma {
                         }
                     }
                 }
-                Record::Bce(r) => self.restore_bce(*r, now, &mut report, out),
+                Record::Bce(r) => self.restore_bce(*r, now, &mut cursor.report, out),
                 Record::Peer { peer, restart_counter } => {
                     if !self.heartbeats.restore_counter(peer, restart_counter) {
                         // No binding with it is left: its counter is not kept (as it would not be while running).
@@ -110,12 +126,17 @@ impl Lma {
                 }
             }
         }
+        cursor.remaining() > 0
+    }
+
+    /// Ends a restore: what it changed is written down.
+    pub fn restore_finish(&mut self, cursor: RestoreCursor, now: Now, out: &mut Vec<Output>) -> RestoreReport {
         // The journal goes on from what was read: what the restore changed (expiries, revocations) is written
         // down now; the reservations and restart counters are on disk as read.
         self.persisted_reservations = self.keys.generation();
         let _ = self.heartbeats.take_changed_counters();
         self.persist_changes(0, now, out);
-        report
+        cursor.report
     }
 
     fn restore_bce(&mut self, r: BceRecord, now: Now, report: &mut RestoreReport, out: &mut Vec<Output>) {

@@ -10,8 +10,8 @@ use super::bule::{Bule, BuleState};
 use super::{Mag, MagTimer};
 use crate::api::PdnType;
 use crate::durable::{
-    mono_deadline, path_header, path_record, pdn_ident, pdn_record, BuleRecord, Record, RecordKey, RestoreReport,
-    Restored, StateChange,
+    mono_deadline, path_header, path_record, pdn_ident, pdn_record, BuleRecord, Record, RecordKey, RestoreCursor,
+    RestoreReport, Restored, StateChange,
 };
 use crate::fastpath::TunnelId;
 use crate::machine::{EndReason, Event, Output};
@@ -116,7 +116,14 @@ impl Mag {
     /// gateway was down ends as an expiry. A connection the configuration no longer allows (its Proxy-CoA gone,
     /// its downlink key outside the range) is de-registered with the reason logged.
     pub fn restore(&mut self, state: Restored, now: Now, out: &mut Vec<Output>) -> RestoreReport {
-        let mut report = RestoreReport::default();
+        let mut cursor = self.restore_start(state);
+        while self.restore_step(&mut cursor, usize::MAX, now, out) {}
+        self.restore_finish(cursor, now, out)
+    }
+
+    /// [`Mag::restore`] in steps: this, then [`Mag::restore_step`] until it returns false, then
+    /// [`Mag::restore_finish`]; the caller carries out each step's outputs before the next.
+    pub fn restore_start(&mut self, state: Restored) -> RestoreCursor {
         // RFC 5213 §6.9.1.5: the MAG's sequence numbers increase; every PBU from here on (a de-registration of
         // a refused connection among them) goes past every accepted one.
         let last_seq = state.records.iter().fold(None, |last, r| match r {
@@ -126,18 +133,33 @@ impl Mag {
         if let Some(seq) = last_seq {
             self.next_seq = seq.wrapping_add(1);
         }
-        let mut peers = Vec::new();
-        for record in state.records {
+        // Everything that grows by one per connection is sized once: a million rehashes cost seconds.
+        let connections = state.records.iter().filter(|r| matches!(r, Record::Bule(_))).count();
+        self.by_pdn.reserve(connections);
+        self.timers.reserve(connections);
+        RestoreCursor::new(state.records)
+    }
+
+    /// Restores up to `max` more records; false once none is left.
+    pub fn restore_step(&mut self, cursor: &mut RestoreCursor, max: usize, now: Now, out: &mut Vec<Output>) -> bool {
+        for _ in 0..max {
+            let Some(record) = cursor.next_record() else { return false };
             match record {
-                Record::Bule(r) => self.restore_bule(*r, now, &mut report, out),
-                Record::Peer { peer, restart_counter } => peers.push((peer, restart_counter)),
+                Record::Bule(r) => self.restore_bule(*r, now, &mut cursor.report, out),
+                Record::Peer { peer, restart_counter } => cursor.peers.push((peer, restart_counter)),
                 Record::Bce(_) | Record::Reservations(_) => {
                     out.push(Output::Event(Event::Note("restore: an LMA record in a MAG's state, skipped".into())));
                 }
             }
         }
+        cursor.remaining() > 0
+    }
+
+    /// Ends a restore: the LMAs' counters are kept for those with connections left, and what the restore changed
+    /// is written down.
+    pub fn restore_finish(&mut self, mut cursor: RestoreCursor, now: Now, out: &mut Vec<Output>) -> RestoreReport {
         // Counters are kept for the LMAs that still have connections, as the heartbeat knows them.
-        for (peer, restart_counter) in peers {
+        for (peer, restart_counter) in std::mem::take(&mut cursor.peers) {
             if !self.heartbeats.restore_counter(peer, restart_counter) {
                 // No connection with it is left: its counter is not kept (as it would not be while running).
                 out.push(Output::Persist(StateChange::Delete(RecordKey::Peer(peer))));
@@ -147,7 +169,7 @@ impl Mag {
         // written down now; the restart counters are on disk as read.
         let _ = self.heartbeats.take_changed_counters();
         self.persist_changes(0, now, out);
-        report
+        cursor.report
     }
 
     fn restore_bule(&mut self, r: BuleRecord, now: Now, report: &mut RestoreReport, out: &mut Vec<Output>) {
