@@ -14,7 +14,8 @@
 //!   it is corruption: the start stops with an error naming the file, unless the operator discards the state.
 //! - **Compaction.** The writer keeps the live records (encoded) and, when the file has grown to four times
 //!   their size, writes them to a new file, syncs it and renames it over the old one, so the file stays within
-//!   a few times the live state. A warm start begins with such a rewrite ([`JournalWriter::create`]).
+//!   a few times the live state. A warm start goes on with the file it read ([`JournalWriter::adopt`]); the
+//!   writer reads the live records back for compaction after the warm start, at its first commit.
 //!
 //! Why a journal of our own rather than an embedded database: the state is a key → record map whose every
 //! change must be durable before a message leaves, read back whole at start. An append and one `fdatasync` per
@@ -116,11 +117,9 @@ pub struct Loaded {
     pub kept: Kept,
 }
 
-/// A journal as read, for its writer to go on with: the framed newest Put of every key, and where the valid
-/// records end.
+/// A journal as read, for its writer to go on with: where the valid records end.
 #[derive(Debug, Default)]
 pub struct Kept {
-    live: HashMap<RecordKey, Vec<u8>>,
     valid_len: u64,
 }
 
@@ -129,7 +128,12 @@ pub fn load(path: &Path, owner: Owner) -> Result<Option<Loaded>, StateError> {
     let shown = path.display().to_string();
     let mut bytes = Vec::new();
     match File::open(path) {
-        Ok(mut f) => f.read_to_end(&mut bytes).map_err(|source| StateError::Read { path: shown.clone(), source })?,
+        Ok(mut f) => {
+            // Read into a buffer of the file's size at once: growing it by doubling copies a large journal again.
+            let size = f.metadata().map(|m| m.len() as usize).unwrap_or(0);
+            bytes.reserve_exact(size.saturating_add(1));
+            f.read_to_end(&mut bytes).map_err(|source| StateError::Read { path: shown.clone(), source })?
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(StateError::Read { path: shown, source }),
     };
@@ -161,6 +165,22 @@ impl ReplayError {
 }
 
 fn replay(bytes: &[u8], owner: Owner) -> Result<(HashMap<RecordKey, Record>, Loaded), ReplayError> {
+    // Sized for the records the file can hold (a binding's record is 150-250 bytes), so that reading a million
+    // never rehashes.
+    let mut live = HashMap::with_capacity(bytes.len() / 160);
+    let loaded = walk(bytes, owner, |change, _| match change {
+        StateChange::Put(record) => {
+            live.insert(record.key(), record);
+        }
+        StateChange::Delete(key) => {
+            live.remove(&key);
+        }
+    })?;
+    Ok((live, loaded))
+}
+
+/// Every change of the journal in `bytes`, in order, with its frame, to `each`; what the file held besides.
+fn walk(bytes: &[u8], owner: Owner, mut each: impl FnMut(StateChange, &[u8])) -> Result<Loaded, ReplayError> {
     let Some(head) = bytes.get(..HEADER_LEN).filter(|h| h[..8] == *MAGIC) else {
         return Err(ReplayError::NotAJournal);
     };
@@ -172,7 +192,6 @@ fn replay(bytes: &[u8], owner: Owner) -> Result<(HashMap<RecordKey, Record>, Loa
             ReplayError::NotAJournal
         });
     }
-    let mut live = HashMap::new();
     let mut loaded = Loaded { file_bytes: bytes.len() as u64, ..Default::default() };
     let mut at = HEADER_LEN;
     while at < bytes.len() {
@@ -197,23 +216,32 @@ fn replay(bytes: &[u8], owner: Owner) -> Result<(HashMap<RecordKey, Record>, Loa
         };
         let change: StateChange = postcard::from_bytes(payload)
             .map_err(|e| ReplayError::Corrupt(at as u64, format!("a record that checks does not decode: {e}")))?;
-        let framed = &bytes[at..at + FRAME_LEN + payload.len()];
-        match change {
-            StateChange::Put(record) => {
-                loaded.kept.live.insert(record.key(), framed.to_vec());
-                live.insert(record.key(), record);
-            }
-            StateChange::Delete(key) => {
-                loaded.kept.live.remove(&key);
-                live.remove(&key);
-            }
-        }
+        each(change, &bytes[at..at + FRAME_LEN + payload.len()]);
         loaded.records += 1;
         at += FRAME_LEN + payload.len();
         loaded.kept.valid_len = at as u64;
     }
     loaded.kept.valid_len = loaded.kept.valid_len.max(HEADER_LEN as u64);
-    Ok((live, loaded))
+    Ok(loaded)
+}
+
+/// The framed newest Put of every key of the journal at `path` up to `valid_len` (what [`load`] read of it): the
+/// live records an adopted journal's writer compacts from, built on a thread of its own while the warm start goes
+/// on ([`JournalWriter::adopt`]).
+fn live_records(path: &Path, owner: Owner, valid_len: u64) -> io::Result<HashMap<RecordKey, Vec<u8>>> {
+    let mut bytes = Vec::with_capacity(valid_len as usize);
+    File::open(path)?.take(valid_len).read_to_end(&mut bytes)?;
+    let mut live = HashMap::with_capacity(bytes.len() / 160);
+    walk(&bytes, owner, |change, framed| match change {
+        StateChange::Put(record) => {
+            live.insert(record.key(), framed.to_vec());
+        }
+        StateChange::Delete(key) => {
+            live.remove(&key);
+        }
+    })
+    .map_err(|e| io::Error::other(e.at(&path.display().to_string())))?;
+    Ok(live)
 }
 
 /// Figures for `pmipctl state`.
@@ -286,7 +314,7 @@ impl JournalWriter {
             }
         }
         let file = rewrite(path, owner, live.values()).map_err(err)?;
-        Self::start(path, owner, file, live, wake)
+        Self::start(path, owner, file, Live::Known(live), wake)
     }
 
     /// Goes on with the journal [`load`] read at `path`, as it is, instead of rewriting it: a warm start of a
@@ -307,23 +335,24 @@ impl JournalWriter {
         }
         drop(file);
         let file = OpenOptions::new().append(true).open(path).map_err(err)?;
-        Self::start(path, owner, file, kept.live, wake)
+        // The live records for compaction are read back later, off the warm start's way (`Live`).
+        Self::start(path, owner, file, Live::Unread { valid_len: kept.valid_len, since: Vec::new() }, wake)
     }
 
     fn start(
         path: &Path,
         owner: Owner,
         file: File,
-        live: HashMap<RecordKey, Vec<u8>>,
+        live: Live,
         wake: Box<dyn Fn() + Send>,
     ) -> Result<JournalWriter, StateError> {
         let shown = path.display().to_string();
         let err = |source| StateError::Write { path: shown.clone(), source };
-        let live_bytes: u64 = live.values().map(|r| r.len() as u64).sum();
+        let live_bytes = live.bytes();
         let stats = JournalStats {
             path: shown.clone(),
             file_bytes: file.metadata().map_err(err)?.len(),
-            live_records: live.len() as u64,
+            live_records: live.records(),
             ..Default::default()
         };
         let shared = Arc::new(Shared { stats: Mutex::new(stats), ..Default::default() });
@@ -426,7 +455,7 @@ struct Writer {
     owner: Owner,
     file: File,
     /// Framed Put records by key: what a compaction writes.
-    live: HashMap<RecordKey, Vec<u8>>,
+    live: Live,
     /// Their total size, kept as they change (summing a million of them at every commit cost milliseconds).
     live_bytes: u64,
     shared: Arc<Shared>,
@@ -453,7 +482,7 @@ impl Writer {
                         s.records_written += batches.iter().map(|b| b.keys.len() as u64).sum::<u64>();
                         s.last_commit_us = started.elapsed().as_micros() as u64;
                         s.file_bytes = file_bytes;
-                        s.live_records = self.live.len() as u64;
+                        s.live_records = self.live.records();
                     }
                     (self.wake)();
                     self.maybe_compact(file_bytes);
@@ -475,27 +504,61 @@ impl Writer {
             self.file.write_all(&batch.bytes)?;
         }
         self.file.sync_data()?;
+        self.take_built();
         for batch in batches {
             for (key, range) in &batch.keys {
-                let old = match range {
-                    Some(r) => {
-                        self.live_bytes += r.len() as u64;
-                        self.live.insert(*key, batch.bytes[r.clone()].to_vec())
-                    }
-                    None => self.live.remove(key),
-                };
-                self.live_bytes -= old.map_or(0, |old| old.len() as u64);
+                let record = range.as_ref().map(|r| batch.bytes[r.clone()].to_vec());
+                match &mut self.live {
+                    Live::Known(live) => self.live_bytes = apply(live, self.live_bytes, *key, record),
+                    Live::Unread { since, .. } | Live::Building { since, .. } => since.push((*key, record)),
+                }
             }
         }
         Ok(())
     }
 
+    /// After an adoption: starts reading the live records back (at the first commit, once the warm start is
+    /// over), and takes them once read, with the changes committed meanwhile applied on top.
+    fn take_built(&mut self) {
+        if let Live::Unread { valid_len, since } = &mut self.live {
+            let (valid_len, since) = (*valid_len, std::mem::take(since));
+            let (tx, built) = std::sync::mpsc::sync_channel(1);
+            let (source, owner) = (self.path.clone(), self.owner);
+            let reader = std::thread::Builder::new().name("pmipgw-journal-read".into()).spawn(move || {
+                let _ = tx.send(live_records(&source, owner, valid_len));
+            });
+            if let Err(e) = reader {
+                tracing_free_log(&format!("cannot read back {} for compaction: {e}", self.path.display()));
+            }
+            self.live = Live::Building { built, since };
+        }
+        let Live::Building { built, since } = &mut self.live else { return };
+        let mut live = match built.try_recv() {
+            Ok(Ok(live)) => live,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Ok(Err(e)) => {
+                // Appending goes on; only compaction waits for a restart that reads the file anew.
+                tracing_free_log(&format!("cannot read back {} for compaction: {e}", self.path.display()));
+                *built = std::sync::mpsc::sync_channel(1).1;
+                return;
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+        };
+        let mut bytes = live.values().map(|r| r.len() as u64).sum();
+        for (key, record) in since.drain(..) {
+            bytes = apply(&mut live, bytes, key, record);
+        }
+        self.live = Live::Known(live);
+        self.live_bytes = bytes;
+    }
+
     fn maybe_compact(&mut self, file_bytes: u64) {
         let live_bytes = self.live_bytes;
+        let Live::Known(live) = &self.live else { return };
         if file_bytes < MIN_COMPACT_BYTES.max(4 * live_bytes) {
             return;
         }
-        match rewrite(&self.path, self.owner, self.live.values()) {
+        match rewrite(&self.path, self.owner, live.values()) {
             Ok(file) => {
                 self.file = file;
                 if let Ok(mut s) = self.shared.stats.lock() {
@@ -507,6 +570,50 @@ impl Writer {
             Err(e) => tracing_free_log(&format!("compacting {} failed: {e}", self.path.display())),
         }
     }
+}
+
+/// The live records a compaction writes: known (a new journal, or an adopted one once read back), or being
+/// read back by a thread of its own after an adoption, with the changes committed meanwhile. The reading starts at
+/// the first commit rather than at the adoption: beside a warm start, a second thread faulting in memory of the
+/// same process slows the restore by more than it saves.
+enum Live {
+    Known(HashMap<RecordKey, Vec<u8>>),
+    /// Adopted, not read back yet: the valid records end at `valid_len`.
+    Unread {
+        valid_len: u64,
+        since: Vec<(RecordKey, Option<Vec<u8>>)>,
+    },
+    Building {
+        built: std::sync::mpsc::Receiver<io::Result<HashMap<RecordKey, Vec<u8>>>>,
+        since: Vec<(RecordKey, Option<Vec<u8>>)>,
+    },
+}
+
+impl Live {
+    fn bytes(&self) -> u64 {
+        match self {
+            Live::Known(live) => live.values().map(|r| r.len() as u64).sum(),
+            Live::Unread { .. } | Live::Building { .. } => 0,
+        }
+    }
+
+    /// Records known live (0 while being read back).
+    fn records(&self) -> u64 {
+        match self {
+            Live::Known(live) => live.len() as u64,
+            Live::Unread { .. } | Live::Building { .. } => 0,
+        }
+    }
+}
+
+/// Applies one committed change (a framed Put, or None: a Delete) to `live`; returns its new total size.
+fn apply(live: &mut HashMap<RecordKey, Vec<u8>>, bytes: u64, key: RecordKey, record: Option<Vec<u8>>) -> u64 {
+    let added = record.as_ref().map_or(0, |r| r.len() as u64);
+    let old = match record {
+        Some(record) => live.insert(key, record),
+        None => live.remove(&key),
+    };
+    bytes + added - old.map_or(0, |old| old.len() as u64)
 }
 
 /// The controlplane crate does not log; the writer's rare failures go to standard error, and to the stats.
@@ -642,9 +749,9 @@ mod tests {
             Record::Peer { peer: IpAddr::from([192, 0, 2, 2]), restart_counter: 2 },
         ];
         assert_eq!(again.restored.records, want);
-        // The adopted writer knows the records it read: a compaction keeps them.
+        // The adopted writer reads the records back on a thread of its own, while appends go on: a compaction
+        // keeps them, with what was appended since on top.
         let mut w = JournalWriter::adopt(&path, Owner::Lma, again.kept, Box::new(|| {})).unwrap();
-        assert_eq!(w.stats().live_records, 2);
         let mut n = 0u32;
         while w.stats().compactions == 0 {
             for _ in 0..10_000 {
@@ -655,6 +762,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
             assert!(n < 10_000_000, "no compaction");
         }
+        assert_eq!(w.stats().live_records, 3, "the two read back and the one appended since");
         w.close();
         let compacted = load(&path, Owner::Lma).unwrap().unwrap();
         assert_eq!(compacted.restored.records.len(), 3);
