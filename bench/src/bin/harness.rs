@@ -31,6 +31,9 @@ struct Cli {
     work: PathBuf,
     #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
     bindings: Vec<u32>,
+    /// pmipgw's `gateway.table_capacity` (default: the run's bindings), e.g. the default 1048576 with 1k bindings.
+    #[arg(long)]
+    table_capacity: Option<u32>,
     /// Inner IP packet sizes.
     #[arg(long, value_delimiter = ',', default_value = "64,512")]
     sizes: Vec<usize>,
@@ -496,7 +499,8 @@ impl<'c> Env<'c> {
     /// scenario points.
     fn pmipgw_config(&self, direction: Direction, n: u32) -> Result<(PathBuf, Vec<PathBuf>), String> {
         let w = self.cli.workers;
-        let stem = format!("{:?}-{:?}-{w}w-{n}", direction.role, direction.family).to_lowercase();
+        let capacity = self.cli.table_capacity.map(|c| format!("-cap{c}")).unwrap_or_default();
+        let stem = format!("{:?}-{:?}-{w}w-{n}{capacity}", direction.role, direction.family).to_lowercase();
         let config = self.cli.work.join(format!("cfg/{stem}.toml"));
         let links: Vec<PathBuf> = (0..w).map(|q| self.cli.work.join(format!("cfg/{stem}-q{q}-input.pcap"))).collect();
         if !config.exists() {
@@ -514,7 +518,7 @@ impl<'c> Env<'c> {
                 eal_args,
                 ports: PortSpec::one_armed(direction.role, "net_pcap0", &Self::devargs(&links)),
                 mempool_size: self.mbufs(n),
-                table_capacity: None,
+                table_capacity: self.cli.table_capacity,
                 gateway_extra: String::new(),
                 extra: String::new(),
             };

@@ -189,8 +189,8 @@ pub struct FastPath {
     tables: WorkerTable,
     counters: Arc<WorkerCounters>,
     error_budget: Box<icmp::ErrorBudget>,
-    /// Run the stages one packet at a time ([`FastPath::one_pass`]) instead of each over the whole burst.
-    one_pass: bool,
+    /// Run every burst stage by stage, whatever the table holds ([`FastPath::set_staged`]).
+    staged: bool,
 }
 
 /// An egress port as one burst sees it.
@@ -311,7 +311,7 @@ impl FastPath {
             next_hops: Arc::clone(&config.next_hops),
             counters,
             error_budget: Box::new(icmp::ErrorBudget::new(config.icmp_errors_per_second, config.clock)),
-            one_pass: tables.in_cache(),
+            staged: false,
             tables,
         })
     }
@@ -319,7 +319,15 @@ impl FastPath {
     /// Runs every burst stage by stage, as for a table larger than the cache, whatever the table's size (`false`:
     /// back to the choice by size). The two ways give the same results; tests and the fuzzer hold them to it.
     pub fn set_staged(&mut self, staged: bool) {
-        self.one_pass = !staged && self.tables.in_cache();
+        self.staged = staged;
+    }
+
+    /// This burst runs one packet at a time ([`FastPath::one_pass`]), the express lane first: what it reads of
+    /// the table is in the cache, so prefetching a stage ahead would gain nothing. Decided per burst, as the
+    /// table fills and empties.
+    #[inline(always)]
+    fn runs_one_pass(&self) -> bool {
+        !self.staged && self.tables.in_cache()
     }
 
     pub fn counters(&self) -> &Arc<WorkerCounters> {
@@ -388,7 +396,7 @@ impl FastPath {
 
     #[inline(always)]
     fn stages<P: PacketBuf>(&self, context: &BurstContext, packets: &mut [P], nexts: &mut [Next], tally: &mut Tally) {
-        if self.one_pass {
+        if self.runs_one_pass() {
             return self.one_pass(context, packets, nexts, tally);
         }
         let mut pending = [Pending::default(); MAX_BURST];

@@ -354,3 +354,21 @@ fn bulk_ue_lookups_answer_as_single_ones() {
         assert!(single.iter().filter(|id| id.is_some()).count() > 20, "some values are bound");
     }
 }
+
+#[test]
+fn a_large_table_counts_as_cached_while_it_holds_few_bindings() {
+    let mut sender = UpdateSender::new(quick(1 << 16, 4096));
+    let mut worker = sender.add_worker().unwrap();
+    let counters = counters_of(&worker);
+    assert!(worker.in_cache(), "empty");
+    for n in 0..1024 {
+        sender.install(lma(n)).unwrap();
+    }
+    worker.apply_pending(&counters, usize::MAX);
+    assert!(worker.in_cache(), "1,024 bindings of 65,536 slots: what packets read fits the cache");
+    sender.install(lma(1024)).unwrap();
+    worker.apply_pending(&counters, usize::MAX);
+    assert!(!worker.in_cache(), "one more: the lookups are prefetched a stage ahead");
+    let small = UpdateSender::new(quick(4096, 8)).add_worker().unwrap();
+    assert!(small.in_cache(), "a table of 4,096 slots is cached whatever it holds");
+}

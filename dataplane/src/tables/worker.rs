@@ -116,10 +116,13 @@ impl WorkerTable {
         self.records.get(slot)
     }
 
-    /// The records fit in a core's own caches (up to 4k bindings, 512 KiB): a lookup does not wait for memory.
+    /// What packets read of the table fits in a core's own caches, so a lookup does not wait for memory: a table
+    /// of up to 4k slots (its records are 512 KiB), or up to 1k bindings in a larger one (their records, UE
+    /// positions and index buckets, wherever they lie). By bindings in use, not only by slots: a gateway with the
+    /// default capacity of a million and a few hundred bindings takes the express lane too.
     #[inline(always)]
     pub(crate) fn in_cache(&self) -> bool {
-        self.records.len() <= 4096
+        self.records.len() <= 4096 || self.len <= 1024
     }
 
     #[inline(always)]
