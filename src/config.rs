@@ -46,7 +46,7 @@ pub struct Config {
     /// `[metrics]`: the Prometheus endpoint (with `[lma]` or `[mag]`).
     #[serde(default)]
     pub metrics: controlplane::config::MetricsConfig,
-    /// `[state]`: durable binding state (with `[lma]`).
+    /// `[state]`: durable binding state (with `[lma]` or `[mag]`).
     #[serde(default)]
     pub state: controlplane::config::StateConfig,
     /// `[cluster]`: this gateway's place among the instances of a cluster, and the worker field of its keys.

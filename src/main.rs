@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use dataplane::dpdk::{
-    cpu_cycles, cycles_per_second, DpdkError, Eal, Mempool, MempoolConfig, Port, PortConfig, PortStats,
-};
+use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig, PortStats};
 use dataplane::idle::Idler;
 use dataplane::l2fwd::{self, ForwardPath, PathCounters};
 use dataplane::wire::ethernet::MacAddr;
@@ -215,16 +213,8 @@ fn open_ports<'c>(
             mtu: section.mtu,
             ..PortConfig::default()
         };
-        let port = match Port::open(&section.device, &port_config, pool.clone()) {
-            // The control thread's own tx queue is the last; a device with no queue to spare (one tx_pcap file)
-            // runs without it: the control thread transmits nothing yet.
-            Err(DpdkError::PortLimit { .. }) if config.is_fast_path() && tx_queues > rx_queues => {
-                tracing::info!(port = %section.name, "no spare tx queue for the control thread");
-                Port::open(&section.device, &PortConfig { tx_queues: rx_queues, ..port_config }, pool.clone())
-            }
-            other => other,
-        }
-        .map_err(|e| format!("key 'port[{i}]': {e}"))?;
+        let port =
+            Port::open(&section.device, &port_config, pool.clone()).map_err(|e| format!("key 'port[{i}]': {e}"))?;
         port.start().map_err(|e| format!("key 'port[{i}]': {e}"))?;
         let caps = port.capabilities();
         tracing::info!(

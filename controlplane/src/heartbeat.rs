@@ -7,9 +7,9 @@
 //! machine, which cleans the peer's bindings up if configured to. A peer that answers a heartbeat with a Binding
 //! Error gets no more heartbeats.
 //!
-//! Decision: RFC 5847 §5.3 suggests a restarted node send unsolicited responses to its former peers. This
-//! gateway keeps no binding state across restarts, so it does not know them; peers notice the new counter in the
-//! response to their next request instead.
+//! RFC 5847 §5.3: a node that restarted without its state sends its former peers (from the discarded journal,
+//! `crate::durable`) an unsolicited response with the new counter ([`Heartbeats::announce_restart`]); one that
+//! kept its state keeps its counter.
 
 use crate::api::PeerView;
 use crate::config::HeartbeatConfig;

@@ -36,7 +36,8 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
 pub enum Output {
-    /// Send a signalling message (emit with [`crate::transport::emit`]) on the control TX queue.
+    /// Send a signalling message (emit with [`crate::transport::emit`]); the gateway hands it to worker 0's inject
+    /// queue.
     Send { header: FrameHeader, msg: MhRepr },
     /// Apply a table update on every worker, in order; acknowledge with [`Input::FastpathApplied`].
     Fastpath { token: FastpathToken, update: TunnelUpdate },

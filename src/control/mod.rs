@@ -63,13 +63,13 @@ const NEIGHBOUR_TICK_MS: u64 = 200;
 /// Records a warm start restores before carrying out what they produced.
 const RESTORE_STEP: usize = 4096;
 
-/// The procedures this gateway runs.
 /// What waits for the journal: a message to send, or a management reply.
 enum Held {
     Send(FrameHeader, MhRepr),
     Reply(u64, Response),
 }
 
+/// The procedures this gateway runs.
 pub enum Procedures {
     Lma(Box<Lma>),
     Mag(Box<Mag>),
@@ -342,12 +342,12 @@ impl Control {
             steering.iter().map(|(port, how)| SteeringView { port: port.clone(), steering: how.to_string() }).collect();
     }
 
-    /// Runs until every worker has ended (the punt queue closes).
     /// The tables' control handle (the replica of every binding).
     pub fn tables(&self) -> &UpdateSender {
         &self.tables
     }
 
+    /// Runs until every worker has ended (the punt queue closes).
     pub fn run(&mut self, punts: &PuntReceiver) {
         let now = self.clock.now().mono.0;
         self.neighbors.start(now, &mut self.frames);
