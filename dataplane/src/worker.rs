@@ -73,6 +73,12 @@ impl PuntReceiver {
             },
         }
     }
+
+    /// A punted packet already waiting, if any: ARP / NDP / echo first (few, and a neighbour waits on them),
+    /// then signalling.
+    pub fn try_recv(&self) -> Option<Punted> {
+        self.other.try_recv().or_else(|_| self.signalling.try_recv()).ok()
+    }
 }
 
 /// A frame the control thread wants sent (signalling, ARP/NDP answers), with the index of the port to send it on.

@@ -39,7 +39,7 @@ use controlplane::mag::Mag;
 use controlplane::time::{Millis, Now, SystemClock};
 use controlplane::transport::{self, FrameHeader};
 use controlplane::wire::MhRepr;
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Sender, TrySendError};
 use dataplane::binding::{Binding, Function, TunnelEndpoints};
 use dataplane::counters::{CountersHandle, DropReason};
 use dataplane::dpdk::{cycles_per_second, Mempool};
@@ -59,6 +59,14 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// How often neighbour caches advance (retransmissions, ageing) and Router Advertisements are considered.
 const NEIGHBOUR_TICK_MS: u64 = 200;
+
+/// Frames the control thread keeps while the inject queue is full, before it counts them as not sent.
+const INJECT_BACKLOG: usize = 16_384;
+/// How soon the control thread looks again at frames waiting for room in the inject queue.
+const BACKLOG_POLL: Duration = Duration::from_micros(100);
+
+/// Punted packets the control thread handles in one loop iteration at most (a worker's burst).
+const PUNT_BURST: usize = 64;
 
 /// Records a warm start restores before carrying out what they produced.
 const RESTORE_STEP: usize = 4096;
@@ -192,6 +200,9 @@ pub struct Control {
     /// Frames produced by neighbour handling, waiting to be injected.
     frames: Vec<(usize, Vec<u8>)>,
     inject: Sender<Injected>,
+    /// Frames that found the inject queue full (a commit releasing hundreds of PBAs at once), sent in order as
+    /// worker 0 makes room.
+    inject_backlog: VecDeque<Injected>,
     pool: Arc<Mempool>,
     bridge: ApiBridge,
     api_calls: Vec<Receiver<ApiCall>>,
@@ -240,6 +251,7 @@ impl Control {
             last_advertisement: 0,
             frames: Vec::new(),
             inject,
+            inject_backlog: VecDeque::new(),
             pool,
             bridge: ApiBridge::default(),
             api_calls,
@@ -353,17 +365,30 @@ impl Control {
         self.neighbors.start(now, &mut self.frames);
         self.send_frames();
         loop {
-            let wait = self.procedures.next_deadline().map_or(POLL, |d| self.clock.until(d).min(POLL));
+            let mut wait = self.procedures.next_deadline().map_or(POLL, |d| self.clock.until(d).min(POLL));
+            if !self.inject_backlog.is_empty() {
+                // Frames wait for worker 0 to take the ones before them: look again soon.
+                wait = wait.min(BACKLOG_POLL);
+            }
             // Woken early when the workers have applied table updates, so a PBA waiting for its tunnel leaves
             // as soon as every worker has it.
             match punts.recv_timeout(wait, &[self.tables.wakeups(), &self.journal_wake.1]) {
-                Ok(Some(punted)) => self.on_punted(punted),
+                Ok(Some(punted)) => {
+                    // What else is waiting already is handled in the same iteration (up to a burst): under load
+                    // the journal gets one batch for them all, and the loop's upkeep below runs once per burst
+                    // rather than once per PBU.
+                    self.on_punted(punted);
+                    for punted in std::iter::from_fn(|| punts.try_recv()).take(PUNT_BURST - 1) {
+                        self.on_punted(punted);
+                    }
+                }
                 Ok(None) => {}
                 Err(_closed) => return,
             }
             self.poll_api();
             self.poll_acknowledgements();
             self.release_durable();
+            self.send_backlog();
             self.tick_neighbours();
             self.latency.sweep(Instant::now());
             if let Some(deadline) = self.procedures.next_deadline() {
@@ -542,12 +567,48 @@ impl Control {
     }
 
     fn inject_frame(&mut self, port: usize, frame: &[u8]) {
-        let queued = self.pool.alloc().and_then(|mut mbuf| {
-            mbuf.append(frame.len())?.copy_from_slice(frame);
-            self.inject.try_send(Injected { port, mbuf }).ok()
-        });
-        if queued.is_none() {
+        let Some(mut mbuf) = self.pool.alloc() else {
             self.stats.send_failed += 1;
+            return;
+        };
+        let Some(data) = mbuf.append(frame.len()) else {
+            self.stats.send_failed += 1;
+            return;
+        };
+        data.copy_from_slice(frame);
+        let injected = Injected { port, mbuf };
+        if !self.inject_backlog.is_empty() {
+            self.hold_injected(injected);
+            return;
+        }
+        if let Err(TrySendError::Full(injected)) = self.inject.try_send(injected) {
+            self.hold_injected(injected);
+        }
+        // Disconnected: the workers have ended, nothing is sent any more.
+    }
+
+    fn hold_injected(&mut self, injected: Injected) {
+        if self.inject_backlog.len() < INJECT_BACKLOG {
+            self.inject_backlog.push_back(injected);
+        } else {
+            self.stats.send_failed += 1;
+        }
+    }
+
+    /// Hands worker 0 what waited for room in the inject queue, in order.
+    fn send_backlog(&mut self) {
+        while let Some(injected) = self.inject_backlog.pop_front() {
+            match self.inject.try_send(injected) {
+                Ok(()) => {}
+                Err(TrySendError::Full(injected)) => {
+                    self.inject_backlog.push_front(injected);
+                    return;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    self.inject_backlog.clear();
+                    return;
+                }
+            }
         }
     }
 
