@@ -8,8 +8,8 @@
 //!   table (applied in this thread) and the PBA leaves only once the worker's epoch covers it — the
 //!   "installed before acknowledged" path of the gateway, without the thread hop;
 //! - `codec+lma+journal`: `codec+lma` with durable state on: every change goes to a journal (in `--state-dir`)
-//!   whose own thread syncs it in groups, as the gateway's control thread hands it over once per PBU; the time
-//!   includes waiting until the last change is durable.
+//!   whose own thread syncs it in groups, handed over once per 64 PBUs as the gateway's control thread does with
+//!   a burst of punted PBUs under load; the time includes waiting until the last change is durable.
 //!
 //! - `warm-start`: a journal kept by `codec+lma+journal --keep-journal F` read back (`--keep-journal F` again)
 //!   and restored the way the gateway's warm start does it — load, `Lma::restore`, every binding installed in
@@ -58,6 +58,9 @@ struct Cli {
 
 /// PBUs encoded ahead of each timed chunk (encoding is the MAG's work, not the LMA's).
 const CHUNK: u32 = 100_000;
+/// PBUs the gateway's control thread handles per loop iteration under load (`PUNT_BURST` in src/control/mod.rs): the
+/// journal gets one batch per this many.
+const PUNT_BURST: usize = 64;
 
 fn config(bindings: u32) -> LmaConfig {
     LmaConfig {
@@ -169,7 +172,7 @@ fn run(
             chunk.ranges.push(range);
         }
         let t = Instant::now();
-        for range in &chunk.ranges {
+        for (at, range) in chunk.ranges.iter().enumerate() {
             let frame = transport::parse(&chunk.bytes[range.clone()]).expect("our PBU parses");
             let msg = frame.repr().expect("our PBU decodes");
             out.clear();
@@ -193,7 +196,10 @@ fn run(
                         journal.append(change);
                     }
                 }
-                journal.flush();
+                // As the gateway's control thread under load: one batch per burst of punted PBUs.
+                if (at + 1) % PUNT_BURST == 0 || at + 1 == chunk.ranges.len() {
+                    journal.flush();
+                }
             }
             for o in &out {
                 if let Output::Send { header, msg: msg @ MhRepr::Pba(pba) } = o {
