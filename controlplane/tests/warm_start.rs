@@ -66,6 +66,23 @@ fn a_lifetime_that_ran_out_while_down_ends_as_an_expiry() {
 }
 
 #[test]
+fn expiries_and_restored_bindings_mix_in_one_warm_start() {
+    let mut sim = durable_sim(4);
+    let old = established(&sim.create(0, pdn(1, PdnType::Ipv4v6, LMA6.into())));
+    sim.run_for(1_000_000);
+    let young = established(&sim.create(0, pdn(2, PdnType::Ipv4v6, LMA6.into())));
+    // Down for 3000 s: the first binding's hour ran out, the second's did not.
+    sim.now = Millis(sim.now.0 + 3_000_000);
+    let report = sim.crash_and_warm_start_lma(lma_config(), 1);
+    assert_eq!((report.restored, report.expired), (1, 1));
+    let entries: Vec<_> = sim.lma.fastpath.table.values().copied().collect();
+    assert_eq!(entries.len(), 1, "only the live binding is installed");
+    assert_eq!(entries[0].uplink_key, young.uplink_key);
+    assert!(!sim.lma.machine.keys().is_in_use(old.uplink_key.unwrap()), "the expired one's key is free again");
+    sim.lma.machine.check_invariants().unwrap();
+}
+
+#[test]
 fn a_binding_the_new_configuration_refuses_is_revoked_and_the_others_stay() {
     let mut sim = durable_sim(3);
     let kept = established(&sim.create(0, pdn(1, PdnType::Ipv6, LMA6.into())));

@@ -5,7 +5,7 @@ use super::checks::{self, Checked, ValidPbu, Want};
 use super::pba::{self, Granted};
 use super::store::{Bce, BceState};
 use super::{Awaiting, Lma, LmaTimer};
-use crate::fastpath::{Role, TunnelEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
+use crate::fastpath::{FastpathToken, Role, TunnelEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use crate::machine::{EndReason, Event, Output};
 use crate::time::Now;
 use crate::transport::FrameHeader;
@@ -462,7 +462,12 @@ impl Lma {
         self.timers.cancel(&LmaTimer::Lifetime(id));
         self.timers.cancel(&LmaTimer::HandoverWait(id));
         self.end_revocations_of(id);
-        self.awaiting.retain(|_, a| a.id != id);
+        // A binding that never had a table update (token 0: one that expired while the gateway was down, ended
+        // during a warm start) waits for none: nothing to look for, and a scan of a warm start's million pending
+        // installs per such expiry would make the restore quadratic.
+        if b.token != FastpathToken::default() {
+            self.awaiting.retain(|_, a| a.id != id);
+        }
         self.counters.event("bindings-deleted");
         out.push(Output::Event(Event::BindingDown { id, pdn: b.pdn, reason }));
     }
