@@ -65,6 +65,9 @@ const INJECT_BACKLOG: usize = 16_384;
 /// How soon the control thread looks again at frames waiting for room in the inject queue.
 const BACKLOG_POLL: Duration = Duration::from_micros(100);
 
+/// How long the final report waits for the journal to commit what its figures come after.
+const FINAL_COMMIT_WAIT: Duration = Duration::from_secs(2);
+
 /// Punted packets the control thread handles in one loop iteration at most (a worker's burst).
 const PUNT_BURST: usize = 64;
 
@@ -910,9 +913,17 @@ impl Control {
         let (reply, answer) = std::sync::mpsc::channel();
         let input = self.bridge.submit(ApiCall { request: Request::Stats, reply });
         self.drive(input);
-        match answer.try_recv() {
-            Ok(Response::Stats(stats)) => Some(stats),
-            _ => None,
+        // With durable state the reply waits behind the last changes' commit, as every reply does: give the
+        // journal its moment (a commit is milliseconds) rather than report no figures.
+        let deadline = Instant::now() + FINAL_COMMIT_WAIT;
+        loop {
+            self.release_durable();
+            match answer.try_recv() {
+                Ok(Response::Stats(stats)) => return Some(stats),
+                Ok(_) | Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+                Err(std::sync::mpsc::TryRecvError::Empty) if Instant::now() >= deadline => return None,
+                Err(std::sync::mpsc::TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(1)),
+            }
         }
     }
 }
