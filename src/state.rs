@@ -21,6 +21,8 @@ pub struct StateStart {
     /// The bindings of a discarded state: their peers are told of the restart.
     pub discarded: Option<Restored>,
     pub restart_counter: u32,
+    /// `state.min_commit_interval_us`.
+    pub min_commit_interval: std::time::Duration,
 }
 
 /// The journal file of a node (`lma.journal` or `mag.journal`) whose restart counter is kept at `counter_file`.
@@ -43,17 +45,30 @@ pub fn open(config: &Config) -> Result<StateStart, String> {
         (None, None) => return Err("no [lma] or [mag] section".into()),
     };
     let counter_key = format!("key '{section}.heartbeat.restart_counter_file'");
+    let min_commit_interval = std::time::Duration::from_micros(u64::from(config.state.min_commit_interval_us));
     let next_counter =
         || controlplane::restart_counter::next_restart_counter(counter_file).map_err(|e| format!("{counter_key}: {e}"));
     if !config.state.durable {
-        return Ok(StateStart { journal: None, restored: None, discarded: None, restart_counter: next_counter()? });
+        return Ok(StateStart {
+            journal: None,
+            restored: None,
+            discarded: None,
+            restart_counter: next_counter()?,
+            min_commit_interval,
+        });
     }
     let path = journal_path(config, owner, counter_file);
     if config.state.discard {
         // The former peers are worth telling, if the old journal can still say who they were.
         let discarded = journal::load(&path, owner).ok().flatten().map(|l| l.restored);
         tracing::warn!(path = %path.display(), "--discard-state: starting without the stored bindings");
-        return Ok(StateStart { journal: Some(path), restored: None, discarded, restart_counter: next_counter()? });
+        return Ok(StateStart {
+            journal: Some(path),
+            restored: None,
+            discarded,
+            restart_counter: next_counter()?,
+            min_commit_interval,
+        });
     }
     match journal::load(&path, owner) {
         Ok(Some(loaded)) => {
@@ -72,11 +87,21 @@ pub fn open(config: &Config) -> Result<StateStart, String> {
                 restart_counter,
                 "durable state read back"
             );
-            Ok(StateStart { journal: Some(path), restored: Some(loaded), discarded: None, restart_counter })
+            Ok(StateStart {
+                journal: Some(path),
+                restored: Some(loaded),
+                discarded: None,
+                restart_counter,
+                min_commit_interval,
+            })
         }
-        Ok(None) => {
-            Ok(StateStart { journal: Some(path), restored: None, discarded: None, restart_counter: next_counter()? })
-        }
+        Ok(None) => Ok(StateStart {
+            journal: Some(path),
+            restored: None,
+            discarded: None,
+            restart_counter: next_counter()?,
+            min_commit_interval,
+        }),
         Err(e) => Err(format!(
             "{e}. Move the file away to inspect it, or start with --discard-state to drop it: every binding is \
              lost, the restart counter is incremented and the peers are told"

@@ -331,6 +331,11 @@ pub struct StateConfig {
     /// Where the journal lives (`lma.journal`). Default: the directory of `heartbeat.restart_counter_file`
     /// (`/var/lib/pmipgw` unless that was moved), so that each instance keeps its state beside its counter.
     pub dir: Option<PathBuf>,
+    /// At most one commit (one `fdatasync`) per this many microseconds. Under a signalling storm more changes
+    /// then share a commit — fewer syncs, more PBUs per second — and each message waits up to this much longer
+    /// for its commit; a commit after a quiet spell is never delayed. 0 (default): commit as soon as the
+    /// previous commit is done.
+    pub min_commit_interval_us: u32,
     /// Start without the stored state (`pmipgw --discard-state`; not a config key).
     #[serde(skip)]
     pub discard: bool,
@@ -338,7 +343,7 @@ pub struct StateConfig {
 
 impl Default for StateConfig {
     fn default() -> Self {
-        StateConfig { durable: true, dir: None, discard: false }
+        StateConfig { durable: true, dir: None, min_commit_interval_us: 0, discard: false }
     }
 }
 

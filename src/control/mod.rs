@@ -292,7 +292,9 @@ impl Control {
             // (a million bindings are not written again).
             Some(loaded) => {
                 let journal = JournalWriter::adopt(&path, owner, loaded.kept, wake);
-                self.journal = Some(journal.map_err(|e| format!("key 'state.dir': {e}"))?);
+                let journal = journal.map_err(|e| format!("key 'state.dir': {e}"))?;
+                journal.set_min_commit_interval(start.min_commit_interval);
+                self.journal = Some(journal);
                 // A tunnel and an acknowledgement to wait for per restored binding: sized once.
                 let records = loaded.restored.records.len();
                 self.tunnels.reserve(records);
@@ -321,7 +323,9 @@ impl Control {
                     self.procedures.announce_restart(discarded, &mut out);
                 }
                 let journal = JournalWriter::create(&path, owner, &self.procedures.snapshot(now), wake);
-                self.journal = Some(journal.map_err(|e| format!("key 'state.dir': {e}"))?);
+                let journal = journal.map_err(|e| format!("key 'state.dir': {e}"))?;
+                journal.set_min_commit_interval(start.min_commit_interval);
+                self.journal = Some(journal);
             }
         }
         for output in out {

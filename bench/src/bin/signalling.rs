@@ -51,6 +51,10 @@ struct Cli {
     /// With `--path codec+lma+journal`: write the journal here and keep it (a state for measuring a warm start).
     #[arg(long)]
     keep_journal: Option<std::path::PathBuf>,
+    /// With `--path codec+lma+journal`: the journal's `state.min_commit_interval_us` (0: commit as soon as the
+    /// previous commit is done, the gateway's default).
+    #[arg(long, default_value_t = 0)]
+    min_commit_interval_us: u64,
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -230,13 +234,14 @@ fn main() {
     let mut figures = Vec::new();
     for path in paths {
         let figure = if cli.path.is_some() {
-            measure(&path, n, &cli.state_dir, cli.keep_journal.as_deref())
+            measure(&path, n, &cli.state_dir, cli.keep_journal.as_deref(), cli.min_commit_interval_us)
         } else {
             // A fresh process per path: freed memory of the first would hide the second's growth.
             let exe = std::env::current_exe().expect("own path");
             let out = std::process::Command::new(exe)
                 .args(["--bindings", &n.to_string(), "--path", &path, "--state-dir"])
                 .arg(&cli.state_dir)
+                .args(["--min-commit-interval-us", &cli.min_commit_interval_us.to_string()])
                 .output()
                 .expect("running a path");
             print!("{}", String::from_utf8_lossy(&out.stdout));
@@ -288,7 +293,13 @@ fn tables_only(n: u32) -> serde_json::Value {
 }
 
 /// One path in this process; prints a line for people and a JSON line for the parent.
-fn measure(path: &str, n: u32, state_dir: &std::path::Path, keep: Option<&std::path::Path>) -> serde_json::Value {
+fn measure(
+    path: &str,
+    n: u32,
+    state_dir: &std::path::Path,
+    keep: Option<&std::path::Path>,
+    min_commit_interval_us: u64,
+) -> serde_json::Value {
     let (with_tables, durable) = match path {
         "tables" => return tables_only(n),
         "warm-start" => return warm_start(n, keep.expect("--keep-journal: the journal to start from")),
@@ -309,7 +320,9 @@ fn measure(path: &str, n: u32, state_dir: &std::path::Path, keep: Option<&std::p
     );
     let mut journal = durable.then(|| {
         lma.enable_durability();
-        JournalWriter::create(&file, Owner::Lma, &[], Box::new(|| {})).expect("a journal in --state-dir")
+        let journal = JournalWriter::create(&file, Owner::Lma, &[], Box::new(|| {})).expect("a journal in --state-dir");
+        journal.set_min_commit_interval(Duration::from_micros(min_commit_interval_us));
+        journal
     });
     let (mut seconds, accepted, pba_len) = run(&mut lma, n, tables.as_mut(), journal.as_mut(), &mut chunk);
     if let Some(mut journal) = journal {

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 const MAGIC: &[u8; 8] = b"PMIPGWJ1";
@@ -263,6 +263,8 @@ pub struct JournalStats {
 struct Shared {
     /// Every record with a sequence number up to this is durable.
     durable: AtomicU64,
+    /// Least time between the starts of two commits, microseconds ([`JournalWriter::set_min_commit_interval`]).
+    min_commit_interval_us: AtomicU64,
     failed: AtomicBool,
     stats: Mutex<JournalStats>,
 }
@@ -405,6 +407,14 @@ impl JournalWriter {
         }
     }
 
+    /// At most one commit per `interval`: under load more changes share a commit (fewer syncs), and each waits
+    /// up to `interval` longer; a commit after a quiet spell starts at once. Zero (the default): every commit
+    /// starts as soon as the previous one is done.
+    pub fn set_min_commit_interval(&self, interval: std::time::Duration) {
+        let us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
+        self.shared.min_commit_interval_us.store(us, Ordering::Relaxed);
+    }
+
     /// Every change with a sequence number up to this is durable.
     pub fn durable(&self) -> u64 {
         self.shared.durable.load(Ordering::Acquire)
@@ -464,7 +474,13 @@ struct Writer {
 
 impl Writer {
     fn run(&mut self, rx: std::sync::mpsc::Receiver<Batch>) {
+        let mut last_commit: Option<Instant> = None;
         while let Ok(first) = rx.recv() {
+            let interval = Duration::from_micros(self.shared.min_commit_interval_us.load(Ordering::Relaxed));
+            if let Some(wait) = last_commit.and_then(|last| interval.checked_sub(last.elapsed())) {
+                std::thread::sleep(wait);
+            }
+            last_commit = Some(Instant::now());
             // Everything queued meanwhile goes in the same commit.
             let mut batches = vec![first];
             batches.extend(rx.try_iter());
@@ -767,6 +783,39 @@ mod tests {
         let compacted = load(&path, Owner::Lma).unwrap().unwrap();
         assert_eq!(compacted.restored.records.len(), 3);
         assert_eq!(compacted.restored.records[..2], want[..]);
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_minimum_commit_interval_makes_changes_queued_meanwhile_share_a_commit() {
+        const INTERVAL: Duration = Duration::from_secs(1);
+        let path = dir("interval").join("lma.journal");
+        let (mut w, _woken) = writer(&path, &[]);
+        let durable = |w: &JournalWriter, seq: u64| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while w.durable() < seq {
+                assert!(Instant::now() < deadline, "change {seq} never became durable");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        let before = w.stats().commits;
+        w.set_min_commit_interval(INTERVAL);
+        // After a quiet spell the first change is committed at once; the next two, flushed 50 ms apart (time
+        // enough for the writer to commit the first alone, were there no interval) wait for the interval and
+        // share one commit.
+        let a = w.append(&peer(1, 1));
+        w.flush();
+        durable(&w, a);
+        w.append(&peer(2, 2));
+        w.flush();
+        std::thread::sleep(Duration::from_millis(50));
+        let c = w.append(&peer(3, 3));
+        w.flush();
+        durable(&w, c);
+        assert_eq!(w.stats().commits - before, 2, "{:?}", w.stats());
+        w.close();
+        let loaded = load(&path, Owner::Lma).unwrap().unwrap();
+        assert_eq!(loaded.restored.records.len(), 3);
         let _ = fs::remove_dir_all(path.parent().unwrap());
     }
 
