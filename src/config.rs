@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use controlplane::config::{LmaConfig, MagConfig};
+use controlplane::config::{LmaConfig, MagConfig, Span};
 use controlplane::placement::Placement;
 use dataplane::binding::BindingId;
 use dataplane::binding::{Binding, Function, TunnelEndpoints};
@@ -817,12 +817,22 @@ impl Config {
         Ok(self.mag.clone().map(|mag| MagConfig { placement, ..mag }))
     }
 
+    /// The keys and home addresses this gateway hands out, as its cluster instance (`[cluster]`); empty without
+    /// `[lma]` or `[mag]`. The worker field does not move an instance's block, so one worker stands for any.
+    pub fn spans(&self) -> Result<Vec<Span>, (String, String)> {
+        let mut spans = Vec::new();
+        if let Some(lma) = self.lma_config(1)? {
+            spans.extend(lma.spans().map_err(|e| procedures_error("lma", e))?);
+        }
+        if let Some(mag) = self.mag_config(1)? {
+            spans.extend(mag.spans().map_err(|e| procedures_error("mag", e))?);
+        }
+        Ok(spans)
+    }
+
     /// Checks the `[lma]` / `[mag]` sections against each other and against the fast path's addresses.
     fn validate_procedures(&self) -> Result<(), (String, String)> {
-        let named = |section: &str, err: controlplane::config::ConfigError| match err {
-            controlplane::config::ConfigError::Invalid { key, problem } => (format!("{section}.{key}"), problem),
-            other => (section.to_owned(), other.to_string()),
-        };
+        let named = procedures_error;
         // One worker for the checks here: the start checks the worker bits against the workers EAL gives.
         match (&self.lma_config(1)?, &self.mag_config(1)?) {
             (Some(_), Some(_)) => {
@@ -1013,6 +1023,50 @@ impl RoleName {
 }
 
 /// A DPDK device name: `net_<driver><n>` for virtual devices, or a PCI address `DDDD:BB:DD.F`.
+/// Instances of one cluster (each configuration with its file): every pair must hand out disjoint keys and home
+/// addresses (`pmipgw --check-config --cluster-with`). The error names the second file, its setting, and the
+/// file it overlaps.
+pub fn check_cluster(configs: &[(PathBuf, Config)]) -> Result<(), ConfigError> {
+    let mut seen: Vec<(&PathBuf, &Config, Vec<Span>)> = Vec::new();
+    for (path, config) in configs {
+        let spans = config.spans().map_err(|(key, problem)| ConfigError::Invalid {
+            path: path.clone(),
+            key,
+            problem,
+            line: None,
+        })?;
+        for (other_path, other, other_spans) in &seen {
+            if let Some((ours, theirs)) = controlplane::config::first_overlap(&spans, other_spans) {
+                let (c, o) = (&config.cluster, &other.cluster);
+                return Err(ConfigError::Invalid {
+                    path: path.clone(),
+                    key: ours.setting.clone(),
+                    problem: format!(
+                        "hands out {ours}, which {} hands out too as {theirs}: instances of one cluster need \
+                         disjoint keys and addresses (cluster.instance {} of {} here, {} of {} there)",
+                        other_path.display(),
+                        c.instance,
+                        c.instances,
+                        o.instance,
+                        o.instances
+                    ),
+                    line: None,
+                });
+            }
+        }
+        seen.push((path, config, spans));
+    }
+    Ok(())
+}
+
+/// An `[lma]` / `[mag]` error as (key, problem), the key under its section.
+fn procedures_error(section: &str, err: controlplane::config::ConfigError) -> (String, String) {
+    match err {
+        controlplane::config::ConfigError::Invalid { key, problem } => (format!("{section}.{key}"), problem),
+        other => (section.to_owned(), other.to_string()),
+    }
+}
+
 fn check_device(device: &str) -> Result<(), String> {
     let vdev =
         device.starts_with("net_") && device.len() > 4 && device.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');

@@ -34,6 +34,10 @@ struct Cli {
     /// Validate the configuration and exit.
     #[arg(long)]
     check_config: bool,
+    /// With --check-config: another instance of this gateway's cluster (repeatable); every pair must hand out
+    /// disjoint GRE keys and home addresses.
+    #[arg(long, value_name = "FILE", requires = "check_config")]
+    cluster_with: Vec<PathBuf>,
     /// Exit cleanly once no packet has arrived for this many milliseconds (overrides [run] exit_when_idle_ms).
     #[arg(long, value_name = "MS")]
     exit_when_idle_ms: Option<u64>,
@@ -65,7 +69,29 @@ fn main() -> ExitCode {
     config.state.discard = cli.discard_state;
     if cli.check_config {
         println!("config {}: OK ({} ports)", cli.config.display(), config.ports.len());
-        return ExitCode::SUCCESS;
+        if cli.cluster_with.is_empty() {
+            return ExitCode::SUCCESS;
+        }
+        let mut cluster = vec![(cli.config.clone(), config)];
+        for path in &cli.cluster_with {
+            match Config::load(path) {
+                Ok(other) => cluster.push((path.clone(), other)),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        return match config::check_cluster(&cluster) {
+            Ok(()) => {
+                println!("cluster of {}: OK (disjoint keys and home addresses)", cluster.len());
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::from(2)
+            }
+        };
     }
     init_logging(&config);
     let outcome = std::thread::scope(|scope| {

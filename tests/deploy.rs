@@ -459,7 +459,7 @@ fn kubernetes_manifests_render_validate_and_keep_instances_apart() {
         assert!(checked.contains("OK (2 ports)"), "{name}: {checked}");
         assert!(filled.contains("listen = \"0.0.0.0:9464\""), "{name}: Prometheus reaches the metrics port");
         if labels["pmipgw.io/role"] == "lma" {
-            lma_configs.push((name.to_owned(), filled.parse::<toml::Table>().unwrap()));
+            lma_configs.push((path.clone(), filled.parse::<toml::Table>().unwrap()));
         }
     }
     for monitor in of_kind("ServiceMonitor") {
@@ -489,4 +489,16 @@ fn kubernetes_manifests_render_validate_and_keep_instances_apart() {
     }
     let lmaa = |c: &toml::Table| c["gateway"]["lmaa"].as_array().unwrap().clone();
     assert!(lmaa(a).iter().all(|addr| !lmaa(b).contains(addr)), "LMA addresses are the instances' own");
+    // pmipgw itself agrees, and refuses an instance given twice, naming the setting and the other file.
+    let (a, b) = (lma_configs[0].0.to_str().unwrap(), lma_configs[1].0.to_str().unwrap());
+    let checked = stdout_of(env!("CARGO_BIN_EXE_pmipgw"), &["--check-config", "-c", a, "--cluster-with", b]);
+    assert!(checked.contains("cluster of 2: OK"), "{checked}");
+    let twice =
+        run(env!("CARGO_BIN_EXE_pmipgw"), &["--check-config", "-c", a, "--cluster-with", b, "--cluster-with", a]);
+    let complaint = String::from_utf8_lossy(&twice.stderr);
+    assert_eq!(twice.status.code(), Some(2), "{complaint}");
+    assert!(
+        complaint.contains("key 'lma.uplink_keys'") && complaint.contains(&format!("which {a} hands out too")),
+        "{complaint}"
+    );
 }

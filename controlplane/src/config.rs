@@ -363,6 +363,90 @@ impl Default for MetricsConfig {
 }
 
 /// A key range must hold keys of this instance's block (`[cluster]`): instances never share a key.
+/// What a gateway hands out, as one span of values: its own receive keys, or a pool's share of home addresses.
+/// Instances of one cluster must hand out disjoint spans of each kind ([`first_overlap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub kind: SpanKind,
+    /// The setting it comes from, e.g. `lma.uplink_keys` or `lma.apns[0].ipv4_pool`.
+    pub setting: String,
+    pub first: u128,
+    pub last: u128,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    UplinkKeys,
+    DownlinkKeys,
+    Ipv6Prefixes,
+    Ipv4Addresses,
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            SpanKind::UplinkKeys | SpanKind::DownlinkKeys => {
+                let kind = if self.kind == SpanKind::UplinkKeys { "uplink" } else { "downlink" };
+                write!(f, "{kind} keys {:#010x}..={:#010x}", self.first, self.last)
+            }
+            SpanKind::Ipv6Prefixes => {
+                write!(f, "home prefixes {}..={} (/64)", Ipv6Addr::from(self.first), Ipv6Addr::from(self.last))
+            }
+            SpanKind::Ipv4Addresses => {
+                write!(
+                    f,
+                    "IPv4 home addresses {}..={}",
+                    Ipv4Addr::from(self.first as u32),
+                    Ipv4Addr::from(self.last as u32)
+                )
+            }
+        }?;
+        write!(f, " ({})", self.setting)
+    }
+}
+
+/// The first pair of spans of one kind that two gateways would both hand out.
+pub fn first_overlap<'a>(a: &'a [Span], b: &'a [Span]) -> Option<(&'a Span, &'a Span)> {
+    a.iter().find_map(|x| b.iter().find(|y| x.kind == y.kind && x.first <= y.last && y.first <= x.last).map(|y| (x, y)))
+}
+
+/// The keys of `range` that are this instance's.
+fn key_span(kind: SpanKind, setting: &str, range: KeyRange, placement: &Placement) -> Span {
+    let (first, last) = placement.instance_keys();
+    let first = range.first.max(first);
+    let last = range.last.min(last);
+    Span { kind, setting: setting.to_owned(), first: first.into(), last: last.into() }
+}
+
+impl LmaConfig {
+    /// The uplink keys and home addresses this LMA hands out (its instance's share of each).
+    pub fn spans(&self) -> Result<Vec<Span>, ConfigError> {
+        let mut spans = vec![key_span(SpanKind::UplinkKeys, "lma.uplink_keys", self.uplink_keys, &self.placement)];
+        for (i, pools) in self.build_pools()?.iter().enumerate() {
+            if let Some(pool) = &pools.ipv6 {
+                let (first, last) = pool.share();
+                let setting = format!("lma.apns[{i}].ipv6_pool");
+                spans.push(Span { kind: SpanKind::Ipv6Prefixes, setting, first: first.into(), last: last.into() });
+            }
+            if let Some(pool) = &pools.ipv4 {
+                let (first, last) = pool.share();
+                let setting = format!("lma.apns[{i}].ipv4_pool");
+                let (first, last) = (u32::from(first).into(), u32::from(last).into());
+                spans.push(Span { kind: SpanKind::Ipv4Addresses, setting, first, last });
+            }
+        }
+        Ok(spans)
+    }
+}
+
+impl MagConfig {
+    /// The downlink keys this MAG hands out (its instance's share).
+    pub fn spans(&self) -> Result<Vec<Span>, ConfigError> {
+        self.validate()?;
+        Ok(vec![key_span(SpanKind::DownlinkKeys, "mag.downlink_keys", self.downlink_keys, &self.placement)])
+    }
+}
+
 fn check_placed_keys(name: &str, range: KeyRange, placement: &Placement) -> Result<(), ConfigError> {
     let (first, last) = placement.instance_keys();
     if range.last < first.max(1) || range.first > last {
@@ -433,5 +517,36 @@ mod tests {
         assert!(l.build_pools().unwrap_err().to_string().starts_with("default_apn:"));
         let m = MagConfig::default();
         assert!(m.validate().unwrap_err().to_string().contains("at least one address"));
+    }
+
+    #[test]
+    fn instances_of_one_configuration_hand_out_disjoint_spans_and_a_repeated_instance_overlaps() {
+        let instance = |instance| LmaConfig {
+            apns: vec![ApnConfig {
+                name: "internet".into(),
+                ipv6_pool: Some("2001:db8:100::/40".parse().unwrap()),
+                ipv4_pool: Some("10.45.0.0/16".parse().unwrap()),
+            }],
+            placement: Placement { instance, instances: 3, ..Placement::default() },
+            ..Default::default()
+        };
+        let spans: Vec<Vec<Span>> = (0..3).map(|i| instance(i).spans().unwrap()).collect();
+        assert_eq!(spans[0].len(), 3, "uplink keys, prefixes, IPv4 addresses");
+        for (i, j) in [(0, 1), (0, 2), (1, 2)] {
+            assert_eq!(first_overlap(&spans[i], &spans[j]), None, "instances {i} and {j}");
+        }
+        let (a, b) = first_overlap(&spans[1], &spans[1]).expect("an instance overlaps itself");
+        assert_eq!((a.kind, b.kind), (SpanKind::UplinkKeys, SpanKind::UplinkKeys));
+        assert_eq!(a.to_string(), "uplink keys 0x40000000..=0x7fffffff (lma.uplink_keys)");
+        // A gateway left out of the cluster's layout (an instance on its own) with the same pools and keys of its
+        // own: its addresses overlap even where its keys do not.
+        let mut other = instance(2);
+        other.placement = Placement { instance: 0, instances: 1, ..Placement::default() };
+        other.uplink_keys = KeyRange { first: 1, last: 0x1000 };
+        let other = other.spans().unwrap();
+        let (a, b) = first_overlap(&spans[1], &other).expect("the pools overlap");
+        assert_eq!((a.kind, b.setting.as_str()), (SpanKind::Ipv6Prefixes, "lma.apns[0].ipv6_pool"));
+        let m = MagConfig { local_ipv4: Some("192.0.2.1".parse().unwrap()), ..MagConfig::default() };
+        assert_eq!(first_overlap(&m.spans().unwrap(), &spans[0]), None, "downlink and uplink keys are apart");
     }
 }

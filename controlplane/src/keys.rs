@@ -37,6 +37,11 @@ impl IdAllocator {
         IdAllocator { first, last, cursor: u64::from(first), released: VecDeque::new(), in_use: HashSet::new() }
     }
 
+    /// The range, `(first, last)`.
+    pub fn bounds(&self) -> (u32, u32) {
+        (self.first, self.last)
+    }
+
     /// Takes a free value from the range.
     pub fn allocate(&mut self) -> Option<u32> {
         while let Some(v) = self.released.pop_front() {

@@ -62,6 +62,12 @@ impl Ipv6PrefixPool {
         (in_base && is_slash64 && index < u128::from(self.count)).then_some(index as u32)
     }
 
+    /// The first and last /64 of this instance's share.
+    pub fn share(&self) -> (Ipv6Addr, Ipv6Addr) {
+        let (first, last) = self.ids.bounds();
+        (self.prefix_of(first), self.prefix_of(last))
+    }
+
     /// A free /64 (its network address).
     pub fn allocate(&mut self) -> Option<Ipv6Addr> {
         self.ids.allocate().map(|i| self.prefix_of(i))
@@ -132,6 +138,12 @@ impl Ipv4Pool {
 
     pub fn allocate(&mut self) -> Option<Ipv4Addr> {
         self.ids.allocate().map(|i| Ipv4Addr::from(self.network + i))
+    }
+
+    /// The first and last address of this instance's share.
+    pub fn share(&self) -> (Ipv4Addr, Ipv4Addr) {
+        let (first, last) = self.ids.bounds();
+        (Ipv4Addr::from(self.network + first), Ipv4Addr::from(self.network + last))
     }
 
     /// Takes a specific address of this pool (this instance's share of it); false if it is not in it or taken.
