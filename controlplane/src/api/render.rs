@@ -299,7 +299,7 @@ fn state_text(s: &StateView) -> String {
     }
     let j = &s.journal;
     let mut text = format!(
-        "durable state: {}\nsize: {} bytes, {} live records\nrestored at start: {} bindings ({} expired while \
+        "durable state: {}\nsize: {} bytes, {} live records at the last compaction\nrestored at start: {} bindings ({} expired while \
          down, {} refused by the configuration)\ncommits: {} ({:.1}/s), {} records; last commit {} us; {} \
          compactions\nmessages waiting for a commit: {}\nrestart counter: {}\n",
         j.path,
