@@ -55,9 +55,24 @@ pub fn append_pbu_packet_from(mag: Ipv6Addr, i: u32, now: Now, buf: &mut Vec<u8>
 /// Writes a pcap of the PBUs of UEs `0..n` in Ethernet frames to the gateway; with `second_every`, every that
 /// many one comes from [`SECOND_MAG`] instead (for UEs of its own).
 pub fn write_pbu_pcap(path: &Path, n: u32, now: Now, second_every: Option<u32>) -> std::io::Result<()> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    write_pbus(path, n, now, second_every, 0)
+}
+
+/// Writes a pcap of the PBUs of UEs `0..n`, each followed by `fillers` frames the gateway drops at once (an
+/// EtherType it does not serve): read once, it offers distinct new attaches at the reading rate divided by
+/// `fillers + 1`.
+pub fn write_paced_pbu_pcap(path: &Path, n: u32, now: Now, fillers: u32) -> std::io::Result<()> {
+    write_pbus(path, n, now, None, fillers)
+}
+
+fn write_pbus(path: &Path, n: u32, now: Now, second_every: Option<u32>, fillers: u32) -> std::io::Result<()> {
+    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let header = PcapHeader { datalink: DataLink::ETHERNET, ..PcapHeader::default() };
     let mut writer = PcapWriter::with_header(file, header).map_err(std::io::Error::other)?;
+    let mut filler = [0u8; 60];
+    filler[..6].copy_from_slice(&GATEWAY_MAC);
+    filler[6..12].copy_from_slice(&PEER_MAC);
+    filler[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
     let mut packet = Vec::with_capacity(256);
     for i in 0..n {
         packet.clear();
@@ -72,8 +87,43 @@ pub fn write_pbu_pcap(path: &Path, n: u32, now: Now, second_every: Option<u32>) 
         };
         let frame = PcapPacket::new(Duration::from_micros(u64::from(i)), packet.len() as u32, &packet);
         writer.write_packet(&frame).map_err(std::io::Error::other)?;
+        for _ in 0..fillers {
+            let frame = PcapPacket::new(Duration::from_micros(u64::from(i)), filler.len() as u32, &filler);
+            writer.write_packet(&frame).map_err(std::io::Error::other)?;
+        }
     }
     Ok(())
+}
+
+/// The accepting PBAs of a gateway's transmit capture: how many, and the capture times of the first and the last.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AcceptedPbas {
+    pub accepted: u32,
+    pub first_s: f64,
+    pub last_s: f64,
+}
+
+/// Reads the accepting PBAs (IPv6 framing, as the bench's MAG sends) from the capture at `path`.
+pub fn accepted_pbas(path: &Path) -> std::io::Result<AcceptedPbas> {
+    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut reader = pcap_file::pcap::PcapReader::new(file).map_err(std::io::Error::other)?;
+    let mut seen = AcceptedPbas::default();
+    while let Some(packet) = reader.next_packet() {
+        let packet = packet.map_err(std::io::Error::other)?;
+        let Some(ip) = packet.data.get(14..) else { continue };
+        let Ok(frame) = transport::parse(ip) else { continue };
+        let Ok(MhRepr::Pba(pba)) = frame.repr() else { continue };
+        if pba.status != controlplane::wire::BaStatus::ACCEPTED {
+            continue;
+        }
+        let at = packet.timestamp.as_secs_f64();
+        if seen.accepted == 0 {
+            seen.first_s = at;
+        }
+        seen.last_s = at;
+        seen.accepted += 1;
+    }
+    Ok(seen)
 }
 
 #[cfg(test)]

@@ -82,6 +82,17 @@ struct Cli {
     /// comparison of signalling with and without it.
     #[arg(long)]
     punt_not_durable: bool,
+    /// New attaches through pmipgw at a paced offer: as an LMA it reads, once, a pcap of this many distinct
+    /// initial-attach PBUs, each followed by --attach-fillers frames it drops at once. The rate is the accepted
+    /// PBAs in its transmit capture over the time from the first to the last (their capture timestamps): each a
+    /// binding created, installed on the worker and, with durable state, committed before it left. Writes
+    /// <out>/<name>.md.
+    #[arg(long)]
+    attach_pbus: Option<u32>,
+    /// With --attach-pbus: filler frames after each PBU, one run per value (0: the PBUs back to back, an offer
+    /// far above what one control core answers; more fillers offer fewer PBUs per second).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    attach_fillers: Vec<u32>,
     /// Only redraw the chart and table from <out>/<name>.csv.
     #[arg(long)]
     chart_only: bool,
@@ -125,6 +136,9 @@ fn run(cli: &Cli) -> Result<(), String> {
     }
     if let Some(n) = cli.punt_pbus {
         return punt(cli, &env, n);
+    }
+    if let Some(n) = cli.attach_pbus {
+        return attach(cli, &env, n);
     }
     println!(
         "harness: {} gateway, {} worker(s), {} mode, {} s windows; {}, {:.0} MHz; load {}",
@@ -244,6 +258,110 @@ fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<()
     Ok(())
 }
 
+/// The LMA of the signalling runs (one MAG, one APN with pools for millions), its restart counter, journal and
+/// management socket in `dir`; durable unless --punt-not-durable.
+fn lma_signalling_sections(cli: &Cli, dir: &Path, n: u32) -> String {
+    format!(
+        "[lma]\nallowed_mags = [\"2001:db8:1::/48\"]\ndefault_apn = \"internet\"\nmax_bindings = {capacity}\n\
+         # The pcap's timestamps are from when it was written: accept them for the whole run.\n\
+         timestamp_validity_window_ms = 86400000\n\
+         [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:100::/40\"\nipv4_pool = \"10.0.0.0/8\"\n\
+         [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n\
+         [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n[state]\ndurable = {durable}\n",
+        capacity = n + 1024,
+        restart = dir.join("restart-counter").display(),
+        socket = dir.join("api.sock").display(),
+        durable = !cli.punt_not_durable,
+    )
+}
+
+/// New attaches per second through the real binary at each paced offer (`--attach-pbus`, `--attach-fillers`).
+fn attach(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
+    let mut rows = Vec::new();
+    for &fillers in &cli.attach_fillers {
+        let input = cli.work.join(format!("pcap/attach-{n}-f{fillers}.pcap"));
+        let now = controlplane::time::SystemClock::new().now();
+        bench::signalling::write_paced_pbu_pcap(&input, n, now, fillers)
+            .map_err(|e| format!("{}: {e}", input.display()))?;
+        let output = cli.work.join(format!("log/attach-{n}-f{fillers}-out.pcap"));
+        let config = cli.work.join(format!("cfg/lma-attach-{n}-f{fillers}.toml"));
+        let state = cli.work.join(format!("attach-state-{fillers}"));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
+        let run = GatewayRun {
+            role: traffic::Role::Lma,
+            family: traffic::Family::V6,
+            bindings: 0,
+            lcores: "0-1".into(),
+            eal_args: env.eal_args(&env.prefix("attach"), n),
+            ports: PortSpec::one_armed(
+                traffic::Role::Lma,
+                "net_pcap0",
+                &format!("rx_pcap={},tx_pcap={}", input.display(), output.display()),
+            ),
+            mempool_size: env.mbufs(n),
+            table_capacity: Some(n + 1024),
+            gateway_extra: "signalling_rate_per_peer = 0\n".into(),
+            extra: lma_signalling_sections(cli, &state, n),
+        };
+        gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;
+        let json = cli.work.join(format!("log/attach-{n}-f{fillers}-counters.json"));
+        let log = cli.work.join(format!("log/attach-{n}-f{fillers}.log"));
+        let load = procfs::load_average();
+        let started = std::time::Instant::now();
+        let status = std::process::Command::new("timeout")
+            .args(["-k", "10", &env.limit_s(n).to_string()])
+            .arg(&env.pmipgw)
+            .args(["--config", &config.display().to_string(), "--exit-when-idle-ms", "1000", "--counters-json"])
+            .arg(&json)
+            .stdout(File::create(&log).map_err(|e| e.to_string())?)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("{}: {e}", env.pmipgw.display()))?;
+        if !status.success() {
+            return Err(format!("pmipgw exited with {status}; log {}", log.display()));
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let pbas = bench::signalling::accepted_pbas(&output).map_err(|e| format!("{}: {e}", output.display()))?;
+        let c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        let full = &c["fastpath"]["total"]["drops"]["punt-queue-full"];
+        let span = pbas.last_s - pbas.first_s;
+        let rate = if span > 0.0 { f64::from(pbas.accepted) / span } else { 0.0 };
+        let row = format!(
+            "| {} | {fillers} | {} | {:.0} | {:.2} | {} | {} | {:.1} | {} | {} | {} |",
+            results::short_count(n),
+            pbas.accepted,
+            rate,
+            span,
+            c["fastpath"]["control"]["procedures"]["bindings"],
+            full,
+            wall,
+            if cli.punt_not_durable { "off" } else { "on" },
+            load,
+            env.date
+        );
+        println!(
+            "attach: {n} PBUs, {fillers} fillers each: {} accepted in {span:.2} s, {rate:.0} new attaches/s",
+            pbas.accepted
+        );
+        rows.push(row);
+        if !cli.keep {
+            let _ = std::fs::remove_file(&input);
+            let _ = std::fs::remove_file(&output);
+        }
+    }
+    let md = cli.out.join(format!("{}.md", cli.name));
+    let table = format!(
+        "| PBUs offered (distinct) | fillers after each | PBAs accepted | new attaches per second | seconds, first to last PBA | bindings at the end | punt-queue-full drops | run, s | durable state | load | date |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n{}\n",
+        rows.join("\n")
+    );
+    std::fs::write(&md, table).map_err(|e| e.to_string())?;
+    println!("harness: wrote {}", md.display());
+    Ok(())
+}
+
 /// PBU→PBA through the real binary: the rate of PBAs leaving the port (telemetry), and what the control thread
 /// and the LMA counted.
 fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
@@ -253,17 +371,7 @@ fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
     bench::signalling::write_pbu_pcap(&pcap, n, now, second).map_err(|e| format!("{}: {e}", pcap.display()))?;
     let config = cli.work.join(format!("cfg/lma-punt-{n}.toml"));
     let capacity = n + 1024;
-    let extra = format!(
-        "[lma]\nallowed_mags = [\"2001:db8:1::/48\"]\ndefault_apn = \"internet\"\nmax_bindings = {capacity}\n\
-         # The pcap's timestamps are from when it was written: accept them for the whole run.\n\
-         timestamp_validity_window_ms = 86400000\n\
-         [[lma.apns]]\nname = \"internet\"\nipv6_pool = \"2001:db8:100::/40\"\nipv4_pool = \"10.0.0.0/8\"\n\
-         [lma.heartbeat]\nrestart_counter_file = \"{restart}\"\n\
-         [api]\nsocket = \"{socket}\"\n[metrics]\nenabled = false\n[state]\ndurable = {durable}\n",
-        restart = cli.work.join("restart-counter").display(),
-        socket = cli.work.join("api.sock").display(),
-        durable = !cli.punt_not_durable,
-    );
+    let extra = lma_signalling_sections(cli, &cli.work, n);
     // Every run starts without bindings: the journal of the last one (beside the restart counter) goes.
     let journal = cli.work.join("lma.journal");
     if let Err(e) = std::fs::remove_file(&journal) {
