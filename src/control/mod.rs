@@ -240,12 +240,16 @@ impl Control {
         pool: Arc<Mempool>,
         api_calls: Vec<Receiver<ApiCall>>,
     ) -> Control {
+        // Room for a tunnel per table slot now, untouched until used: growing by doubling under an attach storm
+        // copied all of them at once.
+        let mut tunnels = Tunnels::default();
+        tunnels.reserve(tables.config().capacity);
         Control {
             procedures,
             clock: SystemClock::new(),
             tables,
             counters,
-            tunnels: Tunnels::default(),
+            tunnels,
             awaiting: VecDeque::new(),
             ports,
             neighbors,

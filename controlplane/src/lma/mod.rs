@@ -80,12 +80,20 @@ impl Lma {
     /// Builds the LMA; `restart_counter` is this node's RFC 5847 counter (see [`crate::restart_counter`]).
     pub fn new(config: LmaConfig, restart_counter: u32) -> Result<Self, ConfigError> {
         let apns = config.build_pools()?;
+        // The indexes and timers are sized for max_bindings now: grown as bindings come, each doubling rehashed
+        // them all at once (several tables growing in step), a pause of tens of milliseconds in an attach storm
+        // that overflowed the punt queue at half the control thread's capacity. Their slots are not touched
+        // until used.
+        let mut cache = BindingCache::new(config.max_bindings);
+        cache.reserve(config.max_bindings);
+        let mut timers = Timers::new();
+        timers.reserve(config.max_bindings);
         Ok(Lma {
             keys: UplinkKeys::placed(config.uplink_keys, config.placement),
-            cache: BindingCache::new(config.max_bindings),
+            cache,
             heartbeats: Heartbeats::new(config.heartbeat.clone(), restart_counter),
             apns,
-            timers: Timers::new(),
+            timers,
             gate: FastpathGate::default(),
             awaiting: BTreeMap::new(),
             revocations: BTreeMap::new(),
