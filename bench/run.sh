@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # pmipgw benchmarks in one command (see bench/README.md). As root (it re-runs itself with sudo otherwise):
 #
-#   bash bench/run.sh                 # everything: throughput, scaling, churn, signalling (~1 h on 2 cores)
+#   bash bench/run.sh                 # everything: throughput, scaling, churn, signalling, warm start (~1 h on 2 cores)
 #   bash bench/run.sh --quick         # a smoke run: 1k bindings, 64 B, short windows (~5 min)
-#   bash bench/run.sh --only throughput|scaling|churn|signalling [--quick]
+#   bash bench/run.sh --only throughput|scaling|churn|signalling|warmstart [--quick]
 #   bash bench/run.sh --only throughput --peer ovs   # and Open vSwitch's DPDK datapath on the same pcaps (bench/ovs.sh)
 #
 # It installs what it needs (Debian packages: DPDK with testpmd, libpcap, clang, a TrueType font for the chart),
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --only) only="$2"; shift ;;
     --peer) peer="$2"; shift ;;
-    *) echo "usage: bash bench/run.sh [--quick] [--only throughput|scaling|churn|signalling] [--peer ovs]" >&2; exit 2 ;;
+    *) echo "usage: bash bench/run.sh [--quick] [--only throughput|scaling|churn|signalling|warmstart] [--peer ovs]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -136,5 +136,15 @@ if [ "$only" = all ] || [ "$only" = signalling ]; then
   # thread's capacity at the replay's rate), each admitted within its share (gateway.signalling_rate_per_peer).
   "${harness[@]}" --name "signalling-fairness$suffix" --punt-pbus "$punt_pbus" --punt-second-peer-every 5000 \
     --seconds "$(( seconds + 2 ))" 2>&1 | tee -a "$log"
+  # New attaches per second: 100k distinct PBUs read once, back to back and then paced by filler frames the
+  # gateway drops at once (a 400-filler pcap is 3 GB in the work directory while it runs).
+  "${harness[@]}" --name "signalling-attach$suffix" --attach-pbus 100000 --attach-fillers 0,50,100,200,400 2>&1 \
+    | tee -a "$log"
+fi
+if [ "$only" = all ] || [ "$only" = warmstart ]; then
+  # A warm start of pmipgw as an LMA from a journal of 1M bindings (100k quick), spawn to forwarding.
+  ws_args=(--bindings "$(( quick == 1 ? 100000 : 1000000 ))" --bin "$bin" --work "$work/warmstart")
+  if [ "$mounted" -eq 1 ]; then ws_args+=(--huge-dir "$huge_dir"); fi
+  bash bench/warmstart.sh "${ws_args[@]}" 2>&1 | tee -a "$log"
 fi
 echo "bench: done $(date -u '+%F %T') UTC; load $(cut -d' ' -f1-3 /proc/loadavg); results in $out" | tee -a "$log"
