@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use std::net::Ipv6Addr;
-use std::process::Command;
 
 const MAG: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 const LMAA: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
@@ -38,23 +37,11 @@ fn lma_config(s: &Scenario) -> String {
 fn pbas_released_together_by_one_commit_all_leave() {
     let s = Scenario::new("pba-burst");
     let frames: Vec<Vec<u8>> = (0..PBUS).map(|ue| initial_attach(MAG, LMAA, ue, false)).collect();
-    write_pcap(&s.path("core-in.pcap"), &frames);
-    write_pcap(&s.path("empty.pcap"), &[]);
-    let config = s.write_config(&lma_config(&s));
-    let json = s.path("counters.json");
-    let out = run_gateway(&["-c", config.to_str().unwrap(), "--counters-json", json.to_str().unwrap()]);
-    let stdout = expect_success(&out);
-    let counters = read_json(&json);
+    let (stdout, counters) = run_lma_pcap(&s, &lma_config(&s), &frames);
 
-    let out = Command::new("tshark")
-        .args(["-n", "-r", s.path("core-out.pcap").to_str().unwrap(), "-Y", "mip6.mhtype == 6", "-T", "fields"])
-        .args(["-e", "ipv6.dst", "-e", "mip6.ba.status"])
-        .output()
-        .expect("tshark must be installed (deploy/install-deps.sh installs it)");
-    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
-    let pbas = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(pbas.lines().count() as u32, PBUS, "every PBU answered once\n{stdout}");
-    assert!(pbas.lines().all(|l| l == format!("{MAG}\t0")), "all accepted, to the MAG");
+    let pbas = tshark_rows(&s.path("core-out.pcap"), "mip6.mhtype == 6", &["ipv6.dst", "mip6.ba.status"]);
+    assert_eq!(pbas.len() as u32, PBUS, "every PBU answered once\n{stdout}");
+    assert!(pbas.iter().all(|l| *l == format!("{MAG}\t0")), "all accepted, to the MAG");
     let control = &counters["fastpath"]["control"];
     assert_eq!(control["thread"]["send_failed"], 0, "{stdout}");
     assert_eq!(control["procedures"]["bindings"], PBUS, "{stdout}");

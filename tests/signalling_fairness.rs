@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use std::net::Ipv6Addr;
-use std::process::Command;
 
 const MAG_A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 const MAG_B: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
@@ -54,23 +53,11 @@ fn a_storm_from_one_mag_never_costs_another_mag_its_pbus() {
         }
     }
     assert!(from_b < BURST, "B stays within its burst whatever the timing");
-    write_pcap(&s.path("core-in.pcap"), &frames);
-    write_pcap(&s.path("empty.pcap"), &[]);
-    let config = s.write_config(&lma_config(&s));
-    let json = s.path("counters.json");
-    let out = run_gateway(&["-c", config.to_str().unwrap(), "--counters-json", json.to_str().unwrap()]);
-    let stdout = expect_success(&out);
-    let counters = read_json(&json);
+    let (stdout, counters) = run_lma_pcap(&s, &lma_config(&s), &frames);
 
     // The PBAs on the wire, by destination and status (tshark).
-    let out = Command::new("tshark")
-        .args(["-n", "-r", s.path("core-out.pcap").to_str().unwrap(), "-Y", "mip6.mhtype == 6", "-T", "fields"])
-        .args(["-e", "ipv6.dst", "-e", "mip6.ba.status"])
-        .output()
-        .expect("tshark must be installed (deploy/install-deps.sh installs it)");
-    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
-    let pbas = String::from_utf8_lossy(&out.stdout).to_string();
-    let to = |mag: Ipv6Addr| pbas.lines().filter(|l| l.starts_with(&format!("{mag}\t"))).collect::<Vec<_>>();
+    let pbas = tshark_rows(&s.path("core-out.pcap"), "mip6.mhtype == 6", &["ipv6.dst", "mip6.ba.status"]);
+    let to = |mag: Ipv6Addr| pbas.iter().filter(|l| l.starts_with(&format!("{mag}\t"))).collect::<Vec<_>>();
     let (to_a, to_b) = (to(MAG_A), to(MAG_B));
     assert_eq!(to_b.len() as u32, from_b, "every PBU of B answered\n{stdout}");
     assert!(to_b.iter().all(|l| l.ends_with("\t0")), "and accepted: {to_b:?}");

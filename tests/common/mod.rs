@@ -112,6 +112,30 @@ pub fn read_json(path: &Path) -> serde_json::Value {
 }
 
 /// Writes Ethernet frames to a pcap file (linktype Ethernet, 1 µs apart).
+/// tshark's rows (tab-separated `fields`) of the frames of `pcap` that match `filter`.
+pub fn tshark_rows(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r", pcap.to_str().unwrap(), "-Y", filter, "-T", "fields"]);
+    for field in fields {
+        cmd.args(["-e", field]);
+    }
+    let out = cmd.output().expect("tshark must be installed (deploy/install-deps.sh installs it)");
+    assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+/// Runs the gateway of `config` (written to the scenario) over `core_input` on the `core` port, nothing on the
+/// other; returns its stdout and final counters.
+pub fn run_lma_pcap(s: &Scenario, config: &str, core_input: &[Vec<u8>]) -> (String, serde_json::Value) {
+    write_pcap(&s.path("core-in.pcap"), core_input);
+    write_pcap(&s.path("empty.pcap"), &[]);
+    let config = s.write_config(config);
+    let json = s.path("counters.json");
+    let out = run_gateway(&["-c", config.to_str().unwrap(), "--counters-json", json.to_str().unwrap()]);
+    let stdout = expect_success(&out);
+    (stdout, read_json(&json))
+}
+
 pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     let file = std::fs::File::create(path).expect("creating pcap");
     let mut writer = PcapWriter::new(file).expect("pcap header");

@@ -258,6 +258,23 @@ fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<()
     Ok(())
 }
 
+/// pmipgw as the LMA of the signalling runs for `n` PBUs on one `net_pcap` port with `devargs`, `gateway_extra`
+/// in `[gateway]`, its state in `dir`.
+fn lma_signalling_run(env: &Env, n: u32, program: &str, devargs: &str, gateway_extra: &str, dir: &Path) -> GatewayRun {
+    GatewayRun {
+        role: traffic::Role::Lma,
+        family: traffic::Family::V6,
+        bindings: 0,
+        lcores: "0-1".into(),
+        eal_args: env.eal_args(&env.prefix(program), n),
+        ports: PortSpec::one_armed(traffic::Role::Lma, "net_pcap0", devargs),
+        mempool_size: env.mbufs(n),
+        table_capacity: Some(n + 1024),
+        gateway_extra: gateway_extra.into(),
+        extra: lma_signalling_sections(env.cli, dir, n),
+    }
+}
+
 /// The LMA of the signalling runs (one MAG, one APN with pools for millions), its restart counter, journal and
 /// management socket in `dir`; durable unless --punt-not-durable.
 fn lma_signalling_sections(cli: &Cli, dir: &Path, n: u32) -> String {
@@ -288,22 +305,8 @@ fn attach(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
         let state = cli.work.join(format!("attach-state-{fillers}"));
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&state).map_err(|e| format!("{}: {e}", state.display()))?;
-        let run = GatewayRun {
-            role: traffic::Role::Lma,
-            family: traffic::Family::V6,
-            bindings: 0,
-            lcores: "0-1".into(),
-            eal_args: env.eal_args(&env.prefix("attach"), n),
-            ports: PortSpec::one_armed(
-                traffic::Role::Lma,
-                "net_pcap0",
-                &format!("rx_pcap={},tx_pcap={}", input.display(), output.display()),
-            ),
-            mempool_size: env.mbufs(n),
-            table_capacity: Some(n + 1024),
-            gateway_extra: "signalling_rate_per_peer = 0\n".into(),
-            extra: lma_signalling_sections(cli, &state, n),
-        };
+        let devargs = format!("rx_pcap={},tx_pcap={}", input.display(), output.display());
+        let run = lma_signalling_run(env, n, "attach", &devargs, "signalling_rate_per_peer = 0\n", &state);
         gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;
         let json = cli.work.join(format!("log/attach-{n}-f{fillers}-counters.json"));
         let log = cli.work.join(format!("log/attach-{n}-f{fillers}.log"));
@@ -370,8 +373,6 @@ fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
     let second = cli.punt_second_peer_every;
     bench::signalling::write_pbu_pcap(&pcap, n, now, second).map_err(|e| format!("{}: {e}", pcap.display()))?;
     let config = cli.work.join(format!("cfg/lma-punt-{n}.toml"));
-    let capacity = n + 1024;
-    let extra = lma_signalling_sections(cli, &cli.work, n);
     // Every run starts without bindings: the journal of the last one (beside the restart counter) goes.
     let journal = cli.work.join("lma.journal");
     if let Err(e) = std::fs::remove_file(&journal) {
@@ -379,24 +380,10 @@ fn punt(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
             return Err(format!("{}: {e}", journal.display()));
         }
     }
-    let run = GatewayRun {
-        role: traffic::Role::Lma,
-        family: traffic::Family::V6,
-        bindings: 0,
-        lcores: "0-1".into(),
-        eal_args: env.eal_args(&env.prefix("gw"), n),
-        ports: PortSpec::one_armed(traffic::Role::Lma, "net_pcap0", &Env::devargs(std::slice::from_ref(&pcap))),
-        mempool_size: env.mbufs(n),
-        table_capacity: Some(capacity),
-        // The capacity figure: no per-peer share (all PBUs come from one MAG). With a second peer, the default
-        // shares: what fairness looks like as an operator runs it.
-        gateway_extra: if cli.punt_second_peer_every.is_some() {
-            String::new()
-        } else {
-            "signalling_rate_per_peer = 0\n".into()
-        },
-        extra,
-    };
+    // The capacity figure: no per-peer share (all PBUs come from one MAG). With a second peer, the default
+    // shares: what fairness looks like as an operator runs it.
+    let shares = if cli.punt_second_peer_every.is_some() { "" } else { "signalling_rate_per_peer = 0\n" };
+    let run = lma_signalling_run(env, n, "gw", &Env::devargs(std::slice::from_ref(&pcap)), shares, &cli.work);
     gateway_config::write(&config, &run).map_err(|e| format!("{}: {e}", config.display()))?;
     let json = cli.work.join(format!("log/pbus-{n}-counters.json"));
     let _ = std::fs::remove_file(&json);
