@@ -258,6 +258,25 @@ fn churn(cli: &Cli, env: &Env, directions: &[Direction], rate: u32) -> Result<()
     Ok(())
 }
 
+/// The bucket of the gateway's PBU→PBA latency histogram (`signalling_latency` in its counters: from the PBU
+/// reaching the control thread to its PBA leaving it) that holds quantile `q`, as "≤ bound".
+fn latency_bound(histogram: &serde_json::Value, q: f64) -> String {
+    let counts: Vec<u64> = histogram["counts"].as_array().into_iter().flatten().filter_map(|c| c.as_u64()).collect();
+    let bounds: Vec<u64> = histogram["bounds_us"].as_array().into_iter().flatten().filter_map(|b| b.as_u64()).collect();
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return "-".into();
+    }
+    let mut seen = 0;
+    for (i, count) in counts.iter().enumerate() {
+        seen += count;
+        if seen as f64 >= q * total as f64 {
+            return bounds.get(i).map_or_else(|| "> 10 s".into(), |b| format!("≤ {b} µs"));
+        }
+    }
+    "-".into()
+}
+
 /// pmipgw as the LMA of the signalling runs for `n` PBUs on one `net_pcap` port with `devargs`, `gateway_extra`
 /// in `[gateway]`, its state in `dir`.
 fn lma_signalling_run(env: &Env, n: u32, program: &str, devargs: &str, gateway_extra: &str, dir: &Path) -> GatewayRun {
@@ -329,10 +348,12 @@ fn attach(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
         let c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
         let full = &c["fastpath"]["total"]["drops"]["punt-queue-full"];
+        let latency = &c["fastpath"]["control"]["procedures"]["signalling_latency"];
+        let (p50, p99) = (latency_bound(latency, 0.50), latency_bound(latency, 0.99));
         let span = pbas.last_s - pbas.first_s;
         let rate = if span > 0.0 { f64::from(pbas.accepted) / span } else { 0.0 };
         let row = format!(
-            "| {} | {fillers} | {} | {:.0} | {:.2} | {} | {} | {:.1} | {} | {} | {} |",
+            "| {} | {fillers} | {} | {:.0} | {:.2} | {p50} | {p99} | {} | {} | {:.1} | {} | {} | {} |",
             results::short_count(n),
             pbas.accepted,
             rate,
@@ -356,8 +377,8 @@ fn attach(cli: &Cli, env: &Env, n: u32) -> Result<(), String> {
     }
     let md = cli.out.join(format!("{}.md", cli.name));
     let table = format!(
-        "| PBUs offered (distinct) | fillers after each | PBAs accepted | new attaches per second | seconds, first to last PBA | bindings at the end | punt-queue-full drops | run, s | durable state | load | date |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n{}\n",
+        "| PBUs offered (distinct) | fillers after each | PBAs accepted | new attaches per second | seconds, first to last PBA | PBU→PBA p50 | p99 | bindings at the end | punt-queue-full drops | run, s | durable state | load | date |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n{}\n",
         rows.join("\n")
     );
     std::fs::write(&md, table).map_err(|e| e.to_string())?;
