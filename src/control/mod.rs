@@ -101,6 +101,13 @@ impl Procedures {
         }
     }
 
+    fn binding_count(&self) -> usize {
+        match self {
+            Procedures::Lma(lma) => lma.binding_count(),
+            Procedures::Mag(mag) => mag.binding_count(),
+        }
+    }
+
     /// Whose journal this is.
     fn owner(&self) -> Owner {
         match self {
@@ -492,6 +499,8 @@ impl Control {
     /// Hands this iteration's changes to the journal and sends what waited for changes now durable.
     fn release_durable(&mut self) {
         let Some(journal) = &mut self.journal else { return };
+        // One record a binding: what the journal's compaction measures its garbage against.
+        journal.set_live_records(self.procedures.binding_count() as u64);
         journal.flush();
         let durable = journal.durable();
         while let Some(&(needed, ..)) = self.held.front() {

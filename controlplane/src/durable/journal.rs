@@ -250,6 +250,8 @@ struct Shared {
     durable: AtomicU64,
     /// Least time between the starts of two commits, microseconds ([`JournalWriter::set_min_commit_interval`]).
     min_commit_interval_us: AtomicU64,
+    /// Records live in the procedures' state, as the caller last said ([`JournalWriter::set_live_records`]).
+    live_records: AtomicU64,
     failed: AtomicBool,
     stats: Mutex<JournalStats>,
 }
@@ -345,6 +347,8 @@ impl JournalWriter {
                 file_bytes,
                 compacted_bytes: file_bytes,
                 compaction: None,
+                puts: 0,
+                put_bytes: 0,
                 shared,
                 wake,
             };
@@ -399,6 +403,13 @@ impl JournalWriter {
     pub fn set_min_commit_interval(&self, interval: std::time::Duration) {
         let us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
         self.shared.min_commit_interval_us.store(us, Ordering::Relaxed);
+    }
+
+    /// How many records the state holds now (its bindings): with the mean size of a record written, the writer
+    /// compacts once the file is four times what they take, not merely four times its last compacted size —
+    /// so a growing state is not rewritten at every doubling.
+    pub fn set_live_records(&self, records: u64) {
+        self.shared.live_records.store(records, Ordering::Relaxed);
     }
 
     /// Every change with a sequence number up to this is durable.
@@ -525,6 +536,9 @@ struct Writer {
     compacted_bytes: u64,
     /// A compaction under way on a thread of its own.
     compaction: Option<JoinHandle<io::Result<Compacted>>>,
+    /// Records written and their bytes (frames), for their mean size.
+    puts: u64,
+    put_bytes: u64,
     shared: Arc<Shared>,
     wake: Box<dyn Fn() + Send>,
 }
@@ -581,6 +595,8 @@ impl Writer {
         for batch in batches {
             self.file.write_all(&batch.bytes)?;
             self.file_bytes += batch.bytes.len() as u64;
+            self.puts += batch.keys.len() as u64;
+            self.put_bytes += batch.bytes.len() as u64;
         }
         self.file.sync_data()
     }
@@ -588,7 +604,11 @@ impl Writer {
     /// Starts a compaction once the file has grown to four times its size after the last one: a thread of its
     /// own writes the live records of what is in the file now to a new file, while commits go on.
     fn maybe_compact(&mut self) {
-        if self.compaction.is_some() || self.file_bytes < MIN_COMPACT_BYTES.max(4 * self.compacted_bytes) {
+        // What the live records take: as many as the state holds now, at the mean size of a record written.
+        let live = self.shared.live_records.load(Ordering::Relaxed);
+        let mean = self.put_bytes / self.puts.max(1);
+        let live_bytes = self.compacted_bytes.max(live.saturating_mul(mean));
+        if self.compaction.is_some() || self.file_bytes < MIN_COMPACT_BYTES.max(live_bytes.saturating_mul(4)) {
             return;
         }
         let (path, owner, covered) = (self.path.clone(), self.owner, self.file_bytes);
@@ -828,6 +848,36 @@ mod tests {
         w.close();
         let loaded = load(&path, Owner::Lma).unwrap().unwrap();
         assert_eq!(loaded.restored.records.len(), 3);
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_state_said_to_be_large_is_not_compacted_for_growing() {
+        let path = dir("live-hint").join("lma.journal");
+        let (mut w, woken) = writer(&path, &[]);
+        // A million live records said: 8 MB of appends is growth, not garbage (four times the live size is far).
+        w.set_live_records(1_000_000);
+        let mut n = 0u32;
+        let mut commit = |w: &mut JournalWriter, n: &mut u32| {
+            for _ in 0..10_000 {
+                w.append(&peer((*n % 10) as u8, *n));
+                *n += 1;
+            }
+            w.flush();
+            woken.recv_timeout(Duration::from_secs(5)).unwrap();
+        };
+        while fs::metadata(&path).unwrap().len() < 2 * MIN_COMPACT_BYTES {
+            commit(&mut w, &mut n);
+        }
+        assert_eq!(w.stats().compactions, 0, "{:?}", w.stats());
+        // Ten live records after all: the garbage is compacted away.
+        w.set_live_records(10);
+        while w.stats().compactions == 0 {
+            commit(&mut w, &mut n);
+            assert!(n < 10_000_000, "no compaction");
+        }
+        w.close();
+        assert_eq!(load(&path, Owner::Lma).unwrap().unwrap().restored.records.len(), 10);
         let _ = fs::remove_dir_all(path.parent().unwrap());
     }
 
