@@ -858,7 +858,7 @@ mod tests {
         // A million live records said: 8 MB of appends is growth, not garbage (four times the live size is far).
         w.set_live_records(1_000_000);
         let mut n = 0u32;
-        let mut commit = |w: &mut JournalWriter, n: &mut u32| {
+        let commit = |w: &mut JournalWriter, n: &mut u32| {
             for _ in 0..10_000 {
                 w.append(&peer((*n % 10) as u8, *n));
                 *n += 1;
