@@ -30,7 +30,7 @@ use controlplane::api::{
     DataplaneStats, FastpathTotals, NeighbourView, PortStats as ApiPortStats, Request, Response, StateView,
     SteeringView, TrafficCounters, WorkerStats, WorkerView,
 };
-use controlplane::durable::journal::JournalWriter;
+use controlplane::durable::journal::{JournalWriter, StateError};
 use controlplane::durable::{Owner, RestoreCursor, RestoreReport, Restored, StateChange};
 use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
@@ -302,14 +302,9 @@ impl Control {
             // State read back: the journal goes on from the file as read, with what the restore changes appended
             // (a million bindings are not written again).
             Some(loaded) => {
-                let journal = JournalWriter::adopt(&path, owner, loaded.kept, wake);
-                let journal = journal.map_err(|e| format!("key 'state.dir': {e}"))?;
-                journal.set_min_commit_interval(start.min_commit_interval);
-                self.journal = Some(journal);
-                // A tunnel and an acknowledgement to wait for per restored binding: sized once.
-                let records = loaded.restored.records.len();
-                self.tunnels.reserve(records);
-                self.awaiting.reserve(records);
+                self.use_journal(JournalWriter::adopt(&path, owner, loaded.kept, wake), start.min_commit_interval)?;
+                // An acknowledgement to wait for per restored binding: sized once (the tunnels are, at start).
+                self.awaiting.reserve(loaded.restored.records.len());
                 // In steps, each step's outputs carried out before the next (a million outputs never wait at
                 // once), and the workers' acknowledgement heard once at the end rather than once per binding.
                 self.warming = true;
@@ -334,9 +329,7 @@ impl Control {
                     self.procedures.announce_restart(discarded, &mut out);
                 }
                 let journal = JournalWriter::create(&path, owner, &self.procedures.snapshot(now), wake);
-                let journal = journal.map_err(|e| format!("key 'state.dir': {e}"))?;
-                journal.set_min_commit_interval(start.min_commit_interval);
-                self.journal = Some(journal);
+                self.use_journal(journal, start.min_commit_interval)?;
             }
         }
         for output in out {
@@ -353,6 +346,14 @@ impl Control {
             ms = started.elapsed().as_millis() as u64,
             "durable state: journal started"
         );
+        Ok(())
+    }
+
+    /// Writes the durable state to `journal` from now on (`state.min_commit_interval_us`: `interval`).
+    fn use_journal(&mut self, journal: Result<JournalWriter, StateError>, interval: Duration) -> Result<(), String> {
+        let journal = journal.map_err(|e| format!("key 'state.dir': {e}"))?;
+        journal.set_min_commit_interval(interval);
+        self.journal = Some(journal);
         Ok(())
     }
 
@@ -586,32 +587,18 @@ impl Control {
         }
     }
 
+    /// Queues a frame for worker 0 behind those already waiting, and hands over what the inject queue takes.
     fn inject_frame(&mut self, port: usize, frame: &[u8]) {
-        let Some(mut mbuf) = self.pool.alloc() else {
-            self.stats.send_failed += 1;
-            return;
-        };
-        let Some(data) = mbuf.append(frame.len()) else {
-            self.stats.send_failed += 1;
-            return;
-        };
-        data.copy_from_slice(frame);
-        let injected = Injected { port, mbuf };
-        if !self.inject_backlog.is_empty() {
-            self.hold_injected(injected);
-            return;
-        }
-        if let Err(TrySendError::Full(injected)) = self.inject.try_send(injected) {
-            self.hold_injected(injected);
-        }
-        // Disconnected: the workers have ended, nothing is sent any more.
-    }
-
-    fn hold_injected(&mut self, injected: Injected) {
-        if self.inject_backlog.len() < INJECT_BACKLOG {
-            self.inject_backlog.push_back(injected);
-        } else {
-            self.stats.send_failed += 1;
+        let mbuf = self.pool.alloc().and_then(|mut mbuf| {
+            mbuf.append(frame.len())?.copy_from_slice(frame);
+            Some(mbuf)
+        });
+        match mbuf {
+            Some(mbuf) if self.inject_backlog.len() < INJECT_BACKLOG => {
+                self.inject_backlog.push_back(Injected { port, mbuf });
+                self.send_backlog();
+            }
+            _ => self.stats.send_failed += 1,
         }
     }
 
@@ -624,6 +611,7 @@ impl Control {
                     self.inject_backlog.push_front(injected);
                     return;
                 }
+                // The workers have ended: nothing is sent any more.
                 Err(TrySendError::Disconnected(_)) => {
                     self.inject_backlog.clear();
                     return;

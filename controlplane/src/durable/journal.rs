@@ -170,7 +170,7 @@ fn replay(bytes: &[u8], owner: Owner) -> Result<(HashMap<RecordKey, Record>, Loa
     // Sized for the records the file can hold (a binding's record is 150-250 bytes), so that reading a million
     // never rehashes.
     let mut live = HashMap::with_capacity(bytes.len() / 160);
-    let loaded = walk(bytes, owner, |change, _| match change {
+    let loaded = walk(bytes, owner, |change| match change {
         StateChange::Put(record) => {
             live.insert(record.key(), record);
         }
@@ -181,8 +181,8 @@ fn replay(bytes: &[u8], owner: Owner) -> Result<(HashMap<RecordKey, Record>, Loa
     Ok((live, loaded))
 }
 
-/// Every change of the journal in `bytes`, in order, with its frame, to `each`; what the file held besides.
-fn walk(bytes: &[u8], owner: Owner, mut each: impl FnMut(StateChange, &[u8])) -> Result<Loaded, ReplayError> {
+/// Every change of the journal in `bytes`, in order, to `each`; what the file held besides.
+fn walk(bytes: &[u8], owner: Owner, mut each: impl FnMut(StateChange)) -> Result<Loaded, ReplayError> {
     let Some(head) = bytes.get(..HEADER_LEN).filter(|h| h[..8] == *MAGIC) else {
         return Err(ReplayError::NotAJournal);
     };
@@ -218,7 +218,7 @@ fn walk(bytes: &[u8], owner: Owner, mut each: impl FnMut(StateChange, &[u8])) ->
         };
         let change: StateChange = postcard::from_bytes(payload)
             .map_err(|e| ReplayError::Corrupt(at as u64, format!("a record that checks does not decode: {e}")))?;
-        each(change, &bytes[at..at + FRAME_LEN + payload.len()]);
+        each(change);
         loaded.records += 1;
         at += FRAME_LEN + payload.len();
         loaded.kept.valid_len = at as u64;
@@ -400,7 +400,7 @@ impl JournalWriter {
     /// At most one commit per `interval`: under load more changes share a commit (fewer syncs), and each waits
     /// up to `interval` longer; a commit after a quiet spell starts at once. Zero (the default): every commit
     /// starts as soon as the previous one is done.
-    pub fn set_min_commit_interval(&self, interval: std::time::Duration) {
+    pub fn set_min_commit_interval(&self, interval: Duration) {
         let us = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
         self.shared.min_commit_interval_us.store(us, Ordering::Relaxed);
     }

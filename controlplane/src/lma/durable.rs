@@ -85,11 +85,8 @@ impl Lma {
     /// [`Lma::restore_finish`]; the caller carries out each step's outputs before the next.
     pub fn restore_start(&mut self, state: Restored) -> RestoreCursor {
         // Reservations first (a binding may hold a reserved key), then bindings, then their peers' counters.
+        // (The indexes and timers were sized for max_bindings when the LMA was built.)
         let mut records = state.records;
-        let bindings = records.iter().filter(|r| matches!(r, Record::Bce(_))).count();
-        // Everything that grows by one per binding is sized once: a million rehashes cost seconds.
-        self.cache.reserve(bindings);
-        self.timers.reserve(bindings);
         records.sort_by_key(|r| match r {
             Record::Reservations(_) => (0, 0),
             Record::Bce(b) => (1, b.uplink_key),
