@@ -9,13 +9,13 @@
 //! - a dropped or punted packet leaves as it came;
 //! - a forwarded packet is read by etherparse with valid IPv4 header checksums and lengths that cover the frame,
 //!   and an ICMP error's checksum is valid;
-//! - the pipeline run stage by stage over a burst (as for a table larger than the cache) and one packet at a
-//!   time give the same outcome, the same bytes and the same counts.
+//! - the pipeline run by the stages alone, through the prefetching lane (as for a table larger than the cache)
+//!   and one packet at a time give the same outcome, the same bytes and the same counts.
 
 use crate::binding::{Binding, Function, TunnelEndpoints};
 use crate::counters::CountersSnapshot;
 use crate::packet::{PacketBuf, RxChecksum, VecPacket};
-use crate::pipeline::{Clock, FastPath, Next, PipelineConfig, PortConfig, Roles, Verdict};
+use crate::pipeline::{Clock, FastPath, Next, PipelineConfig, PortConfig, Roles, Schedule, Verdict};
 use crate::reassembly::{Reassembler, ReassemblyConfig};
 use crate::tables::{TableConfig, UpdateSender};
 use crate::wire::ethernet::MacAddr;
@@ -39,8 +39,10 @@ const PCOA4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub struct Fixture {
     _sender: UpdateSender,
     fast_path: FastPath,
-    /// A second worker with the same bindings, made to run stage by stage.
+    /// A second worker with the same bindings, made to run stage by stage (the reference) ...
     staged: FastPath,
+    /// ... and a third through the prefetching lane, which a table this small would not take.
+    prefetching: FastPath,
     reassembly: std::sync::Mutex<Reassembler<VecPacket>>,
 }
 
@@ -76,9 +78,11 @@ impl Fixture {
         let tables = sender.add_worker().expect("a worker");
         let fast_path = FastPath::new(&config, tables).expect("a valid pipeline config");
         let mut staged = FastPath::new(&config, sender.add_worker().expect("a worker")).expect("the same config");
-        staged.set_staged(true);
+        staged.set_schedule(Schedule::Stages);
+        let mut prefetching = FastPath::new(&config, sender.add_worker().expect("a worker")).expect("the same config");
+        prefetching.set_schedule(Schedule::PrefetchingLane);
         let reassembly = std::sync::Mutex::new(Reassembler::new(ReassemblyConfig::default()));
-        Fixture { _sender: sender, fast_path, staged, reassembly }
+        Fixture { _sender: sender, fast_path, staged, prefetching, reassembly }
     }
 
     /// Runs `frame` on every port with every NIC checksum verdict and checks the invariants; panics on a violation.
@@ -125,6 +129,13 @@ impl Fixture {
 
     fn check_one(&self, port: usize, nic: RxChecksum, frame: &[u8]) {
         let (staged_next, staged_packet, staged_counts) = run_counted(&self.staged, port, nic, frame);
+        let (lane_next, lane_packet, lane_counts) = run_counted(&self.prefetching, port, nic, frame);
+        assert!(
+            (staged_next, staged_packet.data(), &staged_counts) == (lane_next, lane_packet.data(), &lane_counts),
+            "the prefetching lane differs on port {port}, NIC {nic:?}: {:?} vs {:?}, {frame:02x?}",
+            staged_next.verdict(),
+            lane_next.verdict()
+        );
         let counters = self.fast_path.counters();
         let before = counters.snapshot();
         let bindings_before = binding_counts(&self.fast_path);

@@ -13,7 +13,7 @@
 use super::decap::{forward_one_hop, LMA_UE};
 use super::ingress::is_link_scope;
 use super::shape::{be16, be32, be64, GRE_KEYED_IPV4, GRE_KEYED_IPV6};
-use super::{BurstContext, Direction, Family, FastPath, Local, Next, Tally};
+use super::{BurstContext, Direction, Family, FastPath, Local, Next, Tally, RESOLVE_AFTER};
 use crate::binding::Function;
 use crate::packet::{PacketBuf, RxChecksum};
 use crate::tables::{flag, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
@@ -240,4 +240,93 @@ struct Outer {
     /// Frame offset and length of the outer source address.
     src: (usize, u8),
     gre_at: usize,
+}
+
+/// What stage 1 of the prefetching lane found a packet to need: nothing to prefetch, or the direct position of a
+/// plain packet's UE (per family), whose slot stage 2 reads.
+#[derive(Clone, Copy)]
+pub(super) enum Hint {
+    None,
+    Position { ipv6: bool, position: u32 },
+}
+
+impl FastPath {
+    /// The lane for a table beyond the cache: 1. a look at fixed offsets starts loading each packet's binding (a
+    /// GRE key's home slot, a plain packet's direct position), 2. a few packets behind, the slot at that position
+    /// is read and its record's load started, 3. each packet goes through the lane, the rest through all three
+    /// stages. Stage 1 only guesses (it decides nothing): a wrong guess costs a load, never an answer.
+    #[inline(always)]
+    pub(super) fn prefetching_lane<P: PacketBuf>(
+        &self,
+        context: &BurstContext,
+        packets: &mut [P],
+        nexts: &mut [Next],
+        tally: &mut Tally,
+    ) {
+        let mut hints = [Hint::None; crate::dpdk::MAX_BURST];
+        let count = packets.len().min(nexts.len()).min(hints.len());
+        for at in 0..count {
+            if let (Some(hint), Some(packet)) = (hints.get_mut(at), packets.get(at)) {
+                *hint = self.peek(context, packet.data());
+            }
+            if let Some(Hint::Position { ipv6, position }) = at.checked_sub(RESOLVE_AFTER).and_then(|e| hints.get(e)) {
+                self.tables.ue_candidate(*ipv6, *position);
+            }
+        }
+        for hint in hints.iter().take(count).skip(count.saturating_sub(RESOLVE_AFTER)) {
+            if let Hint::Position { ipv6, position } = hint {
+                self.tables.ue_candidate(*ipv6, *position);
+            }
+        }
+        for (packet, next) in packets.iter_mut().zip(nexts.iter_mut()).take(count) {
+            tally.rx_bytes += packet.data().len() as u64;
+            *next = match self.express(context, packet, tally) {
+                Some(next) => next,
+                None => self.one_packet(context, packet, tally),
+            };
+        }
+    }
+
+    /// Stage 1 of the prefetching lane: where the packet's binding would be if it is the ordinary case, its load
+    /// started.
+    #[inline(always)]
+    fn peek(&self, context: &BurstContext, frame: &[u8]) -> Hint {
+        const GRE_V4: usize = ETH + IPV4_LEN;
+        const GRE_V6: usize = ETH + IPV6_LEN;
+        let Some(h) = array_at::<{ GRE_V6 + GRE_LEN }>(frame, 0) else { return Hint::None };
+        match be16(h, 12) {
+            ETHERTYPE_IPV4 => {
+                if context.roles.core && h[ETH + 9] == PROTOCOL_GRE {
+                    self.prefetch_home(be32(h, GRE_V4 + 4));
+                    return Hint::None;
+                }
+                let ue = if context.plain.by_destination { be32(h, ETH + 16) } else { be32(h, ETH + 12) };
+                self.position_hint(context, false, u64::from(ue))
+            }
+            ETHERTYPE_IPV6 => {
+                if context.roles.core && h[ETH + 6] == NEXT_HEADER_GRE {
+                    self.prefetch_home(be32(h, GRE_V6 + 4));
+                    return Hint::None;
+                }
+                let ue = if context.plain.by_destination { be64(h, ETH + 24) } else { be64(h, ETH + 8) };
+                self.position_hint(context, true, ue)
+            }
+            _ => Hint::None,
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_home(&self, key: u32) {
+        if let Some(record) = self.tables.record(self.tables.home(key)) {
+            record.prefetch();
+        }
+    }
+
+    #[inline(always)]
+    fn position_hint(&self, context: &BurstContext, ipv6: bool, ue: u64) -> Hint {
+        if !context.plain_lane {
+            return Hint::None;
+        }
+        Hint::Position { ipv6, position: self.tables.ue_position(ipv6, ue) }
+    }
 }

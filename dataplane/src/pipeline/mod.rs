@@ -14,10 +14,12 @@
 //!    address), decide, and rewrite in place: decapsulation moves the data offset, encapsulation copies the
 //!    record's precomputed outer headers into the headroom and patches lengths, ECN and checksum.
 //!
-//! A table small enough for the cache runs the stages one packet at a time instead (nothing to overlap), and
-//! tries each packet on the express lane first (`express.rs`): the ordinary packet of each direction from its
-//! first byte to its rewritten frame in one straight function, which leaves anything else untouched for the
-//! stages. All ways give the same results (the fuzz fixture and the lane's tests compare them).
+//! In production every packet tries the express lane first (`express.rs`): the ordinary packet of each
+//! direction from its first byte to its rewritten frame in one straight function, which leaves anything else
+//! untouched for the stages. A table small enough for the cache runs one packet at a time (nothing to overlap);
+//! a larger one first takes a look at fixed offsets of the whole burst to start loading each packet's binding
+//! (stages 1 and 2 as guesses, deciding nothing), then runs the lane ([`Schedule`]). All ways give the same
+//! results (the fuzz fixture and the lane's tests compare them with the stages alone).
 //!
 //! A refused packet leaves exactly as it came, counted under its [`DropReason`]. Values that are constant for a
 //! burst (the rx port's roles, each egress port's MTU and Ethernet header per family) are read once per burst;
@@ -189,8 +191,24 @@ pub struct FastPath {
     tables: WorkerTable,
     counters: Arc<WorkerCounters>,
     error_budget: Box<icmp::ErrorBudget>,
-    /// Run every burst stage by stage, whatever the table holds ([`FastPath::set_staged`]).
-    staged: bool,
+    /// How bursts run ([`FastPath::set_schedule`]).
+    schedule: Schedule,
+}
+
+/// How a burst runs. All ways give the same frames, verdicts and counters; they differ in speed only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Schedule {
+    /// By what the table holds, per burst: [`Schedule::OnePass`] for a table in the cache, else
+    /// [`Schedule::PrefetchingLane`].
+    #[default]
+    BySize,
+    /// One packet at a time, the express lane first, then the stages (`express.rs`): nothing to wait for.
+    OnePass,
+    /// A look at every packet starts loading its binding, then each packet takes the express lane, the rest the
+    /// stages: the lane's short way with the cache misses of the burst overlapped.
+    PrefetchingLane,
+    /// The three stages alone: the general way every decision is made in, which the lane is held to.
+    Stages,
 }
 
 /// An egress port as one burst sees it.
@@ -311,23 +329,27 @@ impl FastPath {
             next_hops: Arc::clone(&config.next_hops),
             counters,
             error_budget: Box::new(icmp::ErrorBudget::new(config.icmp_errors_per_second, config.clock)),
-            staged: false,
+            schedule: Schedule::BySize,
             tables,
         })
     }
 
-    /// Runs every burst stage by stage, as for a table larger than the cache, whatever the table's size (`false`:
-    /// back to the choice by size). The two ways give the same results; tests and the fuzzer hold them to it.
-    pub fn set_staged(&mut self, staged: bool) {
-        self.staged = staged;
+    /// Sets how bursts run (default [`Schedule::BySize`]). The ways give the same results; tests and the fuzzer
+    /// hold them to it.
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        self.schedule = schedule;
     }
 
-    /// This burst runs one packet at a time ([`FastPath::one_pass`]), the express lane first: what it reads of
-    /// the table is in the cache, so prefetching a stage ahead would gain nothing. Decided per burst, as the
+    /// This burst's way. By size: what a table in the cache is read for arrives at once, so a burst runs one
+    /// packet at a time ([`FastPath::one_pass`]); from a larger one it is loaded ahead. Decided per burst, as the
     /// table fills and empties.
     #[inline(always)]
-    fn runs_one_pass(&self) -> bool {
-        !self.staged && self.tables.in_cache()
+    fn schedule(&self) -> Schedule {
+        match self.schedule {
+            Schedule::BySize if self.tables.in_cache() => Schedule::OnePass,
+            Schedule::BySize => Schedule::PrefetchingLane,
+            chosen => chosen,
+        }
     }
 
     pub fn counters(&self) -> &Arc<WorkerCounters> {
@@ -396,8 +418,10 @@ impl FastPath {
 
     #[inline(always)]
     fn stages<P: PacketBuf>(&self, context: &BurstContext, packets: &mut [P], nexts: &mut [Next], tally: &mut Tally) {
-        if self.runs_one_pass() {
-            return self.one_pass(context, packets, nexts, tally);
+        match self.schedule() {
+            Schedule::OnePass => return self.one_pass(context, packets, nexts, tally),
+            Schedule::PrefetchingLane => return self.prefetching_lane(context, packets, nexts, tally),
+            _ => {}
         }
         let mut pending = [Pending::default(); MAX_BURST];
         // 1. Classify; prefetch the record (a key's home slot) or the direct position (a UE address).

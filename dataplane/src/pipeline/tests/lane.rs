@@ -75,7 +75,7 @@ fn fast_lane_and_full_parser_agree() {
 fn express_lane_takes_the_ordinary_and_agrees_with_the_stages() {
     let express = Gateway::standard();
     let mut staged = Gateway::standard();
-    staged.fast_path.set_staged(true);
+    staged.fast_path.set_schedule(Schedule::Stages);
     let corpus = corpus();
     // The corpus starts with the valid frames: LMA uplink (GRE on `core`; frame 1's inner source is another UE's,
     // frame 3's inner packet at the end of its TTL: the stages drop or answer those), MAG downlink (GRE on
@@ -97,7 +97,7 @@ fn express_lane_takes_the_ordinary_and_agrees_with_the_stages() {
     ];
     for (at, (frame, (gateway, port, lane_takes))) in corpus.iter().zip(ordinary).enumerate() {
         let context = gateway.fast_path.burst_context(port);
-        assert!(gateway.fast_path.runs_one_pass(), "a table this small is run in one pass, through the lane");
+        assert_eq!(gateway.fast_path.schedule(), Schedule::OnePass, "a table this small is run in one pass");
         let mut packet = VecPacket::new(frame);
         let mut tally = Tally { rx_bytes: 0, encapsulated: 0, decapsulated: 0, punted: 0 };
         let taken = gateway.fast_path.express(&context, &mut packet, &mut tally);
@@ -154,7 +154,7 @@ fn express_lane_leaves_an_lma_key_displaced_on_a_shared_tunnel_address() {
     };
     let express = Gateway::new(&config, &[mag, lma]);
     let mut staged = Gateway::new(&config, &[mag, lma]);
-    staged.fast_path.set_staged(true);
+    staged.fast_path.set_schedule(Schedule::Stages);
     assert!(express.fast_path.tables().has_displaced_keys(), "the LMA's key is displaced");
     let frame = frame4(LMAA4, both, 47, &gre_keyed(DL_B, &udp4(UE_A4, CN4, 64)));
     let (verdict, packet) = express.run(CORE, &frame);
@@ -163,4 +163,45 @@ fn express_lane_leaves_an_lma_key_displaced_on_a_shared_tunnel_address() {
         let (v, p) = staged.run(CORE, &frame);
         (v, p.data().to_vec())
     });
+}
+
+/// The prefetching lane (a table beyond the cache) over whole bursts: the corpus in bursts of up to 32 frames —
+/// long enough for both of its look-ahead loops — on every port, gives the same frames, verdicts and counters as
+/// the stages alone, and takes the ordinary packets through the lane.
+#[test]
+fn prefetching_lane_agrees_with_the_stages_over_whole_bursts() {
+    let mut lane = Gateway::standard();
+    lane.fast_path.set_schedule(Schedule::PrefetchingLane);
+    let mut staged = Gateway::standard();
+    staged.fast_path.set_schedule(Schedule::Stages);
+    let corpus = corpus();
+    let mut bursts = 0;
+    for port in [CORE, SGI, ACCESS] {
+        for (at, frames) in corpus.chunks(32).enumerate() {
+            let run = |gateway: &Gateway| {
+                let mut packets: Vec<VecPacket> = frames.iter().map(|frame| VecPacket::new(frame)).collect();
+                for (packet, nic) in packets.iter_mut().zip([RxChecksum::Unknown, RxChecksum::Good].iter().cycle()) {
+                    packet.rx_checksum = *nic;
+                }
+                let mut nexts = vec![Next::PUNT; packets.len()];
+                gateway.fast_path.process_burst(port, &mut packets, &mut nexts);
+                let frames: Vec<Vec<u8>> = packets.iter().map(|packet| packet.data().to_vec()).collect();
+                (nexts, frames)
+            };
+            assert_eq!(run(&lane), run(&staged), "port {port}, burst {at}");
+            bursts += 1;
+        }
+    }
+    let (mut with_lane, mut stages) = (lane.snapshot(), staged.snapshot());
+    for counts in [&mut with_lane, &mut stages] {
+        counts.icmp_errors_sent += std::mem::take(&mut counts.icmp_rate_limited);
+        counts.busy_cycles = 0;
+        counts.update_cycles = 0;
+    }
+    assert!(with_lane.encapsulated > 0 && with_lane.decapsulated > 0, "both ways went through");
+    assert_eq!(with_lane, stages, "after {bursts} bursts");
+    let bindings = |gateway: &Gateway| {
+        (0..4).map(|slot| gateway.fast_path.counters().binding_snapshot(BindingId(slot))).collect::<Vec<_>>()
+    };
+    assert_eq!(bindings(&lane), bindings(&staged), "per-binding counters");
 }

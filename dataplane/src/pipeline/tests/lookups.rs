@@ -141,10 +141,10 @@ fn ues_that_share_a_direct_position_both_forward_and_a_freed_position_is_taken_a
     let mut gateway = Gateway::new(&config(), &[]);
     let first = gateway.install(lma_with(0x0a00_0001, 0x41, 1));
     let second = gateway.install(lma_with(0x0a00_0002, 0x42, 65));
-    for staged in [false, true] {
-        gateway.fast_path.set_staged(staged);
-        assert_eq!(gateway.both_ways(0x0a00_0001, 1), 0x41, "staged {staged}");
-        assert_eq!(gateway.both_ways(0x0a00_0002, 65), 0x42, "staged {staged}");
+    for schedule in [Schedule::OnePass, Schedule::PrefetchingLane, Schedule::Stages] {
+        gateway.fast_path.set_schedule(schedule);
+        assert_eq!(gateway.both_ways(0x0a00_0001, 1), 0x41, "{schedule:?}");
+        assert_eq!(gateway.both_ways(0x0a00_0002, 65), 0x42, "{schedule:?}");
     }
     // The holder leaves: the other UE still forwards (through the index), and the next binding at that position
     // takes it.
