@@ -4,14 +4,15 @@
 //!
 //! `valgrind --tool=callgrind --toggle-collect='*pipeline_work*' target/release/profile --direction lma-up-v6 --bindings 1000`
 //!
-//! and divide the instructions by the packets it prints.
+//! and divide the instructions by the packets it prints. `--schedule` picks how bursts run (default: by the
+//! table's size, as in production), e.g. `stages` for the general way the express lane is compared with.
 
 use bench::inproc::Gateway;
 use bench::keys::permutation;
 use bench::traffic::{self, Direction};
 use clap::Parser;
 use dataplane::packet::VecPacket;
-use dataplane::pipeline::Next;
+use dataplane::pipeline::{Next, Schedule};
 
 #[derive(Parser, Debug)]
 struct Cli {
@@ -23,6 +24,19 @@ struct Cli {
     bursts: u32,
     #[arg(long, default_value_t = 64)]
     inner_len: usize,
+    /// by-size, one-pass, prefetching-lane or stages.
+    #[arg(long, default_value = "by-size", value_parser = parse_schedule)]
+    schedule: Schedule,
+}
+
+fn parse_schedule(name: &str) -> Result<Schedule, String> {
+    match name {
+        "by-size" => Ok(Schedule::BySize),
+        "one-pass" => Ok(Schedule::OnePass),
+        "prefetching-lane" => Ok(Schedule::PrefetchingLane),
+        "stages" => Ok(Schedule::Stages),
+        other => Err(format!("{other}: not one of by-size, one-pass, prefetching-lane, stages")),
+    }
 }
 
 const BURST: usize = 64;
@@ -36,7 +50,8 @@ fn pipeline_work(gw: &Gateway, burst: &mut [VecPacket], nexts: &mut [Next]) {
 fn main() {
     let cli = Cli::parse();
     let direction = Direction::parse(&cli.direction).expect("a direction such as lma-up-v6");
-    let gw = Gateway::new(direction.role, direction.family, cli.bindings, cli.bindings as usize);
+    let mut gw = Gateway::new(direction.role, direction.family, cli.bindings, cli.bindings as usize);
+    gw.fast_path.set_schedule(cli.schedule);
     let order = permutation(cli.bindings, 1);
     let frames: Vec<VecPacket> =
         order.iter().take(1 << 16).map(|&i| VecPacket::new(&traffic::frame(direction, i, cli.inner_len))).collect();

@@ -242,12 +242,20 @@ struct Outer {
     gre_at: usize,
 }
 
-/// What stage 1 of the prefetching lane found a packet to need: nothing to prefetch, or the direct position of a
-/// plain packet's UE (per family), whose slot stage 2 reads.
-#[derive(Clone, Copy)]
-pub(super) enum Hint {
-    None,
-    Position { ipv6: bool, position: u32 },
+/// What stage 1 of the prefetching lane found a packet to need: the direct position of a plain packet's UE, the
+/// family in the top bit, whose slot stage 2 reads; or nothing ([`Hint::NONE`]). One `u32`: positions are below
+/// the table's slot count, at most 2^24 (`gateway.table_capacity`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct Hint(u32);
+
+impl Hint {
+    const NONE: Hint = Hint(u32::MAX);
+    const IPV6: u32 = 1 << 31;
+
+    #[inline(always)]
+    fn position(ipv6: bool, position: u32) -> Hint {
+        Hint(position | if ipv6 { Hint::IPV6 } else { 0 })
+    }
 }
 
 impl FastPath {
@@ -263,20 +271,18 @@ impl FastPath {
         nexts: &mut [Next],
         tally: &mut Tally,
     ) {
-        let mut hints = [Hint::None; crate::dpdk::MAX_BURST];
+        let mut hints = [Hint::NONE; crate::dpdk::MAX_BURST];
         let count = packets.len().min(nexts.len()).min(hints.len());
         for at in 0..count {
             if let (Some(hint), Some(packet)) = (hints.get_mut(at), packets.get(at)) {
                 *hint = self.peek(context, packet.data());
             }
-            if let Some(Hint::Position { ipv6, position }) = at.checked_sub(RESOLVE_AFTER).and_then(|e| hints.get(e)) {
-                self.tables.ue_candidate(*ipv6, *position);
+            if let Some(earlier) = at.checked_sub(RESOLVE_AFTER).and_then(|e| hints.get(e)) {
+                self.resolve_hint(*earlier);
             }
         }
         for hint in hints.iter().take(count).skip(count.saturating_sub(RESOLVE_AFTER)) {
-            if let Hint::Position { ipv6, position } = hint {
-                self.tables.ue_candidate(*ipv6, *position);
-            }
+            self.resolve_hint(*hint);
         }
         for (packet, next) in packets.iter_mut().zip(nexts.iter_mut()).take(count) {
             tally.rx_bytes += packet.data().len() as u64;
@@ -293,12 +299,12 @@ impl FastPath {
     fn peek(&self, context: &BurstContext, frame: &[u8]) -> Hint {
         const GRE_V4: usize = ETH + IPV4_LEN;
         const GRE_V6: usize = ETH + IPV6_LEN;
-        let Some(h) = array_at::<{ GRE_V6 + GRE_LEN }>(frame, 0) else { return Hint::None };
+        let Some(h) = array_at::<{ GRE_V6 + GRE_LEN }>(frame, 0) else { return Hint::NONE };
         match be16(h, 12) {
             ETHERTYPE_IPV4 => {
                 if context.roles.core && h[ETH + 9] == PROTOCOL_GRE {
                     self.prefetch_home(be32(h, GRE_V4 + 4));
-                    return Hint::None;
+                    return Hint::NONE;
                 }
                 let ue = if context.plain.by_destination { be32(h, ETH + 16) } else { be32(h, ETH + 12) };
                 self.position_hint(context, false, u64::from(ue))
@@ -306,12 +312,20 @@ impl FastPath {
             ETHERTYPE_IPV6 => {
                 if context.roles.core && h[ETH + 6] == NEXT_HEADER_GRE {
                     self.prefetch_home(be32(h, GRE_V6 + 4));
-                    return Hint::None;
+                    return Hint::NONE;
                 }
                 let ue = if context.plain.by_destination { be64(h, ETH + 24) } else { be64(h, ETH + 8) };
                 self.position_hint(context, true, ue)
             }
-            _ => Hint::None,
+            _ => Hint::NONE,
+        }
+    }
+
+    /// Stage 2 of the prefetching lane: the slot at a plain packet's direct position, its record's load started.
+    #[inline(always)]
+    fn resolve_hint(&self, hint: Hint) {
+        if hint != Hint::NONE {
+            self.tables.ue_candidate(hint.0 & Hint::IPV6 != 0, hint.0 & !Hint::IPV6);
         }
     }
 
@@ -325,8 +339,8 @@ impl FastPath {
     #[inline(always)]
     fn position_hint(&self, context: &BurstContext, ipv6: bool, ue: u64) -> Hint {
         if !context.plain_lane {
-            return Hint::None;
+            return Hint::NONE;
         }
-        Hint::Position { ipv6, position: self.tables.ue_position(ipv6, ue) }
+        Hint::position(ipv6, self.tables.ue_position(ipv6, ue))
     }
 }
