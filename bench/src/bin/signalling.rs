@@ -200,8 +200,10 @@ fn run(
                         journal.append(change);
                     }
                 }
-                // As the gateway's control thread under load: one batch per burst of punted PBUs.
+                // As the gateway's control thread under load: one batch per burst of punted PBUs, with the live
+                // records the compaction measures its garbage against (`release_durable` in src/control).
                 if (at + 1) % PUNT_BURST == 0 || at + 1 == chunk.ranges.len() {
+                    journal.set_live_records(lma.binding_count() as u64);
                     journal.flush();
                 }
             }
