@@ -1,6 +1,7 @@
 //! Every check of a configuration beyond its syntax, each in one place: the errors name the key and the problem.
 
 use super::*;
+use dataplane::pipeline::{check_roles, PipelineConfigError};
 
 impl Config {
     /// Checks what the types alone cannot: references between keys, ranges, uniqueness (the static bindings:
@@ -175,18 +176,16 @@ impl Config {
         if g.lmaa.is_empty() && g.proxy_coa.is_empty() {
             return Err(("gateway.lmaa".into(), "the fast path needs at least one LMAA or Proxy-CoA".into()));
         }
-        let mut role_ports = [None; 3];
+        // Each role on one port: the pipeline's rule, reported here under the key that broke it.
+        if let Err(PipelineConfigError::RoleOnTwoPorts { role, first, second }) =
+            check_roles((0..self.ports.len()).map(|i| self.roles(i)))
+        {
+            return Err((
+                format!("port[{second}].roles"),
+                format!("{role} is already the role of port[{first}]; each role is on one port"),
+            ));
+        }
         for (i, port) in self.ports.iter().enumerate() {
-            for role in &port.roles {
-                let slot = &mut role_ports[*role as usize];
-                if let Some(other) = *slot {
-                    return Err((
-                        format!("port[{i}].roles"),
-                        format!("{} is already the role of port[{other}]; each role is on one port", role.name()),
-                    ));
-                }
-                *slot = Some(i);
-            }
             if !port.roles.is_empty() && port.next_hop_mac.is_none() && !self.has_procedures() {
                 return Err((
                     format!("port[{i}].next_hop_mac"),

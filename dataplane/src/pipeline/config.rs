@@ -139,26 +139,42 @@ impl PipelineConfig {
 
     /// The one port of each role, which traffic of that direction leaves through.
     pub(crate) fn egress(&self) -> Result<Egress, PipelineConfigError> {
-        let find = |role: &'static str, has: fn(&Roles) -> bool| {
-            let mut ports = self.ports.iter().enumerate().filter(|(_, p)| has(&p.roles)).map(|(i, _)| i);
-            match (ports.next(), ports.next()) {
-                (first, None) => Ok(first),
-                (Some(first), Some(second)) => Err(PipelineConfigError::RoleOnTwoPorts { role, first, second }),
-                (None, Some(_)) => Ok(None),
-            }
-        };
-        Ok(Egress {
-            core: find("core", |r| r.core)?,
-            access: find("access", |r| r.access)?,
-            sgi: find("sgi", |r| r.sgi)?,
-        })
+        Egress::of(self.ports.iter().map(|p| p.roles))
     }
 }
 
+/// Checks that each role is on one port at most, given each port's roles in port order: the one home of that
+/// rule, which the gateway's configuration check uses too. The error names the role and both ports.
+pub fn check_roles(ports: impl IntoIterator<Item = Roles>) -> Result<(), PipelineConfigError> {
+    Egress::of(ports).map(drop)
+}
+
 /// The port index each direction leaves through, if that role is configured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Egress {
     pub core: Option<usize>,
     pub access: Option<usize>,
     pub sgi: Option<usize>,
+}
+
+impl Egress {
+    /// From each port's roles in port order; the first role found on a second port is refused.
+    fn of(ports: impl IntoIterator<Item = Roles>) -> Result<Egress, PipelineConfigError> {
+        let mut egress = Egress::default();
+        for (port, roles) in ports.into_iter().enumerate() {
+            let each = [
+                ("core", roles.core, &mut egress.core),
+                ("access", roles.access, &mut egress.access),
+                ("sgi", roles.sgi, &mut egress.sgi),
+            ];
+            for (role, has, at) in each {
+                match *at {
+                    _ if !has => {}
+                    Some(first) => return Err(PipelineConfigError::RoleOnTwoPorts { role, first, second: port }),
+                    None => *at = Some(port),
+                }
+            }
+        }
+        Ok(egress)
+    }
 }

@@ -36,7 +36,8 @@ mod ingress;
 mod shape;
 
 pub use config::{
-    OuterDscp, PipelineConfig, PipelineConfigError, PortConfig, Roles, DEFAULT_ICMP_ERRORS_PER_SECOND, MIN_MTU,
+    check_roles, OuterDscp, PipelineConfig, PipelineConfigError, PortConfig, Roles, DEFAULT_ICMP_ERRORS_PER_SECOND,
+    MIN_MTU,
 };
 pub use fragment::MAX_FRAGMENTS;
 pub use icmp::Clock;

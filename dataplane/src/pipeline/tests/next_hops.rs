@@ -65,3 +65,20 @@ fn a_configured_next_hop_serves_every_binding_without_a_mac_of_its_own() {
     let (verdict, out) = gateway.run(SGI, &plain(&udp4(CN4, UE_B4, 64)));
     assert_eq!((verdict, dst(&out)), (Verdict::Forward(CORE), NEXT_HOP[CORE].0));
 }
+
+/// Each role leaves through one port: a pipeline with a role on two ports is refused, naming the role and both
+/// ports, and the same rule is what the gateway's configuration check calls (`check_roles`).
+#[test]
+fn a_role_on_two_ports_is_refused_naming_both() {
+    let mut twice = config();
+    twice.ports[ACCESS].roles.sgi = true;
+    let tables = UpdateSender::new(TableConfig::default()).add_worker().expect("a worker");
+    let refused = FastPath::new(&twice, tables).err();
+    let expected = PipelineConfigError::RoleOnTwoPorts { role: "sgi", first: SGI, second: ACCESS };
+    assert_eq!(refused, Some(expected.clone()));
+    assert_eq!(check_roles(twice.ports.iter().map(|p| p.roles)), Err(expected));
+    assert_eq!(check_roles(config().ports.iter().map(|p| p.roles)), Ok(()));
+    // Several roles on one port are fine.
+    let one = Roles { core: true, sgi: true, access: true };
+    assert_eq!(check_roles([one, Roles::default()]), Ok(()));
+}
