@@ -20,6 +20,7 @@ use dataplane::steering::{worker_rules, Steering};
 use dataplane::tables::UpdateSender;
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{inject_queue, punt_queue, Exit, Worker};
+use dataplane::PortIndex;
 use serde_json::json;
 
 use crate::config::{Config, PortSection, RoleName, StaticTables};
@@ -149,7 +150,7 @@ pub fn run(
         let rx = ports
             .iter()
             .enumerate()
-            .map(|(i, (_, port))| port.rx_queue(queue).map(|q| (i, q)))
+            .map(|(i, (_, port))| port.rx_queue(queue).map(|q| (PortIndex(i), q)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
         let tx = ports.iter().map(|(_, port)| port.tx_queue(queue)).collect::<Result<Vec<_>, _>>();

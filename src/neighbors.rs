@@ -16,6 +16,7 @@ use controlplane::fastpath::TunnelId;
 use dataplane::neighbor::{arp, ndp, CacheTimers, Lookup, NeighborCache, Solicit};
 use dataplane::nexthop::{IpFamily, PortNextHops};
 use dataplane::wire::ethernet::MacAddr;
+use dataplane::PortIndex;
 
 /// Frames held per unresolved next hop; older ones are dropped (and counted) first.
 const HELD_PER_NEXT_HOP: usize = 4;
@@ -259,7 +260,7 @@ impl Neighbors {
     fn publish_gateway(&self, port: usize, ip: IpAddr, mac: Option<MacAddr>) {
         let Some(p) = self.ports.get(port) else { return };
         if p.fixed.is_none() && p.gateways[IpFamily::of(&ip) as usize] == Some(ip) {
-            self.next_hops.set(port, IpFamily::of(&ip), mac);
+            self.next_hops.set(PortIndex(port), IpFamily::of(&ip), mac);
         }
     }
 
@@ -325,12 +326,12 @@ mod tests {
         assert!(
             matches!(ns.message, ndp::NdpMessage::NeighborSolicitation { target, .. } if IpAddr::V6(target) == router6)
         );
-        assert_eq!(hops.get(0, IpFamily::V4), None);
+        assert_eq!(hops.get(PortIndex(0), IpFamily::V4), None);
 
         out.clear();
         assert!(n.learn(0, router4, ROUTER, false, 10, &mut out), "a configured next hop is always of interest");
-        assert_eq!(hops.get(0, IpFamily::V4), Some(ROUTER));
-        assert_eq!(hops.get(0, IpFamily::V6), None, "per family");
+        assert_eq!(hops.get(PortIndex(0), IpFamily::V4), Some(ROUTER));
+        assert_eq!(hops.get(PortIndex(0), IpFamily::V6), None, "per family");
 
         // Silent from now on: after reachable time it is re-verified, then withdrawn.
         let t = CacheTimers::default();
@@ -341,7 +342,7 @@ mod tests {
             lost.extend(n.tick(now, &mut out));
         }
         assert!(lost.contains(&(0, router4)), "{lost:?}");
-        assert_eq!(hops.get(0, IpFamily::V4), None, "the workers stop using it");
+        assert_eq!(hops.get(PortIndex(0), IpFamily::V4), None, "the workers stop using it");
         assert!(n.stats.lost >= 1 && n.stats.solicitations_sent > 2);
     }
 

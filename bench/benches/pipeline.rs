@@ -16,6 +16,7 @@ use bench::traffic::{self, Direction, Family, Role, Way};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use dataplane::packet::VecPacket;
 use dataplane::pipeline::Next;
+use dataplane::PortIndex;
 
 const BURST: usize = 64;
 /// Frames pre-generated per benchmark: enough distinct bindings that a 1M table is not cache-resident.
@@ -110,8 +111,8 @@ fn bench_bursts(
 ) {
     let mut check: Vec<VecPacket> = frames.iter().take(BURST).cloned().collect();
     let mut nexts = [Next::PUNT; BURST];
-    gw.fast_path.process_burst(0, &mut check, &mut nexts);
-    assert!(nexts.iter().all(|n| *n == Next::forward(0)), "{what}: {nexts:?}");
+    gw.fast_path.process_burst(PortIndex(0), &mut check, &mut nexts);
+    assert!(nexts.iter().all(|n| *n == Next::forward(PortIndex(0))), "{what}: {nexts:?}");
     group.throughput(Throughput::Elements(BURST as u64));
     let mut next = 0;
     group.bench_function(id, |b| {
@@ -125,7 +126,7 @@ fn bench_bursts(
                     .collect();
                 (burst, [Next::PUNT; BURST])
             },
-            |(burst, nexts)| gw.fast_path.process_burst(0, burst, nexts),
+            |(burst, nexts)| gw.fast_path.process_burst(PortIndex(0), burst, nexts),
             BatchSize::SmallInput,
         )
     });

@@ -72,6 +72,7 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dataplane::PortIndex;
     use crate::traffic::Direction;
     use dataplane::packet::VecPacket;
     use dataplane::pipeline::Verdict;
@@ -84,10 +85,14 @@ mod tests {
             let gw = Gateway::new(d.role, d.family, 100, 128);
             for i in [0, 57, 99] {
                 let mut p = VecPacket::new(&traffic::frame(d, i, 64));
-                assert_eq!(gw.fast_path.process(0, &mut p), Verdict::Forward(0), "{d} binding {i}");
+                assert_eq!(
+                    gw.fast_path.process(PortIndex(0), &mut p),
+                    Verdict::Forward(PortIndex(0)),
+                    "{d} binding {i}"
+                );
             }
             let mut unknown = VecPacket::new(&traffic::frame(d, 100, 64));
-            assert!(matches!(gw.fast_path.process(0, &mut unknown), Verdict::Drop(_)), "{d}");
+            assert!(matches!(gw.fast_path.process(PortIndex(0), &mut unknown), Verdict::Drop(_)), "{d}");
         }
     }
 }

@@ -7,6 +7,7 @@
 use crate::admission::Admission;
 use crate::binding::BindingId;
 use crate::tables::Records;
+use crate::PortIndex;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -379,8 +380,8 @@ impl WorkerCounters {
 
     /// The port's counters; `None` for an index beyond [`MAX_PORTS`].
     #[inline]
-    pub fn port(&self, port: usize) -> Option<&PortCounters> {
-        self.ports.get(port)
+    pub fn port(&self, port: PortIndex) -> Option<&PortCounters> {
+        self.ports.get(port.get())
     }
 
     /// A consistent-enough copy of everything but the per-binding counters.

@@ -21,15 +21,16 @@ use crate::tables::{TableConfig, UpdateSender};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ipv4::{self, OuterIpv4};
 use crate::wire::ipv6::{self, OuterIpv6};
+use crate::PortIndex;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-const CORE: usize = 0;
+const CORE: PortIndex = PortIndex(0);
 /// Every port's MTU.
 const MTU: u16 = 1500;
-const SGI: usize = 1;
-const ACCESS: usize = 2;
+const SGI: PortIndex = PortIndex(1);
+const ACCESS: PortIndex = PortIndex(2);
 const LMAA6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
 const PCOA6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 const LMAA4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
@@ -127,7 +128,7 @@ impl Fixture {
         self.check(&ethernet(0x86dd, &ipv6(PCOA6, LMAA6, 47, &gre(key, 0x86dd, rest))));
     }
 
-    fn check_one(&self, port: usize, nic: RxChecksum, frame: &[u8]) {
+    fn check_one(&self, port: PortIndex, nic: RxChecksum, frame: &[u8]) {
         let (staged_next, staged_packet, staged_counts) = run_counted(&self.staged, port, nic, frame);
         let (lane_next, lane_packet, lane_counts) = run_counted(&self.prefetching, port, nic, frame);
         assert!(
@@ -158,7 +159,7 @@ impl Fixture {
         let punted = grew(after.punted, before.punted);
         let icmp = grew(after.icmp_errors_sent, before.icmp_errors_sent);
         let drops = grew(after.total_drops(), before.total_drops());
-        assert_eq!(grew(after.ports[port].rx_packets, before.ports[port].rx_packets), 1, "received once");
+        assert_eq!(grew(after.ports[port.get()].rx_packets, before.ports[port.get()].rx_packets), 1, "received once");
         let what = Run { port, nic, verdict, frame };
         match verdict {
             Verdict::Drop(reason) => {
@@ -196,7 +197,7 @@ impl Fixture {
 }
 
 /// Runs `frame` through `fast_path`: its [`Next`], the packet, and what it counted ([`counted`]).
-fn run_counted(fast_path: &FastPath, port: usize, nic: RxChecksum, frame: &[u8]) -> (Next, VecPacket, Vec<u64>) {
+fn run_counted(fast_path: &FastPath, port: PortIndex, nic: RxChecksum, frame: &[u8]) -> (Next, VecPacket, Vec<u64>) {
     let before = fast_path.counters().snapshot();
     let bindings_before = binding_counts(fast_path);
     let mut packet = VecPacket::new(frame);
@@ -295,7 +296,7 @@ impl Fixture {
     /// An oversized packet cut into fragments: each fits the port's MTU and reads right, and their data, in
     /// order at their offsets, is the packet's.
     /// The pipeline counted the pieces it planned: `counted`.
-    fn check_fragments(&self, packet: VecPacket, next: Next, out: usize, counted: u64, what: &Run) {
+    fn check_fragments(&self, packet: VecPacket, next: Next, out: PortIndex, counted: u64, what: &Run) {
         let (_, layout) = next.fragments().unwrap_or_else(|| panic!("a fragment verdict: {what}"));
         let at = layout.inner_at();
         let whole = packet.data().to_vec();
@@ -360,7 +361,7 @@ fn bindings() -> Vec<Binding> {
 /// The run a check is about, for its message: formatted only when a check fails (formatting every run's frame
 /// would cost more than the run).
 struct Run<'a> {
-    port: usize,
+    port: PortIndex,
     nic: RxChecksum,
     verdict: Verdict,
     frame: &'a [u8],
@@ -376,7 +377,7 @@ impl std::fmt::Display for Run<'_> {
 /// inner one (whose checksum is not ours to check if the NIC vouched for it: `trusted`); elsewhere a valid IP
 /// packet filling the frame. An ICMP error the gateway wrote (`answered`) has a valid checksum. Only the IP
 /// headers are read: what the packet carries above them passes through as it came.
-fn check_output(out: usize, frame: &[u8], answered: bool, trusted: bool, what: &Run) {
+fn check_output(out: PortIndex, frame: &[u8], answered: bool, trusted: bool, what: &Run) {
     let ip = frame.get(14..).unwrap_or_else(|| panic!("an Ethernet header: {what}"));
     let (ip_len, payload) = check_ip(ip, true, what);
     assert_eq!(ip_len, ip.len(), "the IP length fills the frame: {what}");

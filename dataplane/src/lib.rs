@@ -14,6 +14,7 @@
 //! - [`pipeline`]: classify → look up → encap/decap → verdict, generic over [`packet::PacketBuf`].
 //! - [`nexthop`]: each port's default next-hop MAC per family, resolved by the control thread, read per packet.
 //! - [`counters`]: per-worker, per-port, per-drop-reason and per-binding counters, readable while running.
+//! - [`port_index`]: [`PortIndex`], how the fast path names a port.
 //! - [`worker`]: the poll loop of one core: rx burst → pipeline → tx per port / punt / free, updates between bursts.
 #![deny(unsafe_code)]
 
@@ -30,8 +31,11 @@ pub mod neighbor;
 pub mod nexthop;
 pub mod packet;
 pub mod pipeline;
+pub mod port_index;
 pub mod reassembly;
 pub mod steering;
 pub mod tables;
 pub mod wire;
 pub mod worker;
+
+pub use port_index::PortIndex;

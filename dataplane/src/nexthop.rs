@@ -7,6 +7,7 @@
 
 use crate::counters::MAX_PORTS;
 use crate::wire::ethernet::MacAddr;
+use crate::PortIndex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// The IP family a next hop is resolved for (ARP for IPv4, NDP for IPv6).
@@ -40,16 +41,16 @@ impl PortNextHops {
     }
 
     /// Sets (or with `None` withdraws) the next hop of `port` for `family`; ports beyond [`MAX_PORTS`] are ignored.
-    pub fn set(&self, port: usize, family: IpFamily, mac: Option<MacAddr>) {
-        if let Some(slot) = self.macs.get(port) {
+    pub fn set(&self, port: PortIndex, family: IpFamily, mac: Option<MacAddr>) {
+        if let Some(slot) = self.macs.get(port.get()) {
             slot[family as usize].store(pack_mac(mac), Relaxed);
         }
     }
 
     /// The next hop of `port` for `family`, if resolved.
     #[inline]
-    pub fn get(&self, port: usize, family: IpFamily) -> Option<MacAddr> {
-        unpack_mac(self.macs.get(port)?[family as usize].load(Relaxed))
+    pub fn get(&self, port: PortIndex, family: IpFamily) -> Option<MacAddr> {
+        unpack_mac(self.macs.get(port.get())?[family as usize].load(Relaxed))
     }
 }
 
@@ -76,17 +77,17 @@ mod tests {
     #[test]
     fn set_get_withdraw_per_port_and_family() {
         let hops = PortNextHops::new();
-        assert_eq!(hops.get(0, IpFamily::V4), None);
+        assert_eq!(hops.get(PortIndex(0), IpFamily::V4), None);
         let zero = MacAddr([0; 6]);
         let mac = MacAddr([0x02, 0xff, 0, 0, 0xab, 0xcd]);
-        hops.set(0, IpFamily::V4, Some(zero));
-        hops.set(1, IpFamily::V6, Some(mac));
-        assert_eq!(hops.get(0, IpFamily::V4), Some(zero), "the all-zero MAC is a value, not 'unresolved'");
-        assert_eq!(hops.get(0, IpFamily::V6), None);
-        assert_eq!(hops.get(1, IpFamily::V6), Some(mac));
-        hops.set(1, IpFamily::V6, None);
-        assert_eq!(hops.get(1, IpFamily::V6), None);
-        hops.set(MAX_PORTS, IpFamily::V4, Some(mac));
-        assert_eq!(hops.get(MAX_PORTS, IpFamily::V4), None, "out of range: ignored, not a panic");
+        hops.set(PortIndex(0), IpFamily::V4, Some(zero));
+        hops.set(PortIndex(1), IpFamily::V6, Some(mac));
+        assert_eq!(hops.get(PortIndex(0), IpFamily::V4), Some(zero), "the all-zero MAC is a value, not 'unresolved'");
+        assert_eq!(hops.get(PortIndex(0), IpFamily::V6), None);
+        assert_eq!(hops.get(PortIndex(1), IpFamily::V6), Some(mac));
+        hops.set(PortIndex(1), IpFamily::V6, None);
+        assert_eq!(hops.get(PortIndex(1), IpFamily::V6), None);
+        hops.set(PortIndex(MAX_PORTS), IpFamily::V4, Some(mac));
+        assert_eq!(hops.get(PortIndex(MAX_PORTS), IpFamily::V4), None, "out of range: ignored, not a panic");
     }
 }

@@ -8,6 +8,7 @@ use crate::idle::Idler;
 use crate::packet::PacketBuf;
 use crate::pipeline::{FastPath, Next};
 use crate::reassembly::Reassembler;
+use crate::PortIndex;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ const UPDATES_PER_ROUND: usize = 1024;
 
 /// A packet for the control thread, with the port index it arrived on.
 pub struct Punted {
-    pub port: usize,
+    pub port: PortIndex,
     pub mbuf: Mbuf,
 }
 
@@ -83,7 +84,7 @@ impl PuntReceiver {
 
 /// A frame the control thread wants sent (signalling, ARP/NDP answers), with the index of the port to send it on.
 pub struct Injected {
-    pub port: usize,
+    pub port: PortIndex,
     pub mbuf: Mbuf,
 }
 
@@ -108,7 +109,7 @@ pub enum Exit {
 pub struct Worker {
     pub fast_path: FastPath,
     /// (port index, queue) pairs polled in turn.
-    pub rx: Vec<(usize, RxQueue)>,
+    pub rx: Vec<(PortIndex, RxQueue)>,
     /// Indexed by port index.
     pub tx: Vec<TxQueue>,
     pub punt: PuntSender,
@@ -162,7 +163,9 @@ impl Worker {
                 // The common case: the whole burst forwarded on one port with nothing queued there yet. It goes
                 // out as it came in, without being sorted packet by packet.
                 if let Some(egress) = one_port(nexts.get(..rx_burst.len()).unwrap_or_default()) {
-                    if let (Some(queue), Some(queued)) = (self.tx.get_mut(egress), out.tx_bursts.get(egress)) {
+                    if let (Some(queue), Some(queued)) =
+                        (self.tx.get_mut(egress.get()), out.tx_bursts.get(egress.get()))
+                    {
                         if queued.is_empty() {
                             send(queue, &mut rx_burst, egress, &self.fast_path);
                             continue;
@@ -218,7 +221,7 @@ struct Dispatcher<'a> {
     pool: Option<&'a Mempool>,
     reassembly: Option<&'a mut Reassembler<Mbuf>>,
     /// The rx port.
-    port: usize,
+    port: PortIndex,
 }
 
 impl Dispatcher<'_> {
@@ -226,11 +229,11 @@ impl Dispatcher<'_> {
         let counters = self.fast_path.counters();
         for (mbuf, &next) in burst.drain().zip(nexts) {
             if let Some(egress) = next.port() {
-                match out.tx_bursts.get_mut(egress) {
+                match out.tx_bursts.get_mut(egress.get()) {
                     Some(burst) => {
                         // Full only after fragments took room (an rx burst alone fills a tx burst at most once):
                         // then send what is there and try again.
-                        let refused = burst.push(mbuf).err().and_then(|mbuf| match self.tx.get_mut(egress) {
+                        let refused = burst.push(mbuf).err().and_then(|mbuf| match self.tx.get_mut(egress.get()) {
                             Some(queue) => {
                                 send(queue, burst, egress, self.fast_path);
                                 burst.push(mbuf).err()
@@ -271,8 +274,8 @@ impl Dispatcher<'_> {
     /// Cuts an oversized packet into fragments and queues them on `egress`, sending the port's burst whenever
     /// it fills.
     #[cold]
-    fn fragment(&mut self, mbuf: Mbuf, next: Next, egress: usize, out: &mut Outputs) {
-        let (Some(burst), Some(queue)) = (out.tx_bursts.get_mut(egress), self.tx.get_mut(egress)) else {
+    fn fragment(&mut self, mbuf: Mbuf, next: Next, egress: PortIndex, out: &mut Outputs) {
+        let (Some(burst), Some(queue)) = (out.tx_bursts.get_mut(egress.get()), self.tx.get_mut(egress.get())) else {
             drop(mbuf);
             self.fast_path.counters().count_drop(DropReason::NoEgressPort);
             return;
@@ -316,14 +319,14 @@ impl Dispatcher<'_> {
 
 /// The port every packet of a burst is forwarded on whole, if it is one port.
 #[inline]
-fn one_port(nexts: &[Next]) -> Option<usize> {
+fn one_port(nexts: &[Next]) -> Option<PortIndex> {
     let first = *nexts.first()?;
     (first.port().is_some() && nexts.iter().all(|&next| next == first)).then(|| first.port()).flatten()
 }
 
 /// Frees (and counts as received, then dropped) packets the pipeline cannot read whole. Rare — the pool's buffers
 /// hold a full frame — so the common case costs one scan of the burst.
-fn drop_multi_segment(fast_path: &FastPath, port: usize, burst: &mut Burst) {
+fn drop_multi_segment(fast_path: &FastPath, port: PortIndex, burst: &mut Burst) {
     if burst.as_slice().iter().all(Mbuf::is_contiguous) {
         return;
     }
@@ -347,7 +350,7 @@ fn drop_multi_segment(fast_path: &FastPath, port: usize, burst: &mut Burst) {
 }
 
 /// Hands a packet to the control thread; when its queue is full the packet is dropped and counted, never waited on.
-fn punt(queue: &Sender<Punted>, fast_path: &FastPath, port: usize, mbuf: Mbuf) {
+fn punt(queue: &Sender<Punted>, fast_path: &FastPath, port: PortIndex, mbuf: Mbuf) {
     match queue.try_send(Punted { port, mbuf }) {
         Ok(()) => {}
         Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
@@ -362,7 +365,7 @@ fn take_injected(inject: &Receiver<Injected>, tx_bursts: &mut [Burst], fast_path
     while taken < MAX_BURST {
         let Ok(Injected { port, mbuf }) = inject.try_recv() else { break };
         taken += 1;
-        match tx_bursts.get_mut(port) {
+        match tx_bursts.get_mut(port.get()) {
             // The bursts are empty here (flushed after every rx burst) and this loop adds at most MAX_BURST.
             Some(burst) => {
                 if let Err(mbuf) = burst.push(mbuf) {
@@ -378,7 +381,7 @@ fn take_injected(inject: &Receiver<Injected>, tx_bursts: &mut [Burst], fast_path
 
 /// Sends every non-empty tx burst on its port's queue.
 fn flush(queues: &mut [TxQueue], bursts: &mut [Burst], fast_path: &FastPath) {
-    for (port, (queue, burst)) in queues.iter_mut().zip(bursts.iter_mut()).enumerate() {
+    for (port, (queue, burst)) in (0..).map(PortIndex).zip(queues.iter_mut().zip(bursts.iter_mut())) {
         if !burst.is_empty() {
             send(queue, burst, port, fast_path);
         }
@@ -386,7 +389,7 @@ fn flush(queues: &mut [TxQueue], bursts: &mut [Burst], fast_path: &FastPath) {
 }
 
 /// Sends a tx burst on `port`'s queue and counts what left and what the driver refused.
-fn send(queue: &mut TxQueue, burst: &mut Burst, port: usize, fast_path: &FastPath) {
+fn send(queue: &mut TxQueue, burst: &mut Burst, port: PortIndex, fast_path: &FastPath) {
     let counters = fast_path.counters();
     let bytes: usize = burst.as_slice().iter().map(|m| m.data().len()).sum();
     let outcome = queue.send(burst);

@@ -49,6 +49,7 @@ use dataplane::steering::Steering;
 use dataplane::tables::{Epoch, UpdateSender};
 use dataplane::wire::ethernet::{self, MacAddr};
 use dataplane::worker::{Injected, PuntReceiver, Punted};
+use dataplane::PortIndex;
 
 use crate::neighbors::Neighbors;
 use crate::state::StateStart;
@@ -445,6 +446,8 @@ impl Control {
     }
 
     fn on_punted(&mut self, Punted { port, mbuf }: Punted) {
+        // The control thread's neighbour code still numbers ports by their bare index.
+        let port = port.get();
         self.stats.punted += 1;
         let frame = mbuf.data();
         let Some(eth) = ethernet::EthernetHeader::parse(frame) else {
@@ -595,7 +598,7 @@ impl Control {
         });
         match mbuf {
             Some(mbuf) if self.inject_backlog.len() < INJECT_BACKLOG => {
-                self.inject_backlog.push_back(Injected { port, mbuf });
+                self.inject_backlog.push_back(Injected { port: PortIndex(port), mbuf });
                 self.send_backlog();
             }
             _ => self.stats.send_failed += 1,

@@ -24,6 +24,7 @@ use dataplane::pipeline::FastPath;
 use dataplane::reassembly::Reassembler;
 use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::worker::{punt_queue, Worker};
+use dataplane::PortIndex;
 use serde_json::json;
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -114,7 +115,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         let queue = w as u16;
         let mut worker = Worker {
             fast_path,
-            rx: vec![(0, port.rx_queue(queue).map_err(|e| e.to_string())?)],
+            rx: vec![(PortIndex(0), port.rx_queue(queue).map_err(|e| e.to_string())?)],
             tx: vec![port.tx_queue(queue).map_err(|e| e.to_string())?],
             punt: punt_tx.clone(),
             admission: Admission::new(Default::default()),

@@ -13,6 +13,7 @@ use bench::traffic::{self, Direction};
 use clap::Parser;
 use dataplane::packet::VecPacket;
 use dataplane::pipeline::{Next, Schedule};
+use dataplane::PortIndex;
 
 #[derive(Parser, Debug)]
 struct Cli {
@@ -44,7 +45,7 @@ const BURST: usize = 64;
 /// The measured part, kept out of line so a profiler can select it by name.
 #[inline(never)]
 fn pipeline_work(gw: &Gateway, burst: &mut [VecPacket], nexts: &mut [Next]) {
-    gw.fast_path.process_burst(0, burst, nexts);
+    gw.fast_path.process_burst(PortIndex(0), burst, nexts);
 }
 
 fn main() {

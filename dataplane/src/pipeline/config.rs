@@ -5,6 +5,7 @@ use super::icmp::Clock;
 use crate::counters::MAX_PORTS;
 use crate::nexthop::{IpFamily, PortNextHops};
 use crate::wire::ethernet::MacAddr;
+use crate::PortIndex;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -104,9 +105,9 @@ pub enum PipelineConfigError {
     #[error("{0} ports configured; at most {MAX_PORTS} are supported")]
     TooManyPorts(usize),
     #[error("port {port}: MTU {mtu} is below the minimum of {MIN_MTU}")]
-    MtuTooSmall { port: usize, mtu: u16 },
+    MtuTooSmall { port: PortIndex, mtu: u16 },
     #[error("the {role} role is on ports {first} and {second}; each role may be on one port only")]
-    RoleOnTwoPorts { role: &'static str, first: usize, second: usize },
+    RoleOnTwoPorts { role: &'static str, first: PortIndex, second: PortIndex },
     #[error("outer hop limit must be at least 1")]
     ZeroHopLimit,
 }
@@ -119,7 +120,7 @@ impl PipelineConfig {
         if self.outer_hop_limit == 0 {
             return Err(PipelineConfigError::ZeroHopLimit);
         }
-        for (port, config) in self.ports.iter().enumerate() {
+        for (port, config) in PortIndex::all(self.ports.len()).zip(&self.ports) {
             if config.mtu < MIN_MTU {
                 return Err(PipelineConfigError::MtuTooSmall { port, mtu: config.mtu });
             }
@@ -129,7 +130,7 @@ impl PipelineConfig {
 
     /// Writes the ports' configured next hops into [`Self::next_hops`] (both families).
     pub(crate) fn seed_static_next_hops(&self) {
-        for (index, port) in self.ports.iter().enumerate() {
+        for (index, port) in PortIndex::all(self.ports.len()).zip(&self.ports) {
             if let Some(mac) = port.next_hop_mac {
                 self.next_hops.set(index, IpFamily::V4, Some(mac));
                 self.next_hops.set(index, IpFamily::V6, Some(mac));
@@ -152,16 +153,16 @@ pub fn check_roles(ports: impl IntoIterator<Item = Roles>) -> Result<(), Pipelin
 /// The port index each direction leaves through, if that role is configured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Egress {
-    pub core: Option<usize>,
-    pub access: Option<usize>,
-    pub sgi: Option<usize>,
+    pub core: Option<PortIndex>,
+    pub access: Option<PortIndex>,
+    pub sgi: Option<PortIndex>,
 }
 
 impl Egress {
     /// From each port's roles in port order; the first role found on a second port is refused.
     fn of(ports: impl IntoIterator<Item = Roles>) -> Result<Egress, PipelineConfigError> {
         let mut egress = Egress::default();
-        for (port, roles) in ports.into_iter().enumerate() {
+        for (port, roles) in (0..).map(PortIndex).zip(ports) {
             let each = [
                 ("core", roles.core, &mut egress.core),
                 ("access", roles.access, &mut egress.access),

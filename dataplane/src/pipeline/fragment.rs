@@ -17,6 +17,7 @@ use crate::counters::DropReason;
 use crate::packet::PacketBuf;
 use crate::wire::checksum;
 use crate::wire::{ethernet, ipv4};
+use crate::PortIndex;
 
 /// Pieces one packet may be cut into: a 65,535-byte packet into the smallest MTU the gateway accepts.
 pub const MAX_FRAGMENTS: usize = 128;
@@ -63,11 +64,11 @@ impl FastPath {
     fn cut<P: PacketBuf>(
         &self,
         packet: &mut P,
-        port: usize,
+        port: PortIndex,
         layout: Layout,
         alloc: &mut impl FnMut() -> Option<P>,
     ) -> Result<[Option<P>; MAX_FRAGMENTS], CutFailed> {
-        let mtu = usize::from(self.ports.get(port).ok_or(CutFailed)?.mtu);
+        let mtu = usize::from(self.port(port).ok_or(CutFailed)?.mtu);
         let at = layout.inner_at();
         let frame = packet.data();
         // What the egress takes of the inner packet: its MTU less the headers in front (outer IP and GRE).

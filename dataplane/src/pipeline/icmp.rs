@@ -16,6 +16,7 @@ use crate::packet::PacketBuf;
 use crate::tables::{flag, template_len, Record};
 use crate::wire::icmp::{self, ErrorKind};
 use crate::wire::{ethernet, ipv4, ipv6};
+use crate::PortIndex;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
@@ -123,9 +124,9 @@ impl FastPath {
         packet: &mut P,
         kind: ErrorKind,
         way_back: WayBack,
-        source_port: usize,
+        source_port: PortIndex,
     ) -> Option<Next> {
-        let port = self.ports.get(source_port)?;
+        let port = self.port(source_port)?;
         let frame = packet.data();
         let at = usize::from(work.inner_at);
         let original = frame.get(at..at + usize::from(work.inner_len))?;

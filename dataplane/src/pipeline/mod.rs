@@ -49,6 +49,7 @@ use crate::nexthop::{IpFamily, PortNextHops};
 use crate::packet::PacketBuf;
 use crate::tables::{Record, TemplateContext, UeFlags, Way, WorkerTable};
 use crate::wire::ethernet::{self, MacAddr};
+use crate::PortIndex;
 use config::Egress;
 use ingress::{Op, Pending};
 use std::net::IpAddr;
@@ -98,21 +99,21 @@ impl Next {
     pub const REASSEMBLE: Next = Next(NEXT_REASSEMBLE);
 
     #[inline(always)]
-    pub fn forward(port: usize) -> Next {
-        Next(port as u16)
+    pub fn forward(port: PortIndex) -> Next {
+        Next(port.get() as u16)
     }
     #[inline(always)]
     pub fn drop(reason: DropReason) -> Next {
         Next(NEXT_DROP | reason as u16)
     }
     /// Forward on `port` after cutting into fragments ([`FastPath::fragment`]).
-    pub fn fragment(port: usize, layout: Layout) -> Next {
-        Next(NEXT_FRAGMENT | (layout as u16) << 8 | (port as u16 & 0xff))
+    pub fn fragment(port: PortIndex, layout: Layout) -> Next {
+        Next(NEXT_FRAGMENT | (layout as u16) << 8 | (port.get() as u16 & 0xff))
     }
     /// The port index to send on, if the packet is forwarded whole.
     #[inline(always)]
-    pub fn port(self) -> Option<usize> {
-        (self.0 & NEXT_KINDS == 0).then_some(self.0 as usize)
+    pub fn port(self) -> Option<PortIndex> {
+        (self.0 & NEXT_KINDS == 0).then_some(PortIndex(usize::from(self.0)))
     }
     /// For the control thread: signalling or not.
     #[inline(always)]
@@ -129,7 +130,7 @@ impl Next {
     }
     /// The port and layout of a packet to forward as fragments.
     #[inline(always)]
-    pub fn fragments(self) -> Option<(usize, Layout)> {
+    pub fn fragments(self) -> Option<(PortIndex, Layout)> {
         if self.0 & NEXT_KINDS != NEXT_FRAGMENT {
             return None;
         }
@@ -138,7 +139,7 @@ impl Next {
             1 => Layout::OuterIpv4,
             _ => Layout::OuterIpv6,
         };
-        Some((usize::from(self.0 & 0xff), layout))
+        Some((PortIndex(usize::from(self.0 & 0xff)), layout))
     }
     /// Why the packet is dropped, if it is.
     #[inline(always)]
@@ -161,7 +162,7 @@ impl Next {
             n if n & NEXT_DROP != 0 => {
                 Verdict::Drop(DropReason::ALL.get(usize::from(n & !NEXT_DROP)).copied().unwrap_or(DropReason::TxFailed))
             }
-            n => Verdict::Forward(usize::from(n)),
+            n => Verdict::Forward(PortIndex(usize::from(n))),
         }
     }
 }
@@ -170,10 +171,10 @@ impl Next {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Rewritten and ready to send on this port index.
-    Forward(usize),
+    Forward(PortIndex),
     /// Rewritten, but larger than the port's MTU: an IPv4 packet that may be fragmented, to send on this port
     /// index as the pieces [`FastPath::fragment`] cuts.
-    Fragment(usize),
+    Fragment(PortIndex),
     /// For the control thread, unchanged.
     Punt,
     /// An outer fragment for the reassembly table, unchanged.
@@ -215,7 +216,7 @@ pub enum Schedule {
 /// An egress port as one burst sees it.
 #[derive(Clone, Copy, Debug)]
 struct Out {
-    port: usize,
+    port: PortIndex,
     mtu: usize,
     /// Per [`Family`], the Ethernet header of a frame to the port's resolved default next hop (the
     /// destination MAC, the port's MAC, the family's EtherType), ready to copy; `resolved` says which are real.
@@ -226,7 +227,7 @@ struct Out {
 }
 
 impl Out {
-    fn new(port: usize, config: &PortConfig, next_hops: &PortNextHops) -> Self {
+    fn new(port: PortIndex, config: &PortConfig, next_hops: &PortNextHops) -> Self {
         let dscp_mask = if config.outer_dscp == OuterDscp::Copy { 0xfc } else { 0 };
         let header = [[0; ethernet::HEADER_LEN]; 2];
         let mut out = Out { port, mtu: usize::from(config.mtu), header, resolved: [false; 2], dscp_mask };
@@ -267,7 +268,7 @@ const RESOLVE_AFTER: usize = 12;
 
 /// Everything constant for one burst, read once.
 struct BurstContext {
-    rx_port: usize,
+    rx_port: PortIndex,
     roles: Roles,
     plain: PlainLookup,
     core: Option<Out>,
@@ -311,7 +312,7 @@ impl FastPath {
         config.validate()?;
         config.seed_static_next_hops();
         let egress = config.egress()?;
-        let core = egress.core.and_then(|i| config.ports.get(i));
+        let core = egress.core.and_then(|i| config.ports.get(i.get()));
         tables.start(TemplateContext {
             core_mac: core.map(|p| p.mac).unwrap_or_default(),
             hop_limit: config.outer_hop_limit,
@@ -353,6 +354,12 @@ impl FastPath {
         }
     }
 
+    /// The configuration of port `index`.
+    #[inline(always)]
+    fn port(&self, index: PortIndex) -> Option<&PortConfig> {
+        self.ports.get(index.get())
+    }
+
     pub fn counters(&self) -> &Arc<WorkerCounters> {
         &self.counters
     }
@@ -380,7 +387,7 @@ impl FastPath {
     }
 
     /// Processes one packet received on `rx_port` (a burst of one).
-    pub fn process<P: PacketBuf>(&self, rx_port: usize, packet: &mut P) -> Verdict {
+    pub fn process<P: PacketBuf>(&self, rx_port: PortIndex, packet: &mut P) -> Verdict {
         let mut next = [Next::PUNT];
         self.process_burst(rx_port, std::slice::from_mut(packet), &mut next);
         next[0].verdict()
@@ -388,18 +395,18 @@ impl FastPath {
 
     /// Processes a burst received on `rx_port`, writing one [`Next`] per packet (`nexts` must be at least as long
     /// as `packets`; extra packets are left alone and get none).
-    pub fn process_burst<P: PacketBuf>(&self, rx_port: usize, packets: &mut [P], nexts: &mut [Next]) {
+    pub fn process_burst<P: PacketBuf>(&self, rx_port: PortIndex, packets: &mut [P], nexts: &mut [Next]) {
         self.run_burst(rx_port, packets, nexts, true);
     }
 
     /// [`FastPath::process_burst`] for packets the worker rebuilt from fragments received on `rx_port`, whose
     /// fragments the port has already counted.
-    pub fn process_reassembled<P: PacketBuf>(&self, rx_port: usize, packets: &mut [P], nexts: &mut [Next]) {
+    pub fn process_reassembled<P: PacketBuf>(&self, rx_port: PortIndex, packets: &mut [P], nexts: &mut [Next]) {
         self.run_burst(rx_port, packets, nexts, false);
     }
 
     #[inline(always)]
-    fn run_burst<P: PacketBuf>(&self, rx_port: usize, packets: &mut [P], nexts: &mut [Next], received: bool) {
+    fn run_burst<P: PacketBuf>(&self, rx_port: PortIndex, packets: &mut [P], nexts: &mut [Next], received: bool) {
         let count = packets.len().min(nexts.len());
         let (Some(packets), Some(nexts)) = (packets.get_mut(..count), nexts.get_mut(..count)) else { return };
         let context = self.burst_context(rx_port);
@@ -564,12 +571,12 @@ impl FastPath {
         Ok(Next::fragment(port, layout))
     }
 
-    fn burst_context(&self, rx_port: usize) -> BurstContext {
-        let out = |index: Option<usize>| {
+    fn burst_context(&self, rx_port: PortIndex) -> BurstContext {
+        let out = |index: Option<PortIndex>| {
             let port = index?;
-            Some(Out::new(port, self.ports.get(port)?, &self.next_hops))
+            Some(Out::new(port, self.port(port)?, &self.next_hops))
         };
-        let roles = self.ports.get(rx_port).map_or(Roles::default(), |port| port.roles);
+        let roles = self.port(rx_port).map_or(Roles::default(), |port| port.roles);
         let core = out(self.egress.core);
         BurstContext {
             rx_port,

@@ -174,7 +174,7 @@ fn bad_ipv4_checksums_outer_by_software_or_nic_and_inner() {
 fn ttl_one_expires_in_every_direction_and_two_still_forwards() {
     let gateway = Gateway::standard();
     type Build = fn(u8) -> Vec<u8>;
-    let cases: [(usize, Build, usize); 8] = [
+    let cases: [(PortIndex, Build, PortIndex); 8] = [
         (CORE, |t| frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &udp4(UE_B4, CN4, t))), SGI),
         (CORE, |t| frame6(PCOA6, LMAA6, 47, &gre_keyed(UL_A, &udp6(UE_A6, CN6, t))), SGI),
         (CORE, |t| frame4(LMAA4, PCOA4, 47, &gre_keyed(DL_B, &udp4(CN4, UE_B4, t))), ACCESS),
@@ -195,8 +195,8 @@ fn ttl_one_expires_in_every_direction_and_two_still_forwards() {
 #[test]
 fn over_mtu_is_dropped_never_sent_and_exactly_mtu_passes() {
     let mut config = config();
-    config.ports[CORE].mtu = 1280;
-    config.ports[SGI].mtu = 1000;
+    config.ports[CORE.get()].mtu = 1280;
+    config.ports[SGI.get()].mtu = 1000;
     let gateway = Gateway::new(&config, &[lma_a(), lma_b()]);
     // Encapsulation over IPv6 adds 48 bytes, over IPv4 28 (40 or 20 + keyed GRE 8: RFC 2784, RFC 2890 §2).
     for (ue, overhead) in [(UE_A4, 48), (UE_B4, 28)] {
@@ -389,7 +389,7 @@ fn random_bytes_never_panic_and_are_always_accounted() {
             frame[at] = next() as u8;
         }
         frame.truncate((next() as usize) % (frame.len() + 1));
-        let port = (next() % 3) as usize;
+        let port = PortIndex((next() % 3) as usize);
         let _ = gateway.run(port, &frame);
     }
     let s = gateway.snapshot();

@@ -71,8 +71,8 @@ fn all_sixteen_role_direction_outer_inner_combinations() {
                         } else {
                             (pcoa, lmaa, ul, &up_out)
                         };
-                        assert_eq!(decoded.eth_dst, NEXT_HOP[CORE].0, "{case}");
-                        assert_eq!(decoded.eth_src, MAC[CORE].0, "{case}");
+                        assert_eq!(decoded.eth_dst, NEXT_HOP[CORE.get()].0, "{case}");
+                        assert_eq!(decoded.eth_src, MAC[CORE.get()].0, "{case}");
                         assert_eq!((decoded.outer_src, decoded.outer_dst), (expected_src, expected_dst), "{case}");
                         assert_eq!(decoded.outer_hop_limit, 64, "{case}: default outer TTL");
                         assert_eq!(decoded.key, key, "{case}");
@@ -102,8 +102,8 @@ fn all_sixteen_role_direction_outer_inner_combinations() {
                     "{case}"
                 );
                 let snapshot = gateway.snapshot();
-                assert_eq!(snapshot.ports[rx_port].rx_packets, 1, "{case}");
-                assert_eq!(snapshot.ports[rx_port].rx_bytes, input.len() as u64, "{case}");
+                assert_eq!(snapshot.ports[rx_port.get()].rx_packets, 1, "{case}");
+                assert_eq!(snapshot.ports[rx_port.get()].rx_bytes, input.len() as u64, "{case}");
                 assert_eq!(snapshot.total_drops(), 0, "{case}");
                 checked += 1;
             }
@@ -134,10 +134,10 @@ fn addresses_of(ip: &[u8]) -> (IpAddr, IpAddr) {
 }
 
 /// The frame a decapsulated packet leaves port `port` as.
-fn plain_for(port: usize, ip: &[u8]) -> Vec<u8> {
+fn plain_for(port: PortIndex, ip: &[u8]) -> Vec<u8> {
     let mut frame = plain(ip);
-    frame[..6].copy_from_slice(&NEXT_HOP[port].0);
-    frame[6..12].copy_from_slice(&MAC[port].0);
+    frame[..6].copy_from_slice(&NEXT_HOP[port.get()].0);
+    frame[6..12].copy_from_slice(&MAC[port.get()].0);
     frame
 }
 
@@ -249,7 +249,7 @@ fn with_ipv4_ecn(ip: &mut [u8], ecn: u8) {
 fn outer_ttl_is_configurable_and_ipv4_checksum_can_be_left_to_the_nic() {
     let mut config = config();
     config.outer_hop_limit = 17;
-    config.ports[CORE].tx_ipv4_checksum_offload = true;
+    config.ports[CORE.get()].tx_ipv4_checksum_offload = true;
     let gateway = Gateway::new(&config, &[lma_a(), lma_b()]);
     let (verdict, output) = gateway.run(SGI, &plain(&udp4(CN4, UE_B4, 64)));
     assert_eq!(verdict, Verdict::Forward(CORE));
@@ -329,14 +329,14 @@ fn a_one_armed_port_carries_core_and_sgi() {
     config.ports.truncate(1);
     config.ports[0].roles = Roles { core: true, sgi: true, access: false };
     let gateway = Gateway::new(&config, &[lma_a()]);
-    let (verdict, _) = gateway.run(0, &frame6(PCOA6, LMAA6, 47, &gre_keyed(UL_A, &udp6(UE_A6, CN6, 64))));
-    assert_eq!(verdict, Verdict::Forward(0));
-    let (verdict, output) = gateway.run(0, &plain(&udp6(CN6, UE_A6, 64)));
-    assert_eq!(verdict, Verdict::Forward(0));
+    let (verdict, _) = gateway.run(PortIndex(0), &frame6(PCOA6, LMAA6, 47, &gre_keyed(UL_A, &udp6(UE_A6, CN6, 64))));
+    assert_eq!(verdict, Verdict::Forward(PortIndex(0)));
+    let (verdict, output) = gateway.run(PortIndex(0), &plain(&udp6(CN6, UE_A6, 64)));
+    assert_eq!(verdict, Verdict::Forward(PortIndex(0)));
     assert_eq!(decode_encapsulated(output.data()).key, DL_A);
     // GRE for an address that is not ours is then transit traffic for the sgi side, without a binding.
     let stray = frame6(PCOA6, CN6, 47, &gre_keyed(UL_A, &udp6(UE_A6, CN6, 64)));
-    gateway.assert_dropped(0, &stray, DropReason::NoBinding);
+    gateway.assert_dropped(PortIndex(0), &stray, DropReason::NoBinding);
 }
 
 #[test]
@@ -365,7 +365,7 @@ fn a_burst_gets_the_same_verdicts_as_single_packets() {
         assert_eq!(single.run(SGI, frame).1.data(), packet.data());
     }
     let snapshot = gateway.snapshot();
-    assert_eq!(snapshot.ports[SGI].rx_packets, 4);
+    assert_eq!(snapshot.ports[SGI.get()].rx_packets, 4);
     assert_eq!(snapshot.encapsulated + snapshot.punted + snapshot.total_drops(), 4, "every packet accounted once");
 }
 
@@ -376,7 +376,7 @@ fn a_burst_gets_the_same_verdicts_as_single_packets() {
 fn the_outer_dscp_copies_the_inner_one_or_is_fixed() {
     let (copying, fixed) = (Gateway::standard(), {
         let mut config = config();
-        config.ports[CORE].outer_dscp = OuterDscp::Fixed(10);
+        config.ports[CORE.get()].outer_dscp = OuterDscp::Fixed(10);
         Gateway::new(&config, &[lma_a(), lma_b(), mag_a(), mag_b()])
     });
     for dscp in [0u8, 10, 46, 63] {

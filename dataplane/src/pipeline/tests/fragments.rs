@@ -7,7 +7,7 @@ use crate::reassembly::{Reassembler, ReassemblyConfig};
 
 /// Runs `frame` (which must come out as fragments on `port`) and cuts it: the pieces, in order.
 #[track_caller]
-fn fragments_of(gateway: &Gateway, rx: usize, frame: &[u8], port: usize) -> Vec<VecPacket> {
+fn fragments_of(gateway: &Gateway, rx: PortIndex, frame: &[u8], port: PortIndex) -> Vec<VecPacket> {
     let mut packet = VecPacket::new(frame);
     let mut next = [Next::PUNT];
     gateway.fast_path.process_burst(rx, std::slice::from_mut(&mut packet), &mut next);
@@ -89,7 +89,7 @@ fn ipv4_without_df_too_big_for_the_tunnel_is_fragmented_inside_it() {
 #[test]
 fn ipv4_without_df_too_big_for_the_egress_after_decapsulation_is_fragmented() {
     let mut config = config();
-    config.ports[SGI].mtu = 1280;
+    config.ports[SGI.get()].mtu = 1280;
     let gateway = Gateway::new(&config, &[lma_a(), lma_b()]);
     let original = udp4_of(UE_B4, CN4, 64, 1400, false);
     let pieces = fragments_of(&gateway, CORE, &frame4(PCOA4, LMAA4, 47, &gre_keyed(UL_B, &original)), SGI);
@@ -97,7 +97,7 @@ fn ipv4_without_df_too_big_for_the_egress_after_decapsulation_is_fragmented() {
         .iter()
         .map(|piece| {
             let frame = piece.data();
-            assert_eq!(frame[..6], NEXT_HOP[SGI].0, "to the SGi next hop");
+            assert_eq!(frame[..6], NEXT_HOP[SGI.get()].0, "to the SGi next hop");
             assert_eq!(frame[12..14], [0x08, 0x00]);
             frame[14..].to_vec()
         })
@@ -167,7 +167,7 @@ fn without_a_buffer_for_the_pieces_the_packet_is_dropped_and_counted() {
 #[test]
 fn with_df_it_is_still_fragmentation_needed() {
     let mut config = config();
-    config.ports[SGI].icmp_source_v4 = Some(SGI4);
+    config.ports[SGI.get()].icmp_source_v4 = Some(SGI4);
     let gateway = Gateway::new(&config, &[lma_a(), lma_b()]);
     let (verdict, _) = gateway.run(SGI, &plain(&udp4_of(CN4, UE_B4, 64, 3000, true)));
     assert_eq!(verdict, Verdict::Forward(SGI), "the error goes back where the packet came from");
@@ -262,7 +262,11 @@ fn outer_fragments_in_and_out_of_order_are_rebuilt_then_decapsulated() {
             assert_eq!((out[8], &out[12..20]), (inner[8] - 1, &inner[12..20]), "one hop on, same addresses");
             assert_eq!(payload, inner[20..], "the inner packet whole");
             let after = gateway.snapshot();
-            assert_eq!(after.ports[CORE].rx_packets - before.ports[CORE].rx_packets, 3, "the fragments arrived");
+            assert_eq!(
+                after.ports[CORE.get()].rx_packets - before.ports[CORE.get()].rx_packets,
+                3,
+                "the fragments arrived"
+            );
             assert_eq!((after.reassembled - before.reassembled, after.decapsulated - before.decapsulated), (1, 1));
             assert_eq!(after.fragments_reassembled - before.fragments_reassembled, 3);
             assert_eq!(table.held(), 0);

@@ -19,10 +19,10 @@ const TUNNEL_MTU_B: u16 = 1500 - 28;
 /// The standard gateway with ICMP sources on the plain-side ports.
 fn with_sources(per_second: u32, clock: Clock) -> Gateway {
     let mut config = config();
-    config.ports[SGI].icmp_source_v4 = Some(SGI4);
-    config.ports[SGI].icmp_source_v6 = Some(SGI6);
-    config.ports[ACCESS].icmp_source_v4 = Some(ACCESS4);
-    config.ports[ACCESS].icmp_source_v6 = Some(ACCESS6);
+    config.ports[SGI.get()].icmp_source_v4 = Some(SGI4);
+    config.ports[SGI.get()].icmp_source_v6 = Some(SGI6);
+    config.ports[ACCESS.get()].icmp_source_v4 = Some(ACCESS4);
+    config.ports[ACCESS.get()].icmp_source_v6 = Some(ACCESS6);
     config.icmp_errors_per_second = per_second;
     config.clock = clock;
     Gateway::new(&config, &[lma_a(), lma_b(), mag_a(), mag_b()])
@@ -121,7 +121,7 @@ fn decode_error_ip(ip: &[u8]) -> Error {
 
 /// Runs a frame that must come back as an ICMP error on `port`, counted under `reason` and as sent.
 #[track_caller]
-fn assert_answered(gateway: &Gateway, port: usize, frame: &[u8], reason: DropReason) -> Error {
+fn assert_answered(gateway: &Gateway, port: PortIndex, frame: &[u8], reason: DropReason) -> Error {
     let before = gateway.snapshot();
     let (verdict, output) = gateway.run(port, frame);
     assert_eq!(verdict, Verdict::Forward(port), "sent back where it came from");
@@ -130,7 +130,7 @@ fn assert_answered(gateway: &Gateway, port: usize, frame: &[u8], reason: DropRea
     assert_eq!(after.icmp_errors_sent, before.icmp_errors_sent + 1);
     let error = decode_error(output.data());
     assert_eq!(error.eth_dst, PEER_MAC, "to the neighbour the packet came from");
-    assert_eq!(error.eth_src, MAC[port].0);
+    assert_eq!(error.eth_src, MAC[port.get()].0);
     error
 }
 
@@ -298,9 +298,9 @@ fn a_tunnelled_packet_at_the_end_of_its_ttl_is_answered_through_its_tunnel() {
 #[test]
 fn a_tunnelled_packet_too_big_for_its_egress_is_answered_through_its_tunnel() {
     let mut config = config();
-    config.ports[SGI].mtu = 1280;
-    config.ports[SGI].icmp_source_v4 = Some(SGI4);
-    config.ports[SGI].icmp_source_v6 = Some(SGI6);
+    config.ports[SGI.get()].mtu = 1280;
+    config.ports[SGI.get()].icmp_source_v4 = Some(SGI4);
+    config.ports[SGI.get()].icmp_source_v6 = Some(SGI6);
     let gateway = Gateway::new(&config, &[lma_a(), lma_b()]);
     let inner = udp4_of(UE_B4, CN4, 64, 1400, true);
     let (tunnel, error) = assert_answered_through_tunnel(
@@ -330,7 +330,7 @@ fn a_tunnelled_packet_too_big_for_its_egress_is_answered_through_its_tunnel() {
 fn a_link_local_source_answers_only_on_its_link() {
     let mut config = config();
     let link_local: Ipv6Addr = "fe80::ff:fe00:aa01".parse().unwrap();
-    config.ports[ACCESS].icmp_source_v6 = Some(link_local);
+    config.ports[ACCESS.get()].icmp_source_v6 = Some(link_local);
     let gateway = Gateway::new(&config, &[mag_a(), mag_b()]);
     let error = assert_answered(&gateway, ACCESS, &plain(&udp6(UE_A6, CN6, 1)), DropReason::TtlExpired);
     assert_eq!((error.src, error.dst), (link_local.into(), UE_A6.into()));

@@ -16,13 +16,14 @@ use crate::binding::{Binding, Function, TunnelEndpoints};
 use crate::packet::VecPacket;
 use crate::tables::{TableConfig, UpdateSender};
 use crate::wire::ethernet::MacAddr;
+use crate::PortIndex;
 use etherparse::{IpNumber, PacketBuilder};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-pub const CORE: usize = 0;
-pub const SGI: usize = 1;
-pub const ACCESS: usize = 2;
+pub const CORE: PortIndex = PortIndex(0);
+pub const SGI: PortIndex = PortIndex(1);
+pub const ACCESS: PortIndex = PortIndex(2);
 
 pub const MAC: [MacAddr; 3] =
     [MacAddr([0x02, 0, 0, 0, 0, 0x10]), MacAddr([0x02, 0, 0, 0, 0, 0x11]), MacAddr([0x02, 0, 0, 0, 0, 0x12])];
@@ -46,11 +47,11 @@ pub const DL_A: u32 = 0x0001_0001;
 pub const UL_B: u32 = 0x0a0b_0c0e;
 pub const DL_B: u32 = 0x0001_0002;
 
-fn port(roles: Roles, index: usize) -> PortConfig {
+fn port(roles: Roles, index: PortIndex) -> PortConfig {
     PortConfig {
         roles,
-        mac: MAC[index],
-        next_hop_mac: Some(NEXT_HOP[index]),
+        mac: MAC[index.get()],
+        next_hop_mac: Some(NEXT_HOP[index.get()]),
         mtu: 1500,
         tx_ipv4_checksum_offload: false,
         icmp_source_v4: None,
@@ -126,11 +127,11 @@ impl Gateway {
         Self::new(&config(), &[lma_a(), lma_b(), mag_a(), mag_b()])
     }
 
-    pub fn run(&self, port: usize, frame: &[u8]) -> (Verdict, VecPacket) {
+    pub fn run(&self, port: PortIndex, frame: &[u8]) -> (Verdict, VecPacket) {
         self.run_packet(port, VecPacket::new(frame))
     }
 
-    pub fn run_packet(&self, port: usize, mut packet: VecPacket) -> (Verdict, VecPacket) {
+    pub fn run_packet(&self, port: PortIndex, mut packet: VecPacket) -> (Verdict, VecPacket) {
         let verdict = self.fast_path.process(port, &mut packet);
         (verdict, packet)
     }
@@ -141,7 +142,7 @@ impl Gateway {
 
     /// Runs a frame that must be dropped for `reason`, and checks it was counted there and nowhere else.
     #[track_caller]
-    pub fn assert_dropped(&self, port: usize, frame: &[u8], reason: DropReason) {
+    pub fn assert_dropped(&self, port: PortIndex, frame: &[u8], reason: DropReason) {
         let before = self.snapshot();
         let (verdict, packet) = self.run(port, frame);
         assert_eq!(verdict, Verdict::Drop(reason));
@@ -197,7 +198,7 @@ pub fn gre_raw(flags: u16, protocol: u16, optional: &[u8], inner: &[u8]) -> Vec<
 /// An Ethernet frame carrying `payload` in IPv4 with protocol `protocol`.
 pub fn frame4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    PacketBuilder::ethernet2(PEER_MAC, MAC[CORE].0)
+    PacketBuilder::ethernet2(PEER_MAC, MAC[CORE.get()].0)
         .ipv4(src.octets(), dst.octets(), 64)
         .write(&mut out, IpNumber(protocol), payload)
         .unwrap();

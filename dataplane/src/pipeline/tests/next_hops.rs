@@ -63,7 +63,7 @@ fn the_binding_next_hop_wins_and_the_port_next_hop_follows_the_family() {
 fn a_configured_next_hop_serves_every_binding_without_a_mac_of_its_own() {
     let gateway = Gateway::standard();
     let (verdict, out) = gateway.run(SGI, &plain(&udp4(CN4, UE_B4, 64)));
-    assert_eq!((verdict, dst(&out)), (Verdict::Forward(CORE), NEXT_HOP[CORE].0));
+    assert_eq!((verdict, dst(&out)), (Verdict::Forward(CORE), NEXT_HOP[CORE.get()].0));
 }
 
 /// Each role leaves through one port: a pipeline with a role on two ports is refused, naming the role and both
@@ -71,7 +71,7 @@ fn a_configured_next_hop_serves_every_binding_without_a_mac_of_its_own() {
 #[test]
 fn a_role_on_two_ports_is_refused_naming_both() {
     let mut twice = config();
-    twice.ports[ACCESS].roles.sgi = true;
+    twice.ports[ACCESS.get()].roles.sgi = true;
     let tables = UpdateSender::new(TableConfig::default()).add_worker().expect("a worker");
     let refused = FastPath::new(&twice, tables).err();
     let expected = PipelineConfigError::RoleOnTwoPorts { role: "sgi", first: SGI, second: ACCESS };

@@ -46,7 +46,7 @@ fn control_traffic_for_our_addresses_is_punted_on_any_port() {
         &[0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 0x99, 192, 0, 2, 1, 0, 0, 0, 0, 0, 0, 198, 51, 100, 1],
     );
 
-    let cases: Vec<(&str, usize, Vec<u8>)> = vec![
+    let cases: Vec<(&str, PortIndex, Vec<u8>)> = vec![
         ("MH over IPv6", CORE, frame6(PCOA6, LMAA6, 135, &[59, 0, 5, 0, 0, 0, 0, 0])),
         (
             "MH behind a Destination Options header",
