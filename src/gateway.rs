@@ -10,7 +10,7 @@ use std::time::Duration;
 use dataplane::admission::{Admission, AdmissionConfig};
 use dataplane::binding::{Binding, BindingId, Function};
 use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason};
-use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Mempool, Port};
+use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Mempool, Port, QueueId};
 use dataplane::idle::Idler;
 use dataplane::neighbor::CacheTimers;
 use dataplane::nexthop::PortNextHops;
@@ -146,7 +146,7 @@ pub fn run(
         let table = tables.add_worker().map_err(|e| e.to_string())?;
         let fast_path = FastPath::new(&pipeline, table).map_err(|e| e.to_string())?;
         all_counters.push(Arc::clone(fast_path.counters()));
-        let queue = w as u16;
+        let queue = QueueId(w as u16);
         let rx = ports
             .iter()
             .enumerate()

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig, PortStats};
+use dataplane::dpdk::{
+    cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig, PortStats, QueueId,
+};
 use dataplane::idle::Idler;
 use dataplane::l2fwd::{self, ForwardPath, PathCounters};
 use dataplane::wire::ethernet::MacAddr;
@@ -277,10 +279,10 @@ fn forward(
         let Some(target) = &section.forward_to else { continue };
         let (index, (target_section, target_port)) =
             ports.iter().enumerate().find(|(_, (s, _))| &s.name == target).expect("validated: forward_to names a port");
-        let tx = target_port.tx_queue(next_tx_queue[index]).map_err(|e| e.to_string())?;
+        let tx = target_port.tx_queue(QueueId(next_tx_queue[index])).map_err(|e| e.to_string())?;
         next_tx_queue[index] += 1;
         paths.push(ForwardPath {
-            rx: port.rx_queue(0).map_err(|e| e.to_string())?,
+            rx: port.rx_queue(QueueId(0)).map_err(|e| e.to_string())?,
             tx,
             src_mac: target_port.mac_address().map_err(|e| e.to_string())?,
             dst_mac: target_section.next_hop_mac.map(|m| m.0).unwrap_or([0xff; 6]),

@@ -72,10 +72,10 @@ impl Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dataplane::PortIndex;
     use crate::traffic::Direction;
     use dataplane::packet::VecPacket;
     use dataplane::pipeline::Verdict;
+    use dataplane::PortIndex;
 
     /// Every direction's frames are forwarded (not dropped) by a gateway built from the traffic model: the
     /// harness's frames, configs and bindings agree.

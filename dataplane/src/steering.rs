@@ -8,6 +8,8 @@
 //! virtual devices here cannot), the port keeps RSS and every worker holds every binding, so whichever worker a
 //! packet reaches forwards it.
 
+use crate::dpdk::QueueId;
+
 /// The outer header a steering rule matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outer {
@@ -21,7 +23,7 @@ pub struct SteeringRule {
     pub outer: Outer,
     pub value: u32,
     pub mask: u32,
-    pub queue: u16,
+    pub queue: QueueId,
 }
 
 impl SteeringRule {
@@ -38,7 +40,8 @@ pub fn worker_rules(worker_bits: u8, workers: u16) -> Vec<SteeringRule> {
         return Vec::new();
     }
     let mask = (1u32 << worker_bits) - 1;
-    let to_worker = |outer| (0..workers).map(move |w| SteeringRule { outer, value: u32::from(w), mask, queue: w });
+    let to_worker =
+        |outer| (0..workers).map(move |w| SteeringRule { outer, value: u32::from(w), mask, queue: QueueId(w) });
     to_worker(Outer::Ipv4).chain(to_worker(Outer::Ipv6)).collect()
 }
 
@@ -76,7 +79,7 @@ mod tests {
                 let hits: Vec<_> = rules.iter().filter(|r| r.matches(outer, key)).collect();
                 if key & 3 < 3 {
                     assert_eq!(hits.len(), 1, "{key:#x}");
-                    assert_eq!(u32::from(hits[0].queue), key & 3);
+                    assert_eq!(u32::from(hits[0].queue.0), key & 3);
                 } else {
                     assert!(hits.is_empty(), "field 3 names no worker: RSS takes {key:#x}");
                 }

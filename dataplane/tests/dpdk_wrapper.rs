@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dataplane::dpdk::{Burst, DpdkError, Eal, Mempool, MempoolConfig, Port, PortConfig, RteHash, MAX_BURST};
+use dataplane::dpdk::{Burst, DpdkError, Eal, Mempool, MempoolConfig, Port, PortConfig, QueueId, RteHash, MAX_BURST};
 use dataplane::packet::PacketBuf;
 
 #[test]
@@ -24,11 +24,11 @@ fn dpdk_wrapper_owns_every_mbuf() {
         let port = Port::open("net_ring0", &PortConfig::default(), pool.clone()).expect("port");
         port.start().expect("start");
         partial_transmit_frees_the_refused(&pool, &port);
-        let held = port.rx_queue(0).expect("rx queue 0");
-        assert!(matches!(port.rx_queue(0), Err(DpdkError::QueueTaken { .. })), "one owner per queue");
+        let held = port.rx_queue(QueueId(0)).expect("rx queue 0");
+        assert!(matches!(port.rx_queue(QueueId(0)), Err(DpdkError::QueueTaken { .. })), "one owner per queue");
         drop(held);
-        assert!(port.rx_queue(0).is_ok(), "a released queue can be taken again");
-        assert!(port.rx_queue(3).is_err(), "only one rx queue is configured");
+        assert!(port.rx_queue(QueueId(0)).is_ok(), "a released queue can be taken again");
+        assert!(port.rx_queue(QueueId(3)).is_err(), "only one rx queue is configured");
         drop(port);
         assert_eq!(pool.in_use(), 0, "closing the port returned every mbuf");
         assert!(matches!(eal.probe_device("net_nosuchdriver0"), Err(DpdkError::Probe { .. })));
@@ -82,8 +82,8 @@ fn burst_drain_frees_the_rest(pool: &Mempool) {
 }
 
 fn partial_transmit_frees_the_refused(pool: &Mempool, port: &Port) {
-    let mut tx = port.tx_queue(0).unwrap();
-    let mut rx = port.rx_queue(0).unwrap();
+    let mut tx = port.tx_queue(QueueId(0)).unwrap();
+    let mut rx = port.rx_queue(QueueId(0)).unwrap();
     let (mut sent, mut dropped) = (0, 0);
     for _ in 0..64 {
         let mut burst = Burst::new();

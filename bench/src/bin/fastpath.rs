@@ -18,7 +18,7 @@ use clap::Parser;
 use dataplane::admission::Admission;
 use dataplane::binding::{Binding, BindingId, TunnelEndpoints};
 use dataplane::counters::{CountersHandle, DropReason};
-use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig};
+use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig, QueueId};
 use dataplane::idle::{IdlePolicy, Idler};
 use dataplane::pipeline::FastPath;
 use dataplane::reassembly::Reassembler;
@@ -112,7 +112,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         let table = sender.add_worker().map_err(|e| e.to_string())?;
         let fast_path = FastPath::new(&config, table).map_err(|e| e.to_string())?;
         all_counters.push(Arc::clone(fast_path.counters()));
-        let queue = w as u16;
+        let queue = QueueId(w as u16);
         let mut worker = Worker {
             fast_path,
             rx: vec![(PortIndex(0), port.rx_queue(queue).map_err(|e| e.to_string())?)],

@@ -22,7 +22,7 @@ pub enum DpdkError {
     #[error("port {port}: {what}")]
     PortLimit { port: u16, what: String },
     #[error("port {port}: {queue_kind} queue {queue} is already taken by another worker")]
-    QueueTaken { port: u16, queue_kind: &'static str, queue: u16 },
+    QueueTaken { port: u16, queue_kind: &'static str, queue: super::port::QueueId },
     #[error("lcore {lcore} cannot take work: {reason}")]
     Lcore { lcore: u32, reason: String },
 }

@@ -28,7 +28,7 @@ impl Pattern {
             gre_mask: k,
             key_spec: rule.value.to_be(),
             key_mask: rule.mask.to_be(),
-            queue: dpdk_sys::rte_flow_action_queue { index: rule.queue },
+            queue: dpdk_sys::rte_flow_action_queue { index: rule.queue.0 },
         }
     }
 
@@ -133,6 +133,7 @@ impl Port {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dpdk::QueueId;
     use crate::steering::worker_rules;
 
     /// A NIC's view of a pattern, as a driver parses it: the only pattern it takes is ETH / IPV4|IPV6 / GRE with
@@ -174,7 +175,7 @@ mod tests {
         if queue >= queues {
             return Err(format!("queue {queue} of {queues}"));
         }
-        Ok(SteeringRule { outer, value: key, mask, queue })
+        Ok(SteeringRule { outer, value: key, mask, queue: QueueId(queue) })
     }
 
     #[test]
@@ -183,7 +184,7 @@ mod tests {
         for rule in &rules {
             assert_eq!(device_model(&Pattern::new(rule), 4).as_ref(), Ok(rule), "byte order, K bit and queue");
         }
-        let wide = SteeringRule { queue: 4, ..rules[0] };
+        let wide = SteeringRule { queue: QueueId(4), ..rules[0] };
         assert!(device_model(&Pattern::new(&wide), 4).is_err(), "a queue the device lacks is refused");
         assert!(ingress().ingress() == 1);
     }

@@ -292,20 +292,20 @@ impl Port {
     }
 
     /// Takes rx queue `queue` for the calling worker; each queue can be held by one handle at a time.
-    pub fn rx_queue(&self, queue: u16) -> Result<RxQueue, DpdkError> {
+    pub fn rx_queue(&self, queue: QueueId) -> Result<RxQueue, DpdkError> {
         take(&self.shared.rx_taken, self.shared.id, "rx", queue)?;
         Ok(RxQueue { port: self.shared.clone(), queue })
     }
 
     /// Takes tx queue `queue` for the calling worker; each queue can be held by one handle at a time.
-    pub fn tx_queue(&self, queue: u16) -> Result<TxQueue, DpdkError> {
+    pub fn tx_queue(&self, queue: QueueId) -> Result<TxQueue, DpdkError> {
         take(&self.shared.tx_taken, self.shared.id, "tx", queue)?;
         Ok(TxQueue { port: self.shared.clone(), queue })
     }
 }
 
-fn take(flags: &[AtomicBool], port: u16, queue_kind: &'static str, queue: u16) -> Result<(), DpdkError> {
-    let flag = flags.get(queue as usize).ok_or_else(|| DpdkError::PortLimit {
+fn take(flags: &[AtomicBool], port: u16, queue_kind: &'static str, queue: QueueId) -> Result<(), DpdkError> {
+    let flag = flags.get(usize::from(queue.0)).ok_or_else(|| DpdkError::PortLimit {
         port,
         what: format!("{queue_kind} queue {queue} is not configured ({} configured)", flags.len()),
     })?;
@@ -369,10 +369,21 @@ impl Drop for PortShared {
     }
 }
 
+/// A queue's number on its port (rx and tx queues are numbered apart), as DPDK numbers them: worker `w` of the
+/// gateway holds queue `w` of every port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueId(pub u16);
+
+impl std::fmt::Display for QueueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// Exclusive handle to one rx queue.
 pub struct RxQueue {
     port: Arc<PortShared>,
-    queue: u16,
+    queue: QueueId,
 }
 
 impl RxQueue {
@@ -391,7 +402,7 @@ impl RxQueue {
         // SAFETY: this handle owns the queue exclusively; slots[len..len+spare] is writable storage for mbuf
         // pointers; the driver writes `n` valid, caller-owned mbufs there.
         unsafe {
-            let n = dpdk_sys::shim_rte_eth_rx_burst(self.port.id, self.queue, slots.add(burst.len()), spare as u16);
+            let n = dpdk_sys::shim_rte_eth_rx_burst(self.port.id, self.queue.0, slots.add(burst.len()), spare as u16);
             burst.assume_filled(n as usize);
             n as usize
         }
@@ -400,7 +411,7 @@ impl RxQueue {
 
 impl Drop for RxQueue {
     fn drop(&mut self) {
-        self.port.rx_taken[self.queue as usize].store(false, Ordering::Release);
+        self.port.rx_taken[usize::from(self.queue.0)].store(false, Ordering::Release);
     }
 }
 
@@ -417,7 +428,7 @@ pub struct TxOutcome {
 /// Exclusive handle to one tx queue.
 pub struct TxQueue {
     port: Arc<PortShared>,
-    queue: u16,
+    queue: QueueId,
 }
 
 impl TxQueue {
@@ -435,7 +446,7 @@ impl TxQueue {
         }
         let slots = burst.raw_slots_mut();
         // SAFETY: exclusive queue; slots[0..len] hold valid mbufs; the driver takes ownership of the first `sent`.
-        let sent = unsafe { dpdk_sys::shim_rte_eth_tx_burst(self.port.id, self.queue, slots, len as u16) } as usize;
+        let sent = unsafe { dpdk_sys::shim_rte_eth_tx_burst(self.port.id, self.queue.0, slots, len as u16) } as usize;
         burst.forget_front(sent);
         let dropped = burst.len();
         let dropped_bytes = burst.as_slice().iter().map(|m| m.pkt_len()).sum();
@@ -446,6 +457,6 @@ impl TxQueue {
 
 impl Drop for TxQueue {
     fn drop(&mut self) {
-        self.port.tx_taken[self.queue as usize].store(false, Ordering::Release);
+        self.port.tx_taken[usize::from(self.queue.0)].store(false, Ordering::Release);
     }
 }
