@@ -121,19 +121,25 @@ fn express_lane_takes_the_ordinary_and_agrees_with_the_stages() {
             }
         }
     }
-    let (mut with_lane, mut stages) = (express.snapshot(), staged.snapshot());
+    assert_same_counts(&express, &staged, &format!("after {compared} frames"));
+}
+
+/// Two gateways that saw the same packets counted the same, per path, port, drop reason and binding; and both
+/// ways went through.
+fn assert_same_counts(with_lane: &Gateway, stages: &Gateway, what: &str) {
+    let (mut lane_counts, mut stage_counts) = (with_lane.snapshot(), stages.snapshot());
     // Time apart, the two ICMP error budgets may split sent / rate-limited differently; their sum agrees.
-    for counts in [&mut with_lane, &mut stages] {
+    for counts in [&mut lane_counts, &mut stage_counts] {
         counts.icmp_errors_sent += std::mem::take(&mut counts.icmp_rate_limited);
         counts.busy_cycles = 0;
         counts.update_cycles = 0;
     }
-    assert!(with_lane.encapsulated > 0 && with_lane.decapsulated > 0, "both ways went through");
-    assert_eq!(with_lane, stages, "after {compared} frames");
+    assert!(lane_counts.encapsulated > 0 && lane_counts.decapsulated > 0, "both ways went through");
+    assert_eq!(lane_counts, stage_counts, "{what}");
     let bindings = |gateway: &Gateway| {
         (0..4).map(|slot| gateway.fast_path.counters().binding_snapshot(BindingId(slot))).collect::<Vec<_>>()
     };
-    assert_eq!(bindings(&express), bindings(&staged), "per-binding counters");
+    assert_eq!(bindings(with_lane), bindings(stages), "per-binding counters, {what}");
 }
 
 /// On an address that is both an LMAA and a Proxy-CoA, the LMA's binding comes first (`decap.rs`), even when its
@@ -192,16 +198,5 @@ fn prefetching_lane_agrees_with_the_stages_over_whole_bursts() {
             bursts += 1;
         }
     }
-    let (mut with_lane, mut stages) = (lane.snapshot(), staged.snapshot());
-    for counts in [&mut with_lane, &mut stages] {
-        counts.icmp_errors_sent += std::mem::take(&mut counts.icmp_rate_limited);
-        counts.busy_cycles = 0;
-        counts.update_cycles = 0;
-    }
-    assert!(with_lane.encapsulated > 0 && with_lane.decapsulated > 0, "both ways went through");
-    assert_eq!(with_lane, stages, "after {bursts} bursts");
-    let bindings = |gateway: &Gateway| {
-        (0..4).map(|slot| gateway.fast_path.counters().binding_snapshot(BindingId(slot))).collect::<Vec<_>>()
-    };
-    assert_eq!(bindings(&lane), bindings(&staged), "per-binding counters");
+    assert_same_counts(&lane, &staged, &format!("after {bursts} bursts"));
 }
