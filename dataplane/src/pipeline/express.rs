@@ -254,6 +254,7 @@ impl Hint {
 
     #[inline(always)]
     fn position(ipv6: bool, position: u32) -> Hint {
+        debug_assert!(position < Hint::IPV6, "positions are below the slot count");
         Hint(position | if ipv6 { Hint::IPV6 } else { 0 })
     }
 }
@@ -294,24 +295,24 @@ impl FastPath {
     }
 
     /// Stage 1 of the prefetching lane: where the packet's binding would be if it is the ordinary case, its load
-    /// started.
+    /// started. Reads no further than the headers it needs (a minimum-size frame, a TCP acknowledgement say, is
+    /// looked at too).
     #[inline(always)]
     fn peek(&self, context: &BurstContext, frame: &[u8]) -> Hint {
-        const GRE_V4: usize = ETH + IPV4_LEN;
-        const GRE_V6: usize = ETH + IPV6_LEN;
-        let Some(h) = array_at::<{ GRE_V6 + GRE_LEN }>(frame, 0) else { return Hint::NONE };
+        let Some(h) = array_at::<{ ETH + IPV4_LEN }>(frame, 0) else { return Hint::NONE };
         match be16(h, 12) {
             ETHERTYPE_IPV4 => {
                 if context.roles.core && h[ETH + 9] == PROTOCOL_GRE {
-                    self.prefetch_home(be32(h, GRE_V4 + 4));
+                    self.prefetch_home(frame, ETH + IPV4_LEN + 4);
                     return Hint::NONE;
                 }
                 let ue = if context.plain.by_destination { be32(h, ETH + 16) } else { be32(h, ETH + 12) };
                 self.position_hint(context, false, u64::from(ue))
             }
             ETHERTYPE_IPV6 => {
+                let Some(h) = array_at::<{ ETH + IPV6_LEN }>(frame, 0) else { return Hint::NONE };
                 if context.roles.core && h[ETH + 6] == NEXT_HEADER_GRE {
-                    self.prefetch_home(be32(h, GRE_V6 + 4));
+                    self.prefetch_home(frame, ETH + IPV6_LEN + 4);
                     return Hint::NONE;
                 }
                 let ue = if context.plain.by_destination { be64(h, ETH + 24) } else { be64(h, ETH + 8) };
@@ -329,9 +330,11 @@ impl FastPath {
         }
     }
 
+    /// Starts loading the home slot of the GRE key at `key_at` (a keyed header without checksum).
     #[inline(always)]
-    fn prefetch_home(&self, key: u32) {
-        if let Some(record) = self.tables.record(self.tables.home(key)) {
+    fn prefetch_home(&self, frame: &[u8], key_at: usize) {
+        let Some(key) = array_at::<4>(frame, key_at) else { return };
+        if let Some(record) = self.tables.record(self.tables.home(be32(key, 0))) {
             record.prefetch();
         }
     }
