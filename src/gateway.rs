@@ -546,7 +546,7 @@ fn neighbors(config: &Config, ports: &[(&PortSection, Port)], pipeline: &Pipelin
         .map(|(i, (section, port))| {
             let mac = port.mac_address().map(MacAddr).unwrap_or_default();
             let own = config.port_addresses(i);
-            statics.extend(section.neighbors.iter().map(|n| (i, n.ip, n.mac)));
+            statics.extend(section.neighbors.iter().map(|n| (PortIndex(i), n.ip, n.mac)));
             let ipv4 = own.iter().find_map(|a| match a {
                 std::net::IpAddr::V4(v4) => Some(*v4),
                 std::net::IpAddr::V6(_) => None,

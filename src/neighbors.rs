@@ -57,9 +57,9 @@ pub struct Neighbors {
     ports: Vec<PortNeighbors>,
     caches: Vec<NeighborCache>,
     next_hops: Arc<PortNextHops>,
-    users: HashMap<(usize, IpAddr), BTreeSet<TunnelId>>,
+    users: HashMap<(PortIndex, IpAddr), BTreeSet<TunnelId>>,
     /// Frames without their Ethernet destination yet (the first six bytes are filled on release).
-    held: HashMap<(usize, IpAddr), VecDeque<Vec<u8>>>,
+    held: HashMap<(PortIndex, IpAddr), VecDeque<Vec<u8>>>,
     solicit: Vec<Solicit>,
     pub stats: NeighborStats,
 }
@@ -68,13 +68,13 @@ impl Neighbors {
     /// `statics`: configured entries per port.
     pub fn new(
         ports: Vec<PortNeighbors>,
-        statics: &[(usize, IpAddr, MacAddr)],
+        statics: &[(PortIndex, IpAddr, MacAddr)],
         next_hops: Arc<PortNextHops>,
         timers: CacheTimers,
     ) -> Self {
         let mut caches: Vec<NeighborCache> = ports.iter().map(|_| NeighborCache::new(timers)).collect();
         for &(port, ip, mac) in statics {
-            if let Some(cache) = caches.get_mut(port) {
+            if let Some(cache) = caches.get_mut(port.get()) {
                 cache.insert_static(ip, mac);
             }
         }
@@ -89,18 +89,24 @@ impl Neighbors {
         }
     }
 
-    pub fn port(&self, port: usize) -> Option<&PortNeighbors> {
-        self.ports.get(port)
+    pub fn port(&self, port: PortIndex) -> Option<&PortNeighbors> {
+        self.ports.get(port.get())
     }
 
     /// Starts resolving every port's configured next hops; call once at start, frames go to `out`.
-    pub fn start(&mut self, now: u64, out: &mut Vec<(usize, Vec<u8>)>) {
+    pub fn start(&mut self, now: u64, out: &mut Vec<(PortIndex, Vec<u8>)>) {
         self.refresh_gateways(now, out);
     }
 
     /// The MAC of `ip` on `port`, starting resolution if it is not known.
-    pub fn resolve(&mut self, port: usize, ip: IpAddr, now: u64, out: &mut Vec<(usize, Vec<u8>)>) -> Option<MacAddr> {
-        let cache = self.caches.get_mut(port)?;
+    pub fn resolve(
+        &mut self,
+        port: PortIndex,
+        ip: IpAddr,
+        now: u64,
+        out: &mut Vec<(PortIndex, Vec<u8>)>,
+    ) -> Option<MacAddr> {
+        let cache = self.caches.get_mut(port.get())?;
         let found = cache.lookup(ip, now, &mut self.solicit);
         self.flush_solicitations(port, out);
         match found {
@@ -111,8 +117,8 @@ impl Neighbors {
 
     /// Where a frame to `ip` out of `port` goes: the fixed next hop, the port's router for the family, or `ip`
     /// itself when on-link. Returns the neighbour to resolve.
-    pub fn next_hop_for(&self, port: usize, ip: IpAddr) -> Option<Result<MacAddr, IpAddr>> {
-        let p = self.ports.get(port)?;
+    pub fn next_hop_for(&self, port: PortIndex, ip: IpAddr) -> Option<Result<MacAddr, IpAddr>> {
+        let p = self.ports.get(port.get())?;
         if let Some(mac) = p.fixed {
             return Some(Ok(mac));
         }
@@ -120,11 +126,11 @@ impl Neighbors {
     }
 
     /// Records that tunnel `id` carries the MAC of (`port`, `ip`) in its binding.
-    pub fn add_user(&mut self, port: usize, ip: IpAddr, id: TunnelId) {
+    pub fn add_user(&mut self, port: PortIndex, ip: IpAddr, id: TunnelId) {
         self.users.entry((port, ip)).or_default().insert(id);
     }
 
-    pub fn remove_user(&mut self, port: usize, ip: IpAddr, id: TunnelId) {
+    pub fn remove_user(&mut self, port: PortIndex, ip: IpAddr, id: TunnelId) {
         if let Some(ids) = self.users.get_mut(&(port, ip)) {
             ids.remove(&id);
             if ids.is_empty() {
@@ -134,12 +140,12 @@ impl Neighbors {
     }
 
     /// The tunnels whose binding carries the MAC of (`port`, `ip`).
-    pub fn users(&self, port: usize, ip: IpAddr) -> Vec<TunnelId> {
+    pub fn users(&self, port: PortIndex, ip: IpAddr) -> Vec<TunnelId> {
         self.users.get(&(port, ip)).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
     }
 
     /// Keeps `frame` (Ethernet header included, destination to be filled) until (`port`, `ip`) resolves.
-    pub fn hold(&mut self, port: usize, ip: IpAddr, frame: Vec<u8>) {
+    pub fn hold(&mut self, port: PortIndex, ip: IpAddr, frame: Vec<u8>) {
         let queue = self.held.entry((port, ip)).or_default();
         if queue.len() == HELD_PER_NEXT_HOP {
             queue.pop_front();
@@ -154,19 +160,19 @@ impl Neighbors {
     /// port's next hops are then due an update); held frames are released to `out` either way.
     pub fn learn(
         &mut self,
-        port: usize,
+        port: PortIndex,
         ip: IpAddr,
         mac: MacAddr,
         addressed_us: bool,
         now: u64,
-        out: &mut Vec<(usize, Vec<u8>)>,
+        out: &mut Vec<(PortIndex, Vec<u8>)>,
     ) -> bool {
-        let Some(cache) = self.caches.get_mut(port) else { return false };
+        let Some(cache) = self.caches.get_mut(port.get()) else { return false };
         let interesting = addressed_us
             || cache.get(&ip).is_some()
             || self.users.contains_key(&(port, ip))
             || self.held.contains_key(&(port, ip))
-            || self.ports[port].gateways.contains(&Some(ip));
+            || self.ports[port.get()].gateways.contains(&Some(ip));
         if !interesting {
             return false;
         }
@@ -192,10 +198,10 @@ impl Neighbors {
 
     /// Advances every cache: retransmissions and re-verifications go to `out`; returns the neighbours that
     /// stopped answering (their MAC is withdrawn from the port's next hops here; bindings are the caller's).
-    pub fn tick(&mut self, now: u64, out: &mut Vec<(usize, Vec<u8>)>) -> Vec<(usize, IpAddr)> {
+    pub fn tick(&mut self, now: u64, out: &mut Vec<(PortIndex, Vec<u8>)>) -> Vec<(PortIndex, IpAddr)> {
         let mut lost = Vec::new();
-        for port in 0..self.caches.len() {
-            let gone = self.caches[port].tick(now, &mut self.solicit);
+        for port in PortIndex::all(self.caches.len()) {
+            let gone = self.caches[port.get()].tick(now, &mut self.solicit);
             self.flush_solicitations(port, out);
             for ip in gone {
                 self.stats.lost += 1;
@@ -206,11 +212,11 @@ impl Neighbors {
         // Held frames whose next hop gave up are dropped rather than kept forever.
         let caches = &self.caches;
         let before: usize = self.held.values().map(VecDeque::len).sum();
-        self.held.retain(|(port, ip), _| !caches[*port].gave_up(ip));
+        self.held.retain(|(port, ip), _| caches.get(port.get()).is_none_or(|cache| !cache.gave_up(ip)));
         let after: usize = self.held.values().map(VecDeque::len).sum();
         self.stats.held_dropped += (before - after) as u64;
         // What is in use is looked up again, so stale entries are re-verified before they age out.
-        let in_use: Vec<(usize, IpAddr)> = self.users.keys().copied().collect();
+        let in_use: Vec<(PortIndex, IpAddr)> = self.users.keys().copied().collect();
         for (port, ip) in in_use {
             self.resolve(port, ip, now, out);
         }
@@ -228,12 +234,13 @@ impl Neighbors {
         ]
     }
 
-    pub fn entries(&self) -> Vec<(usize, IpAddr, Option<MacAddr>, &'static str, usize)> {
+    pub fn entries(&self) -> Vec<(PortIndex, IpAddr, Option<MacAddr>, &'static str, usize)> {
         let mut all: Vec<_> = self
             .caches
             .iter()
             .enumerate()
             .flat_map(|(port, cache)| {
+                let port = PortIndex(port);
                 cache.entries().map(move |(ip, mac, state)| {
                     let users = self.users.get(&(port, ip)).map_or(0, BTreeSet::len);
                     (port, ip, mac, state, users)
@@ -244,12 +251,12 @@ impl Neighbors {
         all
     }
 
-    fn refresh_gateways(&mut self, now: u64, out: &mut Vec<(usize, Vec<u8>)>) {
-        for port in 0..self.ports.len() {
-            if self.ports[port].fixed.is_some() {
+    fn refresh_gateways(&mut self, now: u64, out: &mut Vec<(PortIndex, Vec<u8>)>) {
+        for port in PortIndex::all(self.ports.len()) {
+            if self.ports[port.get()].fixed.is_some() {
                 continue;
             }
-            for gateway in self.ports[port].gateways.into_iter().flatten() {
+            for gateway in self.ports[port.get()].gateways.into_iter().flatten() {
                 let mac = self.resolve(port, gateway, now, out);
                 self.publish_gateway(port, gateway, mac);
             }
@@ -257,15 +264,15 @@ impl Neighbors {
     }
 
     /// If `ip` is a configured next hop of `port`, tells the workers its MAC (or that it has none).
-    fn publish_gateway(&self, port: usize, ip: IpAddr, mac: Option<MacAddr>) {
-        let Some(p) = self.ports.get(port) else { return };
+    fn publish_gateway(&self, port: PortIndex, ip: IpAddr, mac: Option<MacAddr>) {
+        let Some(p) = self.ports.get(port.get()) else { return };
         if p.fixed.is_none() && p.gateways[IpFamily::of(&ip) as usize] == Some(ip) {
-            self.next_hops.set(PortIndex(port), IpFamily::of(&ip), mac);
+            self.next_hops.set(port, IpFamily::of(&ip), mac);
         }
     }
 
-    fn flush_solicitations(&mut self, port: usize, out: &mut Vec<(usize, Vec<u8>)>) {
-        let Some(p) = self.ports.get(port) else {
+    fn flush_solicitations(&mut self, port: PortIndex, out: &mut Vec<(PortIndex, Vec<u8>)>) {
+        let Some(p) = self.ports.get(port.get()) else {
             self.solicit.clear();
             return;
         };
@@ -329,7 +336,10 @@ mod tests {
         assert_eq!(hops.get(PortIndex(0), IpFamily::V4), None);
 
         out.clear();
-        assert!(n.learn(0, router4, ROUTER, false, 10, &mut out), "a configured next hop is always of interest");
+        assert!(
+            n.learn(PortIndex(0), router4, ROUTER, false, 10, &mut out),
+            "a configured next hop is always of interest"
+        );
         assert_eq!(hops.get(PortIndex(0), IpFamily::V4), Some(ROUTER));
         assert_eq!(hops.get(PortIndex(0), IpFamily::V6), None, "per family");
 
@@ -341,7 +351,7 @@ mod tests {
             now += 200;
             lost.extend(n.tick(now, &mut out));
         }
-        assert!(lost.contains(&(0, router4)), "{lost:?}");
+        assert!(lost.contains(&(PortIndex(0), router4)), "{lost:?}");
         assert_eq!(hops.get(PortIndex(0), IpFamily::V4), None, "the workers stop using it");
         assert!(n.stats.lost >= 1 && n.stats.solicitations_sent > 2);
     }
@@ -352,14 +362,14 @@ mod tests {
         let mut n = Neighbors::new(vec![port([None, None])], &[], hops, CacheTimers::default());
         let mut out = Vec::new();
         let lma = ip("2001:db8:2::1");
-        assert_eq!(n.resolve(0, lma, 0, &mut out), None);
+        assert_eq!(n.resolve(PortIndex(0), lma, 0, &mut out), None);
         assert_eq!(out.len(), 1, "solicited");
         for i in 0..6u8 {
-            n.hold(0, lma, vec![0, 0, 0, 0, 0, 0, i]);
+            n.hold(PortIndex(0), lma, vec![0, 0, 0, 0, 0, 0, i]);
         }
         assert_eq!(n.stats.held_dropped, 2, "four are kept per next hop");
         out.clear();
-        n.learn(0, lma, PEER, false, 5, &mut out);
+        n.learn(PortIndex(0), lma, PEER, false, 5, &mut out);
         let released: Vec<_> = out.iter().map(|(_, f)| f.clone()).collect();
         assert_eq!(released.len(), 4);
         assert!(released.iter().all(|f| f[..6] == PEER.0), "destination filled in");
@@ -367,8 +377,8 @@ mod tests {
 
         // A peer that never answers: the held frame is dropped when resolution gives up.
         let silent = ip("2001:db8:2::99");
-        n.resolve(0, silent, 100, &mut out);
-        n.hold(0, silent, vec![0; 7]);
+        n.resolve(PortIndex(0), silent, 100, &mut out);
+        n.hold(PortIndex(0), silent, vec![0; 7]);
         let mut now = 100;
         for _ in 0..30 {
             now += 200;
@@ -380,19 +390,23 @@ mod tests {
     #[test]
     fn only_neighbours_of_interest_are_learned_and_users_are_tracked() {
         let hops = Arc::new(PortNextHops::new());
-        let mut n =
-            Neighbors::new(vec![port([None, None])], &[(0, ip("10.0.0.9"), PEER)], hops, CacheTimers::default());
+        let mut n = Neighbors::new(
+            vec![port([None, None])],
+            &[(PortIndex(0), ip("10.0.0.9"), PEER)],
+            hops,
+            CacheTimers::default(),
+        );
         let mut out = Vec::new();
         let stranger = ip("10.0.0.7");
-        assert!(!n.learn(0, stranger, PEER, false, 0, &mut out), "a foreign request is not cached");
-        assert_eq!(n.resolve(0, stranger, 0, &mut out), None);
-        n.add_user(0, stranger, TunnelId(7));
-        assert!(n.learn(0, stranger, PEER, false, 1, &mut out));
-        assert_eq!(n.users(0, stranger), vec![TunnelId(7)]);
-        n.remove_user(0, stranger, TunnelId(7));
-        assert!(n.users(0, stranger).is_empty());
-        assert!(!n.learn(0, ip("10.0.0.9"), ROUTER, true, 2, &mut out), "static entries win");
-        assert_eq!(n.resolve(0, ip("10.0.0.9"), 3, &mut out), Some(PEER));
-        assert_eq!(n.next_hop_for(0, stranger), Some(Err(stranger)), "on-link without a router");
+        assert!(!n.learn(PortIndex(0), stranger, PEER, false, 0, &mut out), "a foreign request is not cached");
+        assert_eq!(n.resolve(PortIndex(0), stranger, 0, &mut out), None);
+        n.add_user(PortIndex(0), stranger, TunnelId(7));
+        assert!(n.learn(PortIndex(0), stranger, PEER, false, 1, &mut out));
+        assert_eq!(n.users(PortIndex(0), stranger), vec![TunnelId(7)]);
+        n.remove_user(PortIndex(0), stranger, TunnelId(7));
+        assert!(n.users(PortIndex(0), stranger).is_empty());
+        assert!(!n.learn(PortIndex(0), ip("10.0.0.9"), ROUTER, true, 2, &mut out), "static entries win");
+        assert_eq!(n.resolve(PortIndex(0), ip("10.0.0.9"), 3, &mut out), Some(PEER));
+        assert_eq!(n.next_hop_for(PortIndex(0), stranger), Some(Err(stranger)), "on-link without a router");
     }
 }

@@ -7,6 +7,7 @@ use std::net::Ipv6Addr;
 use controlplane::fastpath::{Role, TunnelSpec};
 use dataplane::neighbor::ndp::{self, NdpPacket, PrefixInfo, RouterAdvertisement};
 use dataplane::wire::ethernet::MacAddr;
+use dataplane::PortIndex;
 
 use super::Control;
 
@@ -38,7 +39,7 @@ impl Control {
     }
 
     /// A Router Solicitation from a UE we serve is answered with its prefix; others are not ours to answer.
-    pub(super) fn on_router_solicitation(&mut self, port: usize, packet: &NdpPacket) {
+    pub(super) fn on_router_solicitation(&mut self, port: PortIndex, packet: &NdpPacket) {
         let ndp::NdpMessage::RouterSolicitation { source_link_addr } = packet.message else { return };
         let mac = source_link_addr.unwrap_or(packet.src_mac);
         match self.advertised.get(&mac) {
@@ -58,17 +59,17 @@ impl Control {
         }
     }
 
-    fn advertised_prefix(&self, spec: &TunnelSpec) -> Option<(usize, Ipv6Addr)> {
+    fn advertised_prefix(&self, spec: &TunnelSpec) -> Option<(PortIndex, Ipv6Addr)> {
         if spec.role != Role::Mag {
             return None;
         }
-        Some((self.ports.iter().position(|p| p.access)?, spec.ue_ipv6_prefix?))
+        Some((self.ports.iter().position(|p| p.access).map(PortIndex)?, spec.ue_ipv6_prefix?))
     }
 
     /// To the UE's MAC when known (all-nodes otherwise), from our link-local address. The MTU option tells the
     /// UE what fits through the tunnel, so it does not depend on ICMP "packet too big" from us.
-    fn send_advertisement(&mut self, port: usize, ue: Option<MacAddr>, prefix: Ipv6Addr) {
-        let Some(p) = self.ports.get(port) else { return };
+    fn send_advertisement(&mut self, port: PortIndex, ue: Option<MacAddr>, prefix: Ipv6Addr) {
+        let Some(p) = self.ports.get(port.get()) else { return };
         let core_mtu = self.ports.iter().find(|p| p.core).map_or(p.mtu, |c| c.mtu);
         let mtu = p.mtu.min(core_mtu.saturating_sub(TUNNEL_OVERHEAD));
         let advert = RouterAdvertisement {

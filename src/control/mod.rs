@@ -205,11 +205,11 @@ pub struct Control {
     ports: Vec<ControlPort>,
     neighbors: Neighbors,
     /// MAG: UEs with an IPv6 home network prefix, by the MAC they attached with: (access port, prefix).
-    advertised: HashMap<MacAddr, (usize, Ipv6Addr)>,
+    advertised: HashMap<MacAddr, (PortIndex, Ipv6Addr)>,
     last_neighbour_tick: u64,
     last_advertisement: u64,
     /// Frames produced by neighbour handling, waiting to be injected.
-    frames: Vec<(usize, Vec<u8>)>,
+    frames: Vec<(PortIndex, Vec<u8>)>,
     inject: Sender<Injected>,
     /// Frames that found the inject queue full (a commit releasing hundreds of PBAs at once), sent in order as
     /// worker 0 makes room.
@@ -446,8 +446,6 @@ impl Control {
     }
 
     fn on_punted(&mut self, Punted { port, mbuf }: Punted) {
-        // The control thread's neighbour code still numbers ports by their bare index.
-        let port = port.get();
         self.stats.punted += 1;
         let frame = mbuf.data();
         let Some(eth) = ethernet::EthernetHeader::parse(frame) else {
@@ -469,7 +467,7 @@ impl Control {
                     Err(controlplane::wire::WireError::NotSignalling { .. }) => self.on_echo(port, frame),
                     Err(err) => {
                         self.stats.signalling_malformed += 1;
-                        tracing::debug!(port, "malformed signalling: {err}");
+                        tracing::debug!(port = port.get(), "malformed signalling: {err}");
                     }
                 }
             }
@@ -518,8 +516,8 @@ impl Control {
     }
 
     /// Answers pings to the gateway's own addresses on the port they arrived on.
-    fn on_echo(&mut self, port: usize, frame: &[u8]) {
-        let answer = self.ports.get(port).and_then(|p| echo::reply(frame, p.mac, &p.addresses));
+    fn on_echo(&mut self, port: PortIndex, frame: &[u8]) {
+        let answer = self.ports.get(port.get()).and_then(|p| echo::reply(frame, p.mac, &p.addresses));
         match answer {
             Some(reply) => {
                 self.stats.echo_answered += 1;
@@ -536,7 +534,8 @@ impl Control {
             .ports
             .iter()
             .position(|p| p.core && p.addresses.contains(&header.src))
-            .or_else(|| self.ports.iter().position(|p| p.core));
+            .or_else(|| self.ports.iter().position(|p| p.core))
+            .map(PortIndex);
         let Some(port) = port else {
             self.stats.send_failed += 1;
             return;
@@ -552,7 +551,7 @@ impl Control {
             self.stats.send_failed += 1;
             return;
         }
-        let src_mac = self.ports[port].mac;
+        let src_mac = self.ports[port.get()].mac;
         if let Ok(eth) = <&mut [u8; ethernet::HEADER_LEN]>::try_from(eth) {
             ethernet::write_header(eth, MacAddr::default(), src_mac, ethertype);
         }
@@ -591,14 +590,14 @@ impl Control {
     }
 
     /// Queues a frame for worker 0 behind those already waiting, and hands over what the inject queue takes.
-    fn inject_frame(&mut self, port: usize, frame: &[u8]) {
+    fn inject_frame(&mut self, port: PortIndex, frame: &[u8]) {
         let mbuf = self.pool.alloc().and_then(|mut mbuf| {
             mbuf.append(frame.len())?.copy_from_slice(frame);
             Some(mbuf)
         });
         match mbuf {
             Some(mbuf) if self.inject_backlog.len() < INJECT_BACKLOG => {
-                self.inject_backlog.push_back(Injected { port: PortIndex(port), mbuf });
+                self.inject_backlog.push_back(Injected { port, mbuf });
                 self.send_backlog();
             }
             _ => self.stats.send_failed += 1,
@@ -779,7 +778,7 @@ impl Control {
             .entries()
             .into_iter()
             .map(|(port, address, mac, state, bindings)| NeighbourView {
-                port: self.ports.get(port).map_or_else(|| port.to_string(), |p| p.name.clone()),
+                port: self.ports.get(port.get()).map_or_else(|| port.to_string(), |p| p.name.clone()),
                 address,
                 mac: mac.map(|m| m.to_string()),
                 state: state.into(),

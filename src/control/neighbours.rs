@@ -8,17 +8,18 @@ use dataplane::binding::Binding;
 use dataplane::neighbor::{arp, ndp};
 use dataplane::nexthop::IpFamily;
 use dataplane::wire::ethernet::MacAddr;
+use dataplane::PortIndex;
 
 use super::{to_binding, Control, NEIGHBOUR_TICK_MS};
 
 impl Control {
     /// Answers requests for our addresses and learns the sender (RFC 826: merge; a request for us adds).
-    pub(super) fn on_arp(&mut self, port: usize, frame: &[u8]) {
+    pub(super) fn on_arp(&mut self, port: PortIndex, frame: &[u8]) {
         let Ok(packet) = arp::parse(frame) else {
             self.stats.unhandled += 1;
             return;
         };
-        let Some(p) = self.ports.get(port) else { return };
+        let Some(p) = self.ports.get(port.get()) else { return };
         let for_us = p.addresses.contains(&IpAddr::V4(packet.target_ip));
         if let Some(reply) = for_us.then(|| arp::reply_to(&packet, p.mac, packet.target_ip)).flatten() {
             self.stats.arp_answered += 1;
@@ -31,9 +32,9 @@ impl Control {
 
     /// Neighbor Solicitations for our addresses are answered; advertisements teach; Router Solicitations on
     /// `access` get the UE's prefix.
-    pub(super) fn on_ndp(&mut self, port: usize, frame: &[u8]) {
+    pub(super) fn on_ndp(&mut self, port: PortIndex, frame: &[u8]) {
         let Ok(packet) = ndp::parse(frame) else { return };
-        let Some(p) = self.ports.get(port) else { return };
+        let Some(p) = self.ports.get(port.get()) else { return };
         let ours: Vec<_> = p
             .addresses
             .iter()
@@ -64,17 +65,17 @@ impl Control {
 
     /// The Ethernet source of signalling from an on-link peer is the peer: recorded so that the binding that
     /// follows has its MAC at once (an LMA learns its MAGs this way).
-    pub(super) fn learn_from_signalling(&mut self, port: usize, src: IpAddr, mac: MacAddr) {
+    pub(super) fn learn_from_signalling(&mut self, port: PortIndex, src: IpAddr, mac: MacAddr) {
         let routed = self.neighbors.port(port).is_some_and(|n| n.routes(IpFamily::of(&src)));
-        if self.ports.get(port).is_some_and(|p| p.core) && !routed {
+        if self.ports.get(port.get()).is_some_and(|p| p.core) && !routed {
             self.learn(port, src, mac, true);
         }
     }
 
-    fn learn(&mut self, port: usize, ip: IpAddr, mac: MacAddr, addressed_us: bool) {
+    fn learn(&mut self, port: PortIndex, ip: IpAddr, mac: MacAddr, addressed_us: bool) {
         let now = self.clock.now().mono.0;
         if self.neighbors.learn(port, ip, mac, addressed_us, now, &mut self.frames) {
-            tracing::debug!(port = %self.ports[port].name, %ip, %mac, "neighbour resolved");
+            tracing::debug!(port = %self.ports[port.get()].name, %ip, %mac, "neighbour resolved");
             self.neighbour_changed(port, ip);
         }
         self.send_frames();
@@ -88,10 +89,10 @@ impl Control {
         id: TunnelId,
         spec: &TunnelSpec,
         mut binding: Binding,
-    ) -> (Binding, Vec<(usize, IpAddr)>) {
+    ) -> (Binding, Vec<(PortIndex, IpAddr)>) {
         let now = self.clock.now().mono.0;
         let mut uses = Vec::new();
-        if let Some(core) = self.ports.iter().position(|p| p.core) {
+        if let Some(core) = self.ports.iter().position(|p| p.core).map(PortIndex) {
             let peer = spec.endpoints.remote();
             if !self.neighbors.port(core).is_some_and(|n| n.routes(IpFamily::of(&peer))) {
                 binding.next_hop.core = self.neighbors.resolve(core, peer, now, &mut self.frames);
@@ -99,7 +100,7 @@ impl Control {
             }
         }
         if spec.role == Role::Mag {
-            if let Some(access) = self.ports.iter().position(|p| p.access) {
+            if let Some(access) = self.ports.iter().position(|p| p.access).map(PortIndex) {
                 let fixed = self.neighbors.port(access).is_some_and(|n| n.fixed.is_some());
                 match (spec.ue_mac, spec.ue_ipv4) {
                     (Some(mac), _) => binding.next_hop.access = Some(MacAddr(mac)),
@@ -128,7 +129,7 @@ impl Control {
     }
 
     /// A neighbour's MAC changed, appeared or went: every binding carrying it is rewritten.
-    fn neighbour_changed(&mut self, port: usize, ip: IpAddr) {
+    fn neighbour_changed(&mut self, port: PortIndex, ip: IpAddr) {
         for id in self.neighbors.users(port, ip) {
             let Some((slot, spec)) = self.tunnels.get(id).map(|t| (t.slot, t.spec)) else { continue };
             let Ok(binding) = to_binding(&spec) else { continue };
@@ -147,7 +148,7 @@ impl Control {
         }
         self.last_neighbour_tick = now;
         for (port, ip) in self.neighbors.tick(now, &mut self.frames) {
-            tracing::warn!(port = %self.ports[port].name, %ip, "neighbour stopped answering");
+            tracing::warn!(port = %self.ports[port.get()].name, %ip, "neighbour stopped answering");
             self.neighbour_changed(port, ip);
         }
         self.advertise_periodically(now);

@@ -6,13 +6,14 @@ use std::net::IpAddr;
 
 use controlplane::fastpath::{TunnelId, TunnelSpec};
 use dataplane::binding::BindingId;
+use dataplane::PortIndex;
 
 /// A tunnel the procedures installed: its slot in the tables, what it was asked to be, and the neighbours whose
 /// MACs its binding carries.
 pub(super) struct Tunnel {
     pub slot: BindingId,
     pub spec: TunnelSpec,
-    pub uses: Vec<(usize, IpAddr)>,
+    pub uses: Vec<(PortIndex, IpAddr)>,
 }
 
 #[derive(Default)]
