@@ -56,7 +56,7 @@ impl FastPath {
                     if !context.plain_lane {
                         return None;
                     }
-                    let ue = if context.plain.by_destination { dst } else { be32(h, ETH + 12) };
+                    let ue = context.plain.ue_ipv4(h);
                     let inner = Inner { family: Family::Ipv4, len: total, ttl: h[ETH + 8], tos: h[ETH + 1] };
                     return self.express_encapsulate(context, inner, u64::from(ue), packet, tally);
                 }
@@ -80,7 +80,7 @@ impl FastPath {
                     if !context.plain_lane {
                         return None;
                     }
-                    let ue = if context.plain.by_destination { be64(h, ETH + 24) } else { be64(h, ETH + 8) };
+                    let ue = context.plain.ue_ipv6(h);
                     let inner = Inner { family: Family::Ipv6, len: total, ttl: h[ETH + 7], tos: class };
                     return self.express_encapsulate(context, inner, ue, packet, tally);
                 }
@@ -303,19 +303,19 @@ impl FastPath {
         match be16(h, 12) {
             ETHERTYPE_IPV4 => {
                 if context.roles.core && h[ETH + 9] == PROTOCOL_GRE {
-                    self.prefetch_home(frame, ETH + IPV4_LEN + 4);
+                    self.prefetch_key_home(frame, ETH + IPV4_LEN + 4);
                     return Hint::NONE;
                 }
-                let ue = if context.plain.by_destination { be32(h, ETH + 16) } else { be32(h, ETH + 12) };
+                let ue = context.plain.ue_ipv4(h);
                 self.position_hint(context, false, u64::from(ue))
             }
             ETHERTYPE_IPV6 => {
                 let Some(h) = array_at::<{ ETH + IPV6_LEN }>(frame, 0) else { return Hint::NONE };
                 if context.roles.core && h[ETH + 6] == NEXT_HEADER_GRE {
-                    self.prefetch_home(frame, ETH + IPV6_LEN + 4);
+                    self.prefetch_key_home(frame, ETH + IPV6_LEN + 4);
                     return Hint::NONE;
                 }
-                let ue = if context.plain.by_destination { be64(h, ETH + 24) } else { be64(h, ETH + 8) };
+                let ue = context.plain.ue_ipv6(h);
                 self.position_hint(context, true, ue)
             }
             _ => Hint::NONE,
@@ -332,10 +332,9 @@ impl FastPath {
 
     /// Starts loading the home slot of the GRE key at `key_at` (a keyed header without checksum).
     #[inline(always)]
-    fn prefetch_home(&self, frame: &[u8], key_at: usize) {
-        let Some(key) = array_at::<4>(frame, key_at) else { return };
-        if let Some(record) = self.tables.record(self.tables.home(be32(key, 0))) {
-            record.prefetch();
+    fn prefetch_key_home(&self, frame: &[u8], key_at: usize) {
+        if let Some(key) = array_at::<4>(frame, key_at) {
+            self.tables.prefetch_home(be32(key, 0));
         }
     }
 

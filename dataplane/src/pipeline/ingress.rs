@@ -344,10 +344,7 @@ impl FastPath {
         inner: Option<(usize, u8, u8, u64)>,
         work: &mut Pending,
     ) {
-        let tables = &self.tables;
-        if let Some(record) = tables.record(tables.home(key)) {
-            record.prefetch();
-        }
+        self.tables.prefetch_home(key);
         work.op = Op::Gre;
         work.family = family;
         work.outer_ecn = outer_ecn;

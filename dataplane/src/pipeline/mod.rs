@@ -295,6 +295,18 @@ impl PlainLookup {
             if roles.sgi { (Function::Lma, Direction::LmaDownlink) } else { (Function::Mag, Direction::MagUplink) };
         PlainLookup { by_destination: roles.sgi, direction, flags: UeFlags::per_family(function) }
     }
+
+    /// The UE address an IPv4 frame (its Ethernet and IPv4 headers) is looked up by: destination or source.
+    #[inline(always)]
+    fn ue_ipv4(&self, h: &[u8; ethernet::HEADER_LEN + 20]) -> u32 {
+        shape::be32(h, ethernet::HEADER_LEN + if self.by_destination { 16 } else { 12 })
+    }
+
+    /// The /64 an IPv6 frame (its Ethernet and IPv6 headers) is looked up by: destination's or source's.
+    #[inline(always)]
+    fn ue_ipv6(&self, h: &[u8; ethernet::HEADER_LEN + 40]) -> u64 {
+        shape::be64(h, ethernet::HEADER_LEN + if self.by_destination { 24 } else { 8 })
+    }
 }
 
 /// Counts accumulated over a burst and added once.

@@ -130,6 +130,14 @@ impl WorkerTable {
         home_slot(key, self.records.len())
     }
 
+    /// Starts loading the record at a receive key's home slot (where [`WorkerTable::rx_record`] looks first).
+    #[inline(always)]
+    pub(crate) fn prefetch_home(&self, key: u32) {
+        if let Some(record) = self.record(self.home(key)) {
+            record.prefetch();
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn has_displaced_keys(&self) -> bool {
         self.displaced != 0
