@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! header  "PMIPGWJ1" | owner u8 (1 LMA, 2 MAG) | 7 bytes 0
-//! record  length u32 LE | CRC-32 (IEEE) of the payload u32 LE | payload: postcard-encoded StateChange
+//! record  length u32 LE | CRC-32 (IEEE) of the payload u32 LE | payload: a StateChange (see super::codec)
 //! ```
 //!
 //! - **Group commit.** [`JournalWriter`] hands the records of a control-loop iteration to its own thread, which
@@ -23,7 +23,7 @@
 //! change must be durable before a message leaves, read back whole at start. An append and one `fdatasync` per
 //! group is the least work a change can cost, and the map itself already lives in memory in the procedures.
 
-use super::{Owner, Record, RecordKey, Restored, StateChange};
+use super::{codec, Owner, Record, RecordKey, Restored, StateChange};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -71,34 +71,11 @@ fn header(owner: Owner) -> [u8; HEADER_LEN] {
     h
 }
 
-/// Room made for a record before encoding it in place: a BCE takes some 200 bytes; a larger record (a long
-/// reservation list) is encoded apart.
-const INLINE_RECORD: usize = 512;
-
 /// Appends `change` framed to `buf`.
 pub fn encode(change: &StateChange, buf: &mut Vec<u8>) {
     let start = buf.len();
-    // Serialised in place into room made at the end (postcard writing through `io::Write` or `Extend` goes a
-    // byte at a time: five times the work).
-    buf.resize(start + FRAME_LEN + INLINE_RECORD, 0);
-    let used = match postcard::to_slice(change, &mut buf[start + FRAME_LEN..]) {
-        Ok(payload) => Some(payload.len()),
-        Err(_) => None,
-    };
-    match used {
-        Some(len) => buf.truncate(start + FRAME_LEN + len),
-        None => {
-            buf.truncate(start + FRAME_LEN);
-            // Serialising plain records into a Vec cannot fail.
-            match postcard::to_allocvec(change) {
-                Ok(payload) => buf.extend_from_slice(&payload),
-                Err(_) => {
-                    buf.truncate(start);
-                    return;
-                }
-            }
-        }
-    }
+    buf.extend_from_slice(&[0; FRAME_LEN]);
+    codec::encode(change, buf);
     let payload_len = (buf.len() - start - FRAME_LEN) as u32;
     let crc = crc32fast::hash(&buf[start + FRAME_LEN..]);
     buf[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
@@ -216,7 +193,7 @@ fn walk(bytes: &[u8], owner: Owner, mut each: impl FnMut(StateChange)) -> Result
             }
             return Err(ReplayError::Corrupt(at as u64, "a record fails its checksum and more records follow".into()));
         };
-        let change: StateChange = postcard::from_bytes(payload)
+        let change = codec::decode(payload)
             .map_err(|e| ReplayError::Corrupt(at as u64, format!("a record that checks does not decode: {e}")))?;
         each(change);
         loaded.records += 1;
@@ -501,7 +478,7 @@ struct Compacted {
 fn compact(path: &Path, owner: Owner, covered: u64) -> io::Result<Compacted> {
     let mut newest: HashMap<RecordKey, u64> = HashMap::new();
     each_frame(path, covered, |offset, frame| {
-        match postcard::from_bytes::<StateChange>(&frame[FRAME_LEN..]).map_err(io::Error::other)? {
+        match codec::decode(&frame[FRAME_LEN..]).map_err(io::Error::other)? {
             StateChange::Put(record) => newest.insert(record.key(), offset),
             StateChange::Delete(key) => newest.remove(&key),
         };
@@ -678,8 +655,12 @@ mod tests {
     use std::time::Duration;
 
     fn reservation(key: u32) -> StateChange {
-        let pdn =
-            PdnRecord { mn_id_subtype: 1, mn_id: b"ue@x".to_vec(), apn: "internet".into(), pdn_connection_id: None };
+        let pdn = PdnRecord {
+            mn_id_subtype: 1,
+            mn_id: b"ue@x".to_vec(),
+            apn: crate::wire::Apn::from_dotted("internet").unwrap(),
+            pdn_connection_id: None,
+        };
         StateChange::Put(Record::Reservations(vec![ReservationRecord { key, pdn }]))
     }
 
@@ -724,7 +705,7 @@ mod tests {
                 pdn: PdnRecord {
                     mn_id_subtype: 1,
                     mn_id: b"ue@x".to_vec(),
-                    apn: "internet".into(),
+                    apn: crate::wire::Apn::from_dotted("internet").unwrap(),
                     pdn_connection_id: None,
                 },
             }]),
@@ -809,6 +790,7 @@ mod tests {
             w.flush();
             std::thread::sleep(Duration::from_millis(5));
             assert!(n < 10_000_000, "no compaction");
+            eprintln!("DBG n={n} {:?}", w.stats());
         }
         assert_eq!(w.stats().live_records, 3, "the two adopted and the one appended since, at the compaction");
         w.close();
@@ -875,6 +857,7 @@ mod tests {
         while w.stats().compactions == 0 {
             commit(&mut w, &mut n);
             assert!(n < 10_000_000, "no compaction");
+            eprintln!("DBG n={n} {:?}", w.stats());
         }
         w.close();
         assert_eq!(load(&path, Owner::Lma).unwrap().unwrap().restored.records.len(), 10);
@@ -885,22 +868,36 @@ mod tests {
     fn compaction_keeps_the_live_records_only() {
         let path = dir("compact").join("lma.journal");
         let (mut w, woken) = writer(&path, &[]);
-        // Rewrite the same 10 keys until the file passes the compaction threshold several times over.
+        // Rewrite the same 10 keys: past the compaction threshold, then in single records (each commit gives the
+        // writer a turn to swap the compacted file in) until the compaction is done; twice.
         let mut n = 0u32;
-        while w.stats().compactions < 2 {
-            for _ in 0..10_000 {
+        let mut append = |w: &mut JournalWriter, records: u32| {
+            for _ in 0..records {
                 w.append(&peer((n % 10) as u8, n));
                 n += 1;
             }
             w.flush();
             let _ = woken.recv_timeout(Duration::from_secs(5));
-            assert!(n < 10_000_000, "no compaction");
+        };
+        for round in 1..=2 {
+            while w.stats().file_bytes < MIN_COMPACT_BYTES {
+                append(&mut w, 10_000);
+            }
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while w.stats().compactions < round {
+                append(&mut w, 1);
+                std::thread::sleep(Duration::from_millis(1));
+                assert!(Instant::now() < deadline, "compaction {round} never finished");
+            }
         }
+        let n = w.last_seq() as u32;
         w.close();
         let loaded = load(&path, Owner::Lma).unwrap().unwrap();
         assert_eq!(loaded.restored.records.len(), 10);
         assert!(loaded.file_bytes < 2 * MIN_COMPACT_BYTES, "{} bytes", loaded.file_bytes);
-        let last = |k: u8| Record::Peer { peer: IpAddr::from([192, 0, 2, k]), restart_counter: n - 10 + u32::from(k) };
+        // The newest counter written for key k (counter m went to key m % 10).
+        let newest = |k: u32| n - 1 - (n - 1 - k) % 10;
+        let last = |k: u8| Record::Peer { peer: IpAddr::from([192, 0, 2, k]), restart_counter: newest(u32::from(k)) };
         assert_eq!(loaded.restored.records, (0..10).map(last).collect::<Vec<_>>());
         let _ = fs::remove_dir_all(path.parent().unwrap());
     }

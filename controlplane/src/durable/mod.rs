@@ -11,6 +11,7 @@
 //! next version of the gateway. Where they live is the [`journal`]'s business; a replicated store can stand
 //! behind the same records later.
 
+pub mod codec;
 pub mod journal;
 
 use crate::lma::pba::Granted;
@@ -84,8 +85,25 @@ impl Record {
 pub struct PdnRecord {
     pub mn_id_subtype: u8,
     pub mn_id: Vec<u8>,
-    pub apn: String,
+    /// Shared with the binding (no copy to write it down); the first records kept it as dotted text.
+    #[serde(with = "dotted_apn")]
+    pub apn: Apn,
     pub pdn_connection_id: Option<u8>,
+}
+
+/// An APN as the records postcard wrote hold it: dotted text.
+mod dotted_apn {
+    use crate::wire::Apn;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(apn: &Apn, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&apn.to_dotted())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Apn, D::Error> {
+        let text = String::deserialize(d)?;
+        Apn::from_dotted(&text).map_err(|e| D::Error::custom(format!("APN {text:?}: {e}")))
+    }
 }
 
 /// How a binding reaches its MAG: the framing of its last accepted PBU's reply (TS 29.275 §6.1 transports).
@@ -240,7 +258,7 @@ pub(crate) fn pdn_record(pdn: &PdnIdent) -> PdnRecord {
     PdnRecord {
         mn_id_subtype: pdn.mn_id.subtype(),
         mn_id: pdn.mn_id.id_bytes().to_vec(),
-        apn: pdn.apn.to_dotted(),
+        apn: pdn.apn.clone(),
         pdn_connection_id: pdn.pdn_connection_id,
     }
 }
@@ -252,7 +270,7 @@ pub(crate) fn pdn_ident(r: &PdnRecord) -> Option<PdnIdent> {
     } else {
         MnId::Other { subtype: r.mn_id_subtype, id: r.mn_id.clone() }
     };
-    Some(PdnIdent::new(mn_id, Apn::from_dotted(&r.apn).ok()?, r.pdn_connection_id))
+    Some(PdnIdent::new(mn_id, r.apn.clone(), r.pdn_connection_id))
 }
 
 /// A signalling path as its record keeps it.

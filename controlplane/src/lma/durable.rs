@@ -40,24 +40,27 @@ impl Lma {
         if !self.durable {
             return;
         }
-        let mut changes = Vec::new();
-        for key in self.cache.take_changed() {
+        // Pushed at the end, then turned into place ahead of the outputs from `start`: no list of their own.
+        let end = out.len();
+        let mut keys = std::mem::take(&mut self.changed_keys);
+        self.cache.take_changed(&mut keys);
+        for &key in &keys {
             let change = match self.cache.by_uplink_key(key).and_then(|id| self.cache.get(id)) {
                 Some(b) => StateChange::Put(Record::Bce(Box::new(bce_record(b, now)))),
                 None => StateChange::Delete(RecordKey::Bce(key)),
             };
-            changes.push(Output::Persist(change));
+            out.push(Output::Persist(change));
         }
+        self.changed_keys = keys;
         if self.keys.generation() != self.persisted_reservations {
             self.persisted_reservations = self.keys.generation();
-            changes.push(Output::Persist(StateChange::Put(Record::Reservations(self.reservation_records()))));
+            out.push(Output::Persist(StateChange::Put(Record::Reservations(self.reservation_records()))));
         }
         for (peer, restart_counter) in counters {
-            changes.push(Output::Persist(StateChange::Put(Record::Peer { peer, restart_counter })));
+            out.push(Output::Persist(StateChange::Put(Record::Peer { peer, restart_counter })));
         }
-        if !changes.is_empty() {
-            out.splice(start..start, changes);
-        }
+        let added = out.len() - end;
+        out[start..].rotate_right(added);
     }
 
     fn reservation_records(&self) -> Vec<ReservationRecord> {

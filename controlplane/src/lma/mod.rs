@@ -74,6 +74,8 @@ pub struct Lma {
     durable: bool,
     /// The key reservations' generation last written down.
     persisted_reservations: u64,
+    /// The changed BCEs' keys `persist_changes` is working through (kept for its room).
+    changed_keys: Vec<u32>,
 }
 
 impl Lma {
@@ -101,6 +103,7 @@ impl Lma {
             counters: Counters::default(),
             durable: false,
             persisted_reservations: 0,
+            changed_keys: Vec::new(),
             config,
         })
     }

@@ -230,13 +230,15 @@ impl BindingCache {
         self.changed.get_or_insert_with(Vec::new);
     }
 
-    /// The uplink keys of the BCEs changed (created, modified, removed) since the last call, each once.
-    pub fn take_changed(&mut self) -> Vec<u32> {
-        let Some(changed) = &mut self.changed else { return Vec::new() };
-        let mut keys = std::mem::take(changed);
-        keys.sort_unstable();
-        keys.dedup();
-        keys
+    /// Puts in `keys` (emptied first) the uplink keys of the BCEs changed (created, modified, removed) since the
+    /// last call, each once. The two lists trade places: neither is allocated again.
+    pub fn take_changed(&mut self, keys: &mut Vec<u32>) {
+        keys.clear();
+        if let Some(changed) = &mut self.changed {
+            std::mem::swap(changed, keys);
+            keys.sort_unstable();
+            keys.dedup();
+        }
     }
 
     /// How many changes are noted so far; with [`BindingCache::forget_changes_since`], a warm start forgets the
