@@ -125,7 +125,7 @@ impl Pair {
                     }
                     Output::ApiReply { id: r, response } if r == id => reply = Some(response),
                     // The loopback keeps no durable state.
-                    Output::ApiReply { .. } | Output::Event(_) | Output::Persist(_) => {}
+                    Output::ApiReply { .. } | Output::Event(_) => {}
                 }
             }
         }

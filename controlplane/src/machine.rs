@@ -6,7 +6,6 @@
 //! order.
 
 use crate::api::{Request, Response};
-use crate::durable::StateChange;
 use crate::fastpath::{FastpathToken, TunnelId, TunnelUpdate};
 use crate::session::PdnIdent;
 use crate::transport::FrameHeader;
@@ -45,10 +44,6 @@ pub enum Output {
     Event(Event),
     /// The reply to [`Input::Api`].
     ApiReply { id: ApiRequestId, response: Response },
-    /// Write a change to the durable state (only when durability is on). A state machine emits these ahead of
-    /// the other outputs of the same input; the I/O loop sends no message before every change emitted ahead of
-    /// it is durable (see [`crate::durable`]).
-    Persist(StateChange),
 }
 
 /// Why a binding ended.

@@ -30,6 +30,7 @@ use controlplane::api::{
     DataplaneStats, FastpathTotals, NeighbourView, PortStats as ApiPortStats, Request, Response, StateView,
     SteeringView, TrafficCounters, WorkerStats, WorkerView,
 };
+use controlplane::durable::journal::Outbox;
 use controlplane::durable::journal::{JournalWriter, StateError};
 use controlplane::durable::{Owner, RestoreCursor, RestoreReport, Restored, StateChange};
 use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
@@ -138,10 +139,17 @@ impl Procedures {
         }
     }
 
-    fn restore_finish(&mut self, cursor: RestoreCursor, now: Now, out: &mut Vec<Output>) -> RestoreReport {
+    fn restore_finish(&mut self, cursor: RestoreCursor, now: Now) -> RestoreReport {
         match self {
-            Procedures::Lma(lma) => lma.restore_finish(cursor, now, out),
-            Procedures::Mag(mag) => mag.restore_finish(cursor, now, out),
+            Procedures::Lma(lma) => lma.restore_finish(cursor, now),
+            Procedures::Mag(mag) => mag.restore_finish(cursor, now),
+        }
+    }
+
+    fn outbox(&mut self) -> &mut Outbox {
+        match self {
+            Procedures::Lma(lma) => lma.outbox(),
+            Procedures::Mag(mag) => mag.outbox(),
         }
     }
 
@@ -314,6 +322,7 @@ impl Control {
                     let t = Instant::now();
                     let more = self.procedures.restore_step(&mut cursor, RESTORE_STEP, now, &mut out);
                     restore_time += t.elapsed();
+                    self.write_down();
                     for output in out.drain(..) {
                         self.carry_out(output);
                     }
@@ -321,7 +330,8 @@ impl Control {
                         break;
                     }
                 }
-                self.restore_report = self.procedures.restore_finish(cursor, now, &mut out);
+                self.restore_report = self.procedures.restore_finish(cursor, now);
+                self.write_down();
                 self.warming = false;
             }
             // Otherwise the journal starts afresh with the state there is.
@@ -424,20 +434,28 @@ impl Control {
         let now = self.clock.now();
         let mut out = std::mem::take(&mut self.out);
         self.procedures.handle(input, now, &mut out);
+        self.write_down();
         for output in out.drain(..) {
             self.carry_out(output);
         }
         self.out = out;
     }
 
+    /// Appends what the last input changed to the journal, ahead of that input's messages: they wait for it
+    /// (`when_durable`).
+    fn write_down(&mut self) {
+        let outbox = self.procedures.outbox();
+        match &mut self.journal {
+            Some(journal) => {
+                journal.append_outbox(outbox);
+            }
+            None => outbox.clear(),
+        }
+    }
+
     fn carry_out(&mut self, output: Output) {
         match output {
             Output::Send { header, msg } => self.when_durable(Held::Send(header, msg)),
-            Output::Persist(change) => {
-                if let Some(journal) = &mut self.journal {
-                    journal.append(&change);
-                }
-            }
             Output::Fastpath { token, update } => self.update_tables(token, update),
             Output::Event(event) => log_event(&event),
             // A MAG's "PDN connection up" promises the connection as much as a PBA does.

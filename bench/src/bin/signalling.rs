@@ -195,11 +195,7 @@ fn run(
                 }
             }
             if let Some(journal) = journal.as_deref_mut() {
-                for o in &out {
-                    if let Output::Persist(change) = o {
-                        journal.append(change);
-                    }
-                }
+                journal.append_outbox(lma.outbox());
                 // As the gateway's control thread under load: one batch per burst of punted PBUs, with the live
                 // records the compaction measures its garbage against (`release_durable` in src/control).
                 if (at + 1) % PUNT_BURST == 0 || at + 1 == chunk.ranges.len() {
@@ -387,11 +383,7 @@ fn warm_start(n: u32, file: &std::path::Path) -> serde_json::Value {
     // The journal goes on from the file as read (as the gateway's warm start does), with the restore's changes.
     let t = Instant::now();
     let mut journal = JournalWriter::adopt(file, Owner::Lma, kept, Box::new(|| {})).expect("the journal adopted");
-    for o in &out {
-        if let Output::Persist(change) = o {
-            journal.append(change);
-        }
-    }
+    journal.append_outbox(lma.outbox());
     journal.close();
     let write_s = t.elapsed().as_secs_f64();
     let total = read_s + restore_s + tables_s + write_s;

@@ -51,14 +51,95 @@ pub enum DecodeError {
     Legacy(String),
 }
 
+/// An LMA binding's record by reference: what [`encode_bce`] writes, from a [`BceRecord`] or straight from the
+/// binding (`Lma` writes its bindings down without building a record first: no copies, no allocation).
+#[derive(Debug, Clone, Copy)]
+pub struct BceFields<'a> {
+    pub mn_id_subtype: u8,
+    pub mn_id: &'a [u8],
+    pub apn: &'a Apn,
+    pub pdn_connection_id: Option<u8>,
+    pub state: BceStateRecord,
+    pub path: PathRecord,
+    pub uplink_key: u32,
+    pub downlink_key: u32,
+    pub hnp: Option<Ipv6Addr>,
+    pub ipv4: Option<Ipv4Addr>,
+    pub att: u8,
+    pub ll_id: Option<&'a [u8]>,
+    pub link_local: Option<Ipv6Addr>,
+    pub last_timestamp: Option<u64>,
+    pub last_seq: u16,
+    pub lifetime_units: u16,
+    pub deadline_unix_ms: u64,
+    pub last_grant: Option<Granted>,
+}
+
+impl<'a> From<&'a BceRecord> for BceFields<'a> {
+    fn from(b: &'a BceRecord) -> Self {
+        BceFields {
+            mn_id_subtype: b.pdn.mn_id_subtype,
+            mn_id: &b.pdn.mn_id,
+            apn: &b.pdn.apn,
+            pdn_connection_id: b.pdn.pdn_connection_id,
+            state: b.state,
+            path: b.path,
+            uplink_key: b.uplink_key,
+            downlink_key: b.downlink_key,
+            hnp: b.hnp,
+            ipv4: b.ipv4,
+            att: b.att,
+            ll_id: b.ll_id.as_deref(),
+            link_local: b.link_local,
+            last_timestamp: b.last_timestamp,
+            last_seq: b.last_seq,
+            lifetime_units: b.lifetime_units,
+            deadline_unix_ms: b.deadline_unix_ms,
+            last_grant: b.last_grant,
+        }
+    }
+}
+
+impl BceFields<'_> {
+    /// The record these fields make.
+    pub fn to_record(&self) -> BceRecord {
+        BceRecord {
+            pdn: PdnRecord {
+                mn_id_subtype: self.mn_id_subtype,
+                mn_id: self.mn_id.to_vec(),
+                apn: self.apn.clone(),
+                pdn_connection_id: self.pdn_connection_id,
+            },
+            state: self.state,
+            path: self.path,
+            uplink_key: self.uplink_key,
+            downlink_key: self.downlink_key,
+            hnp: self.hnp,
+            ipv4: self.ipv4,
+            att: self.att,
+            ll_id: self.ll_id.map(<[u8]>::to_vec),
+            link_local: self.link_local,
+            last_timestamp: self.last_timestamp,
+            last_seq: self.last_seq,
+            lifetime_units: self.lifetime_units,
+            deadline_unix_ms: self.deadline_unix_ms,
+            last_grant: self.last_grant,
+        }
+    }
+}
+
+/// Appends the payload of a Put of the binding `b` to `out` (what [`encode`] writes for its record).
+pub fn encode_bce(b: &BceFields<'_>, out: &mut Vec<u8>) {
+    let mut w = Writer(out);
+    w.u8(PUT_BCE);
+    w.bce(b);
+}
+
 /// Appends the payload of `change` to `out`.
 pub fn encode(change: &StateChange, out: &mut Vec<u8>) {
     let mut w = Writer(out);
     match change {
-        StateChange::Put(Record::Bce(b)) => {
-            w.u8(PUT_BCE);
-            w.bce(b);
-        }
+        StateChange::Put(Record::Bce(b)) => encode_bce(&BceFields::from(&**b), w.0),
         StateChange::Put(Record::Reservations(list)) => {
             w.u8(PUT_RESERVATIONS);
             w.u32(u32::try_from(list.len()).unwrap_or(u32::MAX));
@@ -173,10 +254,13 @@ impl Writer<'_> {
         }
     }
     fn pdn(&mut self, p: &PdnRecord) {
-        self.u8(p.mn_id_subtype);
-        self.bytes(&p.mn_id);
-        self.bytes(p.apn.as_wire());
-        self.opt(p.pdn_connection_id, Self::u8);
+        self.pdn_fields(p.mn_id_subtype, &p.mn_id, &p.apn, p.pdn_connection_id);
+    }
+    fn pdn_fields(&mut self, mn_id_subtype: u8, mn_id: &[u8], apn: &Apn, pdn_connection_id: Option<u8>) {
+        self.u8(mn_id_subtype);
+        self.bytes(mn_id);
+        self.bytes(apn.as_wire());
+        self.opt(pdn_connection_id, Self::u8);
     }
     fn path(&mut self, p: &PathRecord) {
         self.u8(p.framing);
@@ -186,10 +270,10 @@ impl Writer<'_> {
         self.ip(p.dst);
         self.u8(p.hop_limit);
     }
-    fn bce(&mut self, b: &BceRecord) {
+    fn bce(&mut self, b: &BceFields<'_>) {
         // One growth for the whole record: its fixed part and the identifiers.
-        self.0.reserve(160 + b.pdn.mn_id.len() + b.pdn.apn.as_wire().len() + b.ll_id.as_ref().map_or(0, Vec::len));
-        self.pdn(&b.pdn);
+        self.0.reserve(160 + b.mn_id.len() + b.apn.as_wire().len() + b.ll_id.map_or(0, <[u8]>::len));
+        self.pdn_fields(b.mn_id_subtype, b.mn_id, b.apn, b.pdn_connection_id);
         self.u8(match b.state {
             BceStateRecord::Active => 0,
             BceStateRecord::Deregistered => 1,
@@ -201,7 +285,7 @@ impl Writer<'_> {
         self.opt(b.hnp, Self::v6);
         self.opt(b.ipv4, Self::v4);
         self.u8(b.att);
-        match &b.ll_id {
+        match b.ll_id {
             None => self.u8(0),
             Some(id) => {
                 self.u8(1);

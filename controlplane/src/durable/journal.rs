@@ -73,13 +73,75 @@ fn header(owner: Owner) -> [u8; HEADER_LEN] {
 
 /// Appends `change` framed to `buf`.
 pub fn encode(change: &StateChange, buf: &mut Vec<u8>) {
+    frame_with(buf, |payload| codec::encode(change, payload));
+}
+
+/// Appends a frame to `buf` whose payload `payload` appends.
+fn frame_with(buf: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.extend_from_slice(&[0; FRAME_LEN]);
-    codec::encode(change, buf);
+    payload(buf);
     let payload_len = (buf.len() - start - FRAME_LEN) as u32;
     let crc = crc32fast::hash(&buf[start + FRAME_LEN..]);
     buf[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
     buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The changes a state machine wrote down since the I/O loop last took them, framed as the journal keeps them:
+/// encoded once, where they are made, and appended to the journal as they are
+/// ([`JournalWriter::append_outbox`]).
+#[derive(Debug, Default)]
+pub struct Outbox {
+    frames: Vec<u8>,
+    records: u64,
+}
+
+impl Outbox {
+    /// Writes down `change`.
+    pub fn put(&mut self, change: &StateChange) {
+        encode(change, &mut self.frames);
+        self.records += 1;
+    }
+
+    /// Writes down an LMA binding from its fields (no record built to be encoded).
+    pub fn put_bce(&mut self, fields: &codec::BceFields<'_>) {
+        frame_with(&mut self.frames, |payload| codec::encode_bce(fields, payload));
+        self.records += 1;
+    }
+
+    /// Changes waiting.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// The changes waiting, decoded (for tests and simulations: the journal takes the frames as they are).
+    pub fn changes(&self) -> Vec<StateChange> {
+        let mut changes = Vec::with_capacity(self.records as usize);
+        let mut at = 0;
+        while let Some(head) = self.frames.get(at..at + FRAME_LEN) {
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let Some(payload) = self.frames.get(at + FRAME_LEN..at + FRAME_LEN + len) else { break };
+            changes.extend(codec::decode(payload).ok());
+            at += FRAME_LEN + len;
+        }
+        changes
+    }
+
+    /// Takes the changes waiting, decoded, leaving none.
+    pub fn take_changes(&mut self) -> Vec<StateChange> {
+        let changes = self.changes();
+        self.clear();
+        changes
+    }
+
+    pub fn clear(&mut self) {
+        self.frames.clear();
+        self.records = 0;
+    }
 }
 
 /// What [`load`] found.
@@ -233,10 +295,10 @@ struct Shared {
     stats: Mutex<JournalStats>,
 }
 
-/// A batch for the writer: framed records and the last sequence number among them.
+/// A batch for the writer: framed records, how many, and the last sequence number among them.
 struct Batch {
     bytes: Vec<u8>,
-    keys: Vec<(RecordKey, Option<std::ops::Range<usize>>)>,
+    records: u64,
     last_seq: u64,
 }
 
@@ -332,7 +394,7 @@ impl JournalWriter {
             std::thread::Builder::new().name("pmipgw-journal".into()).spawn(move || w.run(rx)).map_err(err)?
         };
         Ok(JournalWriter {
-            pending: Batch { bytes: Vec::new(), keys: Vec::new(), last_seq: 0 },
+            pending: Batch { bytes: Vec::new(), records: 0, last_seq: 0 },
             next_seq: 1,
             shared,
             tx: Some(tx),
@@ -342,14 +404,33 @@ impl JournalWriter {
 
     /// Queues a change; returns its sequence number (durable once [`durable`](Self::durable) reaches it).
     pub fn append(&mut self, change: &StateChange) -> u64 {
-        let start = self.pending.bytes.len();
         encode(change, &mut self.pending.bytes);
-        let range = matches!(change, StateChange::Put(_)).then_some(start..self.pending.bytes.len());
-        self.pending.keys.push((change.key(), range));
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.pending.last_seq = seq;
-        seq
+        self.queued(1)
+    }
+
+    /// Queues what `outbox` holds, leaving it empty; returns the last sequence number (unchanged if it held
+    /// nothing).
+    pub fn append_outbox(&mut self, outbox: &mut Outbox) -> u64 {
+        if outbox.records == 0 {
+            return self.last_seq();
+        }
+        if self.pending.bytes.is_empty() {
+            // The outbox's room becomes the batch's and the other way round: no copy.
+            std::mem::swap(&mut self.pending.bytes, &mut outbox.frames);
+        } else {
+            self.pending.bytes.extend_from_slice(&outbox.frames);
+        }
+        let records = outbox.records;
+        outbox.clear();
+        self.queued(records)
+    }
+
+    /// Numbers the `records` just queued; returns the last number.
+    fn queued(&mut self, records: u64) -> u64 {
+        self.pending.records += records;
+        self.next_seq += records;
+        self.pending.last_seq = self.next_seq - 1;
+        self.pending.last_seq
     }
 
     /// The last sequence number handed out (0: none).
@@ -359,15 +440,11 @@ impl JournalWriter {
 
     /// Hands what was appended since the last call to the writer thread (once per control-loop iteration).
     pub fn flush(&mut self) {
-        if self.pending.keys.is_empty() {
+        if self.pending.records == 0 {
             return;
         }
         // The next batch starts with the room this one needed, not from nothing.
-        let room = Batch {
-            bytes: Vec::with_capacity(self.pending.bytes.capacity()),
-            keys: Vec::with_capacity(self.pending.keys.capacity()),
-            last_seq: 0,
-        };
+        let room = Batch { bytes: Vec::with_capacity(self.pending.bytes.capacity()), records: 0, last_seq: 0 };
         let batch = std::mem::replace(&mut self.pending, room);
         if let Some(tx) = &self.tx {
             let _ = tx.send(batch);
@@ -542,7 +619,7 @@ impl Writer {
                     self.shared.durable.store(last, Ordering::Release);
                     if let Ok(mut s) = self.shared.stats.lock() {
                         s.commits += 1;
-                        s.records_written += batches.iter().map(|b| b.keys.len() as u64).sum::<u64>();
+                        s.records_written += batches.iter().map(|b| b.records).sum::<u64>();
                         s.last_commit_us = started.elapsed().as_micros() as u64;
                         s.file_bytes = self.file_bytes;
                     }
@@ -572,7 +649,7 @@ impl Writer {
         for batch in batches {
             self.file.write_all(&batch.bytes)?;
             self.file_bytes += batch.bytes.len() as u64;
-            self.puts += batch.keys.len() as u64;
+            self.puts += batch.records;
             self.put_bytes += batch.bytes.len() as u64;
         }
         self.file.sync_data()
@@ -714,6 +791,33 @@ mod tests {
         assert_eq!(loaded.restored.records, want);
         assert_eq!(w.stats().live_records, 1, "the snapshot's, as written: counted again at the next compaction");
         assert!(matches!(load(&path, Owner::Mag), Err(StateError::WrongOwner { .. })), "an LMA's state is no MAG's");
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn an_outbox_is_appended_as_its_records_in_order_and_left_empty() {
+        let path = dir("outbox").join("lma.journal");
+        let (mut w, woken) = writer(&path, &[]);
+        let mut outbox = Outbox::default();
+        assert_eq!(w.append_outbox(&mut outbox), 0, "an empty outbox queues nothing");
+        outbox.put(&peer(1, 1));
+        outbox.put(&peer(2, 1));
+        assert_eq!(outbox.changes(), vec![peer(1, 1), peer(2, 1)]);
+        // Into an empty batch (the outbox's frames taken as they are), then behind a record already queued.
+        assert_eq!((w.append_outbox(&mut outbox), outbox.records(), outbox.changes()), (2, 0, vec![]));
+        w.append(&peer(1, 2));
+        outbox.put(&StateChange::Delete(RecordKey::Peer(IpAddr::from([192, 0, 2, 2]))));
+        assert_eq!(w.append_outbox(&mut outbox), 4);
+        w.flush();
+        woken.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(w.durable(), 4);
+        w.close();
+        let loaded = load(&path, Owner::Lma).unwrap().unwrap();
+        assert_eq!(loaded.records, 4);
+        assert_eq!(
+            loaded.restored.records,
+            vec![Record::Peer { peer: IpAddr::from([192, 0, 2, 1]), restart_counter: 2 }]
+        );
         let _ = fs::remove_dir_all(path.parent().unwrap());
     }
 

@@ -1,12 +1,13 @@
 //! Durable binding state: what the procedures write down so that a restart loses no binding.
 //!
-//! The procedures stay sans-IO: after each input they emit [`Output::Persist`](crate::machine::Output::Persist)
-//! with the records that changed, *before* any message that promises them, and the I/O loop releases a message
-//! only once every record emitted before it is durable (group commit). A start reads the records back
+//! The procedures stay sans-IO: while handling an input they write the records it changed into their outbox
+//! ([`journal::Outbox`], `Lma::outbox`, `Mag::outbox`), encoded once as the journal's frames. After each input
+//! the I/O loop appends the outbox to its journal *before* it carries out the input's outputs, and releases a
+//! message only once every record appended before it is durable (group commit). A start reads the records back
 //! ([`journal::load`]) and hands them to the procedures' `restore`.
 //!
 //! A record is keyed ([`RecordKey`]); the newest [`StateChange::Put`] of a key is its value until a
-//! [`StateChange::Delete`]. Records hold plain values (addresses, keys, names as text, absolute wall-clock
+//! [`StateChange::Delete`]. Records hold plain values (addresses, keys, names, absolute wall-clock
 //! deadlines), never process-local numbers a restart would make meaningless, so the file is read the same by the
 //! next version of the gateway. Where they live is the [`journal`]'s business; a replicated store can stand
 //! behind the same records later.

@@ -3,6 +3,8 @@
 
 use super::store::{Bce, BceState};
 use super::{Awaiting, Lma, LmaTimer};
+use crate::durable::codec::BceFields;
+use crate::durable::journal::Outbox;
 use crate::durable::{
     mono_deadline, path_header, path_record, pdn_ident, pdn_record, BceRecord, BceStateRecord, Record, RecordKey,
     ReservationRecord, RestoreCursor, RestoreReport, Restored, StateChange,
@@ -13,10 +15,17 @@ use crate::time::{Millis, Now};
 use crate::wire::{AccessTechType, RevocationTrigger, Timestamp};
 
 impl Lma {
-    /// Turns durable state on: from now on every input's changes are emitted as [`Output::Persist`].
+    /// Turns durable state on: from now on every input's changes are written down in the [`Lma::outbox`].
     pub fn enable_durability(&mut self) {
         self.cache.track_changes();
         self.durable = true;
+    }
+
+    /// The changes written down and not yet taken: after every input, the I/O loop appends them to its journal
+    /// before it carries out the input's outputs, and sends no message before they are durable
+    /// (see [`crate::durable`]).
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
     }
 
     /// After a start that lost the state: tells the former peers (the paths of the bindings of the discarded
@@ -27,40 +36,38 @@ impl Lma {
 
     /// The whole durable state as it is now (what a fresh journal starts with).
     pub fn snapshot(&self, now: Now) -> Vec<StateChange> {
-        let mut all: Vec<StateChange> =
-            self.cache.iter().map(|b| StateChange::Put(Record::Bce(Box::new(bce_record(b, now))))).collect();
+        let mut all: Vec<StateChange> = self
+            .cache
+            .iter()
+            .map(|b| StateChange::Put(Record::Bce(Box::new(bce_fields(b, now).to_record()))))
+            .collect();
         all.push(StateChange::Put(Record::Reservations(self.reservation_records())));
         all.extend(self.heartbeats.counter_records());
         all
     }
 
-    /// Emits, ahead of the outputs from `start` on, the records the input just handled changed.
-    pub(super) fn persist_changes(&mut self, start: usize, now: Now, out: &mut Vec<Output>) {
+    /// Writes down in the outbox the records the input just handled changed.
+    pub(super) fn persist_changes(&mut self, now: Now) {
         let counters = self.heartbeats.take_changed_counters();
         if !self.durable {
             return;
         }
-        // Pushed at the end, then turned into place ahead of the outputs from `start`: no list of their own.
-        let end = out.len();
         let mut keys = std::mem::take(&mut self.changed_keys);
         self.cache.take_changed(&mut keys);
         for &key in &keys {
-            let change = match self.cache.by_uplink_key(key).and_then(|id| self.cache.get(id)) {
-                Some(b) => StateChange::Put(Record::Bce(Box::new(bce_record(b, now)))),
-                None => StateChange::Delete(RecordKey::Bce(key)),
-            };
-            out.push(Output::Persist(change));
+            match self.cache.by_uplink_key(key).and_then(|id| self.cache.get(id)) {
+                Some(b) => self.outbox.put_bce(&bce_fields(b, now)),
+                None => self.outbox.put(&StateChange::Delete(RecordKey::Bce(key))),
+            }
         }
         self.changed_keys = keys;
         if self.keys.generation() != self.persisted_reservations {
             self.persisted_reservations = self.keys.generation();
-            out.push(Output::Persist(StateChange::Put(Record::Reservations(self.reservation_records()))));
+            self.outbox.put(&StateChange::Put(Record::Reservations(self.reservation_records())));
         }
         for (peer, restart_counter) in counters {
-            out.push(Output::Persist(StateChange::Put(Record::Peer { peer, restart_counter })));
+            self.outbox.put(&StateChange::Put(Record::Peer { peer, restart_counter }));
         }
-        let added = out.len() - end;
-        out[start..].rotate_right(added);
     }
 
     fn reservation_records(&self) -> Vec<ReservationRecord> {
@@ -72,7 +79,7 @@ impl Lma {
     }
 
     /// Warm start: takes back the bindings, reservations and peers' restart counters of `state`, before the
-    /// gateway forwards, and emits as [`Output::Persist`] what it changed of them (the journal goes on from the
+    /// gateway forwards, and writes down in the outbox what it changed of them (the journal goes on from the
     /// file it read, [`crate::durable::journal::JournalWriter::adopt`]). Active bindings are installed in the fast
     /// path; lifetimes run on from their absolute deadlines, and one that ran out while the gateway was down ends
     /// as an expiry. A binding the configuration no longer allows (its APN gone, an address outside its pool, its
@@ -81,7 +88,7 @@ impl Lma {
     pub fn restore(&mut self, state: Restored, now: Now, out: &mut Vec<Output>) -> RestoreReport {
         let mut cursor = self.restore_start(state);
         while self.restore_step(&mut cursor, usize::MAX, now, out) {}
-        self.restore_finish(cursor, now, out)
+        self.restore_finish(cursor, now)
     }
 
     /// [`Lma::restore`] in steps: this, then [`Lma::restore_step`] until it returns false, then
@@ -118,7 +125,7 @@ impl Lma {
                 Record::Peer { peer, restart_counter } => {
                     if !self.heartbeats.restore_counter(peer, restart_counter) {
                         // No binding with it is left: its counter is not kept (as it would not be while running).
-                        out.push(Output::Persist(StateChange::Delete(RecordKey::Peer(peer))));
+                        self.outbox.put(&StateChange::Delete(RecordKey::Peer(peer)));
                     }
                 }
                 Record::Bule(_) => {
@@ -130,12 +137,12 @@ impl Lma {
     }
 
     /// Ends a restore: what it changed is written down.
-    pub fn restore_finish(&mut self, cursor: RestoreCursor, now: Now, out: &mut Vec<Output>) -> RestoreReport {
+    pub fn restore_finish(&mut self, cursor: RestoreCursor, now: Now) -> RestoreReport {
         // The journal goes on from what was read: what the restore changed (expiries, revocations) is written
         // down now; the reservations and restart counters are on disk as read.
         self.persisted_reservations = self.keys.generation();
         let _ = self.heartbeats.take_changed_counters();
-        self.persist_changes(0, now, out);
+        self.persist_changes(now);
         cursor.report
     }
 
@@ -260,10 +267,14 @@ impl Lma {
     }
 }
 
-fn bce_record(b: &Bce, now: Now) -> BceRecord {
+/// A binding's record, by reference to the binding.
+fn bce_fields(b: &Bce, now: Now) -> BceFields<'_> {
     let now_ms = now.wall.as_millis() as u64;
-    BceRecord {
-        pdn: pdn_record(&b.pdn),
+    BceFields {
+        mn_id_subtype: b.pdn.mn_id.subtype(),
+        mn_id: b.pdn.mn_id.id_bytes(),
+        apn: &b.pdn.apn,
+        pdn_connection_id: b.pdn.pdn_connection_id,
         state: match b.state {
             BceState::Active => BceStateRecord::Active,
             BceState::Deregistered => BceStateRecord::Deregistered,
@@ -275,7 +286,7 @@ fn bce_record(b: &Bce, now: Now) -> BceRecord {
         hnp: b.hnp,
         ipv4: b.ipv4,
         att: b.att.0,
-        ll_id: b.ll_id.as_deref().map(<[u8]>::to_vec),
+        ll_id: b.ll_id.as_deref(),
         link_local: b.link_local,
         last_timestamp: b.last_timestamp.map(|t| t.0),
         last_seq: b.last_seq,

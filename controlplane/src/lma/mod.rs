@@ -70,8 +70,9 @@ pub struct Lma {
     next_bri_seq: u16,
     heartbeats: Heartbeats,
     counters: Counters,
-    /// Durable state is on: every input's changes are emitted as `Output::Persist` (`durable.rs`).
+    /// Durable state is on: every input's changes are written down in `outbox` (`durable.rs`).
     durable: bool,
+    outbox: crate::durable::journal::Outbox,
     /// The key reservations' generation last written down.
     persisted_reservations: u64,
     /// The changed BCEs' keys `persist_changes` is working through (kept for its room).
@@ -104,6 +105,7 @@ impl Lma {
             durable: false,
             persisted_reservations: 0,
             changed_keys: Vec::new(),
+            outbox: Default::default(),
             config,
         })
     }
@@ -132,7 +134,7 @@ impl Lma {
                 out.push(Output::ApiReply { id, response });
             }
         }
-        self.persist_changes(start, now, out);
+        self.persist_changes(now);
         self.counters.count_sent(&out[start..]);
     }
 

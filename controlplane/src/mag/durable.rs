@@ -9,6 +9,7 @@
 use super::bule::{Bule, BuleState};
 use super::{Mag, MagTimer};
 use crate::api::PdnType;
+use crate::durable::journal::Outbox;
 use crate::durable::{
     mono_deadline, path_header, path_record, pdn_ident, pdn_record, BuleRecord, Record, RecordKey, RestoreCursor,
     RestoreReport, Restored, StateChange,
@@ -20,9 +21,16 @@ use crate::wire::{AccessTechType, HandoffIndicator};
 use std::net::IpAddr;
 
 impl Mag {
-    /// Turns durable state on: from now on every input's changes are emitted as [`Output::Persist`].
+    /// Turns durable state on: from now on every input's changes are written down in the [`Mag::outbox`].
     pub fn enable_durability(&mut self) {
         self.durable = true;
+    }
+
+    /// The changes written down and not yet taken: after every input, the I/O loop appends them to its journal
+    /// before it carries out the input's outputs, and sends no message or reply before they are durable
+    /// (see [`crate::durable`]).
+    pub fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
     }
 
     /// Notes that `id`'s durable record may have changed (it is written, or deleted, at the end of the input).
@@ -51,8 +59,8 @@ impl Mag {
         all
     }
 
-    /// Emits, ahead of the outputs from `start` on, the records the input just handled changed.
-    pub(super) fn persist_changes(&mut self, start: usize, now: Now, out: &mut Vec<Output>) {
+    /// Writes down in the outbox the records the input just handled changed.
+    pub(super) fn persist_changes(&mut self, now: Now) {
         let counters = self.heartbeats.take_changed_counters();
         if !self.durable {
             return;
@@ -61,7 +69,6 @@ impl Mag {
         // The last word on each key: an input may touch a connection more than once.
         touched.reverse();
         let mut seen = Vec::with_capacity(touched.len());
-        let mut changes = Vec::new();
         for (key, id) in touched {
             if seen.contains(&key) {
                 continue;
@@ -75,14 +82,10 @@ impl Mag {
             if let Some(b) = self.bules.get_mut(id).filter(|b| b.downlink_key == key) {
                 b.stored = matches!(change, StateChange::Put(_));
             }
-            changes.push(Output::Persist(change));
+            self.outbox.put(&change);
         }
-        changes.reverse();
         for (peer, restart_counter) in counters {
-            changes.push(Output::Persist(StateChange::Put(Record::Peer { peer, restart_counter })));
-        }
-        if !changes.is_empty() {
-            out.splice(start..start, changes);
+            self.outbox.put(&StateChange::Put(Record::Peer { peer, restart_counter }));
         }
     }
 
@@ -118,7 +121,7 @@ impl Mag {
     pub fn restore(&mut self, state: Restored, now: Now, out: &mut Vec<Output>) -> RestoreReport {
         let mut cursor = self.restore_start(state);
         while self.restore_step(&mut cursor, usize::MAX, now, out) {}
-        self.restore_finish(cursor, now, out)
+        self.restore_finish(cursor, now)
     }
 
     /// [`Mag::restore`] in steps: this, then [`Mag::restore_step`] until it returns false, then
@@ -157,18 +160,18 @@ impl Mag {
 
     /// Ends a restore: the LMAs' counters are kept for those with connections left, and what the restore changed
     /// is written down.
-    pub fn restore_finish(&mut self, mut cursor: RestoreCursor, now: Now, out: &mut Vec<Output>) -> RestoreReport {
+    pub fn restore_finish(&mut self, mut cursor: RestoreCursor, now: Now) -> RestoreReport {
         // Counters are kept for the LMAs that still have connections, as the heartbeat knows them.
         for (peer, restart_counter) in std::mem::take(&mut cursor.peers) {
             if !self.heartbeats.restore_counter(peer, restart_counter) {
                 // No connection with it is left: its counter is not kept (as it would not be while running).
-                out.push(Output::Persist(StateChange::Delete(RecordKey::Peer(peer))));
+                self.outbox.put(&StateChange::Delete(RecordKey::Peer(peer)));
             }
         }
         // The journal goes on from what was read: what the restore changed (expiries, de-registrations) is
         // written down now; the restart counters are on disk as read.
         let _ = self.heartbeats.take_changed_counters();
-        self.persist_changes(0, now, out);
+        self.persist_changes(now);
         cursor.report
     }
 

@@ -55,8 +55,9 @@ pub struct Mag {
     gate: FastpathGate,
     heartbeats: Heartbeats,
     counters: Counters,
-    /// Durable state is on: changes are emitted as `Output::Persist` (`durable.rs`).
+    /// Durable state is on: every input's changes are written down in `outbox` (`durable.rs`).
     durable: bool,
+    outbox: crate::durable::journal::Outbox,
     /// Connections whose durable record this input may have changed: (downlink key, id).
     changed: Vec<(u32, TunnelId)>,
 }
@@ -76,6 +77,7 @@ impl Mag {
             gate: FastpathGate::default(),
             counters: Counters::default(),
             durable: false,
+            outbox: Default::default(),
             changed: Vec::new(),
             config,
         })
@@ -98,7 +100,7 @@ impl Mag {
                 }
             }
         }
-        self.persist_changes(start, now, out);
+        self.persist_changes(now);
         self.counters.count_sent(&out[start..]);
     }
 

@@ -337,6 +337,7 @@ impl Sim {
         let now = self.mags[i].now(self.now);
         let mut out = Vec::new();
         let report = self.mags[i].machine.restore(Restored { records: disk.into_values().collect() }, now, &mut out);
+        self.write_down(NodeId::Mag(i));
         for o in out {
             self.carry_out(NodeId::Mag(i), o);
         }
@@ -366,6 +367,7 @@ impl Sim {
         let report = self.lma.machine.restore(Restored { records: disk.into_values().collect() }, now, &mut out);
         // The journal goes on from the disk as it was, with what the restore changed written down: the disk is
         // then exactly the state as restored.
+        self.write_down(NodeId::Lma);
         for o in out {
             self.carry_out(NodeId::Lma, o);
         }
@@ -413,6 +415,7 @@ impl Sim {
                 self.mags[i].machine.handle(input, now, &mut out)
             }
         }
+        self.write_down(node);
         for o in out {
             self.carry_out(node, o);
         }
@@ -436,19 +439,31 @@ impl Sim {
             Output::ApiReply { id, response } => {
                 self.replies.insert(id, response);
             }
-            Output::Persist(change) => {
-                let disk = match node {
-                    NodeId::Lma => self.lma_disk.as_mut(),
-                    NodeId::Mag(i) => self.mag_disks.get_mut(i).and_then(Option::as_mut),
+        }
+    }
+
+    /// Writes what `node`'s last input changed to its disk (as the gateway appends the outbox to its journal
+    /// before it carries out the input's outputs).
+    fn write_down(&mut self, node: NodeId) {
+        let changes = match node {
+            NodeId::Lma => self.lma.machine.outbox().take_changes(),
+            NodeId::Mag(i) => self.mags[i].machine.outbox().take_changes(),
+        };
+        if changes.is_empty() {
+            return;
+        }
+        let disk = match node {
+            NodeId::Lma => self.lma_disk.as_mut(),
+            NodeId::Mag(i) => self.mag_disks.get_mut(i).and_then(Option::as_mut),
+        }
+        .expect("only a durable node persists");
+        for change in changes {
+            match change {
+                StateChange::Put(record) => {
+                    disk.insert(record.key(), record);
                 }
-                .expect("only a durable node persists");
-                match change {
-                    StateChange::Put(record) => {
-                        disk.insert(record.key(), record);
-                    }
-                    StateChange::Delete(key) => {
-                        disk.remove(&key);
-                    }
+                StateChange::Delete(key) => {
+                    disk.remove(&key);
                 }
             }
         }
