@@ -13,7 +13,8 @@
 //!
 //! Why not serde: a binding's record is written on every PBU the LMA accepts, so its encoding is on the
 //! signalling path. postcard (the encoding of the journal's first records) spends some 1,700 instructions on a
-//! binding, serialising addresses octet by octet; this layout takes a tenth of that. Records postcard wrote
+//! binding, serialising addresses octet by octet; this layout takes a third of that, and the LMA encodes its
+//! bindings straight from the BCE ([`BceFields`]) rather than from a record built for the purpose. Records postcard wrote
 //! stay readable: their first octet (the variant of [`StateChange`], 0 or 1) is never one of the kinds below,
 //! so [`decode`] tells them apart record by record, and a journal may hold both.
 //!

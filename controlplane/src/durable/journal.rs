@@ -795,6 +795,34 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_an_earlier_version_wrote_in_postcard_loads_and_goes_on_in_the_fixed_layout() {
+        let path = dir("postcard").join("lma.journal");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut file = header(Owner::Lma).to_vec();
+        for change in [peer(1, 1), reservation(9), peer(2, 1)] {
+            let payload = postcard::to_allocvec(&change).unwrap();
+            file.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            file.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            file.extend_from_slice(&payload);
+        }
+        fs::write(&path, &file).unwrap();
+        let loaded = load(&path, Owner::Lma).unwrap().unwrap();
+        assert_eq!((loaded.records, loaded.restored.records.len()), (3, 3));
+        // Adopted, it goes on in the fixed layout: the file then holds both, and reads back whole.
+        let mut w = JournalWriter::adopt(&path, Owner::Lma, loaded.kept, Box::new(|| {})).unwrap();
+        w.append(&peer(1, 2));
+        w.close();
+        let loaded = load(&path, Owner::Lma).unwrap().unwrap();
+        assert_eq!(loaded.records, 4);
+        assert!(loaded
+            .restored
+            .records
+            .contains(&Record::Peer { peer: IpAddr::from([192, 0, 2, 1]), restart_counter: 2 }));
+        assert_eq!(loaded.restored.records.len(), 3);
+        let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
     fn an_outbox_is_appended_as_its_records_in_order_and_left_empty() {
         let path = dir("outbox").join("lma.journal");
         let (mut w, woken) = writer(&path, &[]);
