@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use dataplane::dpdk::{
-    cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig, PortStats, QueueId,
+    cpu_cycles, cycles_per_second, DeviceStats, Eal, Mempool, MempoolConfig, Port, PortSetup, QueueId,
 };
 use dataplane::idle::Idler;
-use dataplane::l2fwd::{self, ForwardPath, PathCounters};
+use dataplane::l2fwd::{self, ForwardCounters, ForwardPath};
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker;
 use serde_json::json;
@@ -214,7 +214,7 @@ type StateLoad<'scope> = std::thread::ScopedJoinHandle<'scope, Option<Result<sta
 /// What ran, and its counters.
 enum Processing {
     FastPath(Box<gateway::Outcome>),
-    L2((l2fwd::Exit, Vec<(String, String, PathCounters)>)),
+    L2((worker::Exit, Vec<(String, String, ForwardCounters)>)),
 }
 
 fn open_ports<'c>(
@@ -233,13 +233,13 @@ fn open_ports<'c>(
             let senders = config.ports.iter().filter(|p| p.forward_to.as_deref() == Some(&section.name)).count();
             (1, senders.max(1) as u16)
         };
-        let port_config = PortConfig {
+        let port_config = PortSetup {
             rx_queues,
             tx_queues,
             rx_descriptors: config.dpdk.rx_descriptors,
             tx_descriptors: config.dpdk.tx_descriptors,
             mtu: section.mtu,
-            ..PortConfig::default()
+            ..PortSetup::default()
         };
         let port =
             Port::open(&section.device, &port_config, pool.clone()).map_err(|e| format!("key 'port[{i}]': {e}"))?;
@@ -261,10 +261,10 @@ struct PortReport {
     name: String,
     device: String,
     mac: String,
-    stats: PortStats,
+    stats: DeviceStats,
 }
 
-type ForwardOutcome = (l2fwd::Exit, Vec<(String, String, PathCounters)>);
+type ForwardOutcome = (worker::Exit, Vec<(String, String, ForwardCounters)>);
 
 fn forward(
     config: &Config,
@@ -286,7 +286,7 @@ fn forward(
             tx,
             src_mac: target_port.mac_address().map_err(|e| e.to_string())?,
             dst_mac: target_section.next_hop_mac.map(|m| m.0).unwrap_or([0xff; 6]),
-            counters: PathCounters::default(),
+            counters: ForwardCounters::default(),
         });
         names.push((section.name.clone(), target.clone()));
     }
@@ -311,7 +311,7 @@ fn report(
 ) -> Result<(), String> {
     let stopped = match processing {
         Processing::FastPath(outcome) => outcome.exit == worker::Exit::Stopped,
-        Processing::L2((exit, _)) => *exit == l2fwd::Exit::Stopped,
+        Processing::L2((exit, _)) => *exit == worker::Exit::Stopped,
     };
     let why = if stopped { "stopped by signal" } else { "input idle" };
     println!("pmipgw: {why}; final counters");
@@ -367,7 +367,7 @@ fn report(
     Ok(())
 }
 
-fn print_paths(paths: &[(String, String, PathCounters)]) {
+fn print_paths(paths: &[(String, String, ForwardCounters)]) {
     println!(
         "{:<24} {:>12} {:>14} {:>12} {:>14} {:>11} {:>13}",
         "path", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_dropped", "runt_dropped"

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::dpdk::{cpu_cycles, Burst, RxQueue, TxQueue};
 use crate::idle::Idler;
 use crate::packet::PacketBuf;
+use crate::worker::Exit;
 
 const ETHERNET_HEADER_LEN: usize = 14;
 
@@ -17,12 +18,12 @@ pub struct ForwardPath {
     pub src_mac: [u8; 6],
     /// Destination MAC written into forwarded frames (the next hop behind the egress port).
     pub dst_mac: [u8; 6],
-    pub counters: PathCounters,
+    pub counters: ForwardCounters,
 }
 
 /// What one path did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PathCounters {
+pub struct ForwardCounters {
     pub rx_packets: u64,
     pub rx_bytes: u64,
     pub tx_packets: u64,
@@ -31,13 +32,6 @@ pub struct PathCounters {
     pub tx_dropped: u64,
     /// Shorter than an Ethernet header: dropped.
     pub runt_dropped: u64,
-}
-
-/// Why the loop ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    Stopped,
-    Idle,
 }
 
 /// Forwards until `stop` is set or the idler says the input has been quiet long enough.

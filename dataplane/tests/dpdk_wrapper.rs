@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use dataplane::dpdk::{Burst, DpdkError, Eal, Mempool, MempoolConfig, Port, PortConfig, QueueId, RteHash, MAX_BURST};
+use dataplane::dpdk::{Burst, DpdkError, Eal, Mempool, MempoolConfig, Port, PortSetup, QueueId, RteHash, MAX_BURST};
 use dataplane::packet::PacketBuf;
 
 #[test]
@@ -21,7 +21,7 @@ fn dpdk_wrapper_owns_every_mbuf() {
         // net_ring0's tx ring is its own rx ring, of bounded size: transmitting without receiving fills it, so
         // a transmit is eventually partial.
         eal.probe_device("net_ring0").expect("net_ring0");
-        let port = Port::open("net_ring0", &PortConfig::default(), pool.clone()).expect("port");
+        let port = Port::open("net_ring0", &PortSetup::default(), pool.clone()).expect("port");
         port.start().expect("start");
         partial_transmit_frees_the_refused(&pool, &port);
         let held = port.rx_queue(QueueId(0)).expect("rx queue 0");

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use controlplane::api::{ApiBridge, ApiCall};
 use controlplane::api::{
-    DataplaneStats, FastpathTotals, NeighbourView, PortStats as ApiPortStats, Request, Response, StateView,
-    SteeringView, TrafficCounters, WorkerStats, WorkerView,
+    DataplaneStats, FastpathTotals, NeighbourView, PortStats, Request, Response, StateView, SteeringView,
+    TrafficCounters, WorkerStats, WorkerView,
 };
 use controlplane::durable::journal::Outbox;
 use controlplane::durable::journal::{JournalWriter, StateError};
@@ -886,7 +886,7 @@ impl Control {
             .ports
             .iter()
             .zip(total.ports.iter())
-            .map(|(p, s)| ApiPortStats {
+            .map(|(p, s)| PortStats {
                 name: p.name.clone(),
                 rx_packets: s.rx_packets,
                 tx_packets: s.tx_packets,

@@ -18,7 +18,7 @@ use clap::Parser;
 use dataplane::admission::Admission;
 use dataplane::binding::{Binding, BindingId, TunnelEndpoints};
 use dataplane::counters::{CountersHandle, DropReason};
-use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortConfig, QueueId};
+use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortSetup, QueueId};
 use dataplane::idle::{IdlePolicy, Idler};
 use dataplane::pipeline::FastPath;
 use dataplane::reassembly::Reassembler;
@@ -95,7 +95,7 @@ fn run(cli: &Cli) -> Result<(), String> {
     let queues = workers.len() as u16;
     eal.probe_device(&cli.devargs).map_err(|e| e.to_string())?;
     let device = cli.devargs.split(',').next().unwrap_or_default();
-    let port = Port::open(device, &PortConfig { rx_queues: queues, tx_queues: queues, ..PortConfig::default() }, pool)
+    let port = Port::open(device, &PortSetup { rx_queues: queues, tx_queues: queues, ..PortSetup::default() }, pool)
         .map_err(|e| e.to_string())?;
     port.start().map_err(|e| e.to_string())?;
 

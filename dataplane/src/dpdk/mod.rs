@@ -25,4 +25,4 @@ pub use hint::prefetch;
 pub use mbuf::Mbuf;
 pub use memory::HugePages;
 pub use mempool::{Mempool, MempoolConfig};
-pub use port::{Port, PortCapabilities, PortConfig, PortStats, QueueId, RxQueue, TxOutcome, TxQueue};
+pub use port::{DeviceStats, Port, PortCapabilities, PortSetup, QueueId, RxQueue, TxOutcome, TxQueue};

@@ -7,7 +7,7 @@ use super::{Burst, DpdkError, Mempool};
 
 /// How to set up a port.
 #[derive(Clone, Debug)]
-pub struct PortConfig {
+pub struct PortSetup {
     pub rx_queues: u16,
     pub tx_queues: u16,
     pub rx_descriptors: u16,
@@ -21,9 +21,9 @@ pub struct PortConfig {
     pub tx_ipv4_checksum_offload: bool,
 }
 
-impl Default for PortConfig {
+impl Default for PortSetup {
     fn default() -> Self {
-        PortConfig {
+        PortSetup {
             rx_queues: 1,
             tx_queues: 1,
             rx_descriptors: 1024,
@@ -53,7 +53,7 @@ pub struct PortCapabilities {
 
 /// Device counters (`rte_eth_stats_get`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PortStats {
+pub struct DeviceStats {
     pub rx_packets: u64,
     pub tx_packets: u64,
     pub rx_bytes: u64,
@@ -100,7 +100,7 @@ impl Port {
     }
 
     /// Configures device `name` with `config`, rx queues drawing from `pool`. The port is not started.
-    pub fn open(name: &str, config: &PortConfig, pool: Arc<Mempool>) -> Result<Port, DpdkError> {
+    pub fn open(name: &str, config: &PortSetup, pool: Arc<Mempool>) -> Result<Port, DpdkError> {
         let id = Self::find(name)?;
         let capabilities = device_capabilities(id)?;
         let fail = |operation: &'static str, rc: i32| DpdkError::Port { port: id, operation, reason: strerror(rc) };
@@ -272,14 +272,14 @@ impl Port {
         Ok(mtu)
     }
 
-    pub fn stats(&self) -> Result<PortStats, DpdkError> {
+    pub fn stats(&self) -> Result<DeviceStats, DpdkError> {
         let mut s = dpdk_sys::rte_eth_stats::default();
         // SAFETY: valid port id and out-pointer.
         let rc = unsafe { dpdk_sys::rte_eth_stats_get(self.shared.id, &mut s) };
         if rc != 0 {
             return Err(DpdkError::Port { port: self.shared.id, operation: "rte_eth_stats_get", reason: strerror(rc) });
         }
-        Ok(PortStats {
+        Ok(DeviceStats {
             rx_packets: s.ipackets,
             tx_packets: s.opackets,
             rx_bytes: s.ibytes,
