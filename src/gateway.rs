@@ -388,7 +388,7 @@ pub fn print_report(outcome: &Outcome, port_names: &[String]) {
             control.updates_refused
         );
         if let Some(stats) = stats {
-            println!("{:?}: {} bindings, {} keys in use", stats.role, stats.bindings, stats.keys_in_use);
+            println!("{:?}: {} bindings, {} keys in use", stats.function, stats.bindings, stats.keys_in_use);
             for m in &stats.signalling {
                 let status = m.status.as_deref().map(|s| format!(" {s}")).unwrap_or_default();
                 println!("  {} {}{status}: {}", m.direction, m.message, m.count);

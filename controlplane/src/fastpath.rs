@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Which end of the tunnel this gateway is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub enum Function {
     /// Receives uplink by uplink key, sends downlink with the downlink key.
     Lma,
     /// Sends uplink with the uplink key, receives downlink by (LMAA, downlink key).
@@ -60,7 +60,7 @@ impl TunnelEndpoints {
 /// Everything the fast path needs for one PDN connection's tunnel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TunnelSpec {
-    pub role: Role,
+    pub function: Function,
     pub endpoints: TunnelEndpoints,
     /// Chosen by the LMA (TS 29.275 §6.3): the LMA receives with it, the MAG sends with it.
     pub uplink_key: Option<u32>,

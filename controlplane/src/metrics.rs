@@ -45,7 +45,7 @@ type PortCounter = fn(&PortStats) -> u64;
 /// The exposition of a gateway's counters and peers.
 pub fn render(stats: &Stats, peers: &[PeerView]) -> String {
     let mut e = Exposition::default();
-    let role = format!("{:?}", stats.role).to_lowercase();
+    let role = format!("{:?}", stats.function).to_lowercase();
     e.family("pmipgw_bindings", "gauge", "Bindings held (BCEs on an LMA, BULEs on a MAG).");
     e.sample("pmipgw_bindings", &[("role", &role)], stats.bindings);
     e.family("pmipgw_gre_keys_in_use", "gauge", "GRE keys allocated or reserved.");
@@ -259,11 +259,11 @@ fn respond(mut stream: TcpStream, source: &impl Fn() -> Result<String, String>) 
 mod tests {
     use super::*;
     use crate::api::{DataplaneStats, MessageCount};
-    use crate::fastpath::Role;
+    use crate::fastpath::Function;
 
     fn stats() -> Stats {
         Stats {
-            role: Role::Lma,
+            function: Function::Lma,
             bindings: 3,
             keys_in_use: 4,
             signalling: vec![

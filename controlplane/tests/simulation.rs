@@ -5,7 +5,7 @@ mod sim;
 
 use controlplane::api::{PdnType, Request, Response, Selector};
 use controlplane::config::Ipv4Signalling;
-use controlplane::fastpath::{Role, TunnelUpdate};
+use controlplane::fastpath::{Function, TunnelUpdate};
 use controlplane::machine::{EndReason, Event};
 use controlplane::time::Millis;
 use controlplane::transport::Framing;
@@ -56,7 +56,7 @@ fn attach_ipv6_installs_both_ends_with_matching_keys() {
     // Both fast paths hold the tunnel, keys crossed.
     let lma_entry = *sim.lma.fastpath.table.values().next().unwrap();
     let mag_entry = *sim.mags[0].fastpath.table.values().next().unwrap();
-    assert_eq!(lma_entry.role, Role::Lma);
+    assert_eq!(lma_entry.function, Function::Lma);
     assert_eq!(lma_entry.uplink_key, v.uplink_key);
     assert_eq!(lma_entry.downlink_key, v.downlink_key);
     assert_eq!(mag_entry.uplink_key, v.uplink_key);

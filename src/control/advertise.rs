@@ -4,7 +4,7 @@
 
 use std::net::Ipv6Addr;
 
-use controlplane::fastpath::{Role, TunnelSpec};
+use controlplane::fastpath::{Function, TunnelSpec};
 use dataplane::neighbor::ndp::{self, NdpPacket, PrefixInfo, RouterAdvertisement};
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::PortIndex;
@@ -60,7 +60,7 @@ impl Control {
     }
 
     fn advertised_prefix(&self, spec: &TunnelSpec) -> Option<(PortIndex, Ipv6Addr)> {
-        if spec.role != Role::Mag {
+        if spec.function != Function::Mag {
             return None;
         }
         Some((self.ports.iter().position(|p| p.access).map(PortIndex)?, spec.ue_ipv6_prefix?))

@@ -33,7 +33,9 @@ use controlplane::api::{
 use controlplane::durable::journal::Outbox;
 use controlplane::durable::journal::{JournalWriter, StateError};
 use controlplane::durable::{Owner, RestoreCursor, RestoreReport, Restored, StateChange};
-use controlplane::fastpath::{FastpathToken, Role, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
+use controlplane::fastpath::{
+    FastpathToken, Function as CpFunction, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate,
+};
 use controlplane::lma::Lma;
 use controlplane::machine::{Event, Input, Output};
 use controlplane::mag::Mag;
@@ -959,9 +961,9 @@ fn to_binding(spec: &TunnelSpec) -> Result<Binding, String> {
         CpEndpoints::Ipv6 { local, remote } => TunnelEndpoints::Ipv6 { local, remote },
         CpEndpoints::Ipv4 { local, remote } => TunnelEndpoints::Ipv4 { local, remote },
     };
-    let function = match spec.role {
-        Role::Lma => Function::Lma,
-        Role::Mag => Function::Mag,
+    let function = match spec.function {
+        CpFunction::Lma => Function::Lma,
+        CpFunction::Mag => Function::Mag,
     };
     let binding = Binding {
         function,

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use controlplane::fastpath::{Role, TunnelId, TunnelSpec};
+use controlplane::fastpath::{Function, TunnelId, TunnelSpec};
 use dataplane::binding::Binding;
 use dataplane::neighbor::{arp, ndp};
 use dataplane::nexthop::IpFamily;
@@ -99,7 +99,7 @@ impl Control {
                 uses.push((core, peer));
             }
         }
-        if spec.role == Role::Mag {
+        if spec.function == Function::Mag {
             if let Some(access) = self.ports.iter().position(|p| p.access).map(PortIndex) {
                 let fixed = self.neighbors.port(access).is_some_and(|n| n.fixed.is_some());
                 match (spec.ue_mac, spec.ue_ipv4) {

@@ -61,12 +61,12 @@ impl Tunnels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use controlplane::fastpath::{Role, TunnelEndpoints};
+    use controlplane::fastpath::{Function, TunnelEndpoints};
 
     fn tunnel(slot: u32) -> Tunnel {
         let endpoints = TunnelEndpoints::new("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap()).unwrap();
         let spec = TunnelSpec {
-            role: Role::Lma,
+            function: Function::Lma,
             endpoints,
             uplink_key: Some(slot),
             downlink_key: None,

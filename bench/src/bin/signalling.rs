@@ -24,7 +24,9 @@ use clap::Parser;
 use controlplane::config::{ApnConfig, LmaConfig};
 use controlplane::durable::journal::JournalWriter;
 use controlplane::durable::Owner;
-use controlplane::fastpath::{Role as CpRole, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
+use controlplane::fastpath::{
+    Function as CpFunction, TunnelEndpoints as CpEndpoints, TunnelId, TunnelSpec, TunnelUpdate,
+};
 use controlplane::lma::Lma;
 use controlplane::machine::{Input, Output};
 use controlplane::time::{Millis, Now};
@@ -83,9 +85,9 @@ fn config(bindings: u32) -> LmaConfig {
 /// The data plane's form of the control plane's tunnel (field for field).
 fn to_binding(spec: &TunnelSpec) -> Binding {
     Binding {
-        function: match spec.role {
-            CpRole::Lma => Function::Lma,
-            CpRole::Mag => Function::Mag,
+        function: match spec.function {
+            CpFunction::Lma => Function::Lma,
+            CpFunction::Mag => Function::Mag,
         },
         tunnel: match spec.endpoints {
             CpEndpoints::Ipv6 { local, remote } => TunnelEndpoints::Ipv6 { local, remote },

@@ -106,7 +106,7 @@ fn binding_detail(b: &BindingView) -> String {
     let mut line = |k: &str, v: String| {
         let _ = writeln!(out, "{:<20}{v}", format!("{k}:"));
     };
-    line("binding", format!("{} ({:?})", b.id, b.role).to_lowercase());
+    line("binding", format!("{} ({:?})", b.id, b.function).to_lowercase());
     line("state", b.state.clone());
     line("mn-id", b.mn_id.clone());
     line("apn", b.apn.clone());
@@ -129,8 +129,8 @@ fn binding_detail(b: &BindingView) -> String {
 }
 
 fn stats_text(s: &Stats) -> String {
-    let mut out =
-        format!("role: {:?}\nbindings: {}\ngre keys in use: {}\n", s.role, s.bindings, s.keys_in_use).to_lowercase();
+    let mut out = format!("role: {:?}\nbindings: {}\ngre keys in use: {}\n", s.function, s.bindings, s.keys_in_use)
+        .to_lowercase();
     out.push_str("\nsignalling:\n");
     let mut t = Table::new(&["DIR", "MESSAGE", "STATUS", "COUNT"]);
     for m in &s.signalling {
@@ -343,12 +343,12 @@ fn keys_text(reservations: &[ReservationView]) -> String {
 mod tests {
     use super::*;
     use crate::api::{LatencyHistogram, MessageCount, TrafficCounters};
-    use crate::fastpath::Role;
+    use crate::fastpath::Function;
 
     fn view(id: u32) -> BindingView {
         BindingView {
             id,
-            role: Role::Lma,
+            function: Function::Lma,
             state: "active".into(),
             mn_id: "001@nai".into(),
             apn: "internet".into(),
@@ -382,7 +382,7 @@ mod tests {
     #[test]
     fn stats_errors_and_messages() {
         let s = Stats {
-            role: Role::Mag,
+            function: Function::Mag,
             bindings: 2,
             keys_in_use: 2,
             signalling: vec![MessageCount {

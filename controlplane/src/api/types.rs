@@ -1,6 +1,6 @@
 //! Requests and replies of the management API (one JSON object per line each way).
 
-use crate::fastpath::Role;
+use crate::fastpath::Function;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -179,7 +179,9 @@ pub struct TrafficCounters {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindingView {
     pub id: u32,
-    pub role: Role,
+    /// Shown as `role` (the API's and the metrics' word for it).
+    #[serde(rename = "role")]
+    pub function: Function,
     /// Procedure state, e.g. `active`, `registering`, `refreshing`, `deregistering`, `deleting`, `revoking`.
     pub state: String,
     pub mn_id: String,
@@ -288,7 +290,9 @@ pub struct FastpathTotals {
 /// Everything `stats` shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
-    pub role: Role,
+    /// Shown as `role` (the API's and the metrics' word for it).
+    #[serde(rename = "role")]
+    pub function: Function,
     pub bindings: u64,
     /// Keys in use (uplink on an LMA, downlink over all LMAAs on a MAG).
     pub keys_in_use: u64,

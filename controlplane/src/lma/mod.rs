@@ -20,7 +20,7 @@ pub mod store;
 
 use crate::api::{BindingView, Matcher, Request, ReservationView, Response, Selector, Stats};
 use crate::config::{ApnPools, ConfigError, LmaConfig};
-use crate::fastpath::{FastpathGate, FastpathToken, Role, TunnelId};
+use crate::fastpath::{FastpathGate, FastpathToken, Function, TunnelId};
 use crate::heartbeat::{Heartbeats, PeerFailure};
 use crate::keys::UplinkKeys;
 use crate::machine::{unrecognized_type_reply, EndReason, Event, Input, Output};
@@ -284,7 +284,7 @@ impl Lma {
         };
         Some(BindingView {
             id: id.0,
-            role: Role::Lma,
+            function: Function::Lma,
             state: state.into(),
             mn_id: mn_id_text(&b.pdn.mn_id),
             apn: b.pdn.apn.to_dotted(),
@@ -306,7 +306,7 @@ impl Lma {
     /// Counters for the API and metrics.
     pub fn stats(&self) -> Stats {
         Stats {
-            role: Role::Lma,
+            function: Function::Lma,
             bindings: self.cache.len() as u64,
             keys_in_use: self.keys.in_use() as u64,
             signalling: self.counters.message_rows(),

@@ -5,7 +5,7 @@ use super::checks::{self, Checked, ValidPbu, Want};
 use super::pba::{self, Granted};
 use super::store::{Bce, BceState};
 use super::{Awaiting, Lma, LmaTimer};
-use crate::fastpath::{FastpathToken, Role, TunnelEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
+use crate::fastpath::{FastpathToken, Function, TunnelEndpoints, TunnelId, TunnelSpec, TunnelUpdate};
 use crate::machine::{EndReason, Event, Output};
 use crate::time::Now;
 use crate::transport::FrameHeader;
@@ -578,7 +578,7 @@ impl Lma {
 /// path is the reply to a PBU).
 pub(super) fn spec_of(b: &Bce) -> Option<TunnelSpec> {
     Some(TunnelSpec {
-        role: Role::Lma,
+        function: Function::Lma,
         endpoints: TunnelEndpoints::new(b.path.src, b.path.dst)?,
         uplink_key: Some(b.uplink_key),
         downlink_key: Some(b.downlink_key),

@@ -1,7 +1,7 @@
 //! The MAG's Binding Update List entry (RFC 5213 §6.1): one per PDN connection.
 
 use crate::api::PdnType;
-use crate::fastpath::{FastpathToken, Role, TunnelEndpoints, TunnelSpec};
+use crate::fastpath::{FastpathToken, Function, TunnelEndpoints, TunnelSpec};
 use crate::session::PdnIdent;
 use crate::time::Millis;
 use crate::transport::FrameHeader;
@@ -105,7 +105,7 @@ impl Bule {
             return None;
         }
         Some(TunnelSpec {
-            role: Role::Mag,
+            function: Function::Mag,
             endpoints: TunnelEndpoints::new(self.path.src, self.path.dst)?,
             uplink_key: self.uplink_key,
             downlink_key: Some(self.downlink_key),

@@ -11,7 +11,7 @@ mod procedures;
 
 use crate::api::{BindingView, Matcher, Request, Response, Selector, Stats};
 use crate::config::{ConfigError, MagConfig};
-use crate::fastpath::{FastpathGate, Role, TunnelId};
+use crate::fastpath::{FastpathGate, Function, TunnelId};
 use crate::heartbeat::{Heartbeats, PeerFailure};
 use crate::keys::KeyAllocator;
 use crate::machine::{unrecognized_type_reply, EndReason, Input, Output};
@@ -205,7 +205,7 @@ impl Mag {
         let b = self.bules.get(id)?;
         Some(BindingView {
             id: id.0,
-            role: Role::Mag,
+            function: Function::Mag,
             state: b.state.name().into(),
             mn_id: mn_id_text(&b.pdn.mn_id),
             apn: b.pdn.apn.to_dotted(),
@@ -227,7 +227,7 @@ impl Mag {
     /// Counters for the API and metrics.
     pub fn stats(&self) -> Stats {
         Stats {
-            role: Role::Mag,
+            function: Function::Mag,
             bindings: self.bules.len() as u64,
             keys_in_use: self.downlink_keys.in_use() as u64,
             signalling: self.counters.message_rows(),

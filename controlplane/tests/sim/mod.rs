@@ -7,7 +7,7 @@
 use controlplane::api::{PdnCreate, PdnType, Request, Response};
 use controlplane::config::{ApnConfig, LmaConfig, MagConfig};
 use controlplane::durable::{Record, RecordKey, RestoreReport, Restored, StateChange};
-use controlplane::fastpath::{FastpathToken, Role, TunnelId, TunnelSpec, TunnelUpdate};
+use controlplane::fastpath::{FastpathToken, Function, TunnelId, TunnelSpec, TunnelUpdate};
 use controlplane::lma::Lma;
 use controlplane::machine::{Event, Input, Output};
 use controlplane::mag::Mag;
@@ -159,9 +159,9 @@ impl FakeFastpath {
     pub fn check_unique_keys(&self) -> Result<(), String> {
         let mut seen = HashSet::new();
         for (id, s) in &self.table {
-            let key = match s.role {
-                Role::Lma => (None, s.uplink_key),
-                Role::Mag => (Some(s.endpoints.remote()), s.downlink_key),
+            let key = match s.function {
+                Function::Lma => (None, s.uplink_key),
+                Function::Mag => (Some(s.endpoints.remote()), s.downlink_key),
             };
             if !seen.insert(key) {
                 return Err(format!("rx key {key:?} of {id:?} used twice"));
