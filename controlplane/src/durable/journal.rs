@@ -114,10 +114,6 @@ impl Outbox {
         self.records
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.records == 0
-    }
-
     /// The changes waiting, decoded (for tests and simulations: the journal takes the frames as they are).
     pub fn changes(&self) -> Vec<StateChange> {
         let mut changes = Vec::with_capacity(self.records as usize);
