@@ -174,10 +174,8 @@ pub fn load(path: &Path, owner: Owner) -> Result<Option<Loaded>, StateError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(StateError::Read { path: shown, source }),
     };
-    let (live, loaded) = replay(&bytes, owner).map_err(|e| e.at(&shown))?;
-    let mut records: Vec<(RecordKey, Record)> = live.into_iter().collect();
-    records.sort_by_key(|(key, _)| *key);
-    Ok(Some(Loaded { restored: Restored { records: records.into_iter().map(|(_, r)| r).collect() }, ..loaded }))
+    let (records, loaded) = replay(&bytes, owner).map_err(|e| e.at(&shown))?;
+    Ok(Some(Loaded { restored: Restored { records }, ..loaded }))
 }
 
 /// A replay error before it knows the file's name.
@@ -201,19 +199,32 @@ impl ReplayError {
     }
 }
 
-fn replay(bytes: &[u8], owner: Owner) -> Result<(HashMap<RecordKey, Record>, Loaded), ReplayError> {
-    // Sized for the records the file can hold (a binding's record is 150-250 bytes), so that reading a million
-    // never rehashes.
-    let mut live = HashMap::with_capacity(bytes.len() / 160);
-    let loaded = walk(bytes, owner, |change| match change {
-        StateChange::Put(record) => {
-            live.insert(record.key(), record);
+/// The newest value of every key of the journal in `bytes`, in restore order.
+fn replay(bytes: &[u8], owner: Owner) -> Result<(Vec<Record>, Loaded), ReplayError> {
+    // Sized for the records the file can hold (a binding's record is 150-250 bytes).
+    let mut changes = Vec::with_capacity(bytes.len() / 160);
+    let loaded = walk(bytes, owner, |change| changes.push(change))?;
+    Ok((newest(changes), loaded))
+}
+
+/// The newest value of every key among `changes` (in the journal's order), in [`RecordKey::restore_order`]; a
+/// key whose newest change is a Delete has none. One sort of (key, place) pairs finds them: a map of a million
+/// keys costs more in cache misses than the sort, and the restore wants them in order anyway.
+fn newest(mut changes: Vec<StateChange>) -> Vec<Record> {
+    let mut order: Vec<((u8, RecordKey), usize)> =
+        changes.iter().enumerate().map(|(at, change)| (change.key().restore_order(), at)).collect();
+    order.sort_unstable();
+    let mut records = Vec::with_capacity(order.len());
+    for (i, &(key, at)) in order.iter().enumerate() {
+        // The last of a key's run is its newest change.
+        if order.get(i + 1).is_some_and(|(next, _)| *next == key) {
+            continue;
         }
-        StateChange::Delete(key) => {
-            live.remove(&key);
+        if let StateChange::Put(record) = std::mem::replace(&mut changes[at], StateChange::Delete(key.1)) {
+            records.push(record);
         }
-    })?;
-    Ok((live, loaded))
+    }
+    records
 }
 
 /// Every change of the journal in `bytes`, in order, to `each`; what the file held besides.
@@ -788,6 +799,30 @@ mod tests {
         assert_eq!(w.stats().live_records, 1, "the snapshot's, as written: counted again at the next compaction");
         assert!(matches!(load(&path, Owner::Mag), Err(StateError::WrongOwner { .. })), "an LMA's state is no MAG's");
         let _ = fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn the_newest_change_of_each_key_wins_and_the_records_come_in_restore_order() {
+        let gone = |last| StateChange::Delete(RecordKey::Peer(IpAddr::from([192, 0, 2, last])));
+        let changes = vec![
+            peer(3, 1),
+            peer(1, 1),
+            reservation(9),
+            gone(3),
+            peer(1, 5),
+            gone(2),
+            peer(3, 4),
+            reservation(10),
+            peer(4, 1),
+            gone(4),
+        ];
+        let StateChange::Put(reservations) = reservation(10) else { unreachable!() };
+        let want = vec![
+            reservations,
+            Record::Peer { peer: IpAddr::from([192, 0, 2, 1]), restart_counter: 5 },
+            Record::Peer { peer: IpAddr::from([192, 0, 2, 3]), restart_counter: 4 },
+        ];
+        assert_eq!(newest(changes), want, "put again after a delete is back; deleted last is gone");
     }
 
     #[test]

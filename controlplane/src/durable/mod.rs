@@ -52,6 +52,19 @@ pub enum StateChange {
     Delete(RecordKey),
 }
 
+impl RecordKey {
+    /// Where the record comes in a restore: the LMA's key reservations before the bindings (one may hold a
+    /// reserved key), the bindings in key order, the peers' restart counters after them.
+    pub fn restore_order(&self) -> (u8, RecordKey) {
+        let rank = match self {
+            RecordKey::Reservations => 0,
+            RecordKey::Bce(_) | RecordKey::Bule(_) => 1,
+            RecordKey::Peer(_) => 2,
+        };
+        (rank, *self)
+    }
+}
+
 impl StateChange {
     pub fn key(&self) -> RecordKey {
         match self {
@@ -184,7 +197,7 @@ pub struct ReservationRecord {
     pub pdn: PdnRecord,
 }
 
-/// Everything a store held at start, newest value of every key, in key order.
+/// Everything a store held at start, the newest value of every key, in [`RecordKey::restore_order`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Restored {
     pub records: Vec<Record>,

@@ -94,15 +94,11 @@ impl Lma {
     /// [`Lma::restore`] in steps: this, then [`Lma::restore_step`] until it returns false, then
     /// [`Lma::restore_finish`]; the caller carries out each step's outputs before the next.
     pub fn restore_start(&mut self, state: Restored) -> RestoreCursor {
-        // Reservations first (a binding may hold a reserved key), then bindings, then their peers' counters.
-        // (The indexes and timers were sized for max_bindings when the LMA was built.)
+        // Reservations first (a binding may hold a reserved key), then bindings, then their peers' counters: the
+        // order a journal is read in already, so this sort only checks it. (The indexes and timers were sized for
+        // max_bindings when the LMA was built.)
         let mut records = state.records;
-        records.sort_by_key(|r| match r {
-            Record::Reservations(_) => (0, 0),
-            Record::Bce(b) => (1, b.uplink_key),
-            Record::Peer { .. } => (2, 0),
-            Record::Bule(_) => (3, 0),
-        });
+        records.sort_by_key(|r| r.key().restore_order());
         RestoreCursor::new(records)
     }
 
