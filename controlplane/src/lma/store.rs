@@ -1,6 +1,7 @@
 //! The binding cache: BCEs in slots (the slot number is the [`TunnelId`]) and the indexes the procedures look
-//! them up by — home network prefix, IPv4 home address, PDN connection (MN-ID, APN, PDN Connection ID), MN-ID and
-//! uplink key. Indexes change only through `insert`, `remove` and the `set_*` methods, so they cannot drift.
+//! them up by — home network prefix, IPv4 home address, MN-ID (which also finds a PDN connection: MN-ID, APN,
+//! PDN Connection ID) and uplink key. Indexes change only through `insert`, `remove` and the `set_*` methods, so
+//! they cannot drift.
 //!
 //! Every index holds slot numbers only ([`SlotIndex`]), hashed by what the BCE holds and confirmed against the
 //! BCE itself: copies of every NAI, APN and address as map keys cost some 250 bytes a binding.
@@ -79,8 +80,8 @@ pub struct BindingCache {
     slots: Slots<Bce>,
     by_hnp: SlotIndex,
     by_ipv4: SlotIndex,
-    by_pdn: SlotIndex,
-    /// Every BCE of an MN (several entries of one hash).
+    /// Every BCE of an MN (several entries of one hash); a PDN connection is found among its MN's, which saves
+    /// an index of its own (an insert per binding, a warm start's largest cost).
     by_mn: SlotIndex,
     by_uplink_key: SlotIndex,
     hasher: DefaultHashBuilder,
@@ -95,7 +96,6 @@ impl Default for BindingCache {
             slots: Slots::default(),
             by_hnp: SlotIndex::new(|b, h| b.hnp.map(|p| h.hash_one(p))),
             by_ipv4: SlotIndex::new(|b, h| b.ipv4.map(|a| h.hash_one(a))),
-            by_pdn: SlotIndex::new(|b, h| Some(h.hash_one(&b.pdn))),
             by_mn: SlotIndex::new(|b, h| Some(h.hash_one(&b.pdn.mn_id))),
             by_uplink_key: SlotIndex::new(|b, h| Some(h.hash_one(b.uplink_key))),
             hasher: DefaultHashBuilder::default(),
@@ -183,7 +183,7 @@ impl BindingCache {
     /// Room in every index for `additional` more BCEs: a warm start of a million then never rehashes.
     pub fn reserve(&mut self, additional: usize) {
         let (slots, hasher) = (&self.slots, &self.hasher);
-        for index in [&mut self.by_hnp, &mut self.by_ipv4, &mut self.by_pdn, &mut self.by_mn, &mut self.by_uplink_key] {
+        for index in [&mut self.by_hnp, &mut self.by_ipv4, &mut self.by_mn, &mut self.by_uplink_key] {
             index.reserve(slots, hasher, additional);
         }
     }
@@ -294,7 +294,7 @@ impl BindingCache {
     }
 
     pub fn by_pdn(&self, pdn: &PdnIdent) -> Option<TunnelId> {
-        self.by_pdn.find(self.hasher.hash_one(pdn), |id| self.slots.get(id).is_some_and(|b| b.pdn == *pdn))
+        self.by_mn.find(self.hasher.hash_one(&pdn.mn_id), |id| self.slots.get(id).is_some_and(|b| b.pdn == *pdn))
     }
 
     pub fn by_uplink_key(&self, key: u32) -> Option<TunnelId> {
@@ -320,13 +320,13 @@ impl BindingCache {
     fn index(&mut self, id: TunnelId) {
         let (slots, hasher) = (&self.slots, &self.hasher);
         let Some(bce) = slots.get(id) else { return };
-        for index in [&mut self.by_hnp, &mut self.by_ipv4, &mut self.by_pdn, &mut self.by_mn, &mut self.by_uplink_key] {
+        for index in [&mut self.by_hnp, &mut self.by_ipv4, &mut self.by_mn, &mut self.by_uplink_key] {
             index.add(slots, hasher, bce);
         }
     }
 
     fn unindex(&mut self, bce: &Bce) {
-        for index in [&mut self.by_hnp, &mut self.by_ipv4, &mut self.by_pdn, &mut self.by_mn, &mut self.by_uplink_key] {
+        for index in [&mut self.by_hnp, &mut self.by_ipv4, &mut self.by_mn, &mut self.by_uplink_key] {
             index.remove(&self.hasher, bce);
         }
     }
@@ -357,7 +357,6 @@ impl BindingCache {
         }
         let sizes_ok = self.by_hnp.len() == hnps
             && self.by_ipv4.len() == v4s
-            && self.by_pdn.len() == self.len()
             && self.by_uplink_key.len() == self.len()
             && self.by_mn.len() == self.len();
         if sizes_ok {
