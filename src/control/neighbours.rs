@@ -90,11 +90,13 @@ impl Control {
         spec: &TunnelSpec,
         mut binding: Binding,
     ) -> (Binding, Vec<(PortIndex, IpAddr)>) {
-        let now = self.clock.now().mono.0;
+        // The clock is read only where a neighbour is resolved: a warm start installs a million bindings through
+        // here, most of them on ports with a fixed next hop.
         let mut uses = Vec::new();
         if let Some(core) = self.ports.iter().position(|p| p.core).map(PortIndex) {
             let peer = spec.endpoints.remote();
             if !self.neighbors.port(core).is_some_and(|n| n.routes(IpFamily::of(&peer))) {
+                let now = self.clock.now().mono.0;
                 binding.next_hop.core = self.neighbors.resolve(core, peer, now, &mut self.frames);
                 uses.push((core, peer));
             }
@@ -105,6 +107,7 @@ impl Control {
                 match (spec.ue_mac, spec.ue_ipv4) {
                     (Some(mac), _) => binding.next_hop.access = Some(MacAddr(mac)),
                     (None, Some(ue)) if !fixed => {
+                        let now = self.clock.now().mono.0;
                         binding.next_hop.access = self.neighbors.resolve(access, IpAddr::V4(ue), now, &mut self.frames);
                         uses.push((access, IpAddr::V4(ue)));
                     }
