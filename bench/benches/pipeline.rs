@@ -12,8 +12,10 @@
 use bench::inproc::Gateway;
 use bench::keys::{permutation, KeySampler, Popularity};
 use bench::results::short_count;
-use bench::traffic::{self, Direction, Family, Role, Way};
+use bench::traffic::{self, Direction, Way};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use dataplane::binding::Function;
+use dataplane::nexthop::IpFamily;
 use dataplane::packet::VecPacket;
 use dataplane::pipeline::Next;
 use dataplane::PortIndex;
@@ -45,11 +47,11 @@ fn pool(direction: Direction, n: u32, popularity: Popularity) -> Vec<VecPacket> 
 
 fn pipeline(c: &mut Criterion) {
     for n in bindings() {
-        for role in [Role::Lma, Role::Mag] {
-            for family in [Family::V6, Family::V4] {
-                let gw = Gateway::new(role, family, n, n as usize);
+        for function in [Function::Lma, Function::Mag] {
+            for family in [IpFamily::V6, IpFamily::V4] {
+                let gw = Gateway::new(function, family, n, n as usize);
                 for way in [Way::Up, Way::Down] {
-                    let direction = Direction { role, way, family };
+                    let direction = Direction { function, way, family };
                     let mut group = c.benchmark_group(format!("pipeline/{direction}"));
                     group.throughput(Throughput::Elements(BURST as u64));
                     for popularity in [Popularity::Uniform, Popularity::Zipf(0.99)] {
@@ -67,9 +69,9 @@ fn pipeline(c: &mut Criterion) {
 /// What an ICMP error costs: plain packets at the end of their TTL, each answered with Time Exceeded (built in
 /// its buffer, sent back), with the rate limit out of the way: the most errors one worker can make per second.
 fn icmp(c: &mut Criterion) {
-    for family in [Family::V4, Family::V6] {
-        let direction = Direction { role: Role::Lma, way: Way::Down, family };
-        let gw = Gateway::configured(Role::Lma, family, 1000, 1000, |config| {
+    for family in [IpFamily::V4, IpFamily::V6] {
+        let direction = Direction { function: Function::Lma, way: Way::Down, family };
+        let gw = Gateway::configured(Function::Lma, family, 1000, 1000, |config| {
             config.ports[0].icmp_source_v4 = Some(std::net::Ipv4Addr::new(203, 0, 113, 1));
             config.ports[0].icmp_source_v6 = Some("2001:db8:50::1".parse().unwrap());
             config.icmp_errors_per_second = 1_000_000_000;
@@ -79,7 +81,7 @@ fn icmp(c: &mut Criterion) {
             .into_iter()
             .map(|i| {
                 let mut frame = traffic::frame(direction, i, 64);
-                if family == Family::V4 {
+                if family == IpFamily::V4 {
                     frame[14 + 8] = 1;
                     frame[14 + 10..14 + 12].fill(0);
                     let sum =
@@ -92,7 +94,7 @@ fn icmp(c: &mut Criterion) {
                 VecPacket::new(&frame)
             })
             .collect();
-        let name = if family == Family::V4 { "ipv4" } else { "ipv6" };
+        let name = if family == IpFamily::V4 { "ipv4" } else { "ipv6" };
         let mut group = c.benchmark_group(format!("icmp/time-exceeded-{name}"));
         bench_bursts(&mut group, BenchmarkId::from_parameter("1k"), &gw, &frames, "every packet answered");
         group.finish();

@@ -11,9 +11,11 @@
 
 use bench::inproc::Gateway;
 use bench::results::short_count;
-use bench::traffic::{self, Family, Role};
+use bench::traffic;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use dataplane::binding::Function;
 use dataplane::binding::{BindingId, TunnelEndpoints};
+use dataplane::nexthop::IpFamily;
 use dataplane::tables::UpdateSender;
 use std::collections::VecDeque;
 use std::net::Ipv6Addr;
@@ -31,21 +33,21 @@ fn bindings() -> Vec<u32> {
 
 /// Installs and removes: BATCH/2 of each, oldest extra first, fresh keys and addresses for each install.
 struct Churn {
-    role: Role,
+    function: Function,
     next: u32,
     live: VecDeque<BindingId>,
 }
 
 impl Churn {
-    fn new(role: Role, n: u32, sender: &mut UpdateSender) -> Self {
-        let mut c = Churn { role, next: n, live: VecDeque::new() };
+    fn new(function: Function, n: u32, sender: &mut UpdateSender) -> Self {
+        let mut c = Churn { function, next: n, live: VecDeque::new() };
         for _ in 0..EXTRA {
             c.install(sender);
         }
         c
     }
     fn install(&mut self, sender: &mut UpdateSender) {
-        let b = traffic::binding(self.role, Family::V6, self.next);
+        let b = traffic::binding(self.function, IpFamily::V6, self.next);
         self.next += 1;
         self.live.push_back(sender.install(b).expect("room for the extra bindings").id);
     }
@@ -59,7 +61,7 @@ impl Churn {
 
 /// Handovers: BATCH modifies of bindings in turn, the remote toggling between two MAGs.
 struct Handover {
-    role: Role,
+    function: Function,
     n: u32,
     step: u64,
 }
@@ -68,7 +70,7 @@ impl Handover {
     fn batch(&mut self, sender: &mut UpdateSender) {
         for _ in 0..BATCH {
             let i = (self.step % u64::from(self.n)) as u32;
-            let mut b = traffic::binding(self.role, Family::V6, i);
+            let mut b = traffic::binding(self.function, IpFamily::V6, i);
             if (self.step / u64::from(self.n)) & 1 == 0 {
                 if let TunnelEndpoints::Ipv6 { local, .. } = b.tunnel {
                     b.tunnel = TunnelEndpoints::Ipv6 { local, remote: Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2) };
@@ -82,12 +84,12 @@ impl Handover {
 
 fn tables(c: &mut Criterion) {
     for n in bindings() {
-        for role in [Role::Lma, Role::Mag] {
-            let name = format!("{role:?}").to_lowercase();
-            let mut gw = Gateway::new(role, Family::V6, n, (n + EXTRA) as usize + BATCH);
-            let mut churn = Churn::new(role, n, &mut gw.sender);
+        for function in [Function::Lma, Function::Mag] {
+            let name = format!("{function:?}").to_lowercase();
+            let mut gw = Gateway::new(function, IpFamily::V6, n, (n + EXTRA) as usize + BATCH);
+            let mut churn = Churn::new(function, n, &mut gw.sender);
             gw.fast_path.apply_updates(usize::MAX);
-            let mut handover = Handover { role, n, step: 0 };
+            let mut handover = Handover { function, n, step: 0 };
             let mut group = c.benchmark_group(format!("tables/{name}"));
             group.throughput(Throughput::Elements(BATCH as u64));
             let count = short_count(n);

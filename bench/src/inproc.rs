@@ -1,22 +1,25 @@
 //! The gateway's fast path in-process, without EAL: the pipeline over [`VecPacket`]s with a table of N bindings,
 //! built the way `pmipgw` builds it (static bindings through an [`UpdateSender`], then one worker table).
 
-use crate::traffic::{self, Family, Role};
+use crate::traffic;
+use dataplane::binding::Function;
+use dataplane::nexthop::IpFamily;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig, Roles};
 use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::wire::ethernet::MacAddr;
 use std::time::Duration;
 
-/// One port with every role of `role`'s function, like the throughput runs' configuration.
-pub fn pipeline_config(role: Role) -> PipelineConfig {
-    let roles = match role {
-        Role::Lma => Roles { core: true, sgi: true, access: false },
-        Role::Mag => Roles { core: true, access: true, sgi: false },
+/// One port with every role of `function`, like the throughput runs' configuration.
+pub fn pipeline_config(function: Function) -> PipelineConfig {
+    let roles = match function {
+        Function::Lma => Roles { core: true, sgi: true, access: false },
+        Function::Mag => Roles { core: true, access: true, sgi: false },
     };
-    let addresses = vec![traffic::local_address(role, Family::V6), traffic::local_address(role, Family::V4)];
-    let (lmaa, proxy_coa) = match role {
-        Role::Lma => (addresses, Vec::new()),
-        Role::Mag => (Vec::new(), addresses),
+    let addresses =
+        vec![traffic::local_address(function, IpFamily::V6), traffic::local_address(function, IpFamily::V4)];
+    let (lmaa, proxy_coa) = match function {
+        Function::Lma => (addresses, Vec::new()),
+        Function::Mag => (Vec::new(), addresses),
     };
     PipelineConfig {
         ports: vec![PortConfig {
@@ -42,15 +45,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway playing `role` with bindings `0..bindings` over `family`, tables sized for `capacity`.
-    pub fn new(role: Role, family: Family, bindings: u32, capacity: usize) -> Gateway {
-        Self::configured(role, family, bindings, capacity, |_| {})
+    /// A gateway playing `function` with bindings `0..bindings` over `family`, tables sized for `capacity`.
+    pub fn new(function: Function, family: IpFamily, bindings: u32, capacity: usize) -> Gateway {
+        Self::configured(function, family, bindings, capacity, |_| {})
     }
 
     /// [`Gateway::new`] with the pipeline's configuration adjusted by `configure` first.
     pub fn configured(
-        role: Role,
-        family: Family,
+        function: Function,
+        family: IpFamily,
         bindings: u32,
         capacity: usize,
         configure: impl FnOnce(&mut PipelineConfig),
@@ -58,11 +61,11 @@ impl Gateway {
         let mut sender =
             UpdateSender::new(TableConfig { capacity, queue_depth: 1 << 16, queue_wait: Duration::from_secs(1) });
         for i in 0..bindings {
-            sender.install(traffic::binding(role, family, i)).expect("the traffic model's bindings are valid");
+            sender.install(traffic::binding(function, family, i)).expect("the traffic model's bindings are valid");
         }
         // Added after the installs, the worker's table is a copy of the replica and its queue starts empty.
         let table = sender.add_worker().expect("a worker table");
-        let mut config = pipeline_config(role);
+        let mut config = pipeline_config(function);
         configure(&mut config);
         let fast_path = FastPath::new(&config, table).expect("a valid pipeline config");
         Gateway { sender, fast_path }
@@ -82,7 +85,7 @@ mod tests {
     #[test]
     fn every_direction_forwards() {
         for d in Direction::ALL {
-            let gw = Gateway::new(d.role, d.family, 100, 128);
+            let gw = Gateway::new(d.function, d.family, 100, 128);
             for i in [0, 57, 99] {
                 let mut p = VecPacket::new(&traffic::frame(d, i, 64));
                 assert_eq!(

@@ -15,7 +15,9 @@
 //! packet's family follows the tunnel's (IPv4 in IPv4 GRE, IPv6 in IPv6 GRE), so the eight scenarios cover both
 //! outer and both inner families.
 
-use dataplane::binding::{Binding, Function, TunnelEndpoints};
+use dataplane::binding::Function;
+use dataplane::binding::{Binding, TunnelEndpoints};
+use dataplane::nexthop::IpFamily;
 use dataplane::wire::checksum;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -36,13 +38,6 @@ pub const NEXT_HOP_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x20];
 pub const UDP_SRC_PORT: u16 = 40000;
 pub const UDP_DST_PORT: u16 = 9;
 
-/// Which end of the tunnel the gateway is in a scenario.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    Lma,
-    Mag,
-}
-
 /// Uplink (UE → PDN) or downlink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Way {
@@ -50,42 +45,35 @@ pub enum Way {
     Down,
 }
 
-/// The tunnel's (outer) IP version; the inner packet uses the same.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Family {
-    V4,
-    V6,
-}
-
 /// One direction through one function over one outer family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Direction {
-    pub role: Role,
+    pub function: Function,
     pub way: Way,
-    pub family: Family,
+    pub family: IpFamily,
 }
 
 impl Direction {
     /// All eight, LMA first.
     pub const ALL: [Direction; 8] = {
-        const fn d(role: Role, way: Way, family: Family) -> Direction {
-            Direction { role, way, family }
+        const fn d(function: Function, way: Way, family: IpFamily) -> Direction {
+            Direction { function, way, family }
         }
         [
-            d(Role::Lma, Way::Up, Family::V6),
-            d(Role::Lma, Way::Up, Family::V4),
-            d(Role::Lma, Way::Down, Family::V6),
-            d(Role::Lma, Way::Down, Family::V4),
-            d(Role::Mag, Way::Up, Family::V6),
-            d(Role::Mag, Way::Up, Family::V4),
-            d(Role::Mag, Way::Down, Family::V6),
-            d(Role::Mag, Way::Down, Family::V4),
+            d(Function::Lma, Way::Up, IpFamily::V6),
+            d(Function::Lma, Way::Up, IpFamily::V4),
+            d(Function::Lma, Way::Down, IpFamily::V6),
+            d(Function::Lma, Way::Down, IpFamily::V4),
+            d(Function::Mag, Way::Up, IpFamily::V6),
+            d(Function::Mag, Way::Up, IpFamily::V4),
+            d(Function::Mag, Way::Down, IpFamily::V6),
+            d(Function::Mag, Way::Down, IpFamily::V4),
         ]
     };
 
     /// Does the gateway encapsulate (true) or decapsulate?
     pub fn encapsulates(self) -> bool {
-        matches!((self.role, self.way), (Role::Lma, Way::Down) | (Role::Mag, Way::Up))
+        matches!((self.function, self.way), (Function::Lma, Way::Down) | (Function::Mag, Way::Up))
     }
 
     /// Does the received frame carry GRE?
@@ -101,19 +89,19 @@ impl Direction {
 
 impl fmt::Display for Direction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let role = match self.role {
-            Role::Lma => "lma",
-            Role::Mag => "mag",
+        let function = match self.function {
+            Function::Lma => "lma",
+            Function::Mag => "mag",
         };
         let way = match self.way {
             Way::Up => "up",
             Way::Down => "down",
         };
         let family = match self.family {
-            Family::V4 => "v4",
-            Family::V6 => "v6",
+            IpFamily::V4 => "v4",
+            IpFamily::V6 => "v6",
         };
-        write!(f, "{role}-{way}-{family}")
+        write!(f, "{function}-{way}-{family}")
     }
 }
 
@@ -134,32 +122,29 @@ pub fn ue_ipv6(i: u32) -> Ipv6Addr {
     Ipv6Addr::from(u128::from(ue_prefix(i)) | 1)
 }
 
-/// The tunnel endpoints of `role` over `family`, `local` being this gateway.
-pub fn endpoints(role: Role, family: Family) -> TunnelEndpoints {
-    match (role, family) {
-        (Role::Lma, Family::V6) => TunnelEndpoints::Ipv6 { local: LMAA6, remote: PCOA6 },
-        (Role::Lma, Family::V4) => TunnelEndpoints::Ipv4 { local: LMAA4, remote: PCOA4 },
-        (Role::Mag, Family::V6) => TunnelEndpoints::Ipv6 { local: PCOA6, remote: LMAA6 },
-        (Role::Mag, Family::V4) => TunnelEndpoints::Ipv4 { local: PCOA4, remote: LMAA4 },
+/// The tunnel endpoints of `function` over `family`, `local` being this gateway.
+pub fn endpoints(function: Function, family: IpFamily) -> TunnelEndpoints {
+    match (function, family) {
+        (Function::Lma, IpFamily::V6) => TunnelEndpoints::Ipv6 { local: LMAA6, remote: PCOA6 },
+        (Function::Lma, IpFamily::V4) => TunnelEndpoints::Ipv4 { local: LMAA4, remote: PCOA4 },
+        (Function::Mag, IpFamily::V6) => TunnelEndpoints::Ipv6 { local: PCOA6, remote: LMAA6 },
+        (Function::Mag, IpFamily::V4) => TunnelEndpoints::Ipv4 { local: PCOA4, remote: LMAA4 },
     }
 }
 
-/// This gateway's tunnel address when it plays `role` over `family` (an LMAA or a Proxy-CoA).
-pub fn local_address(role: Role, family: Family) -> IpAddr {
-    match endpoints(role, family) {
+/// This gateway's tunnel address when it plays `function` over `family` (an LMAA or a Proxy-CoA).
+pub fn local_address(function: Function, family: IpFamily) -> IpAddr {
+    match endpoints(function, family) {
         TunnelEndpoints::Ipv4 { local, .. } => local.into(),
         TunnelEndpoints::Ipv6 { local, .. } => local.into(),
     }
 }
 
-/// Binding `i` of a gateway playing `role` with tunnels over `family`.
-pub fn binding(role: Role, family: Family, i: u32) -> Binding {
+/// Binding `i` of a gateway playing `function` with tunnels over `family`.
+pub fn binding(function: Function, family: IpFamily, i: u32) -> Binding {
     Binding {
-        function: match role {
-            Role::Lma => Function::Lma,
-            Role::Mag => Function::Mag,
-        },
-        tunnel: endpoints(role, family),
+        function,
+        tunnel: endpoints(function, family),
         uplink_key: Some(uplink_key(i)),
         downlink_key: Some(downlink_key(i)),
         ue_ipv4: Some(ue_ipv4(i)),
@@ -176,9 +161,9 @@ pub fn frame(direction: Direction, i: u32, inner_len: usize) -> Vec<u8> {
     if !direction.receives_gre() {
         return ethernet(ethertype(direction.family), &inner);
     }
-    let key = match direction.role {
-        Role::Lma => uplink_key(i),
-        Role::Mag => downlink_key(i),
+    let key = match direction.function {
+        Function::Lma => uplink_key(i),
+        Function::Mag => downlink_key(i),
     };
     let mut gre = Vec::with_capacity(8 + inner.len());
     gre.extend_from_slice(&0x2000u16.to_be_bytes()); // K bit, version 0
@@ -186,7 +171,7 @@ pub fn frame(direction: Direction, i: u32, inner_len: usize) -> Vec<u8> {
     gre.extend_from_slice(&key.to_be_bytes());
     gre.extend_from_slice(&inner);
     // The outer packet goes from the peer to this gateway.
-    let outer = match endpoints(direction.role, direction.family) {
+    let outer = match endpoints(direction.function, direction.family) {
         TunnelEndpoints::Ipv4 { local, remote } => ipv4(remote, local, 47, &gre),
         TunnelEndpoints::Ipv6 { local, remote } => ipv6(remote, local, 47, &gre),
     };
@@ -197,8 +182,8 @@ pub fn frame(direction: Direction, i: u32, inner_len: usize) -> Vec<u8> {
 pub fn frame_len(direction: Direction, inner_len: usize) -> usize {
     let outer = if direction.receives_gre() {
         8 + match direction.family {
-            Family::V4 => 20,
-            Family::V6 => 40,
+            IpFamily::V4 => 20,
+            IpFamily::V6 => 40,
         }
     } else {
         0
@@ -206,22 +191,22 @@ pub fn frame_len(direction: Direction, inner_len: usize) -> usize {
     14 + outer + inner_len
 }
 
-fn ethertype(family: Family) -> u16 {
+fn ethertype(family: IpFamily) -> u16 {
     match family {
-        Family::V4 => 0x0800,
-        Family::V6 => 0x86dd,
+        IpFamily::V4 => 0x0800,
+        IpFamily::V6 => 0x86dd,
     }
 }
 
 /// A UDP packet between UE `i` and the correspondent node, `len` bytes of IP.
-fn inner_packet(family: Family, ue_to_cn: bool, i: u32, len: usize) -> Vec<u8> {
+fn inner_packet(family: IpFamily, ue_to_cn: bool, i: u32, len: usize) -> Vec<u8> {
     match family {
-        Family::V4 => {
+        IpFamily::V4 => {
             let (src, dst) = if ue_to_cn { (ue_ipv4(i), CN4) } else { (CN4, ue_ipv4(i)) };
             let udp = udp(&src.octets(), &dst.octets(), len - 20);
             ipv4(src, dst, 17, &udp)
         }
-        Family::V6 => {
+        IpFamily::V6 => {
             let (src, dst) = if ue_to_cn { (ue_ipv6(i), CN6) } else { (CN6, ue_ipv6(i)) };
             let udp = udp(&src.octets(), &dst.octets(), len - 40);
             ipv6(src, dst, 17, &udp)
@@ -297,10 +282,10 @@ mod tests {
 
     #[test]
     fn bindings_are_valid_and_distinct() {
-        for role in [Role::Lma, Role::Mag] {
-            for family in [Family::V4, Family::V6] {
-                binding(role, family, 0).validate().unwrap();
-                binding(role, family, 999_999).validate().unwrap();
+        for function in [Function::Lma, Function::Mag] {
+            for family in [IpFamily::V4, IpFamily::V6] {
+                binding(function, family, 0).validate().unwrap();
+                binding(function, family, 999_999).validate().unwrap();
             }
         }
         assert_ne!(ue_prefix(0x1_0000), ue_prefix(0));
@@ -331,9 +316,9 @@ mod tests {
                         }
                         NetSlice::Ipv6(ip) => (ip.payload().payload, ip.header().destination_addr().into()),
                     };
-                    assert_eq!(outer_dst, local_address(d.role, d.family));
+                    assert_eq!(outer_dst, local_address(d.function, d.family));
                     let key = u32::from_be_bytes(gre_payload[4..8].try_into().unwrap());
-                    let want = if d.role == Role::Lma { uplink_key(i) } else { downlink_key(i) };
+                    let want = if d.function == Function::Lma { uplink_key(i) } else { downlink_key(i) };
                     assert_eq!(key, want, "{d}");
                     assert_eq!(gre_payload.len() - 8, len);
                     let inner = SlicedPacket::from_ip(&gre_payload[8..]).unwrap();

@@ -12,10 +12,11 @@
 //!
 //! `fastpath --direction lma-up-v6 --bindings 1000 --devargs net_pcap0,rx_pcap=in.pcap,infinite_rx=1 -- -l 0-1 --no-huge`
 
-use bench::traffic::{self, Direction, Role};
+use bench::traffic::{self, Direction};
 use bench::{inproc, results};
 use clap::Parser;
 use dataplane::admission::Admission;
+use dataplane::binding::Function;
 use dataplane::binding::{Binding, BindingId, TunnelEndpoints};
 use dataplane::counters::{CountersHandle, DropReason};
 use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig, Port, PortSetup, QueueId};
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 struct Cli {
-    /// lma-up-v6, ..., mag-down-v4: which bindings to install (the role and tunnel family).
+    /// lma-up-v6, ..., mag-down-v4: which bindings to install (the function and tunnel family).
     #[arg(long)]
     direction: String,
     #[arg(long)]
@@ -102,9 +103,9 @@ fn run(cli: &Cli) -> Result<(), String> {
     let capacity = cli.capacity.unwrap_or(cli.bindings as usize + CHURN_EXTRA as usize + 1024);
     let mut sender = UpdateSender::new(TableConfig { capacity, queue_depth: 4096, queue_wait: Duration::from_secs(1) });
     for i in 0..cli.bindings {
-        sender.install(traffic::binding(direction.role, direction.family, i)).map_err(|e| e.to_string())?;
+        sender.install(traffic::binding(direction.function, direction.family, i)).map_err(|e| e.to_string())?;
     }
-    let config = inproc::pipeline_config(direction.role);
+    let config = inproc::pipeline_config(direction.function);
     let (punt_tx, punt_rx) = punt_queue(1024);
     let mut all_counters = Vec::new();
     let mut handles = Vec::new();
@@ -303,7 +304,7 @@ impl Churner {
                 sender.remove(id).map_err(e)?;
             }
             0 | 1 => {
-                let b = traffic::binding(self.direction.role, self.direction.family, self.next_extra);
+                let b = traffic::binding(self.direction.function, self.direction.family, self.next_extra);
                 self.next_extra += 1;
                 self.extra.push_back(sender.install(b).map_err(e)?.id);
             }
@@ -318,12 +319,12 @@ impl Churner {
 
     /// Binding `i` after its next modification (`odd`: the changed form, else back to the original).
     fn modified(&self, i: u32, odd: bool) -> Binding {
-        let mut b = traffic::binding(self.direction.role, self.direction.family, i);
+        let mut b = traffic::binding(self.direction.function, self.direction.family, i);
         if !odd {
             return b;
         }
-        match self.direction.role {
-            Role::Lma => {
+        match self.direction.function {
+            Function::Lma => {
                 b.tunnel = match b.tunnel {
                     TunnelEndpoints::Ipv6 { local, .. } => {
                         TunnelEndpoints::Ipv6 { local, remote: Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2) }
@@ -333,7 +334,7 @@ impl Churner {
                     }
                 }
             }
-            Role::Mag => b.uplink_key = b.uplink_key.map(|k| k ^ 0x0800_0000),
+            Function::Mag => b.uplink_key = b.uplink_key.map(|k| k ^ 0x0800_0000),
         }
         b
     }

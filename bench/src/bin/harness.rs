@@ -11,6 +11,8 @@ use bench::results::{self, Row};
 use bench::traffic::{self, Direction};
 use bench::{chart, procfs};
 use clap::{Parser, ValueEnum};
+use dataplane::binding::Function;
+use dataplane::nexthop::IpFamily;
 use serde::Deserialize;
 use std::fs::File;
 use std::io::{BufReader, Write};
@@ -281,12 +283,12 @@ fn latency_bound(histogram: &serde_json::Value, q: f64) -> String {
 /// in `[gateway]`, its state in `dir`.
 fn lma_signalling_run(env: &Env, n: u32, program: &str, devargs: &str, gateway_extra: &str, dir: &Path) -> GatewayRun {
     GatewayRun {
-        role: traffic::Role::Lma,
-        family: traffic::Family::V6,
+        function: Function::Lma,
+        family: IpFamily::V6,
         bindings: 0,
         lcores: "0-1".into(),
         eal_args: env.eal_args(&env.prefix(program), n),
-        ports: PortSpec::one_armed(traffic::Role::Lma, "net_pcap0", devargs),
+        ports: PortSpec::one_armed(Function::Lma, "net_pcap0", devargs),
         mempool_size: env.mbufs(n),
         table_capacity: Some(n + 1024),
         gateway_extra: gateway_extra.into(),
@@ -616,13 +618,13 @@ impl<'c> Env<'c> {
     fn pmipgw_config(&self, direction: Direction, n: u32) -> Result<(PathBuf, Vec<PathBuf>), String> {
         let w = self.cli.workers;
         let capacity = self.cli.table_capacity.map(|c| format!("-cap{c}")).unwrap_or_default();
-        let stem = format!("{:?}-{:?}-{w}w-{n}{capacity}", direction.role, direction.family).to_lowercase();
+        let stem = format!("{:?}-{:?}-{w}w-{n}{capacity}", direction.function, direction.family).to_lowercase();
         let config = self.cli.work.join(format!("cfg/{stem}.toml"));
         let links: Vec<PathBuf> = (0..w).map(|q| self.cli.work.join(format!("cfg/{stem}-q{q}-input.pcap"))).collect();
         if !config.exists() {
             let eal_args = self.eal_args(&self.prefix("gw"), n);
             let run = GatewayRun {
-                role: direction.role,
+                function: direction.function,
                 family: direction.family,
                 bindings: n,
                 // The control thread (main lcore) sleeps while only static bindings run: with two workers it
@@ -632,7 +634,7 @@ impl<'c> Env<'c> {
                     _ => "0@0,1@0,2@1".into(),
                 },
                 eal_args,
-                ports: PortSpec::one_armed(direction.role, "net_pcap0", &Self::devargs(&links)),
+                ports: PortSpec::one_armed(direction.function, "net_pcap0", &Self::devargs(&links)),
                 mempool_size: self.mbufs(n),
                 table_capacity: self.cli.table_capacity,
                 gateway_extra: String::new(),

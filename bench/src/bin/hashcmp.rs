@@ -9,10 +9,11 @@
 
 use bench::inproc::Gateway;
 use bench::keys::permutation;
-use bench::traffic::{self, Family, Role};
+use bench::traffic;
 use clap::Parser;
 use dataplane::binding::{BindingId, Function};
 use dataplane::dpdk::{Eal, RteHash, HASH_BULK_MAX};
+use dataplane::nexthop::IpFamily;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -37,7 +38,7 @@ fn main() -> Result<(), String> {
     println!("| bindings | index ns/lookup | rte_hash ns/lookup | rte_hash ÷ index |");
     println!("|---:|---:|---:|---:|");
     for &n in &cli.bindings {
-        let gw = Gateway::new(Role::Lma, Family::V4, n, n as usize);
+        let gw = Gateway::new(Function::Lma, IpFamily::V4, n, n as usize);
         let table = gw.fast_path.tables();
         let records = table.records();
         let mut hash = RteHash::new(&format!("hashcmp{n}"), n.max(8)).map_err(|e| e.to_string())?;

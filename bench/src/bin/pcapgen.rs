@@ -5,14 +5,16 @@
 //! `pcapgen --out /tmp/dut --bindings 1000000 --sizes 64,512 --dut-configs --core 0000:01:00.0 --pdn 0000:01:00.1`
 //!
 //! Files: `<direction>-<N>-<size>.pcap` (every binding once, shuffled; `--zipf S --packets P` for P draws with
-//! Zipf popularity instead) and `<role>-<family>-<N>-dut.toml`.
+//! Zipf popularity instead) and `<function>-<family>-<N>-dut.toml`.
 
 use bench::gateway_config::{self, GatewayRun, PortSpec};
 use bench::keys::Popularity;
 use bench::pcap::{self, PcapSpec};
 use bench::results::short_count;
-use bench::traffic::{Direction, Family, Role};
+use bench::traffic::Direction;
 use clap::Parser;
+use dataplane::binding::Function;
+use dataplane::nexthop::IpFamily;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -78,17 +80,17 @@ fn main() -> Result<(), String> {
             }
         }
         if cli.dut_configs {
-            for role in [Role::Lma, Role::Mag] {
-                for family in [Family::V6, Family::V4] {
-                    let name = format!("{:?}-{:?}-{}-dut.toml", role, family, short_count(n)).to_lowercase();
+            for function in [Function::Lma, Function::Mag] {
+                for family in [IpFamily::V6, IpFamily::V4] {
+                    let name = format!("{:?}-{:?}-{}-dut.toml", function, family, short_count(n)).to_lowercase();
                     let path = cli.out.join(name);
-                    let mut ports = PortSpec::two_armed(role, &cli.core, &cli.pdn);
+                    let mut ports = PortSpec::two_armed(function, &cli.core, &cli.pdn);
                     ports[0].devargs = cli.core_devargs.clone();
                     ports[1].devargs = cli.pdn_devargs.clone();
                     let mut eal_args = vec!["--log-level".to_string(), "lib.eal:warning".to_string()];
                     eal_args.extend(cli.eal.iter().cloned());
                     let run = GatewayRun {
-                        role,
+                        function,
                         family,
                         bindings: n,
                         lcores: cli.lcores.clone(),

@@ -51,7 +51,7 @@ fn pipeline_work(gw: &Gateway, burst: &mut [VecPacket], nexts: &mut [Next]) {
 fn main() {
     let cli = Cli::parse();
     let direction = Direction::parse(&cli.direction).expect("a direction such as lma-up-v6");
-    let mut gw = Gateway::new(direction.role, direction.family, cli.bindings, cli.bindings as usize);
+    let mut gw = Gateway::new(direction.function, direction.family, cli.bindings, cli.bindings as usize);
     gw.fast_path.set_schedule(cli.schedule);
     let order = permutation(cli.bindings, 1);
     let frames: Vec<VecPacket> =

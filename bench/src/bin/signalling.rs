@@ -266,7 +266,7 @@ fn tables_only(n: u32) -> serde_json::Value {
     for i in 0..n {
         tables
             .sender
-            .install(bench::traffic::binding(bench::traffic::Role::Lma, bench::traffic::Family::V6, i))
+            .install(bench::traffic::binding(Function::Lma, dataplane::nexthop::IpFamily::V6, i))
             .expect("room");
         if i % 1024 == 1023 {
             tables.worker.apply_pending(&tables.counters, usize::MAX);
