@@ -25,7 +25,8 @@ use serde_json::json;
 
 use crate::config::{Config, PortSection, RoleName, StaticTables};
 use crate::control::{Control, ControlPort, ControlStats, Procedures};
-use crate::neighbors::{Neighbors, PortNeighbors};
+use controlplane::fastpath::TunnelId;
+use dataplane::neighbor::{Neighbors, PortNeighbors};
 
 /// Frames the control thread may have waiting for a worker to transmit.
 const INJECT_QUEUE_DEPTH: usize = 1024;
@@ -508,7 +509,7 @@ impl SignallingSetup {
         pool: &Arc<Mempool>,
         tables: UpdateSender,
         inject: crossbeam_channel::Sender<dataplane::worker::Injected>,
-        neighbors: Neighbors,
+        neighbors: Neighbors<TunnelId>,
     ) -> Result<ControlWithServers, String> {
         let control_ports = ports
             .iter()
@@ -538,7 +539,7 @@ impl SignallingSetup {
 }
 
 /// Neighbour resolution for every port, publishing into the pipeline's next hops.
-fn neighbors(config: &Config, ports: &[(&PortSection, Port)], pipeline: &PipelineConfig) -> Neighbors {
+fn neighbors(config: &Config, ports: &[(&PortSection, Port)], pipeline: &PipelineConfig) -> Neighbors<TunnelId> {
     let mut statics = Vec::new();
     let described = ports
         .iter()

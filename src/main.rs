@@ -4,7 +4,6 @@
 mod config;
 mod control;
 mod gateway;
-mod neighbors;
 mod state;
 
 use std::io::IsTerminal;

@@ -112,7 +112,7 @@ impl Config {
 
     /// One next hop per family, and an address of the port to ask for an IPv4 next hop from (ARP has no
     /// link-local form; NDP uses the port's link-local address).
-    pub(super) fn validate_neighbours(&self, i: usize, port: &PortSection) -> Result<(), (String, String)> {
+    pub(super) fn validate_neighbors(&self, i: usize, port: &PortSection) -> Result<(), (String, String)> {
         let key = format!("port[{i}].next_hop");
         let v4: Vec<_> = port.next_hop.iter().filter(|a| a.is_ipv4()).collect();
         let v6: Vec<_> = port.next_hop.iter().filter(|a| a.is_ipv6()).collect();
@@ -192,7 +192,7 @@ impl Config {
                     "is needed on a port with roles unless [lma] or [mag] runs neighbour resolution".into(),
                 ));
             }
-            self.validate_neighbours(i, port)?;
+            self.validate_neighbors(i, port)?;
         }
         Ok(())
     }

@@ -7,14 +7,14 @@
 //! - a table update goes to every worker through `dataplane::tables`; the procedures hear it is live only once
 //!   every worker has applied its epoch, so an LMA's PBA never leaves before its tunnel works (TS 29.275 §6.1);
 //! - ARP requests and Neighbor Solicitations for the gateway's own addresses are answered, next hops are resolved
-//!   and kept fresh, and bindings carry their peer's or UE's MAC ([`neighbours`], [`crate::neighbors`]);
+//!   and kept fresh, and bindings carry their peer's or UE's MAC ([`neighbors`], [`dataplane::neighbor::Neighbors`]);
 //! - on a MAG's `access` port, UEs get Router Advertisements with their home network prefix ([`advertise`]);
 //! - with durable state, each change the procedures emit goes to the journal, and no message leaves before the
 //!   changes emitted ahead of it are durable ([`Control::warm_start`], `controlplane::durable`).
 
 mod advertise;
 mod latency;
-mod neighbours;
+mod neighbors;
 mod tunnels;
 
 use tunnels::{Tunnel, Tunnels};
@@ -54,8 +54,8 @@ use dataplane::wire::ethernet::{self, MacAddr};
 use dataplane::worker::{Injected, PuntReceiver, Punted};
 use dataplane::PortIndex;
 
-use crate::neighbors::Neighbors;
 use crate::state::StateStart;
+use dataplane::neighbor::Neighbors;
 
 /// Longest the control thread sleeps waiting for a punted packet or the workers' table acknowledgements: bounds
 /// the latency of timers and API calls.
@@ -213,7 +213,7 @@ pub struct Control {
     tunnels: Tunnels,
     awaiting: VecDeque<(Epoch, FastpathToken)>,
     ports: Vec<ControlPort>,
-    neighbors: Neighbors,
+    neighbors: Neighbors<TunnelId>,
     /// MAG: UEs with an IPv6 home network prefix, by the MAC they attached with: (access port, prefix).
     advertised: HashMap<MacAddr, (PortIndex, Ipv6Addr)>,
     last_neighbour_tick: u64,
@@ -253,7 +253,7 @@ impl Control {
         tables: UpdateSender,
         counters: CountersHandle,
         ports: Vec<ControlPort>,
-        neighbors: Neighbors,
+        neighbors: Neighbors<TunnelId>,
         inject: Sender<Injected>,
         pool: Arc<Mempool>,
         api_calls: Vec<Receiver<ApiCall>>,
@@ -421,7 +421,7 @@ impl Control {
             self.poll_acknowledgements();
             self.release_durable();
             self.send_backlog();
-            self.tick_neighbours();
+            self.tick_neighbors();
             self.latency.sweep(Instant::now());
             if let Some(deadline) = self.procedures.next_deadline() {
                 let now = self.clock.now();
@@ -722,7 +722,7 @@ impl Control {
         for call in calls {
             // The neighbour caches are the gateway's own; everything else is the procedures'.
             if call.request == Request::Neighbours {
-                let _ = call.reply.send(self.neighbours_view());
+                let _ = call.reply.send(self.neighbors_view());
                 continue;
             }
             if call.request == Request::State {
@@ -792,7 +792,7 @@ impl Control {
         Response::Workers { workers, steering: self.steering.clone() }
     }
 
-    fn neighbours_view(&self) -> Response {
+    fn neighbors_view(&self) -> Response {
         let neighbours = self
             .neighbors
             .entries()

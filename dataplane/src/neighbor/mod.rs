@@ -9,10 +9,14 @@
 //! - [`ndp`]: NS, NA, RS and RA parsing and building, with the ICMPv6 checksum.
 //! - [`cache`]: the resolution cache: static entries, solicitation retries, reachability ageing.
 //! - [`echo`]: echo replies for the gateway's own addresses.
+//! - [`resolver`]: every port's cache together, the solicitations to send, which tunnels carry which neighbour's
+//!   MAC, and frames held until their next hop answers: what the control thread calls.
 
 pub mod arp;
 pub mod cache;
 pub mod echo;
 pub mod ndp;
+pub mod resolver;
 
 pub use cache::{CacheTimers, Lookup, NeighborCache, Solicit};
+pub use resolver::{NeighborStats, Neighbors, PortNeighbors};

@@ -144,7 +144,7 @@ impl Control {
     }
 
     /// Advances neighbour timers (solicitation retries, ageing, re-verification) and periodic advertisements.
-    pub(super) fn tick_neighbours(&mut self) {
+    pub(super) fn tick_neighbors(&mut self) {
         let now = self.clock.now().mono.0;
         if now < self.last_neighbour_tick + NEIGHBOUR_TICK_MS {
             return;

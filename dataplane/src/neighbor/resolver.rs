@@ -12,11 +12,10 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use controlplane::fastpath::TunnelId;
-use dataplane::neighbor::{arp, ndp, CacheTimers, Lookup, NeighborCache, Solicit};
-use dataplane::nexthop::{IpFamily, PortNextHops};
-use dataplane::wire::ethernet::MacAddr;
-use dataplane::PortIndex;
+use super::{arp, ndp, CacheTimers, Lookup, NeighborCache, Solicit};
+use crate::nexthop::{IpFamily, PortNextHops};
+use crate::wire::ethernet::MacAddr;
+use crate::PortIndex;
 
 /// Frames held per unresolved next hop; older ones are dropped (and counted) first.
 const HELD_PER_NEXT_HOP: usize = 4;
@@ -43,7 +42,7 @@ impl PortNeighbors {
 }
 
 /// Counters of the resolution machinery, reported through the API.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct NeighborStats {
     pub solicitations_sent: u64,
     pub resolved: u64,
@@ -52,19 +51,19 @@ pub struct NeighborStats {
     pub held_dropped: u64,
 }
 
-/// The control thread's neighbour state.
-pub struct Neighbors {
+/// The control thread's neighbour state; `U` names what carries a neighbour's MAC (the control thread's tunnels).
+pub struct Neighbors<U> {
     ports: Vec<PortNeighbors>,
     caches: Vec<NeighborCache>,
     next_hops: Arc<PortNextHops>,
-    users: HashMap<(PortIndex, IpAddr), BTreeSet<TunnelId>>,
+    users: HashMap<(PortIndex, IpAddr), BTreeSet<U>>,
     /// Frames without their Ethernet destination yet (the first six bytes are filled on release).
     held: HashMap<(PortIndex, IpAddr), VecDeque<Vec<u8>>>,
     solicit: Vec<Solicit>,
     pub stats: NeighborStats,
 }
 
-impl Neighbors {
+impl<U: Ord + Copy> Neighbors<U> {
     /// `statics`: configured entries per port.
     pub fn new(
         ports: Vec<PortNeighbors>,
@@ -125,12 +124,12 @@ impl Neighbors {
         Some(Err(p.gateways[IpFamily::of(&ip) as usize].unwrap_or(ip)))
     }
 
-    /// Records that tunnel `id` carries the MAC of (`port`, `ip`) in its binding.
-    pub fn add_user(&mut self, port: PortIndex, ip: IpAddr, id: TunnelId) {
+    /// Records that `id` (a tunnel) carries the MAC of (`port`, `ip`) in its binding.
+    pub fn add_user(&mut self, port: PortIndex, ip: IpAddr, id: U) {
         self.users.entry((port, ip)).or_default().insert(id);
     }
 
-    pub fn remove_user(&mut self, port: PortIndex, ip: IpAddr, id: TunnelId) {
+    pub fn remove_user(&mut self, port: PortIndex, ip: IpAddr, id: U) {
         if let Some(ids) = self.users.get_mut(&(port, ip)) {
             ids.remove(&id);
             if ids.is_empty() {
@@ -139,8 +138,8 @@ impl Neighbors {
         }
     }
 
-    /// The tunnels whose binding carries the MAC of (`port`, `ip`).
-    pub fn users(&self, port: PortIndex, ip: IpAddr) -> Vec<TunnelId> {
+    /// The users (tunnels) whose binding carries the MAC of (`port`, `ip`).
+    pub fn users(&self, port: PortIndex, ip: IpAddr) -> Vec<U> {
         self.users.get(&(port, ip)).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
     }
 
@@ -319,7 +318,7 @@ mod tests {
         let hops = Arc::new(PortNextHops::new());
         let router4 = ip("203.0.113.10");
         let router6 = ip("2001:db8:50::10");
-        let mut n =
+        let mut n: Neighbors<u32> =
             Neighbors::new(vec![port([Some(router4), Some(router6)])], &[], Arc::clone(&hops), CacheTimers::default());
         let mut out = Vec::new();
         n.start(0, &mut out);
@@ -359,7 +358,7 @@ mod tests {
     #[test]
     fn held_frames_leave_with_the_resolved_mac_or_are_dropped_and_counted() {
         let hops = Arc::new(PortNextHops::new());
-        let mut n = Neighbors::new(vec![port([None, None])], &[], hops, CacheTimers::default());
+        let mut n: Neighbors<u32> = Neighbors::new(vec![port([None, None])], &[], hops, CacheTimers::default());
         let mut out = Vec::new();
         let lma = ip("2001:db8:2::1");
         assert_eq!(n.resolve(PortIndex(0), lma, 0, &mut out), None);
@@ -400,10 +399,10 @@ mod tests {
         let stranger = ip("10.0.0.7");
         assert!(!n.learn(PortIndex(0), stranger, PEER, false, 0, &mut out), "a foreign request is not cached");
         assert_eq!(n.resolve(PortIndex(0), stranger, 0, &mut out), None);
-        n.add_user(PortIndex(0), stranger, TunnelId(7));
+        n.add_user(PortIndex(0), stranger, 7u32);
         assert!(n.learn(PortIndex(0), stranger, PEER, false, 1, &mut out));
-        assert_eq!(n.users(PortIndex(0), stranger), vec![TunnelId(7)]);
-        n.remove_user(PortIndex(0), stranger, TunnelId(7));
+        assert_eq!(n.users(PortIndex(0), stranger), vec![7u32]);
+        n.remove_user(PortIndex(0), stranger, 7u32);
         assert!(n.users(PortIndex(0), stranger).is_empty());
         assert!(!n.learn(PortIndex(0), ip("10.0.0.9"), ROUTER, true, 2, &mut out), "static entries win");
         assert_eq!(n.resolve(PortIndex(0), ip("10.0.0.9"), 3, &mut out), Some(PEER));
