@@ -4,18 +4,18 @@
 use dataplane::neighbor::ndp::link_local_from_mac;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use dataplane::admission::{Admission, AdmissionConfig};
 use dataplane::binding::{Binding, BindingId, Function};
 use dataplane::counters::{BindingSnapshot, CountersHandle, CountersSnapshot, DropReason};
-use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, LcoreJoinHandle, Mempool, Port, QueueId};
+use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, Port, QueueId};
 use dataplane::idle::Idler;
 use dataplane::neighbor::CacheTimers;
 use dataplane::nexthop::PortNextHops;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
 use dataplane::reassembly::{Reassembler, ReassemblyConfig, MAX_PIECES};
+use dataplane::runtime::{launch, port_queues};
 use dataplane::steering::{worker_rules, Steering};
 use dataplane::tables::UpdateSender;
 use dataplane::wire::ethernet::MacAddr;
@@ -147,15 +147,7 @@ pub fn run(
         let table = tables.add_worker().map_err(|e| e.to_string())?;
         let fast_path = FastPath::new(&pipeline, table).map_err(|e| e.to_string())?;
         all_counters.push(Arc::clone(fast_path.counters()));
-        let queue = QueueId(w as u16);
-        let rx = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (_, port))| port.rx_queue(queue).map(|q| (PortIndex(i), q)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        let tx = ports.iter().map(|(_, port)| port.tx_queue(queue)).collect::<Result<Vec<_>, _>>();
-        let tx = tx.map_err(|e| e.to_string())?;
+        let (rx, tx) = port_queues(ports.iter().map(|(_, port)| port), QueueId(w as u16)).map_err(|e| e.to_string())?;
         let idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
         let inject = (w == 0).then(|| inject_rx.clone());
         // Fragments held wait in packet buffers the receive rings then lack: an eighth of the pool over all
@@ -283,44 +275,6 @@ fn pipeline_config(config: &Config, ports: &[(&PortSection, Port)]) -> Result<Pi
     };
     pipeline.validate().map_err(|e| format!("key 'port': {e}"))?;
     Ok(pipeline)
-}
-
-/// A running worker: on an EAL worker lcore (pinned by EAL), or — when `dpdk.lcores` names only the main lcore —
-/// on a plain thread, so a one-core machine can still run the gateway.
-enum Handle {
-    Lcore(LcoreJoinHandle),
-    Thread(JoinHandle<Exit>),
-}
-
-impl Handle {
-    /// The worker's exit, or `None` if it panicked.
-    fn join(self) -> Option<Exit> {
-        match self {
-            Handle::Lcore(handle) => match handle.join() {
-                0 => Some(Exit::Idle),
-                1 => Some(Exit::Stopped),
-                _ => None,
-            },
-            Handle::Thread(handle) => handle.join().ok(),
-        }
-    }
-}
-
-fn launch(eal: &Eal, lcore: Option<u32>, mut worker: Worker, stop: Arc<AtomicBool>) -> Result<Handle, String> {
-    match lcore {
-        Some(lcore) => eal
-            .launch(lcore, move || match worker.run(&stop) {
-                Exit::Idle => 0,
-                Exit::Stopped => 1,
-            })
-            .map(Handle::Lcore)
-            .map_err(|e| e.to_string()),
-        None => std::thread::Builder::new()
-            .name("pmipgw-worker".into())
-            .spawn(move || worker.run(&stop))
-            .map(Handle::Thread)
-            .map_err(|e| format!("starting the worker thread: {e}")),
-    }
 }
 
 /// Prints the counters: per port (by name), what the pipeline did, every drop reason that occurred, and each

@@ -16,6 +16,7 @@
 //! - [`counters`]: per-worker, per-port, per-drop-reason and per-binding counters, readable while running.
 //! - [`port_index`]: [`PortIndex`], how the fast path names a port.
 //! - [`worker`]: the poll loop of one core: rx burst → pipeline → tx per port / punt / free, updates between bursts.
+//! - [`runtime`]: starting workers: their queues, and their loops on EAL lcores or plain threads.
 #![deny(unsafe_code)]
 
 pub mod admission;
@@ -33,6 +34,7 @@ pub mod packet;
 pub mod pipeline;
 pub mod port_index;
 pub mod reassembly;
+pub mod runtime;
 pub mod steering;
 pub mod tables;
 pub mod wire;

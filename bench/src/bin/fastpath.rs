@@ -23,9 +23,9 @@ use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig
 use dataplane::idle::{IdlePolicy, Idler};
 use dataplane::pipeline::FastPath;
 use dataplane::reassembly::Reassembler;
+use dataplane::runtime::{launch, port_queues};
 use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::worker::{punt_queue, Worker};
-use dataplane::PortIndex;
 use serde_json::json;
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -113,11 +113,11 @@ fn run(cli: &Cli) -> Result<(), String> {
         let table = sender.add_worker().map_err(|e| e.to_string())?;
         let fast_path = FastPath::new(&config, table).map_err(|e| e.to_string())?;
         all_counters.push(Arc::clone(fast_path.counters()));
-        let queue = QueueId(w as u16);
-        let mut worker = Worker {
+        let (rx, tx) = port_queues([&port], QueueId(w as u16)).map_err(|e| e.to_string())?;
+        let worker = Worker {
             fast_path,
-            rx: vec![(PortIndex(0), port.rx_queue(queue).map_err(|e| e.to_string())?)],
-            tx: vec![port.tx_queue(queue).map_err(|e| e.to_string())?],
+            rx,
+            tx,
             punt: punt_tx.clone(),
             admission: Admission::new(Default::default()),
             inject: None,
@@ -125,8 +125,7 @@ fn run(cli: &Cli) -> Result<(), String> {
             pool: None,
             reassembly: Reassembler::new(Default::default()),
         };
-        let stop = Arc::clone(&stop);
-        handles.push(eal.launch(lcore, move || worker.run(&stop) as i32).map_err(|e| e.to_string())?);
+        handles.push(launch(&eal, Some(lcore), worker, Arc::clone(&stop))?);
     }
     drop(punt_tx);
     let counters = CountersHandle::new(all_counters);
@@ -142,8 +141,9 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
     };
     stop.store(true, Ordering::Relaxed);
-    for handle in handles {
-        handle.join();
+    let failed = handles.into_iter().map(|handle| handle.join()).filter(Option::is_none).count();
+    if failed > 0 {
+        return Err(format!("{failed} workers failed (panicked)"));
     }
     let outcome = outcome?;
     if let Some(result) = &outcome {
