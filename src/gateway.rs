@@ -15,7 +15,7 @@ use dataplane::neighbor::CacheTimers;
 use dataplane::nexthop::PortNextHops;
 use dataplane::pipeline::{FastPath, PipelineConfig, PortConfig};
 use dataplane::reassembly::{Reassembler, ReassemblyConfig, MAX_PIECES};
-use dataplane::runtime::{launch, port_queues};
+use dataplane::runtime::{launch, port_queues, WorkerQueues};
 use dataplane::steering::{worker_rules, Steering};
 use dataplane::tables::UpdateSender;
 use dataplane::wire::ethernet::MacAddr;
@@ -147,7 +147,8 @@ pub fn run(
         let table = tables.add_worker().map_err(|e| e.to_string())?;
         let fast_path = FastPath::new(&pipeline, table).map_err(|e| e.to_string())?;
         all_counters.push(Arc::clone(fast_path.counters()));
-        let (rx, tx) = port_queues(ports.iter().map(|(_, port)| port), QueueId(w as u16)).map_err(|e| e.to_string())?;
+        let WorkerQueues { rx, tx } =
+            port_queues(ports.iter().map(|(_, port)| port), QueueId(w as u16)).map_err(|e| e.to_string())?;
         let idler = Idler::new(policy, idle_exit, cycles_per_second(), cpu_cycles());
         let inject = (w == 0).then(|| inject_rx.clone());
         // Fragments held wait in packet buffers the receive rings then lack: an eighth of the pool over all

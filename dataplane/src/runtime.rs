@@ -9,18 +9,22 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Queue `queue` of every port, in port order: the (port index, rx queue) pairs a worker polls in turn and its tx
-/// queues indexed by port index.
-pub fn port_queues<'a>(
-    ports: impl IntoIterator<Item = &'a Port>,
-    queue: QueueId,
-) -> Result<(Vec<(PortIndex, RxQueue)>, Vec<TxQueue>), DpdkError> {
+/// The queues of one worker, as [`Worker`] takes them.
+pub struct WorkerQueues {
+    /// (port index, rx queue) pairs, polled in turn.
+    pub rx: Vec<(PortIndex, RxQueue)>,
+    /// Indexed by port index.
+    pub tx: Vec<TxQueue>,
+}
+
+/// Queue `queue` of every port, in port order.
+pub fn port_queues<'a>(ports: impl IntoIterator<Item = &'a Port>, queue: QueueId) -> Result<WorkerQueues, DpdkError> {
     let (mut rx, mut tx) = (Vec::new(), Vec::new());
     for (i, port) in ports.into_iter().enumerate() {
         rx.push((PortIndex(i), port.rx_queue(queue)?));
         tx.push(port.tx_queue(queue)?);
     }
-    Ok((rx, tx))
+    Ok(WorkerQueues { rx, tx })
 }
 
 /// A worker whose loop is running.

@@ -23,7 +23,7 @@ use dataplane::dpdk::{cpu_cycles, cycles_per_second, Eal, Mempool, MempoolConfig
 use dataplane::idle::{IdlePolicy, Idler};
 use dataplane::pipeline::FastPath;
 use dataplane::reassembly::Reassembler;
-use dataplane::runtime::{launch, port_queues};
+use dataplane::runtime::{launch, port_queues, WorkerQueues};
 use dataplane::tables::{TableConfig, UpdateSender};
 use dataplane::worker::{punt_queue, Worker};
 use serde_json::json;
@@ -113,7 +113,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         let table = sender.add_worker().map_err(|e| e.to_string())?;
         let fast_path = FastPath::new(&config, table).map_err(|e| e.to_string())?;
         all_counters.push(Arc::clone(fast_path.counters()));
-        let (rx, tx) = port_queues([&port], QueueId(w as u16)).map_err(|e| e.to_string())?;
+        let WorkerQueues { rx, tx } = port_queues([&port], QueueId(w as u16)).map_err(|e| e.to_string())?;
         let worker = Worker {
             fast_path,
             rx,
