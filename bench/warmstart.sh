@@ -106,6 +106,8 @@ for round in $(seq 1 "$rounds"); do
   echo 1 > "$state/restart-counter"
   sync
   log="$work/round-$round.log"
+  # A log left by an earlier run would be read before the new process truncates it.
+  rm -f "$log"
   start_ns=$(date +%s%N)
   timeout -k 5 300 "$bin/pmipgw" --config "$config" > "$log" 2>&1 &
   pid=$!
