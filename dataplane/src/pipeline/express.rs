@@ -340,7 +340,8 @@ impl FastPath {
     #[inline(always)]
     fn prefetch_key_home(&self, frame: &[u8], key_at: usize) {
         if let Some(key) = array_at::<4>(frame, key_at) {
-            self.tables.prefetch_home(be32(key, 0));
+            // A MAG's downlink check reads the LMAA in line 1; an LMA's decapsulation reads line 0 alone.
+            self.tables.prefetch_home(be32(key, 0), self.local.has_proxy_coa());
         }
     }
 

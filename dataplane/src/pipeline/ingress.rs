@@ -344,7 +344,7 @@ impl FastPath {
         inner: Option<(usize, u8, u8, u64)>,
         work: &mut Pending,
     ) {
-        self.tables.prefetch_home(key);
+        self.tables.prefetch_home(key, true);
         work.op = Op::Gre;
         work.family = family;
         work.outer_ecn = outer_ecn;

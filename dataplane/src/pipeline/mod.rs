@@ -697,11 +697,14 @@ struct LocalAddresses {
     v6: Vec<(u128, Local)>,
     /// Bit `a & 63` set for each IPv4 address `a`.
     filter_v4: u64,
+    /// Some address is a proxy care-of address: the gateway is a MAG.
+    proxy_coa: bool,
 }
 
 impl LocalAddresses {
     fn new(lmaa: &[IpAddr], proxy_coa: &[IpAddr], host: &[IpAddr]) -> Self {
-        let mut local = LocalAddresses { v4: Vec::new(), v6: Vec::new(), filter_v4: 0 };
+        let mut local =
+            LocalAddresses { v4: Vec::new(), v6: Vec::new(), filter_v4: 0, proxy_coa: !proxy_coa.is_empty() };
         for (list, set) in [(lmaa, Local::LMAA), (proxy_coa, Local::PROXY_COA), (host, Local::HOST)] {
             for address in list {
                 let entry = match address {
@@ -726,6 +729,11 @@ impl LocalAddresses {
             }
         };
         &mut list[at].1
+    }
+
+    #[inline(always)]
+    fn has_proxy_coa(&self) -> bool {
+        self.proxy_coa
     }
 
     #[inline(always)]

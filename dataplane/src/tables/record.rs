@@ -174,6 +174,13 @@ impl Record {
         crate::dpdk::prefetch(&self.template);
     }
 
+    /// Starts loading line 0 only: all that an LMA's decapsulation reads. Each line loaded ahead holds one of the
+    /// few loads a core keeps in flight, and at 1M bindings those are what the lane waits for.
+    #[inline(always)]
+    pub(crate) fn prefetch_line0(&self) {
+        crate::dpdk::prefetch(&self.hot);
+    }
+
     /// Is this a live binding of `function` whose UE has the IPv4 address (`ipv6` false) or the /64 upper bits
     /// (`ipv6` true) `value`? Reads only what the answer needs.
     #[inline(always)]

@@ -130,11 +130,15 @@ impl WorkerTable {
         home_slot(key, self.records.len())
     }
 
-    /// Starts loading the record at a receive key's home slot (where [`WorkerTable::rx_record`] looks first).
+    /// Starts loading the record at a receive key's home slot (where [`WorkerTable::rx_record`] looks first);
+    /// its line 1 (the template and the remote address) only `with_line1`.
     #[inline(always)]
-    pub(crate) fn prefetch_home(&self, key: u32) {
+    pub(crate) fn prefetch_home(&self, key: u32, with_line1: bool) {
         if let Some(record) = self.record(self.home(key)) {
-            record.prefetch();
+            match with_line1 {
+                true => record.prefetch(),
+                false => record.prefetch_line0(),
+            }
         }
     }
 
