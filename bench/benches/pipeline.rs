@@ -12,9 +12,9 @@
 use bench::inproc::Gateway;
 use bench::keys::{permutation, KeySampler, Popularity};
 use bench::results::short_count;
-use bench::traffic::{self, Direction, Way};
+use bench::traffic::{self, Direction};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use dataplane::binding::Function;
+use dataplane::binding::{Function, Way};
 use dataplane::nexthop::IpFamily;
 use dataplane::packet::VecPacket;
 use dataplane::pipeline::Next;
@@ -50,7 +50,7 @@ fn pipeline(c: &mut Criterion) {
         for function in [Function::Lma, Function::Mag] {
             for family in [IpFamily::V6, IpFamily::V4] {
                 let gw = Gateway::new(function, family, n, n as usize);
-                for way in [Way::Up, Way::Down] {
+                for way in [Way::Uplink, Way::Downlink] {
                     let direction = Direction { function, way, family };
                     let mut group = c.benchmark_group(format!("pipeline/{direction}"));
                     group.throughput(Throughput::Elements(BURST as u64));
@@ -70,7 +70,7 @@ fn pipeline(c: &mut Criterion) {
 /// its buffer, sent back), with the rate limit out of the way: the most errors one worker can make per second.
 fn icmp(c: &mut Criterion) {
     for family in [IpFamily::V4, IpFamily::V6] {
-        let direction = Direction { function: Function::Lma, way: Way::Down, family };
+        let direction = Direction { function: Function::Lma, way: Way::Downlink, family };
         let gw = Gateway::configured(Function::Lma, family, 1000, 1000, |config| {
             config.ports[0].icmp_source_v4 = Some(std::net::Ipv4Addr::new(203, 0, 113, 1));
             config.ports[0].icmp_source_v6 = Some("2001:db8:50::1".parse().unwrap());

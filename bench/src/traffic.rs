@@ -15,8 +15,7 @@
 //! packet's family follows the tunnel's (IPv4 in IPv4 GRE, IPv6 in IPv6 GRE), so the eight scenarios cover both
 //! outer and both inner families.
 
-use dataplane::binding::Function;
-use dataplane::binding::{Binding, TunnelEndpoints};
+use dataplane::binding::{Binding, Function, TunnelEndpoints, Way};
 use dataplane::nexthop::IpFamily;
 use dataplane::wire::checksum;
 use std::fmt;
@@ -38,13 +37,6 @@ pub const NEXT_HOP_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x20];
 pub const UDP_SRC_PORT: u16 = 40000;
 pub const UDP_DST_PORT: u16 = 9;
 
-/// Uplink (UE → PDN) or downlink.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Way {
-    Up,
-    Down,
-}
-
 /// One direction through one function over one outer family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Direction {
@@ -60,20 +52,20 @@ impl Direction {
             Direction { function, way, family }
         }
         [
-            d(Function::Lma, Way::Up, IpFamily::V6),
-            d(Function::Lma, Way::Up, IpFamily::V4),
-            d(Function::Lma, Way::Down, IpFamily::V6),
-            d(Function::Lma, Way::Down, IpFamily::V4),
-            d(Function::Mag, Way::Up, IpFamily::V6),
-            d(Function::Mag, Way::Up, IpFamily::V4),
-            d(Function::Mag, Way::Down, IpFamily::V6),
-            d(Function::Mag, Way::Down, IpFamily::V4),
+            d(Function::Lma, Way::Uplink, IpFamily::V6),
+            d(Function::Lma, Way::Uplink, IpFamily::V4),
+            d(Function::Lma, Way::Downlink, IpFamily::V6),
+            d(Function::Lma, Way::Downlink, IpFamily::V4),
+            d(Function::Mag, Way::Uplink, IpFamily::V6),
+            d(Function::Mag, Way::Uplink, IpFamily::V4),
+            d(Function::Mag, Way::Downlink, IpFamily::V6),
+            d(Function::Mag, Way::Downlink, IpFamily::V4),
         ]
     };
 
     /// Does the gateway encapsulate (true) or decapsulate?
     pub fn encapsulates(self) -> bool {
-        matches!((self.function, self.way), (Function::Lma, Way::Down) | (Function::Mag, Way::Up))
+        matches!((self.function, self.way), (Function::Lma, Way::Downlink) | (Function::Mag, Way::Uplink))
     }
 
     /// Does the received frame carry GRE?
@@ -94,8 +86,8 @@ impl fmt::Display for Direction {
             Function::Mag => "mag",
         };
         let way = match self.way {
-            Way::Up => "up",
-            Way::Down => "down",
+            Way::Uplink => "up",
+            Way::Downlink => "down",
         };
         let family = match self.family {
             IpFamily::V4 => "v4",
@@ -156,7 +148,7 @@ pub fn binding(function: Function, family: IpFamily, i: u32) -> Binding {
 /// The frame the gateway receives for binding `i` in `direction`, whose inner IP packet is `inner_len` bytes
 /// (IP total length, at least 48: a UDP packet with an IPv6 header needs 48).
 pub fn frame(direction: Direction, i: u32, inner_len: usize) -> Vec<u8> {
-    let ue_to_cn = direction.way == Way::Up;
+    let ue_to_cn = direction.way == Way::Uplink;
     let inner = inner_packet(direction.family, ue_to_cn, i, inner_len);
     if !direction.receives_gre() {
         return ethernet(ethertype(direction.family), &inner);

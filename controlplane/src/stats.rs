@@ -6,25 +6,25 @@ use crate::names::{ba_status_name, bra_status_name};
 use crate::wire::{HeartbeatKind, MhRepr};
 use std::collections::BTreeMap;
 
-/// Direction of a counted message.
+/// Whether a counted message was received or sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Direction {
+pub enum RxTx {
     Rx,
     Tx,
 }
 
-impl Direction {
+impl RxTx {
     fn name(self) -> &'static str {
         match self {
-            Direction::Rx => "rx",
-            Direction::Tx => "tx",
+            RxTx::Rx => "rx",
+            RxTx::Tx => "tx",
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct MessageKey {
-    direction: Direction,
+    direction: RxTx,
     message: &'static str,
     status: Option<&'static str>,
 }
@@ -55,13 +55,13 @@ impl Counters {
     pub fn count_sent(&mut self, outputs: &[crate::machine::Output]) {
         for output in outputs {
             if let crate::machine::Output::Send { msg, .. } = output {
-                self.message(Direction::Tx, msg);
+                self.message(RxTx::Tx, msg);
             }
         }
     }
 
     /// Counts a message received or sent.
-    pub fn message(&mut self, direction: Direction, msg: &MhRepr) {
+    pub fn message(&mut self, direction: RxTx, msg: &MhRepr) {
         let (message, status) = message_kind(msg);
         *self.messages.entry(MessageKey { direction, message, status }).or_default() += 1;
     }
@@ -77,7 +77,7 @@ impl Counters {
     }
 
     /// Messages counted for a direction, type and optional status name (`None` = any status).
-    pub fn messages(&self, direction: Direction, message: &str, status: Option<&str>) -> u64 {
+    pub fn messages(&self, direction: RxTx, message: &str, status: Option<&str>) -> u64 {
         self.messages
             .iter()
             .filter(|(k, _)| {
@@ -123,13 +123,13 @@ mod tests {
                 options: MhOptions::default(),
             })
         };
-        c.message(Direction::Tx, &pba(0));
-        c.message(Direction::Tx, &pba(0));
-        c.message(Direction::Tx, &pba(160));
+        c.message(RxTx::Tx, &pba(0));
+        c.message(RxTx::Tx, &pba(0));
+        c.message(RxTx::Tx, &pba(160));
         c.event("pbu-retransmissions");
-        assert_eq!(c.messages(Direction::Tx, "pba", None), 3);
-        assert_eq!(c.messages(Direction::Tx, "pba", Some("MISSING_MN_IDENTIFIER_OPTION")), 1);
-        assert_eq!(c.messages(Direction::Rx, "pba", None), 0);
+        assert_eq!(c.messages(RxTx::Tx, "pba", None), 3);
+        assert_eq!(c.messages(RxTx::Tx, "pba", Some("MISSING_MN_IDENTIFIER_OPTION")), 1);
+        assert_eq!(c.messages(RxTx::Rx, "pba", None), 0);
         assert_eq!(c.get("pbu-retransmissions"), 1);
         let rows = c.message_rows();
         assert_eq!(rows.len(), 2);

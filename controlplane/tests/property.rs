@@ -313,7 +313,7 @@ fn hundred_thousand_random_operations_keep_every_invariant() {
     ] {
         assert!(c.get(name) >= at_least, "only {} {name}", c.get(name));
     }
-    let refused = c.messages(controlplane::stats::Direction::Tx, "pba", Some("INSUFFICIENT_RESOURCES"));
+    let refused = c.messages(controlplane::stats::RxTx::Tx, "pba", Some("INSUFFICIENT_RESOURCES"));
     assert!(refused > 0, "the small IPv4 pool never ran out");
 }
 

@@ -13,6 +13,15 @@ pub enum Function {
     Mag,
 }
 
+/// Which way a packet crosses a binding: uplink from the UE towards the PDN, downlink back. The value indexes
+/// the binding's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Way {
+    Uplink = 0,
+    Downlink = 1,
+}
+
 /// The tunnel's outer addresses: Proxy-CoA and LMAA over IPv6, or IPv4-Proxy-CoA and IPv4-LMAA over IPv4
 /// (TS 29.275 §6.1). `local` is this gateway's address (the LMAA on an LMA, the Proxy-CoA on a MAG).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -10,14 +10,25 @@ use crate::wire::ethernet::MacAddr;
 use crate::PortIndex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// The IP family a next hop is resolved for (ARP for IPv4, NDP for IPv6).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// An IP version: of a packet inside (or going inside) a tunnel, of an outer header, of a next hop (resolved by
+/// ARP for IPv4, NDP for IPv6). The value indexes per-family arrays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum IpFamily {
-    V4,
-    V6,
+    #[default]
+    V4 = 0,
+    V6 = 1,
 }
 
 impl IpFamily {
+    /// Also the GRE protocol type (RFC 2784 §2.4: the payload's EtherType).
+    pub fn ethertype(self) -> u16 {
+        match self {
+            IpFamily::V4 => crate::wire::ethernet::ETHERTYPE_IPV4,
+            IpFamily::V6 => crate::wire::ethernet::ETHERTYPE_IPV6,
+        }
+    }
+
     pub fn of(address: &std::net::IpAddr) -> IpFamily {
         match address {
             std::net::IpAddr::V4(_) => IpFamily::V4,

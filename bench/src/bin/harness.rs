@@ -11,7 +11,7 @@ use bench::results::{self, Row};
 use bench::traffic::{self, Direction};
 use bench::{chart, procfs};
 use clap::{Parser, ValueEnum};
-use dataplane::binding::Function;
+use dataplane::binding::{Function, Way};
 use dataplane::nexthop::IpFamily;
 use serde::Deserialize;
 use std::fs::File;
@@ -870,7 +870,7 @@ fn check_gateway(json: &Path, direction: Direction, n: u32, exit_ok: bool) -> Re
         .fastpath
         .bindings
         .iter()
-        .map(|b| if direction.way == traffic::Way::Up { b.uplink_packets } else { b.downlink_packets })
+        .map(|b| if direction.way == Way::Uplink { b.uplink_packets } else { b.downlink_packets })
         .collect();
     let sum: u64 = per_binding.iter().sum();
     let hit = per_binding.iter().filter(|&&p| p > 0).count();

@@ -26,7 +26,7 @@ use crate::keys::UplinkKeys;
 use crate::machine::{unrecognized_type_reply, EndReason, Event, Input, Output};
 use crate::peer::framing_name;
 use crate::session::{mn_id_text, PdnIdent};
-use crate::stats::{Counters, Direction};
+use crate::stats::{Counters, RxTx};
 use crate::time::{Millis, Now};
 use crate::timers::Timers;
 use crate::transport::FrameHeader;
@@ -120,7 +120,7 @@ impl Lma {
         let start = out.len();
         match input {
             Input::Received { header, msg } => {
-                self.counters.message(Direction::Rx, &msg);
+                self.counters.message(RxTx::Rx, &msg);
                 self.on_message(header, msg, now, out);
             }
             Input::Tick => self.on_tick(now, out),

@@ -2,7 +2,7 @@
 
 use super::fragment::Plan;
 use super::ingress::Pending;
-use super::{BurstContext, Direction, Family, FastPath, Next, Tally};
+use super::{BurstContext, Direction, FastPath, IpFamily, Next, Tally};
 use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
@@ -36,7 +36,7 @@ impl FastPath {
         }
         // LMA uplink goes to the SGi router; MAG downlink to the UE itself.
         let (out, binding_mac) = if direction == Direction::LmaUplink {
-            let ipv6 = work.family == Family::Ipv6;
+            let ipv6 = work.family == IpFamily::V6;
             if self.inner_source_check && !record.serves_as(LMA_UE[usize::from(ipv6)], ipv6, work.ue_src) {
                 return Err(DropReason::InnerSourceMismatch);
             }
@@ -101,16 +101,16 @@ impl FastPath {
 /// Decrements the TTL / hop limit of the IP header at the Ethernet header's end and, if given, sets its ECN field.
 /// The caller checked the TTL is above 1.
 #[inline(always)]
-pub(super) fn forward_one_hop(data: &mut [u8], family: Family, new_ecn: Option<u8>) -> Result<(), DropReason> {
+pub(super) fn forward_one_hop(data: &mut [u8], family: IpFamily, new_ecn: Option<u8>) -> Result<(), DropReason> {
     match family {
-        Family::Ipv4 => {
+        IpFamily::V4 => {
             let header = array_at_mut(data, ethernet::HEADER_LEN).ok_or(DropReason::InnerMalformed)?;
             ipv4::decrement_ttl(header);
             if let Some(value) = new_ecn {
                 ipv4::set_ecn(header, value);
             }
         }
-        Family::Ipv6 => {
+        IpFamily::V6 => {
             let header = array_at_mut(data, ethernet::HEADER_LEN).ok_or(DropReason::InnerMalformed)?;
             ipv6::decrement_hop_limit(header);
             if let Some(value) = new_ecn {

@@ -3,7 +3,7 @@
 use super::decap::forward_one_hop;
 use super::fragment::Plan;
 use super::ingress::{unrouted, Pending};
-use super::{BurstContext, Direction, Family, FastPath, Next, Roles, Tally};
+use super::{BurstContext, Direction, FastPath, IpFamily, Next, Roles, Tally};
 use crate::binding::Function;
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
@@ -34,9 +34,9 @@ impl FastPath {
             return Err(DropReason::TtlExpired);
         }
         let (template_len, outer_family) = if flags & flag::OUTER_IPV6 != 0 {
-            (TEMPLATE_LEN_V6, Family::Ipv6)
+            (TEMPLATE_LEN_V6, IpFamily::V6)
         } else {
-            (TEMPLATE_LEN_V4, Family::Ipv4)
+            (TEMPLATE_LEN_V4, IpFamily::V4)
         };
         let overhead = template_len - ethernet::HEADER_LEN;
         let inner_len = usize::from(work.inner_len);
@@ -83,7 +83,7 @@ impl FastPath {
     #[inline(always)]
     pub(super) fn find_ue(&self, context: &BurstContext, work: &Pending) -> Option<(&Record, Direction)> {
         let plain = &context.plain;
-        let ipv6 = work.family == Family::Ipv6;
+        let ipv6 = work.family == IpFamily::V6;
         let value = if plain.by_destination { work.ue_dst } else { work.ue_src };
         let flags = plain.flags[work.family as usize & 1];
         if let Some(record) = self.tables.record(work.slot).filter(|record| record.serves_as(flags, ipv6, value)) {

@@ -13,7 +13,7 @@
 use super::decap::{forward_one_hop, LMA_UE};
 use super::ingress::is_link_scope;
 use super::shape::{be16, be32, be64, GRE_KEYED_IPV4, GRE_KEYED_IPV6};
-use super::{BurstContext, Direction, Family, FastPath, Local, Next, Tally};
+use super::{BurstContext, Direction, FastPath, IpFamily, Local, Next, Tally};
 use crate::binding::Function;
 use crate::packet::{PacketBuf, RxChecksum};
 use crate::tables::{flag, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
@@ -57,7 +57,7 @@ impl FastPath {
                         return None;
                     }
                     let ue = context.plain.ue_ipv4(h);
-                    let inner = Inner { family: Family::Ipv4, len: total, ttl: h[ETH + 8], tos: h[ETH + 1] };
+                    let inner = Inner { family: IpFamily::V4, len: total, ttl: h[ETH + 8], tos: h[ETH + 1] };
                     return self.express_encapsulate(context, inner, u64::from(ue), packet, tally);
                 }
                 let fragment = be16(h, ETH + 6) & 0x3fff != 0;
@@ -81,7 +81,7 @@ impl FastPath {
                         return None;
                     }
                     let ue = context.plain.ue_ipv6(h);
-                    let inner = Inner { family: Family::Ipv6, len: total, ttl: h[ETH + 7], tos: class };
+                    let inner = Inner { family: IpFamily::V6, len: total, ttl: h[ETH + 7], tos: class };
                     return self.express_encapsulate(context, inner, ue, packet, tally);
                 }
                 if h[ETH + 6] != NEXT_HEADER_GRE || !local.tunnel() || !context.roles.core {
@@ -105,7 +105,7 @@ impl FastPath {
         packet: &mut P,
         tally: &mut Tally,
     ) -> Option<Next> {
-        let ipv6 = inner.family == Family::Ipv6;
+        let ipv6 = inner.family == IpFamily::V6;
         let record = self.tables.direct_record(ipv6, ue)?;
         let plain = &context.plain;
         if !record.serves_as(plain.flags[usize::from(ipv6)], ipv6, ue) {
@@ -114,9 +114,9 @@ impl FastPath {
         let flags = record.flags();
         let out = context.core.as_ref()?;
         let (template_len, outer_family) = if flags & flag::OUTER_IPV6 != 0 {
-            (TEMPLATE_LEN_V6, Family::Ipv6)
+            (TEMPLATE_LEN_V6, IpFamily::V6)
         } else {
-            (TEMPLATE_LEN_V4, Family::Ipv4)
+            (TEMPLATE_LEN_V4, IpFamily::V4)
         };
         let overhead = template_len - ETH;
         if flags & flag::TX == 0 || inner.ttl <= 1 || overhead + inner.len > out.mtu || packet.headroom() < overhead {
@@ -166,7 +166,7 @@ impl FastPath {
                 if ip[0] != 0x45 || len < IPV4_LEN || len > room || !verifies_20(ip) {
                     return None;
                 }
-                (Inner { family: Family::Ipv4, len, ttl: ip[8], tos: ip[1] }, u64::from(be32(ip, 12)))
+                (Inner { family: IpFamily::V4, len, ttl: ip[8], tos: ip[1] }, u64::from(be32(ip, 12)))
             }
             GRE_KEYED_IPV6 => {
                 let ip = array_at::<IPV6_LEN>(frame, inner_at)?;
@@ -175,12 +175,12 @@ impl FastPath {
                     return None;
                 }
                 let class = traffic_class(array_at::<2>(ip, 0)?);
-                (Inner { family: Family::Ipv6, len, ttl: ip[7], tos: class }, be64(ip, 8))
+                (Inner { family: IpFamily::V6, len, ttl: ip[7], tos: class }, be64(ip, 8))
             }
             _ => return None,
         };
         let key = be32(gre, 4);
-        let ipv6 = inner.family == Family::Ipv6;
+        let ipv6 = inner.family == IpFamily::V6;
         // The key's home slot only (a displaced key is the stages' case); the LMA first on an address that is
         // both (as `FastPath::tunnel_binding`).
         let record = self.tables.record(self.tables.home(key))?;
@@ -224,7 +224,7 @@ impl FastPath {
 /// What the lane read of the packet inside (or going inside) the tunnel.
 #[derive(Clone, Copy)]
 struct Inner {
-    family: Family,
+    family: IpFamily,
     /// Total length of the IP packet (bytes beyond are link padding).
     len: usize,
     ttl: u8,

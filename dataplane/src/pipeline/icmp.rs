@@ -10,7 +10,7 @@
 //! still counted under its drop reason.
 
 use super::ingress::{Op, Pending};
-use super::{BurstContext, Direction, Family, FastPath, Next};
+use super::{BurstContext, Direction, FastPath, IpFamily, Next};
 use crate::counters::DropReason;
 use crate::packet::PacketBuf;
 use crate::tables::{flag, template_len, Record};
@@ -135,14 +135,14 @@ impl FastPath {
         // to our own unicast address.
         let link_multicast = matches!(way_back, WayBack::Link) && frame.first().is_some_and(|byte| byte & 1 != 0);
         let (source, destination): (IpAddr, IpAddr) = match work.family {
-            Family::Ipv4 => {
+            IpFamily::V4 => {
                 let (source, destination) = ipv4_addresses(original)?;
                 if link_multicast || !may_answer_ipv4(original, source, destination) {
                     return None;
                 }
                 (port.icmp_source_v4?.into(), source.into())
             }
-            Family::Ipv6 => {
+            IpFamily::V6 => {
                 let (source, destination) = ipv6_addresses(original)?;
                 if (link_multicast && !too_big) || !may_answer_ipv6(original, source, destination, too_big) {
                     return None;
@@ -161,7 +161,7 @@ impl FastPath {
             WayBack::Link => (ethernet::HEADER_LEN, None),
             WayBack::Tunnel(record) => {
                 let flags = record.flags();
-                let outer = if flags & flag::OUTER_IPV6 != 0 { Family::Ipv6 } else { Family::Ipv4 };
+                let outer = if flags & flag::OUTER_IPV6 != 0 { IpFamily::V6 } else { IpFamily::V4 };
                 let core_mac = if flags & flag::CORE_MAC_FROM_PORT != 0 { Some(core?.header(outer)?) } else { None };
                 if flags & flag::TX == 0 {
                     return None;
@@ -175,8 +175,8 @@ impl FastPath {
         }
         let previous_hop = ethernet::MacAddr(*crate::wire::array_at::<6>(frame, 6)?);
         let (headers, largest) = match work.family {
-            Family::Ipv4 => (ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN, icmp::IPV4_ERROR_MAX),
-            Family::Ipv6 => (ipv6::HEADER_LEN + icmp::HEADER_LEN, icmp::IPV6_ERROR_MAX),
+            IpFamily::V4 => (ipv4::MIN_HEADER_LEN + icmp::HEADER_LEN, icmp::IPV4_ERROR_MAX),
+            IpFamily::V6 => (ipv6::HEADER_LEN + icmp::HEADER_LEN, icmp::IPV6_ERROR_MAX),
         };
         let largest = largest.min(usize::from(port.mtu));
         let quoted = original.len().min(largest - headers);
@@ -211,7 +211,7 @@ impl FastPath {
             WayBack::Tunnel(record) => {
                 let core = core?;
                 let flags = record.flags();
-                let tos = datagram.get(1).map_or(0, |&tos| if work.family == Family::Ipv4 { tos } else { 0 });
+                let tos = datagram.get(1).map_or(0, |&tos| if work.family == IpFamily::V4 { tos } else { 0 });
                 record.write_outer(
                     flags,
                     packet.data_mut(),

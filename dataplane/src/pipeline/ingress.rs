@@ -1,7 +1,7 @@
 //! Stages 1 and 2: what arrived, whether it is for us, for the control thread or for a UE, and where its binding
 //! is — prefetched for stage 3.
 
-use super::{BurstContext, Family, FastPath, Local, Next, Roles};
+use super::{BurstContext, FastPath, IpFamily, Local, Next, Roles};
 use crate::counters::DropReason;
 use crate::packet::{PacketBuf, RxChecksum};
 
@@ -32,7 +32,7 @@ pub(super) enum Op {
 pub(super) struct Pending {
     pub op: Op,
     /// The family of the packet inside (or going inside) the tunnel.
-    pub family: Family,
+    pub family: IpFamily,
     pub ttl: u8,
     /// The inner packet's TOS / traffic class byte (DSCP and ECN).
     pub inner_tos: u8,
@@ -64,7 +64,7 @@ impl Default for Pending {
     fn default() -> Self {
         Pending {
             op: Op::Gre,
-            family: Family::Ipv4,
+            family: IpFamily::V4,
             ttl: 0,
             inner_tos: 0,
             outer_ecn: 0,
@@ -138,7 +138,7 @@ impl FastPath {
     /// prefetches its record.
     #[inline(always)]
     pub(super) fn resolve(&self, work: &mut Pending) {
-        work.slot = self.tables.ue_candidate(work.family == Family::Ipv6, work.position);
+        work.slot = self.tables.ue_candidate(work.family == IpFamily::V6, work.position);
     }
 
     #[inline(always)]
@@ -188,7 +188,7 @@ impl FastPath {
         }
         self.classify_plain(
             roles,
-            Family::Ipv4,
+            IpFamily::V4,
             ip.total_len(),
             ip.ttl(),
             ip.tos(),
@@ -250,7 +250,7 @@ impl FastPath {
         }
         self.classify_plain(
             roles,
-            Family::Ipv6,
+            IpFamily::V6,
             ip.total_len(),
             ip.hop_limit(),
             ip.traffic_class(),
@@ -267,7 +267,7 @@ impl FastPath {
     pub(super) fn classify_plain(
         &self,
         roles: Roles,
-        family: Family,
+        family: IpFamily,
         len: usize,
         ttl: u8,
         tos: u8,
@@ -278,7 +278,7 @@ impl FastPath {
         if !roles.sgi && !roles.access {
             return work.refuse(unrouted(roles));
         }
-        let position = self.tables.ue_position(family == Family::Ipv6, if roles.sgi { ue_dst } else { ue_src });
+        let position = self.tables.ue_position(family == IpFamily::V6, if roles.sgi { ue_dst } else { ue_src });
         work.op = Op::Plain;
         work.family = family;
         work.ttl = ttl;
@@ -314,8 +314,8 @@ impl FastPath {
         };
         let Some(key) = header.key else { return work.refuse(DropReason::GreNoKey) };
         let family = match header.protocol {
-            ethernet::ETHERTYPE_IPV4 => Family::Ipv4,
-            ethernet::ETHERTYPE_IPV6 => Family::Ipv6,
+            ethernet::ETHERTYPE_IPV4 => IpFamily::V4,
+            ethernet::ETHERTYPE_IPV6 => IpFamily::V6,
             _ => return work.refuse(DropReason::GreProtocol),
         };
         // RFC 2784 §2.5: the checksum covers the GRE header and the payload.
@@ -340,7 +340,7 @@ impl FastPath {
         (src_at, src_len): (usize, u8),
         inner_at: usize,
         key: u32,
-        family: Family,
+        family: IpFamily,
         inner: Option<(usize, u8, u8, u64)>,
         work: &mut Pending,
     ) {
@@ -369,13 +369,13 @@ impl FastPath {
 
 /// Parses the packet inside the tunnel as the GRE protocol type says: (total length, TTL, TOS, the source as a
 /// binding holds it). `None` when truncated, invalid, or an IPv4 header with a wrong checksum.
-fn read_inner(family: Family, payload: &[u8]) -> Option<(usize, u8, u8, u64)> {
+fn read_inner(family: IpFamily, payload: &[u8]) -> Option<(usize, u8, u8, u64)> {
     match family {
-        Family::Ipv4 => {
+        IpFamily::V4 => {
             let ip = Ipv4Packet::parse(payload).ok()?;
             ip.header_checksum_ok().then(|| (ip.total_len(), ip.ttl(), ip.tos(), u64::from(u32::from(ip.src()))))
         }
-        Family::Ipv6 => {
+        IpFamily::V6 => {
             let ip = Ipv6Packet::parse(payload).ok()?;
             Some((ip.total_len(), ip.hop_limit(), ip.traffic_class(), prefix64(&ip.src_octets())))
         }

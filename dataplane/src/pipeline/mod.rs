@@ -42,12 +42,12 @@ pub use config::{
 pub use fragment::MAX_FRAGMENTS;
 pub use icmp::Clock;
 
-use crate::binding::Function;
+use crate::binding::{Function, Way};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::dpdk::MAX_BURST;
 use crate::nexthop::{IpFamily, PortNextHops};
 use crate::packet::PacketBuf;
-use crate::tables::{Record, TemplateContext, UeFlags, Way, WorkerTable};
+use crate::tables::{Record, TemplateContext, UeFlags, WorkerTable};
 use crate::wire::ethernet::{self, MacAddr};
 use crate::PortIndex;
 use config::Egress;
@@ -218,7 +218,7 @@ pub enum Schedule {
 struct Out {
     port: PortIndex,
     mtu: usize,
-    /// Per [`Family`], the Ethernet header of a frame to the port's resolved default next hop (the
+    /// Per [`IpFamily`], the Ethernet header of a frame to the port's resolved default next hop (the
     /// destination MAC, the port's MAC, the family's EtherType), ready to copy; `resolved` says which are real.
     header: [[u8; ethernet::HEADER_LEN]; 2],
     resolved: [bool; 2],
@@ -231,8 +231,8 @@ impl Out {
         let dscp_mask = if config.outer_dscp == OuterDscp::Copy { 0xfc } else { 0 };
         let header = [[0; ethernet::HEADER_LEN]; 2];
         let mut out = Out { port, mtu: usize::from(config.mtu), header, resolved: [false; 2], dscp_mask };
-        for (family, ip) in [(Family::Ipv4, IpFamily::V4), (Family::Ipv6, IpFamily::V6)] {
-            let next_hop = next_hops.get(port, ip);
+        for family in [IpFamily::V4, IpFamily::V6] {
+            let next_hop = next_hops.get(port, family);
             out.resolved[family as usize] = next_hop.is_some();
             let header = &mut out.header[family as usize];
             ethernet::write_header(header, next_hop.unwrap_or_default(), config.mac, family.ethertype());
@@ -242,20 +242,20 @@ impl Out {
 
     /// The header towards the resolved next hop for `family`.
     #[inline(always)]
-    fn header(&self, family: Family) -> Option<&[u8; ethernet::HEADER_LEN]> {
+    fn header(&self, family: IpFamily) -> Option<&[u8; ethernet::HEADER_LEN]> {
         let at = family as usize & 1;
         self.resolved[at].then_some(&self.header[at])
     }
 
     /// A `family` frame can leave: to `to` (a binding's own next hop) or else to the resolved default one.
     #[inline(always)]
-    fn reaches(&self, family: Family, to: Option<MacAddr>) -> bool {
+    fn reaches(&self, family: IpFamily, to: Option<MacAddr>) -> bool {
         to.is_some() || self.resolved[family as usize & 1]
     }
 
     /// Writes the header of a `family` frame to `to`, or else to the default next hop ([`Out::reaches`] first).
     #[inline(always)]
-    fn write_header(&self, family: Family, to: Option<MacAddr>, header: &mut [u8; ethernet::HEADER_LEN]) {
+    fn write_header(&self, family: IpFamily, to: Option<MacAddr>, header: &mut [u8; ethernet::HEADER_LEN]) {
         *header = self.header[family as usize & 1];
         if let Some(mac) = to {
             header[..6].copy_from_slice(&mac.0);
@@ -285,7 +285,7 @@ struct BurstContext {
 struct PlainLookup {
     by_destination: bool,
     direction: Direction,
-    /// The record flags that confirm it, per [`Family`].
+    /// The record flags that confirm it, per [`IpFamily`].
     flags: [UeFlags; 2],
 }
 
@@ -638,25 +638,7 @@ impl Direction {
 
 /// An IPv4 packet (inside the tunnel or about to go in) without DF: a router may fragment it.
 fn may_fragment(work: &Pending, frame: &[u8]) -> bool {
-    work.family == Family::Ipv4 && frame.get(usize::from(work.inner_at) + 6).is_some_and(|flags| flags & 0x40 == 0)
-}
-
-/// The IP version of a packet inside (or about to go inside) the tunnel; the index of [`Out::next_hop`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Family {
-    #[default]
-    Ipv4 = 0,
-    Ipv6 = 1,
-}
-
-impl Family {
-    /// Also the GRE protocol type (RFC 2784 §2.4: the payload's EtherType).
-    fn ethertype(self) -> u16 {
-        match self {
-            Family::Ipv4 => ethernet::ETHERTYPE_IPV4,
-            Family::Ipv6 => ethernet::ETHERTYPE_IPV6,
-        }
-    }
+    work.family == IpFamily::V4 && frame.get(usize::from(work.inner_at) + 6).is_some_and(|flags| flags & 0x40 == 0)
 }
 
 /// Which of our own address sets an address is in, as bits (one test answers "any of ours?").

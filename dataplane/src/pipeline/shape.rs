@@ -8,7 +8,7 @@
 //! that fails — goes to the full parser, which makes that decision. A test holds the two to the same answers.
 
 use super::ingress::{is_link_scope, Pending};
-use super::{Family, FastPath, Roles};
+use super::{FastPath, IpFamily, Roles};
 use crate::packet::RxChecksum;
 use crate::wire::checksum::verifies_20;
 use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN as ETH};
@@ -73,7 +73,7 @@ impl FastPath {
         let tos = h[ETH + 1];
         if !local.any() {
             let src = be32(h, ETH + 12);
-            self.classify_plain(roles, Family::Ipv4, total, h[ETH + 8], tos, dst.into(), src.into(), work);
+            self.classify_plain(roles, IpFamily::V4, total, h[ETH + 8], tos, dst.into(), src.into(), work);
             return true;
         }
         let fragment = be16(h, ETH + 6) & 0x3fff != 0;
@@ -97,7 +97,7 @@ impl FastPath {
         let class = traffic_class(fixed);
         if !local.any() && !is_link_scope(dst) {
             let (dst, src) = (be64(h, ETH + 24), be64(h, ETH + 8));
-            self.classify_plain(roles, Family::Ipv6, total, h[ETH + 7], class, dst, src, work);
+            self.classify_plain(roles, IpFamily::V6, total, h[ETH + 7], class, dst, src, work);
             return true;
         }
         if h[ETH + 6] != NEXT_HEADER_GRE || !local.tunnel() || !roles.core {
@@ -123,12 +123,12 @@ impl FastPath {
         let inner_at = at + GRE_LEN;
         let room = end.saturating_sub(inner_at);
         let family = match be32(gre, 0) {
-            GRE_KEYED_IPV4 => Family::Ipv4,
-            GRE_KEYED_IPV6 => Family::Ipv6,
+            GRE_KEYED_IPV4 => IpFamily::V4,
+            GRE_KEYED_IPV6 => IpFamily::V6,
             _ => return false,
         };
         let inner = match family {
-            Family::Ipv4 => {
+            IpFamily::V4 => {
                 let Some(ip) = array_at::<IPV4_LEN>(frame, inner_at) else { return false };
                 let len = usize::from(be16(ip, 2));
                 if ip[0] != IPV4_NO_OPTIONS || len < IPV4_LEN || len > room || !verifies_20(ip) {
@@ -136,7 +136,7 @@ impl FastPath {
                 }
                 (len, ip[8], ip[1], u64::from(be32(ip, 12)))
             }
-            Family::Ipv6 => {
+            IpFamily::V6 => {
                 let Some(ip) = array_at::<IPV6_LEN>(frame, inner_at) else { return false };
                 let len = IPV6_LEN + usize::from(be16(ip, 4));
                 if ip[0] >> 4 != 6 || len > room {

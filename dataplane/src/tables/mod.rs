@@ -12,7 +12,7 @@ mod record;
 mod update;
 mod worker;
 
-pub(crate) use record::{flag, template_len, UeFlags, Way, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
+pub(crate) use record::{flag, template_len, UeFlags, TEMPLATE_LEN_V4, TEMPLATE_LEN_V6};
 pub use record::{Record, Records, TemplateContext};
 pub use update::{Epoch, Installed, TableConfig, TableUpdate, UpdateSender};
 pub use worker::{home_slot, slot_count, WorkerTable};
@@ -329,7 +329,8 @@ mod tests;
 /// Records for tests of other modules.
 #[cfg(test)]
 pub(crate) mod record_for_tests {
-    use super::record::{Records, Way};
+    use super::record::Records;
+    use crate::binding::Way;
     use std::sync::Arc;
 
     pub fn records(slots: usize) -> Arc<Records> {

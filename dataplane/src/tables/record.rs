@@ -10,7 +10,7 @@
 //! per burst for the counters) and other threads read the counters at any time. On x86 a relaxed load or store
 //! is a plain `mov`.
 
-use crate::binding::{Binding, Function, TunnelEndpoints};
+use crate::binding::{Binding, Function, TunnelEndpoints, Way};
 use crate::counters::{BindingSnapshot, Counter};
 use crate::dpdk::HugePages;
 use crate::nexthop::{pack_mac, unpack_mac};
@@ -156,14 +156,6 @@ impl UeFlags {
     pub const fn per_family(function: Function) -> [Self; 2] {
         [Self::new(function, false), Self::new(function, true)]
     }
-}
-
-/// Which way a packet crossed the binding, for its counters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Way {
-    Uplink = 0,
-    Downlink = 1,
 }
 
 impl Record {
