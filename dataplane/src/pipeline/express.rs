@@ -309,7 +309,8 @@ impl FastPath {
         match be16(h, 12) {
             ETHERTYPE_IPV4 => {
                 if context.roles.core && h[ETH + 9] == PROTOCOL_GRE {
-                    self.prefetch_key_home(frame, ETH + IPV4_LEN + 4);
+                    // The record's line 0 holds all the check reads, a MAG's check of an IPv4 LMAA included.
+                    self.prefetch_key_home(frame, ETH + IPV4_LEN + 4, false);
                     return Hint::NONE;
                 }
                 let ue = context.plain.ue_ipv4(h);
@@ -318,7 +319,8 @@ impl FastPath {
             ETHERTYPE_IPV6 => {
                 let Some(h) = array_at::<{ ETH + IPV6_LEN }>(frame, 0) else { return Hint::NONE };
                 if context.roles.core && h[ETH + 6] == NEXT_HEADER_GRE {
-                    self.prefetch_key_home(frame, ETH + IPV6_LEN + 4);
+                    // A MAG's check of an IPv6 LMAA reads line 1; an LMA's decapsulation reads line 0 alone.
+                    self.prefetch_key_home(frame, ETH + IPV6_LEN + 4, self.local.has_proxy_coa());
                     return Hint::NONE;
                 }
                 let ue = context.plain.ue_ipv6(h);
@@ -336,12 +338,12 @@ impl FastPath {
         }
     }
 
-    /// Starts loading the home slot of the GRE key at `key_at` (a keyed header without checksum).
+    /// Starts loading the home slot of the GRE key at `key_at` (a keyed header without checksum): its line 0,
+    /// and line 1 too `with_line1`.
     #[inline(always)]
-    fn prefetch_key_home(&self, frame: &[u8], key_at: usize) {
+    fn prefetch_key_home(&self, frame: &[u8], key_at: usize, with_line1: bool) {
         if let Some(key) = array_at::<4>(frame, key_at) {
-            // A MAG's downlink check reads the LMAA in line 1; an LMA's decapsulation reads line 0 alone.
-            self.tables.prefetch_home(be32(key, 0), self.local.has_proxy_coa());
+            self.tables.prefetch_home(be32(key, 0), with_line1);
         }
     }
 

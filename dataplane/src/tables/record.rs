@@ -93,7 +93,9 @@ struct Hot {
     rx_key: AtomicU32,
     ue_ipv4: AtomicU32,
     flags: AtomicU32,
-    _spare: AtomicU32,
+    /// IPv4 transport: the remote end's address (as it is on the wire), so that a MAG's check of the LMAA reads
+    /// line 0 alone. An IPv6 remote is only in line 1.
+    remote_ipv4: AtomicU32,
     ue_prefix64: AtomicU64,
     /// MAG: the UE's MAC (out of `access`), packed by [`pack_mac`].
     access_mac: AtomicU64,
@@ -236,12 +238,12 @@ impl Record {
     /// Is `src` (the outer source of a received packet, 4 or 16 bytes) this tunnel's remote end?
     #[inline(always)]
     pub(crate) fn remote_is(&self, flags: u32, src: &[u8]) -> bool {
-        // The remote address is word-aligned in line 1 (see TEMPLATE_AT): compare whole words.
-        let word = |at: usize| self.template.get(at / 8).map_or(0, |w| w.load(Relaxed)).to_ne_bytes();
         if flags & flag::OUTER_IPV6 != 0 {
+            // The remote address is word-aligned in line 1 (see TEMPLATE_AT): compare whole words.
+            let word = |at: usize| self.template.get(at / 8).map_or(0, |w| w.load(Relaxed)).to_ne_bytes();
             src.len() == 16 && src[..8] == word(V6_REMOTE_AT) && src[8..] == word(V6_REMOTE_AT + 8)
         } else {
-            src.len() == 4 && src[..] == word(V4_REMOTE_AT)[..4]
+            src.len() == 4 && src[..] == self.hot.remote_ipv4.load(Relaxed).to_ne_bytes()
         }
     }
 
@@ -396,6 +398,11 @@ impl Record {
         hot.ue_ipv4.store(binding.ue_ipv4.map_or(0, u32::from), Relaxed);
         hot.ue_prefix64.store(binding.ue_prefix64().unwrap_or(0), Relaxed);
         hot.access_mac.store(pack_mac(binding.next_hop.access), Relaxed);
+        let remote_ipv4 = match binding.tunnel {
+            TunnelEndpoints::Ipv4 { remote, .. } => u32::from_ne_bytes(remote.octets()),
+            TunnelEndpoints::Ipv6 { .. } => 0,
+        };
+        hot.remote_ipv4.store(remote_ipv4, Relaxed);
         if fresh {
             for counter in &hot.counters {
                 counter.reset();

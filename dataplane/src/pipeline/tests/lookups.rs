@@ -135,6 +135,34 @@ fn a_mag_finds_one_downlink_key_towards_two_lmaas() {
 }
 
 #[test]
+fn a_mag_refuses_its_downlink_key_from_another_lmaa_over_either_transport() {
+    // The binding sits at its key's home slot, so the record's own check of the LMAA decides: an IPv4 LMAA is
+    // kept in the record's line 0, an IPv6 one in line 1. One packet at a time and through the prefetching lane.
+    for (binding, own, foreign) in [
+        (
+            mag_a(),
+            frame6(LMAA6, PCOA6, 47, &gre_keyed(DL_A, &udp4(CN4, UE_A4, 64))),
+            frame6(Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 9), PCOA6, 47, &gre_keyed(DL_A, &udp4(CN4, UE_A4, 64))),
+        ),
+        (
+            mag_b(),
+            frame4(LMAA4, PCOA4, 47, &gre_keyed(DL_B, &udp4(CN4, UE_B4, 64))),
+            frame4(Ipv4Addr::new(192, 0, 2, 99), PCOA4, 47, &gre_keyed(DL_B, &udp4(CN4, UE_B4, 64))),
+        ),
+    ] {
+        let mut gateway = Gateway::new(&config(), &[]);
+        let key = binding.downlink_key.expect("a MAG binding receives with its downlink key");
+        let id = gateway.install(binding);
+        assert_eq!(id, BindingId(home_slot(key, 64)), "at its home slot");
+        for schedule in [Schedule::OnePass, Schedule::PrefetchingLane] {
+            gateway.fast_path.set_schedule(schedule);
+            assert_eq!(gateway.run(CORE, &own).0, Verdict::Forward(ACCESS), "{schedule:?}");
+            gateway.assert_dropped(CORE, &foreign, DropReason::UnknownKey);
+        }
+    }
+}
+
+#[test]
 fn ues_that_share_a_direct_position_both_forward_and_a_freed_position_is_taken_again() {
     // UEs 10.45.1.1 and 10.45.1.65 have the same low six bits: one direct position in a 64-slot table. The first
     // binding takes it, the second is found through the index; both ways, staged and one packet at a time.
