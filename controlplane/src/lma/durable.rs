@@ -94,9 +94,10 @@ impl Lma {
     /// [`Lma::restore`] in steps: this, then [`Lma::restore_step`] until it returns false, then
     /// [`Lma::restore_finish`]; the caller carries out each step's outputs before the next.
     pub fn restore_start(&mut self, state: Restored) -> RestoreCursor {
-        // Reservations first (a binding may hold a reserved key), then bindings, then their peers' counters: the
-        // order a journal is read in already, so this sort only checks it. (The indexes and timers were sized for
-        // max_bindings when the LMA was built.)
+        // Reservations first (a binding may hold a reserved key), then bindings, then their peers' counters. A
+        // journal is read in this order already, and sorting input that is in order is one pass over it; other
+        // sources of a `Restored` need not be. (The indexes and timers were sized for max_bindings when the LMA
+        // was built.)
         let mut records = state.records;
         records.sort_by_key(|r| r.key().restore_order());
         RestoreCursor::new(records)
